@@ -1,0 +1,100 @@
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Command, Option } from "commander";
+import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
+import { LocalStack, type ServiceStatus } from "../../infra/stack/local-stack.ts";
+import { StackError } from "../../infra/stack/prerequisites.ts";
+
+export function stackCommand(): Command {
+  const stack = new Command("stack").description(
+    "the local Kafka, Elasticsearch and ClickHouse (no Docker; state under .stack/, ports from weir-stack.yaml or WEIR_* variables)",
+  );
+
+  stack
+    .command("up")
+    .description("install what is missing, start what is not running, wait until all three answer")
+    .action(async () => {
+      const local = new LocalStack(resolveStackConfig());
+      const rows = await local.up();
+      printStatus(rows);
+      const endpoints = stackEndpoints(local.cfg);
+      console.log(`\nKafka          ${endpoints.kafkaBrokers.join(",")}`);
+      console.log(`Elasticsearch  ${endpoints.elasticsearchUrl}`);
+      console.log(
+        `ClickHouse     ${endpoints.clickhouseUrl}  (native protocol 127.0.0.1:${local.cfg.clickhouse.tcpPort})`,
+      );
+      console.log(`State          ${local.cfg.paths.root}`);
+    });
+
+  stack
+    .command("down")
+    .description("stop all three servers (SIGTERM, then SIGKILL after a grace period)")
+    .action(async () => {
+      await new LocalStack(resolveStackConfig()).down();
+    });
+
+  stack
+    .command("status")
+    .description("health, version, ports and memory of each server; exit code 1 unless all are healthy")
+    .option("--json", "print JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const rows = await new LocalStack(resolveStackConfig()).status();
+      if (opts.json) console.log(JSON.stringify(rows, null, 2));
+      else printStatus(rows);
+      if (!rows.every((r) => r.healthy)) process.exitCode = 1;
+    });
+
+  stack
+    .command("logs")
+    .description("show a server's log")
+    .argument("<service>", "kafka, elasticsearch or clickhouse")
+    .option("-f, --follow", "keep printing new lines")
+    .option("-n, --lines <n>", "lines to show", "100")
+    .addOption(new Option("--stdout", "the process's own stdout/stderr instead of its server log"))
+    .action(async (name: string, opts: { follow?: boolean; lines: string; stdout?: boolean }) => {
+      const local = new LocalStack(resolveStackConfig());
+      const svc = local.service(name);
+      const file = opts.stdout ? join(local.cfg.paths.service(svc.name), "logs", "stdout.log") : svc.serverLog();
+      if (!existsSync(file)) throw new StackError(`${file} does not exist yet`, "start the stack: weir stack up");
+      const args = ["-n", opts.lines, ...(opts.follow ? ["-F"] : []), file];
+      await new Promise<void>((resolve) => spawn("tail", args, { stdio: "inherit" }).on("close", () => resolve()));
+    });
+
+  stack
+    .command("reset")
+    .description("stop the stack and delete its data, configs and logs (downloads are kept)")
+    .action(async () => {
+      await new LocalStack(resolveStackConfig()).reset();
+    });
+
+  return stack;
+}
+
+function printStatus(rows: ServiceStatus[]): void {
+  const table = rows.map((r) => [
+    r.service,
+    r.running ? (r.healthy ? "healthy" : "unhealthy") : "stopped",
+    r.version,
+    Object.entries(r.ports)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", "),
+    r.pid ? String(r.pid) : "-",
+    r.running ? formatBytes(r.rss) : "-",
+    r.detail,
+  ]);
+  const header = ["SERVICE", "STATE", "VERSION", "PORTS", "PID", "RSS", "DETAIL"];
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] ?? "").length)));
+  for (const row of [header, ...table])
+    console.log(
+      row
+        .map((c, i) => (c ?? "").padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    );
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  return `${Math.round(n / 1024 ** 2)} MiB`;
+}

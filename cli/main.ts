@@ -1,0 +1,33 @@
+import { Command, CommanderError } from "commander";
+import { StackError } from "../infra/stack/prerequisites.ts";
+import { ConfigError } from "../schemas/config/yaml-config.ts";
+import { demoCommand } from "./commands/demo.ts";
+import { stackCommand } from "./commands/stack.ts";
+
+export function program(): Command {
+  return new Command("weir")
+    .description("Stream processing for a live-streaming platform: logs -> Kafka -> health, fraud signals, search")
+    .version(process.env.npm_package_version ?? "0.1.0")
+    .showHelpAfterError()
+    .addCommand(stackCommand())
+    .addCommand(demoCommand());
+}
+
+/** Runs the command line; returns the exit code. Known failures print one clear message, not a stack trace. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().exitOverride().parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode;
+    if (e instanceof StackError) {
+      console.error(`weir: ${e.message}${e.hint ? `\n  what to do: ${e.hint}` : ""}`);
+      return 1;
+    }
+    if (e instanceof ConfigError) {
+      console.error(`weir: invalid configuration\n${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}

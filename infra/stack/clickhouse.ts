@@ -1,0 +1,174 @@
+// ClickHouse from Debian's clickhouse-server package (18.16 on bookworm), or any clickhouse-server
+// binary named by `clickhouse.binary`, started with a config of its own under the stack folder.
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { StackConfig } from "./config.ts";
+import { ensureDebianPackages, makeOwnedDirs, StackError, which } from "./prerequisites.ts";
+import { describeFetchError, type Health, type ServiceContext, type StackService } from "./service.ts";
+import type { LaunchSpec } from "./service-process.ts";
+import { CLICKHOUSE_DEBIAN_PACKAGE } from "./versions.ts";
+
+export class ClickHouseService implements StackService {
+  readonly name = "clickhouse" as const;
+  readonly readySeconds = 60;
+  private readonly home: string;
+
+  constructor(private readonly cfg: StackConfig) {
+    this.home = cfg.paths.service("clickhouse");
+  }
+
+  ports() {
+    return { http: this.cfg.clickhouse.httpPort, native: this.cfg.clickhouse.tcpPort };
+  }
+
+  endpoint() {
+    return `http://127.0.0.1:${this.cfg.clickhouse.httpPort}`;
+  }
+
+  serverLog() {
+    return join(this.home, "logs", "server.log");
+  }
+
+  private binary(): string | undefined {
+    return this.cfg.clickhouse.binary ?? which("clickhouse-server");
+  }
+
+  async install(ctx: ServiceContext): Promise<string> {
+    const custom = this.cfg.clickhouse.binary;
+    if (custom) {
+      if (spawnSync("test", ["-x", custom]).status !== 0 && !which(custom)) {
+        throw new StackError(
+          `clickhouse.binary ${custom} is not an executable`,
+          "set WEIR_CH_BINARY to a clickhouse-server binary",
+        );
+      }
+      return "custom binary";
+    }
+    if (!this.binary()) {
+      await ensureDebianPackages(
+        [CLICKHOUSE_DEBIAN_PACKAGE, "clickhouse-client"],
+        "the local ClickHouse server",
+        ctx.log,
+      );
+    }
+    if (!this.binary()) {
+      throw new StackError(
+        "clickhouse-server is not on PATH after installing it",
+        "set WEIR_CH_BINARY to a clickhouse-server binary",
+      );
+    }
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format syntax
+    const r = spawnSync("dpkg-query", ["-W", "-f", "${Version}", CLICKHOUSE_DEBIAN_PACKAGE], { encoding: "utf8" });
+    return r.status === 0 ? (r.stdout.split("+")[0] ?? r.stdout) : "unknown";
+  }
+
+  async launch(ctx: ServiceContext): Promise<LaunchSpec> {
+    const dirs = ["data", "tmp", "user_files", "format_schemas", "logs"].map((d) => join(this.home, d));
+    makeOwnedDirs(ctx.runAs, this.home, ...dirs);
+    const configFile = join(this.home, "config.xml");
+    writeFileSync(configFile, serverConfig(this.cfg, this.home));
+    writeFileSync(join(this.home, "users.xml"), USERS_XML);
+    makeOwnedDirs(ctx.runAs, this.home);
+    const binary = this.binary() as string;
+    // The modern single binary is `clickhouse server`; Debian's package installs `clickhouse-server`.
+    const args =
+      basename(binary) === "clickhouse" ? ["server", `--config-file=${configFile}`] : [`--config-file=${configFile}`];
+    return {
+      command: binary,
+      args,
+      cwd: this.home,
+      env: { PATH: process.env.PATH, LANG: "C.UTF-8", TZ: "UTC" },
+      outputFile: join(this.home, "logs", "stdout.log"),
+      uid: ctx.runAs.uid,
+      gid: ctx.runAs.gid,
+    };
+  }
+
+  async probe(): Promise<Health> {
+    try {
+      const signal = AbortSignal.timeout(3000);
+      const ping = await (await fetch(`${this.endpoint()}/ping`, { signal })).text();
+      const res = await fetch(`${this.endpoint()}/?query=${encodeURIComponent("SELECT version(), uptime()")}`, {
+        signal,
+      });
+      const [version, uptime] = (await res.text()).trim().split("\t");
+      return { ok: ping.trim() === "Ok.", detail: `up ${uptime}s`, version: version ?? "?" };
+    } catch (e) {
+      return { ok: false, detail: describeFetchError(e) };
+    }
+  }
+}
+
+function xml(s: string): string {
+  return s.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+}
+
+// Only settings that 18.16 knows; caches are sized for a laptop rather than a server.
+function serverConfig(cfg: StackConfig, home: string): string {
+  const path = (d: string) => xml(`${join(home, d)}/`);
+  return `<?xml version="1.0"?>
+<!-- written by weir stack up; edit infra/stack/clickhouse.ts instead -->
+<yandex>
+  <logger>
+    <level>information</level>
+    <log>${xml(join(home, "logs", "server.log"))}</log>
+    <errorlog>${xml(join(home, "logs", "server.err.log"))}</errorlog>
+    <size>20M</size>
+    <count>5</count>
+  </logger>
+  <listen_host>127.0.0.1</listen_host>
+  <http_port>${cfg.clickhouse.httpPort}</http_port>
+  <tcp_port>${cfg.clickhouse.tcpPort}</tcp_port>
+  <max_connections>1024</max_connections>
+  <keep_alive_timeout>10</keep_alive_timeout>
+  <max_concurrent_queries>100</max_concurrent_queries>
+  <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <mark_cache_size>268435456</mark_cache_size>
+  <path>${path("data")}</path>
+  <tmp_path>${path("tmp")}</tmp_path>
+  <user_files_path>${path("user_files")}</user_files_path>
+  <format_schema_path>${path("format_schemas")}</format_schema_path>
+  <users_config>users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <timezone>UTC</timezone>
+  <mlock_executable>false</mlock_executable>
+  <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
+  <max_session_timeout>3600</max_session_timeout>
+  <default_session_timeout>60</default_session_timeout>
+</yandex>
+`;
+}
+
+const USERS_XML = `<?xml version="1.0"?>
+<!-- written by weir stack up: a local, loopback-only server with a passwordless default user -->
+<yandex>
+  <profiles>
+    <default>
+      <max_memory_usage>4000000000</max_memory_usage>
+      <load_balancing>random</load_balancing>
+    </default>
+  </profiles>
+  <users>
+    <default>
+      <password></password>
+      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </default>
+  </users>
+  <quotas>
+    <default>
+      <interval>
+        <duration>3600</duration>
+        <queries>0</queries>
+        <errors>0</errors>
+        <result_rows>0</result_rows>
+        <read_rows>0</read_rows>
+        <execution_time>0</execution_time>
+      </interval>
+    </default>
+  </quotas>
+</yandex>
+`;
