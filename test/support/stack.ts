@@ -1,0 +1,39 @@
+// Where integration tests find the real servers: the local stack's configuration (so a second stack
+// on other ports is tested by setting the same WEIR_* variables). A test run against a stack that is
+// down fails at once with what to do, instead of timing out deep inside a client.
+import { randomUUID } from "node:crypto";
+import { createClient as createClickHouse } from "@clickhouse/client";
+import { Client as Elasticsearch } from "@elastic/elasticsearch";
+import { Kafka, logLevel } from "kafkajs";
+import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
+import { LocalStack } from "../../infra/stack/local-stack.ts";
+
+export const stackConfig = resolveStackConfig();
+export const endpoints = stackEndpoints(stackConfig);
+
+export async function requireStack(): Promise<void> {
+  const rows = await new LocalStack(stackConfig, () => {}).status();
+  const down = rows.filter((r) => !r.healthy);
+  if (down.length > 0) {
+    throw new Error(
+      `the local stack is not healthy (${down.map((r) => `${r.service}: ${r.detail}`).join("; ")}); run: node cli/weir.mjs stack up`,
+    );
+  }
+}
+
+/** A name no other test run uses, for topics, indices, tables and groups. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+}
+
+export function kafkaClient(clientId = "weir-test") {
+  return new Kafka({ clientId, brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
+}
+
+export function elasticsearchClient() {
+  return new Elasticsearch({ node: endpoints.elasticsearchUrl });
+}
+
+export function clickhouseClient() {
+  return createClickHouse({ url: endpoints.clickhouseUrl });
+}
