@@ -2,7 +2,9 @@ import { Command, CommanderError } from "commander";
 import { StackError } from "../infra/stack/prerequisites.ts";
 import { ConfigError } from "../schemas/config/yaml-config.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { schemasCommand } from "./commands/schemas.ts";
 import { stackCommand } from "./commands/stack.ts";
+import { topicsCommand } from "./commands/topics.ts";
 
 export function program(): Command {
   return new Command("weir")
@@ -10,6 +12,8 @@ export function program(): Command {
     .version(process.env.npm_package_version ?? "0.1.0")
     .showHelpAfterError()
     .addCommand(stackCommand())
+    .addCommand(topicsCommand())
+    .addCommand(schemasCommand())
     .addCommand(demoCommand());
 }
 

@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
-import { LocalStack } from "../../infra/stack/local-stack.ts";
+import { stackEndpoints } from "../../infra/stack/config.ts";
 import { ROUND_TRIP_INDEX, ROUND_TRIP_TABLE, runRoundTrip } from "../../infra/stack/round-trip.ts";
+import { stackUp } from "./stack.ts";
 
 // The main job of the README's quickstart. Today: the stack and an end-to-end round trip through it.
 // It grows into the traffic simulator feeding every pipeline as those land.
@@ -12,8 +12,7 @@ export function demoCommand(): Command {
     )
     .option("--events <n>", "events to send through the stack", "20000")
     .action(async (opts: { events: string }) => {
-      const stack = new LocalStack(resolveStackConfig());
-      await stack.up();
+      const { local: stack } = await stackUp();
       const endpoints = stackEndpoints(stack.cfg);
       const events = Number(opts.events);
       console.log(

@@ -5,6 +5,8 @@ import { Command, Option } from "commander";
 import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack, type ServiceStatus } from "../../infra/stack/local-stack.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
+import { printTable } from "../table.ts";
+import { applyCatalog, printApplied } from "./topics.ts";
 
 export function stackCommand(): Command {
   const stack = new Command("stack").description(
@@ -13,10 +15,11 @@ export function stackCommand(): Command {
 
   stack
     .command("up")
-    .description("install what is missing, start what is not running, wait until all three answer")
+    .description(
+      "install what is missing, start what is not running, wait until all three answer, apply the topic catalog",
+    )
     .action(async () => {
-      const local = new LocalStack(resolveStackConfig());
-      const rows = await local.up();
+      const { local, rows } = await stackUp();
       printStatus(rows);
       const endpoints = stackEndpoints(local.cfg);
       console.log(`\nKafka          ${endpoints.kafkaBrokers.join(",")}`);
@@ -71,6 +74,14 @@ export function stackCommand(): Command {
   return stack;
 }
 
+/** Brings the local stack up and makes its Kafka match the topic catalog. */
+export async function stackUp(): Promise<{ local: LocalStack; rows: ServiceStatus[] }> {
+  const local = new LocalStack(resolveStackConfig());
+  const rows = await local.up();
+  printApplied(await applyCatalog(stackEndpoints(local.cfg).kafkaBrokers.join(","), false), false);
+  return { local, rows };
+}
+
 function printStatus(rows: ServiceStatus[]): void {
   const table = rows.map((r) => [
     r.service,
@@ -83,15 +94,7 @@ function printStatus(rows: ServiceStatus[]): void {
     r.running ? formatBytes(r.rss) : "-",
     r.detail,
   ]);
-  const header = ["SERVICE", "STATE", "VERSION", "PORTS", "PID", "RSS", "DETAIL"];
-  const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => (row[i] ?? "").length)));
-  for (const row of [header, ...table])
-    console.log(
-      row
-        .map((c, i) => (c ?? "").padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd(),
-    );
+  printTable(["SERVICE", "STATE", "VERSION", "PORTS", "PID", "RSS", "DETAIL"], table);
 }
 
 export function formatBytes(n: number): string {

@@ -148,6 +148,24 @@ export function stackEndpoints(cfg: StackSettings): StackEndpoints {
   };
 }
 
+/**
+ * Where weir's clients connect: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL and
+ * WEIR_CLICKHOUSE_URL when set (a production cluster), otherwise the local stack.
+ */
+export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndpoints {
+  const local = () => stackEndpoints(resolveStackConfig(env));
+  const brokers = env.WEIR_KAFKA_BROKERS?.split(",")
+    .map((b) => b.trim())
+    .filter(Boolean);
+  const needLocal = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL;
+  const fallback = needLocal ? local() : undefined;
+  return {
+    kafkaBrokers: brokers?.length ? brokers : (fallback as StackEndpoints).kafkaBrokers,
+    elasticsearchUrl: env.WEIR_ES_URL || (fallback as StackEndpoints).elasticsearchUrl,
+    clickhouseUrl: env.WEIR_CLICKHOUSE_URL || (fallback as StackEndpoints).clickhouseUrl,
+  };
+}
+
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
