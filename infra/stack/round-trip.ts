@@ -1,33 +1,14 @@
-// An end-to-end round trip through the local stack, in the shape of every weir pipeline: Avro events
-// into a Kafka topic, read back by a consumer group, written to Elasticsearch and ClickHouse, and
-// the offsets committed only after both stores have acknowledged. `weir demo` runs it until the
-// real pipelines exist.
+// An end-to-end round trip through the local stack, in the shape of every weir pipeline: AccessLog
+// events in Avro single-object encoding into a Kafka topic, read back by a consumer group, written
+// to Elasticsearch and ClickHouse, and the offsets committed only after both stores have
+// acknowledged. `weir demo` runs it until the real pipelines exist.
 import { randomUUID } from "node:crypto";
 import { createClient } from "@clickhouse/client";
 import { Client } from "@elastic/elasticsearch";
-import avro from "avsc";
 import { Kafka, logLevel } from "kafkajs";
+import { codecFor } from "../../schemas/codec.ts";
+import type { AccessLog } from "../../schemas/types.generated.ts";
 import type { StackEndpoints } from "./config.ts";
-
-const RoundTripEvent = avro.Type.forSchema({
-  type: "record",
-  name: "RoundTripEvent",
-  namespace: "weir.stack",
-  fields: [
-    { name: "id", type: "string" },
-    { name: "ts", type: "long", doc: "event time, ms since the epoch (UTC)" },
-    { name: "service", type: "string" },
-    { name: "status", type: "int" },
-    { name: "latencyMs", type: "double" },
-  ],
-});
-interface RoundTripEvent {
-  id: string;
-  ts: number;
-  service: string;
-  status: number;
-  latencyMs: number;
-}
 
 export const ROUND_TRIP_INDEX = "weir-roundtrip";
 export const ROUND_TRIP_TABLE = "weir_roundtrip";
@@ -45,6 +26,7 @@ export interface RoundTripReport {
 
 export async function runRoundTrip(endpoints: StackEndpoints, events = 20_000): Promise<RoundTripReport> {
   const run = randomUUID().slice(0, 8);
+  const codec = codecFor("AccessLog");
   const topic = `weir.roundtrip.${run}`;
   const groupId = `weir-roundtrip-${run}`;
   const kafka = new Kafka({ clientId: "weir-roundtrip", brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
@@ -79,20 +61,13 @@ export async function runRoundTrip(endpoints: StackEndpoints, events = 20_000): 
     const produced = Date.now();
     await producer.connect();
     for (let offset = 0; offset < events; offset += 5000) {
-      const batch = Array.from({ length: Math.min(5000, events - offset) }, (_, j): RoundTripEvent => {
-        const i = offset + j;
-        return {
-          id: `${run}-${i}`,
-          ts: start + i,
-          service: `svc-${i % 5}`,
-          status: i % 97 === 0 ? 503 : 200,
-          latencyMs: (i % 250) / 2,
-        };
-      });
+      const batch = Array.from({ length: Math.min(5000, events - offset) }, (_, j) =>
+        accessLog(run, offset + j, start),
+      );
       await producer.send({
         topic,
         acks: -1,
-        messages: batch.map((e) => ({ key: e.service, value: RoundTripEvent.toBuffer(e) })),
+        messages: batch.map((e) => ({ key: e.service, value: codec.encode(e) })),
       });
     }
     const produceMs = Date.now() - produced;
@@ -107,11 +82,11 @@ export async function runRoundTrip(endpoints: StackEndpoints, events = 20_000): 
           autoCommit: false,
           eachBatch: async ({ batch, heartbeat }) => {
             firstBatch ||= Date.now();
-            const decoded = batch.messages.map((m) => RoundTripEvent.fromBuffer(m.value as Buffer) as RoundTripEvent);
+            const decoded = batch.messages.map((m) => codec.decode(m.value as Buffer));
             const bulk = await es.bulk({
               operations: decoded.flatMap((e) => [
                 { index: { _index: ROUND_TRIP_INDEX, _id: e.id } }, // deterministic ids: a replay overwrites
-                { "@timestamp": e.ts, service: e.service, status: e.status, latency_ms: e.latencyMs },
+                { "@timestamp": e.ts, service: e.service, status: e.status, latency_ms: e.latencyUs / 1000 },
               ]),
             });
             if (bulk.errors) throw new Error("Elasticsearch rejected part of a bulk request");
@@ -124,7 +99,7 @@ export async function runRoundTrip(endpoints: StackEndpoints, events = 20_000): 
                 id: e.id,
                 service: e.service,
                 status: e.status,
-                latency_ms: e.latencyMs,
+                latency_ms: e.latencyUs / 1000,
               })),
             });
             // Both stores have acknowledged: only now may the offset move.
@@ -172,4 +147,31 @@ export async function runRoundTrip(endpoints: StackEndpoints, events = 20_000): 
     await es.close();
     await ch.close();
   }
+}
+
+function accessLog(run: string, i: number, start: number): AccessLog {
+  const service = `svc-${i % 5}`;
+  return {
+    id: `${run}-${i}`,
+    ts: start + i,
+    app: "live",
+    system: "demo",
+    service,
+    endpoint: "/demo/round-trip",
+    method: "POST",
+    status: i % 97 === 0 ? 503 : 200,
+    latencyUs: (i % 250) * 500,
+    bytesIn: 100,
+    bytesOut: 200,
+    errorCode: null,
+    traceId: null,
+    caller: null,
+    uid: 100_000 + (i % 1000),
+    deviceId: null,
+    clientIp: "127.0.0.1",
+    roomId: null,
+    userAgent: null,
+    host: `${service}-1`,
+    source: null,
+  };
 }
