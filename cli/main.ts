@@ -3,8 +3,10 @@ import { StackError } from "../infra/stack/prerequisites.ts";
 import { ConfigError } from "../schemas/config/yaml-config.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { schemasCommand } from "./commands/schemas.ts";
+import { simulateCommand } from "./commands/simulate.ts";
 import { stackCommand } from "./commands/stack.ts";
 import { topicsCommand } from "./commands/topics.ts";
+import { UsageError } from "./errors.ts";
 
 export function program(): Command {
   return new Command("weir")
@@ -14,6 +16,7 @@ export function program(): Command {
     .addCommand(stackCommand())
     .addCommand(topicsCommand())
     .addCommand(schemasCommand())
+    .addCommand(simulateCommand())
     .addCommand(demoCommand());
 }
 
@@ -27,6 +30,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof StackError) {
       console.error(`weir: ${e.message}${e.hint ? `\n  what to do: ${e.hint}` : ""}`);
       return 1;
+    }
+    if (e instanceof UsageError) {
+      console.error(`weir: ${e.message}${e.hint ? `\n  what to do: ${e.hint}` : ""}`);
+      return 2;
     }
     if (e instanceof ConfigError) {
       console.error(`weir: invalid configuration\n${e.message}`);

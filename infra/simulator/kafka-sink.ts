@@ -1,0 +1,165 @@
+// `weir simulate --to kafka`: every record encoded with its schema's codec (Avro single-object
+// encoding) and produced to its catalog topic, keyed as the catalog says, acks=all. With --dirty,
+// some messages are ones a consumer must dead-letter: not Avro at all, an unknown fingerprint, or a
+// truncated body; each is recorded in the ground truth by topic and its index in that topic's sends.
+import { Kafka, logLevel, type Producer } from "kafkajs";
+import { keyReader, loadTopicCatalog } from "../../schemas/catalog.ts";
+import { type AvroCodec, codecFor } from "../../schemas/codec.ts";
+import type { SchemaName } from "../../schemas/types.generated.ts";
+import type { GroundTruth } from "./ground-truth.ts";
+import { type LineFormat, type StreamKind, TOPIC_OF } from "./platform.ts";
+import type { Rng } from "./random.ts";
+import type { EventSink, RecordTypes, SimStream, StreamSummary } from "./sink.ts";
+
+const SCHEMA_OF: Record<StreamKind, SchemaName> = {
+  access: "AccessLog",
+  app: "AppLog",
+  coin: "CoinTxn",
+  behavior: "BehaviorEvent",
+  device: "DeviceReport",
+};
+const BATCH = 2000;
+const MAX_IN_FLIGHT = 4;
+
+export class KafkaSink implements EventSink {
+  private readonly producer: Producer;
+  private readonly batches = new Map<string, { key: string | null; value: Buffer }[]>();
+  private readonly sentPerTopic = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private failure: Error | undefined;
+  private readonly streams: KafkaStream<unknown>[] = [];
+  written = 0;
+
+  constructor(
+    brokers: string[],
+    private readonly truth: GroundTruth,
+    private readonly dirtyRate: number,
+    private readonly rng: Rng,
+  ) {
+    const kafka = new Kafka({ clientId: "weir-simulate", brokers, logLevel: logLevel.ERROR });
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
+  }
+
+  async connect(): Promise<void> {
+    await this.producer.connect();
+  }
+
+  stream<K extends StreamKind>(service: string, kind: K, format: LineFormat): SimStream<RecordTypes[K]> {
+    const s = new KafkaStream<RecordTypes[K]>(
+      this,
+      service,
+      kind,
+      format,
+      TOPIC_OF[kind],
+      codecFor(SCHEMA_OF[kind]) as unknown as AvroCodec<RecordTypes[K]>,
+    );
+    this.streams.push(s as KafkaStream<unknown>);
+    return s;
+  }
+
+  enqueue(topic: string, key: string | null, value: Buffer): void {
+    let batch = this.batches.get(topic);
+    if (!batch) {
+      batch = [];
+      this.batches.set(topic, batch);
+    }
+    const index = this.sentPerTopic.get(topic) ?? 0;
+    this.sentPerTopic.set(topic, index + 1);
+    if (this.dirtyRate > 0 && this.rng.next() < this.dirtyRate) batch.push(this.dirtyMessage(topic, key, value, index));
+    batch.push({ key, value });
+    if (batch.length >= BATCH) this.send(topic);
+  }
+
+  private dirtyMessage(
+    topic: string,
+    key: string | null,
+    good: Buffer,
+    goodIndex: number,
+  ): { key: string | null; value: Buffer } {
+    const r = this.rng.next();
+    let value: Buffer;
+    let reason: string;
+    if (r < 0.4) {
+      value = Buffer.from(`{"not":"avro","index":${goodIndex}}`);
+      reason = "not-single-object";
+    } else if (r < 0.7) {
+      value = Buffer.from(good);
+      value.writeUInt32LE(this.rng.u32(), 2);
+      reason = "unknown-fingerprint";
+    } else {
+      value = good.subarray(0, Math.max(11, good.length - 5));
+      reason = "truncated";
+    }
+    // The dirty message goes just before the good one: its index is the good one's, which moves up.
+    this.sentPerTopic.set(topic, goodIndex + 2);
+    this.truth.add({ kind: "dirty-kafka", topic, index: goodIndex, reason, bytes: value.length });
+    return { key, value };
+  }
+
+  private send(topic: string): void {
+    const batch = this.batches.get(topic);
+    if (!batch || batch.length === 0) return;
+    this.batches.set(topic, []);
+    const p = this.producer
+      .send({ topic, acks: -1, messages: batch })
+      .catch((e: Error) => {
+        this.failure ??= e;
+      })
+      .finally(() => this.inFlight.delete(p));
+    this.inFlight.add(p);
+  }
+
+  /** Sends what is batched and waits until at most a few sends are in flight; rethrows a send failure. */
+  async flush(all = false): Promise<void> {
+    for (const topic of this.batches.keys()) this.send(topic);
+    while (this.inFlight.size > (all ? 0 : MAX_IN_FLIGHT)) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+  }
+
+  async close(): Promise<StreamSummary[]> {
+    try {
+      await this.flush(true);
+    } finally {
+      await this.producer.disconnect();
+    }
+    return this.streams.map((s) => s.summary());
+  }
+}
+
+class KafkaStream<T> implements SimStream<T> {
+  private events = 0;
+  private readonly key: (record: unknown) => string | null;
+
+  constructor(
+    private readonly sink: KafkaSink,
+    readonly service: string,
+    readonly kind: StreamKind,
+    readonly format: LineFormat,
+    private readonly topic: string,
+    private readonly codec: AvroCodec<T>,
+  ) {
+    this.key = keyReader(loadTopicCatalog().topic(topic));
+  }
+
+  write(record: T): void {
+    // App log lines get their id from the shipper when shipped from files; here the stream names them.
+    if (this.kind === "app") (record as { id: string }).id = `${this.service}:${this.events}`;
+    this.sink.enqueue(this.topic, this.key(record), this.codec.encode(record));
+    this.events++;
+    this.sink.written++;
+  }
+
+  summary(): StreamSummary {
+    return {
+      name: `${this.service}/${this.kind}`,
+      service: this.service,
+      kind: this.kind,
+      format: this.format,
+      events: this.events,
+      lines: this.events,
+      bytes: 0,
+      dirty: 0,
+      rotations: 0,
+    };
+  }
+}
