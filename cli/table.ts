@@ -9,3 +9,8 @@ export function printTable(header: string[], rows: string[][]): void {
         .trimEnd(),
     );
 }
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  return `${Math.round(n / 1024 ** 2)} MiB`;
+}

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { parseDuration } from "../../infra/simulator/scenario.ts";
-import { simulate } from "../../infra/simulator/simulate.ts";
+import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
 import { stackEndpoints } from "../../infra/stack/config.ts";
 import { endOffsets, ROUND_TRIP_INDEX, ROUND_TRIP_TABLE, runRoundTrip } from "../../infra/stack/round-trip.ts";
 import { stackUp } from "./stack.ts";
@@ -26,22 +26,12 @@ export function demoCommand(): Command {
         `\nsimulating ${opts.duration} of platform traffic into Kafka (seed ${opts.seed}, default scenario: incidents, a hot room, fraud)`,
       );
       const sim = await simulate({
+        ...SIMULATE_DEFAULTS,
         seed: Number(opts.seed),
         durationMs: parseDuration(opts.duration),
         rate: Number(opts.rate),
-        diurnal: true,
-        users: 200_000,
-        streamers: 2000,
-        scenario: "default",
-        fraud: 1,
-        dirty: 0,
-        oversizeBytes: 0,
         to: "kafka",
         brokers: endpoints.kafkaBrokers,
-        rotateBytes: 0,
-        rotation: "rename",
-        keep: 0,
-        realtime: false,
       });
       const byTopic = new Map<string, number>();
       for (const s of sim.streams) byTopic.set(s.kind, (byTopic.get(s.kind) ?? 0) + s.events);

@@ -3,31 +3,30 @@ import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { RotationMode } from "../../infra/simulator/file-sink.ts";
 import { loadScenario, PRESETS, parseDuration } from "../../infra/simulator/scenario.ts";
-import { simulate } from "../../infra/simulator/simulate.ts";
+import { SIMULATE_DEFAULTS as D, simulate } from "../../infra/simulator/simulate.ts";
 import { clientEndpoints } from "../../infra/stack/config.ts";
 import { UsageError } from "../errors.ts";
-import { printTable } from "../table.ts";
-import { formatBytes } from "./stack.ts";
+import { formatBytes, printTable } from "../table.ts";
 
 export function simulateCommand(): Command {
   return new Command("simulate")
     .description(
       "generate a live-streaming platform's traffic: service log files (rotated like logrotate) or Avro events in Kafka, with a ground truth",
     )
-    .option("--seed <n>", "the same seed gives byte-identical output", int, 1)
+    .option("--seed <n>", "the same seed gives byte-identical output", int, D.seed)
     .option(
       "--duration <d>",
       "simulated time to cover: 60s, 10m, 1h (default 60s, or what --events needs at --rate)",
       duration,
     )
     .option("--events <n>", "stop after about this many records", int)
-    .option("--rate <n>", "records per second of simulated time at the evening peak", int, 2000)
+    .option("--rate <n>", "records per second of simulated time at the evening peak", int, D.rate)
     .option("--out <dir>", "where the log files, ground-truth.jsonl and manifest.json go (default ./weir-sim)")
     .option("--force", "replace the output of an earlier run in --out")
     .addOption(
       new Option("--to <target>", "write service log files, or produce Avro to the catalog's topics")
         .choices(["files", "kafka"])
-        .default("files"),
+        .default(D.to),
     )
     .option(
       "--brokers <list>",
@@ -36,28 +35,28 @@ export function simulateCommand(): Command {
     .option(
       "--scenario <name|file>",
       `what happens besides normal traffic: ${Object.keys(PRESETS).join(", ")}, or a YAML file`,
-      "default",
+      D.scenario,
     )
-    .option("--fraud <x>", "size of every fraud campaign, as a multiple; 0 for none", float, 1)
+    .option("--fraud <x>", "size of every fraud campaign, as a multiple; 0 for none", float, D.fraud)
     .option(
       "--dirty <rate>",
       "share of lines followed by a bad one (malformed JSON, wrong types, invalid UTF-8, oversized)",
       float,
-      0,
+      D.dirty,
     )
-    .option("--dirty-oversize <size>", "size of an oversized dirty line", size, 1_310_720)
-    .option("--users <n>", "users at the start", int, 200_000)
-    .option("--streamers <n>", "streamers, each with a room", int, 2000)
-    .option("--rotate-size <size>", "rotate a log file once it passes this size: 64MiB, 512KiB", size, 64 * 1024 * 1024)
+    .option("--dirty-oversize <size>", "size of an oversized dirty line", size, D.oversizeBytes)
+    .option("--users <n>", "users at the start", int, D.users)
+    .option("--streamers <n>", "streamers, each with a room", int, D.streamers)
+    .option("--rotate-size <size>", "rotate a log file once it passes this size: 64MiB, 512KiB", size, D.rotateBytes)
     .addOption(
       new Option(
         "--rotation <mode>",
         "how files rotate: rename + create, copytruncate, or both (alternating by stream)",
       )
         .choices(["rename", "copytruncate", "mixed"])
-        .default("rename"),
+        .default(D.rotation),
     )
-    .option("--keep <n>", "rotated files kept per stream (0: all)", int, 0)
+    .option("--keep <n>", "rotated files kept per stream (0: all)", int, D.keep)
     .option("--realtime", "pace records to the wall clock (start: now) for demos and latency tests")
     .option(
       "--start <time>",

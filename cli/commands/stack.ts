@@ -5,7 +5,7 @@ import { Command, Option } from "commander";
 import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack, type ServiceStatus } from "../../infra/stack/local-stack.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
-import { printTable } from "../table.ts";
+import { formatBytes, printTable } from "../table.ts";
 import { applyCatalog, printApplied } from "./topics.ts";
 
 export function stackCommand(): Command {
@@ -95,9 +95,4 @@ function printStatus(rows: ServiceStatus[]): void {
     r.detail,
   ]);
   printTable(["SERVICE", "STATE", "VERSION", "PORTS", "PID", "RSS", "DETAIL"], table);
-}
-
-export function formatBytes(n: number): string {
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-  return `${Math.round(n / 1024 ** 2)} MiB`;
 }

@@ -61,15 +61,13 @@ export type TruthRecord =
 export class GroundTruth {
   private fd: number | undefined;
   private buffer: string[] = [];
-  readonly records: TruthRecord[] = [];
 
-  /** `file` undefined: kept in memory only. */
+  /** `file` undefined: nothing is written (a Kafka run without --out). */
   constructor(file: string | undefined) {
     if (file) this.fd = openSync(file, "w");
   }
 
   add(record: TruthRecord): void {
-    if (record.kind !== "dirty" && record.kind !== "dirty-kafka") this.records.push(record);
     if (this.fd === undefined) return;
     this.buffer.push(`${JSON.stringify(record)}\n`);
     if (this.buffer.length >= 1024) this.flush();

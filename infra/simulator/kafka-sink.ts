@@ -28,6 +28,7 @@ export class KafkaSink implements EventSink {
   private readonly inFlight = new Set<Promise<unknown>>();
   private failure: Error | undefined;
   private readonly streams: KafkaStream<unknown>[] = [];
+  private readonly catalog = loadTopicCatalog();
   written = 0;
 
   constructor(
@@ -45,13 +46,16 @@ export class KafkaSink implements EventSink {
   }
 
   stream<K extends StreamKind>(service: string, kind: K, format: LineFormat): SimStream<RecordTypes[K]> {
+    const topic = TOPIC_OF[kind];
+    const codec = codecFor(SCHEMA_OF[kind]) as unknown as AvroCodec<RecordTypes[K]>;
     const s = new KafkaStream<RecordTypes[K]>(
       this,
       service,
       kind,
       format,
-      TOPIC_OF[kind],
-      codecFor(SCHEMA_OF[kind]) as unknown as AvroCodec<RecordTypes[K]>,
+      topic,
+      codec,
+      keyReader(this.catalog.topic(topic)),
     );
     this.streams.push(s as KafkaStream<unknown>);
     return s;
@@ -128,7 +132,6 @@ export class KafkaSink implements EventSink {
 
 class KafkaStream<T> implements SimStream<T> {
   private events = 0;
-  private readonly key: (record: unknown) => string | null;
 
   constructor(
     private readonly sink: KafkaSink,
@@ -137,9 +140,8 @@ class KafkaStream<T> implements SimStream<T> {
     readonly format: LineFormat,
     private readonly topic: string,
     private readonly codec: AvroCodec<T>,
-  ) {
-    this.key = keyReader(loadTopicCatalog().topic(topic));
-  }
+    private readonly key: (record: unknown) => string | null,
+  ) {}
 
   write(record: T): void {
     // App log lines get their id from the shipper when shipped from files; here the stream names them.

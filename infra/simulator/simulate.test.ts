@@ -12,24 +12,19 @@ import { schemaRegistry } from "../../schemas/registry.ts";
 import type { SchemaName } from "../../schemas/types.generated.ts";
 import type { TruthRecord } from "./ground-truth.ts";
 import { VIRTUAL_PHONE_PREFIXES } from "./population.ts";
-import { type SimulateOptions, type SimulateResult, simulate } from "./simulate.ts";
+import { SIMULATE_DEFAULTS, type SimulateOptions, type SimulateResult, simulate } from "./simulate.ts";
 
 const BASE: SimulateOptions = {
+  ...SIMULATE_DEFAULTS,
   seed: 11,
   durationMs: 40_000,
   rate: 3000,
-  diurnal: true,
   users: 50_000,
   streamers: 1000,
-  scenario: "default",
-  fraud: 1,
   dirty: 0.003,
   oversizeBytes: 300_000,
-  to: "files",
   rotateBytes: 512 * 1024,
   rotation: "mixed",
-  keep: 0,
-  realtime: false,
 };
 
 function run(overrides: Partial<SimulateOptions> = {}): Promise<SimulateResult & { dir: string }> {

@@ -1,6 +1,6 @@
 // `weir simulate`: a run of the traffic generator into files or Kafka, as fast as possible or paced
 // to the wall clock, with its ground truth and (for files) a manifest of every stream written.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FileSink, type RotationMode } from "./file-sink.ts";
@@ -43,6 +43,27 @@ export interface SimulateOptions {
   onProgress?: (written: number, simulatedMs: number) => void;
 }
 
+/** What a run does unless told otherwise (the command line's defaults too). */
+export const SIMULATE_DEFAULTS = {
+  seed: 1,
+  rate: 2000,
+  diurnal: true,
+  users: 200_000,
+  streamers: 2000,
+  scenario: "default",
+  fraud: 1,
+  dirty: 0,
+  oversizeBytes: 1_310_720,
+  to: "files",
+  rotateBytes: 64 * 1024 * 1024,
+  rotation: "rename",
+  keep: 0,
+  realtime: false,
+} as const satisfies Omit<
+  SimulateOptions,
+  "start" | "durationMs" | "events" | "out" | "brokers" | "signal" | "onProgress"
+>;
+
 export interface SimulateResult {
   records: number;
   lines: number;
@@ -70,7 +91,6 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
   const dirtyRng = new Rng(opts.seed ^ 0x5eed_d1e7);
   if (opts.to === "files") {
     const dir = opts.out as string;
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(dir, { recursive: true });
     truth = new GroundTruth(truthFile);
     sink = new FileSink({
@@ -84,7 +104,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
       truth,
     });
   } else {
-    if (opts.out) (await import("node:fs")).mkdirSync(opts.out, { recursive: true });
+    if (opts.out) mkdirSync(opts.out, { recursive: true });
     truth = new GroundTruth(truthFile);
     const kafka = new KafkaSink(opts.brokers ?? [], truth, opts.dirty, dirtyRng);
     await kafka.connect();

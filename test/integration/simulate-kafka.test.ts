@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Admin } from "kafkajs";
-import { simulate } from "../../infra/simulator/simulate.ts";
+import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
 import { keyReader, loadTopicCatalog } from "../../schemas/catalog.ts";
 import { CodecError, codecFor } from "../../schemas/codec.ts";
 import type { SchemaName } from "../../schemas/types.generated.ts";
@@ -34,23 +34,17 @@ test("records land on their catalog topics, keyed by the catalog, decodable; dir
   const before = await endOffsets();
   const dir = mkdtempSync(join(tmpdir(), "weir-sim-kafka-"));
   const result = await simulate({
+    ...SIMULATE_DEFAULTS,
     seed: 5,
     durationMs: 4000,
     rate: 2500,
     diurnal: false,
     users: 20_000,
     streamers: 500,
-    scenario: "default",
-    fraud: 1,
     dirty: 0.01,
-    oversizeBytes: 0,
     to: "kafka",
     out: dir,
     brokers: endpoints.kafkaBrokers,
-    rotateBytes: 0,
-    rotation: "rename",
-    keep: 0,
-    realtime: false,
   });
   const afterOffsets = await endOffsets();
   const truth = readFileSync(join(dir, "ground-truth.jsonl"), "utf8")
