@@ -1,6 +1,7 @@
 // Makes a Kafka cluster match the topic catalog: creates missing topics, adds partitions, and sets
 // the configs the catalog decides. It never deletes a topic and never shrinks one (Kafka cannot);
 // such differences are reported as conflicts for a person to settle.
+import { setTimeout as sleep } from "node:timers/promises";
 import kafkajs, { type Admin } from "kafkajs";
 import { type TopicCatalog, type TopicSpec, topicConfigs } from "../../schemas/catalog.ts";
 
@@ -113,6 +114,9 @@ export async function applyTopicPlans(admin: Admin, plans: TopicPlan[]): Promise
     p.changes.filter((c) => c.kind === "add-partitions").map(() => ({ topic: p.spec.name, count: p.spec.partitions })),
   );
   if (grow.length > 0) await admin.createPartitions({ topicPartitions: grow });
+  // A new partition answers NOT_LEADER_FOR_PARTITION for a moment after creation, and kafkajs gives
+  // up on that at once: return only when every new or grown topic serves offsets.
+  await waitUntilServing(admin, [...creates.map((p) => p.spec.name), ...grow.map((g) => g.topic)], 30_000);
   const reconfigure = plans.filter((p) => p.changes.some((c) => c.kind === "set-config"));
   if (reconfigure.length > 0) {
     await admin.alterConfigs({
@@ -127,6 +131,22 @@ export async function applyTopicPlans(admin: Admin, plans: TopicPlan[]): Promise
         })),
       })),
     });
+  }
+}
+
+/** Waits until each topic answers ListOffsets on every partition; retriable errors are retried until the deadline. */
+export async function waitUntilServing(admin: Admin, topics: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const topic of topics) {
+    for (;;) {
+      try {
+        await admin.fetchTopicOffsets(topic);
+        break;
+      } catch (e) {
+        if (!(e as { retriable?: boolean }).retriable || Date.now() > deadline) throw e;
+        await sleep(100);
+      }
+    }
   }
 }
 

@@ -8,9 +8,11 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { Kafka, logLevel } from "kafkajs";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import type { ServiceStatus } from "../../infra/stack/local-stack.ts";
 import { allPids, commandLine } from "../../infra/stack/proc.ts";
+import { loadTopicCatalog } from "../../schemas/catalog.ts";
 import { requireStack, stackConfig } from "../support/stack.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "weir-second-stack-"));
@@ -73,6 +75,22 @@ test("a second stack comes up beside the first; up again is a no-op; down leaves
   const first = weir(["stack", "up"]);
   assert.equal(first.code, 0, first.out);
   assert.match(first.out, /stack ready/);
+
+  // A fresh broker: once `up` returns, every catalog topic exists and serves offsets on the first try
+  // (kafkajs gives up at once on the NOT_LEADER_FOR_PARTITION a just-created topic answers).
+  const admin = new Kafka({
+    clientId: "test-fresh",
+    brokers: [`127.0.0.1:${env.WEIR_KAFKA_PORT}`],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+  }).admin();
+  await admin.connect();
+  try {
+    for (const t of loadTopicCatalog().topics)
+      assert.equal((await admin.fetchTopicOffsets(t.name)).length, t.partitions, t.name);
+  } finally {
+    await admin.disconnect();
+  }
 
   const status = weir(["stack", "status", "--json"]);
   assert.equal(status.code, 0, status.out);
