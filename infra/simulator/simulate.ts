@@ -55,7 +55,7 @@ export const SIMULATE_DEFAULTS = {
   dirty: 0,
   oversizeBytes: 1_310_720,
   to: "files",
-  rotateBytes: 64 * 1024 * 1024,
+  rotateBytes: 4 * 1024 * 1024,
   rotation: "rename",
   keep: 0,
   realtime: false,

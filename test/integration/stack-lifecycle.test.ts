@@ -3,7 +3,7 @@
 // and that `down` leaves no process behind.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { Kafka, logLevel } from "kafkajs";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import type { ServiceStatus } from "../../infra/stack/local-stack.ts";
 import { allPids, commandLine } from "../../infra/stack/proc.ts";
+import { KAFKA_VERSION } from "../../infra/stack/versions.ts";
 import { loadTopicCatalog } from "../../schemas/catalog.ts";
 import { requireStack, stackConfig } from "../support/stack.ts";
 
@@ -125,6 +126,12 @@ test("a second stack comes up beside the first; up again is a no-op; down leaves
   const stopped = weir(["stack", "status", "--json"]);
   assert.equal(stopped.code, 1);
   assert.ok((JSON.parse(stopped.out) as ServiceStatus[]).every((r) => !r.running));
+
+  // reset: data, configs and logs go; the installed servers (shared here) stay.
+  const reset = weir(["stack", "reset"]);
+  assert.equal(reset.code, 0, reset.out);
+  assert.deepEqual(readdirSync(dir), []);
+  assert.ok(existsSync(join(stackConfig.paths.downloads, `kafka-${KAFKA_VERSION}`, ".installed")));
 });
 
 test("a taken port is a clear error naming the port, the service and the process holding it", async () => {
