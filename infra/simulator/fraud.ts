@@ -81,6 +81,24 @@ export class FraudCampaigns {
     return c;
   }
 
+  /** A campaign aimed at one streamer, of popularity rank in [fromRank, fromRank + spread): noted with its room. */
+  private aimedCampaign(
+    name: string,
+    start: number,
+    end: number,
+    fromRank: number,
+    spread: number,
+    params: Record<string, number>,
+  ): { c: Campaign; streamer: number } {
+    const pop = this.gen.pop;
+    const streamer = Math.min(pop.streamers.length - 1, fromRank + this.rng.int(spread));
+    const uid = pop.uid(pop.streamers[streamer] as number);
+    const c = this.campaign(name, start, end, { ...params, streamerUid: uid });
+    this.note(c, "streamer", uid);
+    this.note(c, "room", pop.roomId(streamer));
+    return { c, streamer };
+  }
+
   private note(c: Campaign, type: string, value: string | number): void {
     c.entities[type] ??= new Set();
     (c.entities[type] as Set<string | number>).add(value);
@@ -185,14 +203,10 @@ export class FraudCampaigns {
     const gen = this.gen;
     const pop = gen.pop;
     // A small streamer, whose income jumps.
-    const streamer = Math.min(pop.streamers.length - 1, 300 + this.rng.int(200));
-    const c = this.campaign("coin_brushing", start, end, {
+    const { c, streamer } = this.aimedCampaign("coin_brushing", start, end, 300, 200, {
       accounts,
       cardsPerAccount: cards,
-      streamerUid: pop.uid(pop.streamers[streamer] as number),
     });
-    this.note(c, "streamer", pop.uid(pop.streamers[streamer] as number));
-    this.note(c, "room", pop.roomId(streamer));
     const subnet = datacenterSubnet(this.rng);
     const devices = Array.from({ length: 3 }, () => pop.addDevice(0, "android", 0));
     const span = end - start;
@@ -233,14 +247,10 @@ export class FraudCampaigns {
   private fakeFollowers(start: number, end: number, accounts: number, deviceCount: number): void {
     const gen = this.gen;
     const pop = gen.pop;
-    const streamer = Math.min(pop.streamers.length - 1, 100 + this.rng.int(100));
-    const c = this.campaign("fake_followers", start, end, {
+    const { c, streamer } = this.aimedCampaign("fake_followers", start, end, 100, 100, {
       accounts,
       devices: deviceCount,
-      streamerUid: pop.uid(pop.streamers[streamer] as number),
     });
-    this.note(c, "streamer", pop.uid(pop.streamers[streamer] as number));
-    this.note(c, "room", pop.roomId(streamer));
     const subnet = datacenterSubnet(this.rng);
     const devices = Array.from({ length: deviceCount }, () =>
       pop.addDevice(0, "android", this.rng.chance(0.5) ? DEVICE_EMULATOR : 0),
