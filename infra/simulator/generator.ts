@@ -9,7 +9,7 @@
 import type { AccessLog, AppLog, BehaviorEvent, CoinTxn, DeviceReport, Level } from "../../schemas/types.generated.ts";
 import { FraudCampaigns } from "./fraud.ts";
 import type { GroundTruth } from "./ground-truth.ts";
-import { APP, ENDPOINTS, endpointIndex, GATEWAY_TIMEOUT_MS, SERVICES, type ServiceDef } from "./platform.ts";
+import { APP, ENDPOINTS, endpointIndex, GATEWAY_TIMEOUT_MS, SERVICES, type ServiceDef, service } from "./platform.ts";
 import { CHAT_PHRASES, homeIp, legitPhone, Population } from "./population.ts";
 import { AliasTable, Rng, zipfWeights } from "./random.ts";
 import { offsetMs, type Scenario } from "./scenario.ts";
@@ -91,6 +91,32 @@ const GIFTS: [string, number, number][] = [
 const RECHARGE_YUAN = [6, 30, 68, 128, 328, 648, 1298];
 const RECHARGE_WEIGHTS = [0.3, 0.25, 0.18, 0.12, 0.08, 0.05, 0.02];
 
+// Endpoints by index, resolved once: actions and requests never look them up by name.
+const EP = {
+  register: endpointIndex("user-svc", "/user/register"),
+  login: endpointIndex("user-svc", "/user/login"),
+  roomEnter: endpointIndex("room-svc", "/room/{id}/enter"),
+  roomLeave: endpointIndex("room-svc", "/room/{id}/leave"),
+  roomInfo: endpointIndex("room-svc", "/room/{id}/info"),
+  roomList: endpointIndex("room-svc", "/room/list"),
+  imSend: endpointIndex("im-svc", "/im/send"),
+  follow: endpointIndex("social-svc", "/follow"),
+  unfollow: endpointIndex("social-svc", "/unfollow"),
+  like: endpointIndex("social-svc", "/like"),
+  share: endpointIndex("social-svc", "/share"),
+  giftSend: endpointIndex("gift-svc", "/gift/send"),
+  giftList: endpointIndex("gift-svc", "/gift/list"),
+  recharge: endpointIndex("pay-svc", "/pay/recharge"),
+  withdraw: endpointIndex("pay-svc", "/pay/withdraw"),
+  notify: endpointIndex("pay-svc", "/pay/notify"),
+  balance: endpointIndex("pay-svc", "/wallet/balance"),
+  sdkReport: endpointIndex("device-svc", "/sdk/report"),
+};
+/** The endpoint each endpoint calls while serving, or -1. */
+const CALLEE = ENDPOINTS.map((e) => (e.calls ? endpointIndex(e.calls.service, e.calls.path) : -1));
+/** The logger each endpoint's app log lines name. */
+const LOGGER = ENDPOINTS.map((e) => loggerName(service(e.service), e.path));
+
 const WHEEL_MS = 32_768; // > the longest a record waits: the gateway timeout plus call offsets
 const INFO_LOG_SHARE = 0.27;
 
@@ -100,7 +126,8 @@ interface ServiceRuntime {
   hostIps: string[];
   access: SimStream<AccessLog>;
   app: SimStream<AppLog>;
-  logger: string;
+  /** The logger of the service's periodic stats lines. */
+  statsLogger: string;
 }
 
 export class TrafficGenerator {
@@ -169,7 +196,7 @@ export class TrafficGenerator {
         hostIps: hosts.map((_, i) => `10.${10 + SERVICES.indexOf(def)}.${this.rng.range(0, 255)}.${10 + i}`),
         access: sink.stream(def.name, "access", "json"),
         app: sink.stream(def.name, "app", def.appLog),
-        logger: def.name.replace("-svc", ""),
+        statsLogger: loggerName(def, "stats"),
       };
       this.services.set(def.name, rt);
       if (def.events.includes("behavior")) this.behavior[def.name] = sink.stream(def.name, "behavior", "json");
@@ -384,13 +411,13 @@ export class TrafficGenerator {
     }
     switch (action) {
       case "room_list":
-        this.browse(user, "room-svc", "/room/list", t);
+        this.browse(user, EP.roomList, t);
         break;
       case "gift_list":
-        this.browse(user, "gift-svc", "/gift/list", t);
+        this.browse(user, EP.giftList, t);
         break;
       case "balance":
-        this.browse(user, "pay-svc", "/wallet/balance", t);
+        this.browse(user, EP.balance, t);
         break;
       case "follow":
         this.follow(user, this.rooms.sample(rng), t, true);
@@ -453,19 +480,19 @@ export class TrafficGenerator {
         this.roomEnter(user, streamer, t);
         break;
       case "room_leave":
-        this.simpleBehavior(user, streamer, t, "room-svc", "/room/{id}/leave", "room-svc", "ROOM_LEAVE");
+        this.simpleBehavior(user, streamer, t, EP.roomLeave, "ROOM_LEAVE");
         break;
       case "room_info":
-        this.browse(user, "room-svc", "/room/{id}/info", t, this.pop.roomId(streamer));
+        this.browse(user, EP.roomInfo, t, this.pop.roomId(streamer));
         break;
       case "chat":
         this.chat(user, streamer, t, rng.pick(CHAT_PHRASES));
         break;
       case "like":
-        this.simpleBehavior(user, streamer, t, "social-svc", "/like", "social-svc", "LIKE");
+        this.simpleBehavior(user, streamer, t, EP.like, "LIKE");
         break;
       case "share":
-        this.simpleBehavior(user, streamer, t, "social-svc", "/share", "social-svc", "SHARE");
+        this.simpleBehavior(user, streamer, t, EP.share, "SHARE");
         break;
       case "gift":
         this.gift(user, streamer, t);
@@ -493,7 +520,7 @@ export class TrafficGenerator {
     const pop = this.pop;
     pop.phone[user] = phone;
     const trace = this.newTrace();
-    const ok = this.serve(endpointIndex("user-svc", "/user/register"), t, user, null, trace, null, null) < 400;
+    const ok = this.serve(EP.register, t, user, null, trace, null, null) < 400;
     this.emit(
       this.behavior["user-svc"] as SimStream<unknown>,
       this.behaviorRecord(user, this.outEnd, "REGISTER", null, null, { phone, method, success: ok, text: null }, trace),
@@ -505,7 +532,7 @@ export class TrafficGenerator {
 
   login(user: number, t: number, method: string): void {
     const trace = this.newTrace();
-    const status = this.serve(endpointIndex("user-svc", "/user/login"), t, user, null, trace, null, null);
+    const status = this.serve(EP.login, t, user, null, trace, null, null);
     let phone: string | null = null;
     if (method === "sms") {
       this.pop.phone[user] ??= legitPhone(this.rng);
@@ -527,13 +554,13 @@ export class TrafficGenerator {
   }
 
   roomEnter(user: number, streamer: number, t: number): void {
-    this.simpleBehavior(user, streamer, t, "room-svc", "/room/{id}/enter", "room-svc", "ROOM_ENTER");
+    this.simpleBehavior(user, streamer, t, EP.roomEnter, "ROOM_ENTER");
   }
 
   chat(user: number, streamer: number, t: number, text: string): void {
     const trace = this.newTrace();
     const roomId = this.pop.roomId(streamer);
-    const status = this.serve(endpointIndex("im-svc", "/im/send"), t, user, roomId, trace, null, null);
+    const status = this.serve(EP.imSend, t, user, roomId, trace, null, null);
     if (status >= 400) return;
     const rec = this.behaviorRecord(
       user,
@@ -548,33 +575,18 @@ export class TrafficGenerator {
   }
 
   follow(user: number, streamer: number, t: number, on: boolean): void {
-    this.simpleBehavior(
-      user,
-      streamer,
-      t,
-      "social-svc",
-      on ? "/follow" : "/unfollow",
-      "social-svc",
-      on ? "FOLLOW" : "UNFOLLOW",
-    );
+    this.simpleBehavior(user, streamer, t, on ? EP.follow : EP.unfollow, on ? "FOLLOW" : "UNFOLLOW");
   }
 
-  private simpleBehavior(
-    user: number,
-    streamer: number,
-    t: number,
-    svc: string,
-    path: string,
-    writer: string,
-    type: BehaviorEvent["type"],
-  ): void {
+  /** A request to `ep` whose service records a behaviour event of `type` about the streamer. */
+  private simpleBehavior(user: number, streamer: number, t: number, ep: number, type: BehaviorEvent["type"]): void {
     const trace = this.newTrace();
     const roomId = this.pop.roomId(streamer);
-    const status = this.serve(endpointIndex(svc, path), t, user, roomId, trace, null, null);
+    const status = this.serve(ep, t, user, roomId, trace, null, null);
     if (status >= 400) return;
     const target = this.pop.uid(this.pop.streamers[streamer] as number);
     this.emit(
-      this.behavior[writer] as SimStream<unknown>,
+      this.behavior[(ENDPOINTS[ep] as (typeof ENDPOINTS)[number]).service] as SimStream<unknown>,
       this.behaviorRecord(
         user,
         this.outEnd,
@@ -588,8 +600,8 @@ export class TrafficGenerator {
     );
   }
 
-  private browse(user: number, svc: string, path: string, t: number, roomId: number | null = null): void {
-    this.serve(endpointIndex(svc, path), t, user, roomId, this.newTrace(), null, null);
+  private browse(user: number, ep: number, t: number, roomId: number | null = null): void {
+    this.serve(ep, t, user, roomId, this.newTrace(), null, null);
   }
 
   /** Sends a gift if the balance allows; returns the coins spent. */
@@ -601,16 +613,7 @@ export class TrafficGenerator {
       wanted === undefined ? (GIFTS[this.giftTable.sample(this.rng)] as [string, number, number]) : ["bundle", wanted];
     const balance = pop.balance[user] as number;
     const enough = balance >= price;
-    const status = this.serve(
-      endpointIndex("gift-svc", "/gift/send"),
-      t,
-      user,
-      roomId,
-      trace,
-      null,
-      null,
-      enough ? null : "BALANCE_NOT_ENOUGH",
-    );
+    const status = this.serve(EP.giftSend, t, user, roomId, trace, null, null, enough ? null : "BALANCE_NOT_ENOUGH");
     if (status >= 400 || !enough) return 0;
     pop.balance[user] = balance - price;
     const streamerUser = pop.streamers[streamer] as number;
@@ -625,7 +628,7 @@ export class TrafficGenerator {
 
   recharge(user: number, t: number, cardToken: string, yuan: number): boolean {
     const trace = this.newTrace();
-    const status = this.serve(endpointIndex("pay-svc", "/pay/recharge"), t, user, null, trace, null, null);
+    const status = this.serve(EP.recharge, t, user, null, trace, null, null);
     if (status >= 400) return false;
     const coins = yuan * 10;
     this.pop.balance[user] = (this.pop.balance[user] as number) + coins;
@@ -656,7 +659,7 @@ export class TrafficGenerator {
 
   chargeback(user: number, t: number, cardToken: string, yuan: number): void {
     const trace = this.newTrace();
-    this.serve(endpointIndex("pay-svc", "/pay/notify"), t, null, null, trace, null, null);
+    this.serve(EP.notify, t, null, null, trace, null, null);
     const coins = Math.min(yuan * 10, Math.max(0, this.pop.balance[user] as number));
     this.pop.balance[user] = (this.pop.balance[user] as number) - coins;
     this.emit(
@@ -680,7 +683,7 @@ export class TrafficGenerator {
     const trace = this.newTrace();
     const balance = this.pop.balance[streamerUser] as number;
     if (balance < 100) return;
-    if (this.serve(endpointIndex("pay-svc", "/pay/withdraw"), t, streamerUser, null, trace, null, null) >= 400) return;
+    if (this.serve(EP.withdraw, t, streamerUser, null, trace, null, null) >= 400) return;
     const amount = Math.floor(balance * 0.8);
     this.pop.balance[streamerUser] = balance - amount;
     this.emit(
@@ -692,7 +695,7 @@ export class TrafficGenerator {
 
   private refund(user: number, streamer: number, t: number): void {
     const trace = this.newTrace();
-    this.serve(endpointIndex("pay-svc", "/pay/notify"), t, null, null, trace, null, null);
+    this.serve(EP.notify, t, null, null, trace, null, null);
     const amount = GIFTS[1]?.[1] as number;
     this.pop.balance[user] = (this.pop.balance[user] as number) + amount;
     this.emit(
@@ -714,7 +717,7 @@ export class TrafficGenerator {
 
   deviceReport(device: number, user: number | null, t: number): void {
     const trace = this.newTrace();
-    this.serve(endpointIndex("device-svc", "/sdk/report"), t, user, null, trace, null, null);
+    this.serve(EP.sdkReport, t, user, null, trace, null, null);
     const ip = user === null ? homeIp(this.rng) : (this.pop.homeIp[user] as string);
     const report = this.pop.deviceReport(
       device,
@@ -753,7 +756,7 @@ export class TrafficGenerator {
     let errorCode: string | null = businessError;
     let callMs = 0;
     if (def.calls) {
-      const callee = endpointIndex(def.calls.service, def.calls.path);
+      const callee = CALLEE[ep] as number;
       const calleeStatus = this.serve(
         callee,
         t + own * 0.2 + 1,
@@ -828,6 +831,7 @@ export class TrafficGenerator {
       this.appLog(
         svc,
         host,
+        LOGGER[ep] as string,
         "ERROR",
         end,
         trace,
@@ -839,6 +843,7 @@ export class TrafficGenerator {
       this.appLog(
         svc,
         host,
+        LOGGER[ep] as string,
         "WARN",
         end,
         trace,
@@ -850,6 +855,7 @@ export class TrafficGenerator {
       this.appLog(
         svc,
         host,
+        LOGGER[ep] as string,
         "INFO",
         Math.floor(t + latencyMs * 0.9),
         trace,
@@ -864,6 +870,7 @@ export class TrafficGenerator {
   private appLog(
     svc: ServiceRuntime,
     host: string,
+    logger: string,
     level: Level,
     ts: number,
     trace: string | null,
@@ -889,7 +896,7 @@ export class TrafficGenerator {
       host,
       level,
       message,
-      logger: loggerName(svc.def, req?.endpoint ?? "stats"),
+      logger,
       traceId: trace,
       spanId: trace === null ? null : this.rng.hex(16),
       error,
@@ -906,6 +913,7 @@ export class TrafficGenerator {
         this.appLog(
           svc,
           host,
+          svc.statsLogger,
           "INFO",
           Math.floor(t) + this.rng.int(900),
           null,
