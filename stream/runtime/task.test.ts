@@ -1,0 +1,185 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { codecFor } from "../../schemas/codec.ts";
+import { SAMPLES } from "../../schemas/testdata/samples.ts";
+import { StreamApp } from "../dsl/app.ts";
+import { type Ev, evSerde, fmt, testApp, windowedSerde } from "../testing/fixtures.ts";
+import { CollectingSink, TopologyTestDriver } from "../testing/test-driver.ts";
+import { json } from "../types.ts";
+import { Windows } from "../windows/spec.ts";
+
+test("a record that fails to decode goes to the DLQ with its reason, offset and bytes; the next one is processed", () => {
+  const app = new StreamApp({ appId: "t" });
+  const sink = new CollectingSink();
+  app.stream("logs.access").to(sink);
+  const d = new TopologyTestDriver(app, { partitions: 6 });
+  const good = SAMPLES.AccessLog;
+  d.pipe("logs.access", good, { key: "k", partition: 2 });
+  d.pipeRaw("logs.access", Buffer.from('{"not":"avro"}'), { key: "k", partition: 2 });
+  const corrupt = codecFor("AccessLog").encode(good).subarray(0, 20);
+  d.pipeRaw("logs.access", corrupt, { key: "k", partition: 2 });
+  d.pipe("logs.access", { ...good, id: "after" }, { key: "k", partition: 2 });
+  assert.deepEqual(
+    sink.records.map((r) => (r.value as { id: string }).id),
+    [good.id, "after"],
+  );
+  assert.deepEqual(
+    d.deadLetters.map((x) => [x.reason, x.topic, x.partition, x.offset, x.schema]),
+    [
+      ["not-single-object", "logs.access", 2, "1", "AccessLog"],
+      ["truncated", "logs.access", 2, "2", "AccessLog"],
+    ],
+  );
+  assert.deepEqual(d.deadLetters[0]?.raw, Buffer.from('{"not":"avro"}'));
+});
+
+test("an exception in user code dead-letters the record (user-code-error) and processing goes on", () => {
+  const app = testApp();
+  const sink = new CollectingSink<number>();
+  app
+    .stream<undefined, Ev>("in", { serde: evSerde })
+    .map((v) => {
+      if (v.user === "bad") throw new Error("boom");
+      return v.ts;
+    })
+    .to(sink);
+  const d = new TopologyTestDriver(app);
+  d.pipe("in", { ts: 1, user: "ok" });
+  d.pipe("in", { ts: 2, user: "bad" });
+  d.pipe("in", { ts: 3, user: "ok" });
+  assert.deepEqual(
+    sink.records.map((r) => r.value),
+    [1, 3],
+  );
+  assert.equal(d.deadLetters[0]?.reason, "user-code-error");
+  assert.match(d.deadLetters[0]?.message ?? "", /boom/);
+});
+
+test("onError skip counts instead of dead-lettering; fail stops with the record's position", () => {
+  for (const policy of ["skip", "fail"] as const) {
+    const app = testApp("t", policy);
+    app.stream<undefined, Ev>("in", { serde: evSerde }).to(new CollectingSink());
+    const d = new TopologyTestDriver(app);
+    if (policy === "skip") {
+      d.pipeRaw("in", Buffer.from("{"));
+      assert.equal(d.deadLetters.length, 0);
+      assert.equal(d.allTasks()[0]?.counters.skipped, 1);
+    } else {
+      assert.throws(() => d.pipeRaw("in", Buffer.from("{")), /at in\[0\]@0/);
+    }
+  }
+});
+
+test("idle partitions: a silent partition holds the watermark back until its idle timeout", () => {
+  const app = testApp();
+  app
+    .stream<undefined, Ev>("in", { serde: evSerde, idleTimeout: "5s" })
+    .keyBy((v) => v.user, "user")
+    .window(Windows.tumbling(1000))
+    .count({ name: "c" })
+    .to("out", { serde: windowedSerde<number>() });
+  const d = new TopologyTestDriver(app, { partitions: 2 });
+  // Both partitions write to the repartition topic; only partition 0 keeps going.
+  d.pipe("in", { ts: 100, user: "a" }, { partition: 0 });
+  d.pipe("in", { ts: 150, user: "a" }, { partition: 1 });
+  for (let ts = 1000; ts <= 5000; ts += 1000) d.pipe("in", { ts, user: "a" }, { partition: 0 });
+  const res = () => d.output("out", (b) => windowedSerde<number>().decode(b)).map(fmt);
+  assert.deepEqual(res(), [], "partition 1's upstream task has announced only 149");
+  d.advanceWallClock(5000);
+  d.pipe("in", { ts: 6000, user: "a" }, { partition: 0 });
+  assert.deepEqual(res().slice(0, 2), ["a@0..1000=2", "a@1000..2000=1"]);
+});
+
+test("repartition: every record of a key reaches one task, and windows close on announced watermarks", () => {
+  const app = testApp();
+  app
+    .stream<undefined, Ev>("in", { serde: evSerde })
+    .keyBy((v) => v.user, "user")
+    .window(Windows.tumbling(1000))
+    .count({ name: "c" })
+    .to("out", { serde: windowedSerde<number>() });
+  const d = new TopologyTestDriver(app, { partitions: 3 });
+  let n = 0;
+  for (let ts = 0; ts < 10_000; ts += 10) {
+    for (let p = 0; p < 3; p++) d.pipe("in", { ts, user: `u${n++ % 7}` }, { partition: p });
+  }
+  const finals = d.output("out", (b) => windowedSerde<number>().decode(b));
+  const total = finals.reduce((s, r) => s + (r.value.value as number), 0);
+  assert.equal(total, 9 * 300, "windows [0,9000) are closed: 9 s x 300 records");
+  const perWindowKey = new Set(finals.map((r) => `${r.key}@${r.value.start}`));
+  assert.equal(perWindowKey.size, finals.length, "one final per key and window");
+});
+
+test("crash after a checkpoint: restore from the changelog and replay give the same finals as an uninterrupted run", () => {
+  const build = () => {
+    const app = testApp();
+    app
+      .stream<undefined, Ev>("in", { serde: evSerde })
+      .keyBy((v) => v.user, "user")
+      .window(Windows.tumbling(1000).grace(200))
+      .aggregate(
+        { init: () => ({ n: 0, sum: 0 }), add: (a, v) => ({ n: a.n + 1, sum: a.sum + (v.n ?? 0) }) },
+        { name: "agg" },
+      )
+      .to("out", { serde: json() });
+    return new TopologyTestDriver(app, { partitions: 2 });
+  };
+  const input: Array<[Ev, number]> = [];
+  for (let i = 0; i < 3000; i++) input.push([{ ts: i * 7 + ((i * 31) % 150), user: `u${i % 11}`, n: i }, i % 2]);
+  const finals = (d: TopologyTestDriver) => {
+    const m = new Map<string, string>();
+    for (const r of d.output("out", (b) => json<{ start: number; value: unknown; final: boolean }>().decode(b))) {
+      if (r.value.final) m.set(`${r.key}@${r.value.start}`, JSON.stringify(r.value.value));
+    }
+    return m;
+  };
+  const clean = build();
+  for (const [ev, p] of input) clean.pipe("in", ev, { partition: p });
+  const crashed = build();
+  input.forEach(([ev, p], i) => {
+    crashed.pipe("in", ev, { partition: p });
+    if (i % 500 === 499) crashed.checkpoint();
+    if (i === 1234 || i === 2222) crashed.crash();
+  });
+  const a = finals(clean);
+  const b = finals(crashed);
+  assert.ok(a.size > 100);
+  assert.deepEqual([...b.entries()].sort(), [...a.entries()].sort());
+  assert.equal(crashed.deadLetters.length, clean.deadLetters.length, "lateness decided alike after restore");
+});
+
+test("process(): a custom stateful step with TTL and a bound on entries", () => {
+  const app = testApp();
+  const sink = new CollectingSink<string>();
+  app
+    .stream<undefined, Ev>("in", { serde: evSerde })
+    .keyBy((v) => v.user, "user")
+    .process<string>(
+      "first-seen",
+      (rec, ctx) => {
+        const key = rec.key as string;
+        if (ctx.store.get(key) === undefined) ctx.forward({ key, value: `new:${key}`, ts: rec.ts });
+        ctx.store.put(key, rec.ts, rec.ts);
+      },
+      { ttl: 10_000, maxEntries: 3 },
+    )
+    .to(sink);
+  const d = new TopologyTestDriver(app);
+  for (const [ts, u] of [
+    [0, "a"],
+    [1, "a"],
+    [2, "b"],
+    [3, "c"],
+    [4, "d"], // evicts a (bound 3)
+    [5, "a"],
+    [20_000, "b"], // b expired by TTL
+  ] as const)
+    d.pipe("in", { ts, user: u });
+  assert.deepEqual(
+    sink.records.map((r) => r.value),
+    ["new:a", "new:b", "new:c", "new:d", "new:a", "new:b"],
+  );
+  const task = d.allTasks().find((t) => t.stores.has("first-seen"));
+  assert.ok((task?.store("first-seen").evictions ?? 0) >= 1);
+  assert.ok((task?.store("first-seen").expirations ?? 0) >= 1);
+});

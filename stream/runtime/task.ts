@@ -1,0 +1,542 @@
+// A task: one sub-topology instance for one partition number. It owns the operators, the stores and
+// the watermark of that partition, and talks to the outside only through TaskIO, so the Kafka
+// worker and the test driver run exactly the same code.
+import type { CompiledTopology, SubTopology } from "../dsl/compile.ts";
+import type { Input, Node, Port, ProcessContext, SourceNode } from "../dsl/graph.ts";
+import { StreamJoin } from "../joins/stream-join.ts";
+import { TableJoin, TableMaterializer } from "../joins/table-join.ts";
+import { partitionFor } from "../kafka/partitioner.ts";
+import type { Sink } from "../sink.ts";
+import { KeyValueStore } from "../state/store.ts";
+import { WatermarkTracker } from "../time/watermark.ts";
+import { type ErrorPolicy, json, type Rec, type Serde } from "../types.ts";
+import { SessionWindowAggregate } from "../windows/session.ts";
+import { SlidingWindowAggregate } from "../windows/sliding.ts";
+import { FixedWindowAggregate, windowEntrySerde } from "../windows/window-aggregate.ts";
+import type { Emit, OperatorContext, Processor } from "./processor.ts";
+
+export const WATERMARK_HEADER = "weir-watermark";
+export const ORIGIN_HEADER = "weir-origin";
+/** Reserved changelog key that carries the task's watermark state. */
+export const META_KEY = "\u0000weir-meta";
+const EMPTY = Buffer.alloc(0);
+
+export interface DeadLetterInput {
+  reason: string;
+  message: string;
+  topic: string | null;
+  partition: number | null;
+  offset: string | null;
+  raw: Buffer | null;
+  headers?: Record<string, string>;
+  schema?: string;
+}
+
+export interface TaskIO {
+  now(): number;
+  partitionsOf(topic: string): number;
+  /** partition null: Kafka's default partitioner (by key). */
+  send(
+    topic: string,
+    partition: number | null,
+    key: string | null,
+    value: Buffer | null,
+    ts: number,
+    headers?: Record<string, string>,
+  ): void;
+  sink(sink: Sink, rec: Rec): void;
+  deadLetter(d: DeadLetterInput): void;
+}
+
+export interface InputMessage {
+  key: Buffer | null;
+  value: Buffer | null;
+  timestamp: number;
+  offset: string;
+  headers?: Record<string, unknown>;
+}
+
+export class RecordFailure extends Error {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
+    super(message);
+    this.name = "RecordFailure";
+  }
+}
+
+export interface TaskCounters {
+  recordsIn: number;
+  late: number;
+  dlq: Map<string, number>;
+  skipped: number;
+}
+
+/** One consumed topic-partition of a task. */
+export class TaskInput {
+  /** The offset after the last message handled (processed or dead-lettered). */
+  next: string | null = null;
+  caughtUp = true;
+
+  constructor(
+    readonly task: Task,
+    readonly topic: string,
+    readonly role: "source" | "table" | "changelog",
+    readonly node: Node | null,
+    readonly store: string | null,
+  ) {}
+
+  handle(msg: InputMessage): void {
+    this.task.handle(this, msg);
+    this.next = String(BigInt(msg.offset) + 1n);
+  }
+}
+
+export class Task implements OperatorContext {
+  readonly id: string;
+  readonly tracker = new WatermarkTracker();
+  readonly stores = new Map<string, KeyValueStore<unknown>>();
+  readonly inputs = new Map<string, TaskInput>();
+  readonly counters: TaskCounters = { recordsIn: 0, late: 0, dlq: new Map(), skipped: 0 };
+  private readonly processors = new Map<number, Processor>();
+  private readonly sourceEmits = new Map<number, Emit>();
+  private readonly onWatermarks: Processor[] = [];
+  private readonly onStreamTimes: Processor[] = [];
+  private lastStreamTime = Number.NEGATIVE_INFINITY;
+  private lastMarker = Number.NEGATIVE_INFINITY;
+  private current: { input: TaskInput; msg: InputMessage } | null = null;
+  /** The changelog topic that carries the watermark meta record: the first changelogged store's. */
+  private readonly metaChangelog: string | null;
+
+  constructor(
+    readonly topology: CompiledTopology,
+    readonly sub: SubTopology,
+    readonly partition: number,
+    private readonly io: TaskIO,
+    /** Number of tasks of each upstream sub-topology, for watermark channels of repartition topics. */
+    upstreamTasks: (sub: number) => number,
+    private readonly policy: ErrorPolicy,
+  ) {
+    this.id = `${sub.id}_${partition}`;
+    const graph = topology.app.graph;
+    const now = io.now();
+    for (const st of sub.stores) {
+      const node = graph.nodes[st.nodeId] as Node;
+      this.stores.set(st.name, new KeyValueStore({ name: st.name, ...storeConfig(node) }));
+    }
+    this.metaChangelog = sub.stores.find((s) => s.changelog)?.changelog ?? null;
+    for (const s of sub.sources) {
+      if (s.internal) {
+        const up = sub.upstream.get(s.topic) as number;
+        for (let p = 0; p < upstreamTasks(up); p++) this.tracker.addChannel(`${s.topic}@${p}`, 0, s.idleTimeout, now);
+      } else {
+        this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now);
+      }
+      this.inputs.set(s.topic, new TaskInput(this, s.topic, "source", s, null));
+    }
+    for (const t of sub.tables) this.inputs.set(t.topic, new TaskInput(this, t.topic, "table", t, t.store));
+    for (const st of sub.stores) {
+      if (st.changelog) this.inputs.set(st.changelog, new TaskInput(this, st.changelog, "changelog", null, st.name));
+    }
+    // Build operators children-first so every emit closes over existing processors.
+    const built = new Set<number>();
+    const build = (id: number): void => {
+      if (built.has(id)) return;
+      built.add(id);
+      for (const e of graph.edges) if (e.from === id) build(e.to);
+      const node = graph.nodes[id] as Node;
+      if (node.kind === "tableJoin") build(node.table);
+      const p = this.makeProcessor(node, this.emitter(id, "out"), this.emitter(id, "late"));
+      if (p) {
+        this.processors.set(id, p);
+        if (p.onWatermark) this.onWatermarks.push(p);
+        if (p.onStreamTime) this.onStreamTimes.push(p);
+      }
+    };
+    for (const id of sub.nodes) build(id);
+    for (const s of sub.sources) this.sourceEmits.set(s.id, this.emitter(s.id, "out"));
+  }
+
+  get watermark(): number {
+    return this.tracker.watermark;
+  }
+
+  get streamTime(): number {
+    return this.tracker.streamTime;
+  }
+
+  store<V>(name: string): KeyValueStore<V> {
+    const s = this.stores.get(name);
+    if (!s) throw new Error(`task ${this.id} has no store ${name}`);
+    return s as KeyValueStore<V>;
+  }
+
+  /** Handles one message of one of the task's inputs. Throws only under the `fail` policy. */
+  handle(input: TaskInput, msg: InputMessage): void {
+    switch (input.role) {
+      case "changelog":
+        this.restoreRecord(input.store as string, msg);
+        return;
+      case "table":
+        this.handleTable(input, msg);
+        return;
+      case "source":
+        this.handleSource(input, input.node as SourceNode, msg);
+    }
+  }
+
+  private handleSource(input: TaskInput, node: SourceNode, msg: InputMessage): void {
+    const now = this.io.now();
+    if (node.internal) {
+      const mark = msg.headers?.[WATERMARK_HEADER];
+      if (mark !== undefined) {
+        const origin = String(msg.headers?.[ORIGIN_HEADER]);
+        if (this.tracker.announce(`${node.topic}@${origin}`, Number(String(mark)), now)) this.advanced();
+        return;
+      }
+    }
+    this.counters.recordsIn++;
+    this.current = { input, msg };
+    let value: unknown;
+    try {
+      if (msg.value === null) throw new RecordFailure("the message has no value (a tombstone)", "null-value");
+      value = node.decode(msg.value);
+    } catch (e) {
+      this.fail(e, codecReason(e), node.schemaName);
+      return;
+    }
+    let ts: number;
+    try {
+      ts = node.timestamp(value, msg.timestamp);
+    } catch (e) {
+      this.fail(e, "user-code-error", node.schemaName);
+      return;
+    }
+    if (!Number.isFinite(ts)) {
+      this.fail(new Error(`event time is not a number: ${String(ts)}`), "invalid-timestamp", node.schemaName);
+      return;
+    }
+    const channel = node.internal
+      ? `${node.topic}@${String(msg.headers?.[ORIGIN_HEADER] ?? "?")}`
+      : `${node.topic}#${this.partition}`;
+    const rec: Rec = { key: msg.key === null ? null : msg.key.toString("utf8"), value, ts };
+    // A repartitioned record only moves its own channel through announcements, not by its timestamp.
+    const advanced = node.internal ? this.tracker.observeTimeOnly(ts) : this.tracker.observe(channel, ts, now);
+    try {
+      (this.sourceEmits.get(node.id) as Emit)(rec);
+    } catch (e) {
+      if (e instanceof RecordFailure) throw e;
+      this.fail(e, "user-code-error", node.schemaName);
+    }
+    this.current = null;
+    this.afterRecord(advanced);
+  }
+
+  private handleTable(input: TaskInput, msg: InputMessage): void {
+    const node = input.node as Extract<Node, { kind: "table" }>;
+    if (msg.key === null) return;
+    this.current = { input, msg };
+    let value: unknown = null;
+    if (msg.value !== null) {
+      try {
+        value = node.decode(msg.value);
+      } catch (e) {
+        this.fail(e, codecReason(e), node.schemaName);
+        return;
+      }
+    }
+    (this.processors.get(node.id) as Processor).process(
+      { key: msg.key.toString("utf8"), value, ts: msg.timestamp },
+      "main",
+    );
+    this.current = null;
+  }
+
+  private afterRecord(watermarkAdvanced: boolean): void {
+    const st = this.tracker.streamTime;
+    if (st > this.lastStreamTime) {
+      this.lastStreamTime = st;
+      for (const p of this.onStreamTimes) p.onStreamTime?.(st);
+    }
+    if (watermarkAdvanced) this.advanced();
+  }
+
+  private advanced(): void {
+    const wm = this.tracker.watermark;
+    for (const p of this.onWatermarks) p.onWatermark?.(wm);
+  }
+
+  /** Wall-clock tick: idle channels may release the watermark. */
+  tick(): void {
+    if (this.tracker.tick(this.io.now())) this.advanced();
+  }
+
+  /** Tells downstream tasks (through every repartition topic we write) how far our event time is. */
+  announceWatermark(): void {
+    const wm = this.tracker.watermark;
+    if (wm <= this.lastMarker || !Number.isFinite(wm)) return;
+    this.lastMarker = wm;
+    const headers = { [WATERMARK_HEADER]: String(wm), [ORIGIN_HEADER]: String(this.partition) };
+    for (const r of this.sub.repartitions) {
+      const n = this.io.partitionsOf(r.topic);
+      for (let p = 0; p < n; p++) this.io.send(r.topic, p, null, EMPTY, Math.max(0, wm), headers);
+    }
+  }
+
+  private fail(e: unknown, reason: string, schema?: string): void {
+    const message = e instanceof Error ? e.message : String(e);
+    const cur = this.current;
+    this.current = null;
+    if (this.policy === "fail") {
+      throw new RecordFailure(
+        `${reason} at ${cur?.input.topic}[${this.partition}]@${cur?.msg.offset}: ${message}`,
+        reason,
+      );
+    }
+    this.counters.dlq.set(reason, (this.counters.dlq.get(reason) ?? 0) + 1);
+    if (this.policy === "skip") {
+      this.counters.skipped++;
+      return;
+    }
+    this.io.deadLetter({
+      reason,
+      message,
+      topic: cur?.input.topic ?? null,
+      partition: cur ? this.partition : null,
+      offset: cur?.msg.offset ?? null,
+      raw: cur?.msg.value ?? null,
+      ...(cur?.msg.headers ? { headers: stringHeaders(cur.msg.headers) } : {}),
+      ...(schema ? { schema } : {}),
+    });
+  }
+
+  private lateRecord(rec: Rec): void {
+    this.counters.late++;
+    const cur = this.current;
+    this.counters.dlq.set("late-event", (this.counters.dlq.get("late-event") ?? 0) + 1);
+    this.io.deadLetter({
+      reason: "late-event",
+      message: `event time ${new Date(rec.ts).toISOString()} is behind the watermark ${new Date(this.watermark).toISOString()} beyond the grace period`,
+      topic: cur?.input.topic ?? null,
+      partition: cur ? this.partition : null,
+      offset: cur?.msg.offset ?? null,
+      raw: cur?.msg.value ?? Buffer.from(JSON.stringify(rec.value)),
+    });
+  }
+
+  // --- checkpoints -------------------------------------------------------------------------------
+
+  /** Changelog records and input positions as of now; clears the dirty sets. Synchronous on purpose. */
+  snapshot(): {
+    changelog: Array<{ topic: string; key: string; value: Buffer | null }>;
+    offsets: Array<{ topic: string; offset: string }>;
+  } {
+    const changelog: Array<{ topic: string; key: string; value: Buffer | null }> = [];
+    for (const st of this.sub.stores) {
+      const store = this.stores.get(st.name) as KeyValueStore<unknown>;
+      if (!st.changelog) {
+        store.takeChanges();
+        continue;
+      }
+      for (const c of store.takeChanges()) changelog.push({ topic: st.changelog, key: c.key, value: c.value });
+    }
+    if (this.metaChangelog && changelog.length > 0) {
+      changelog.push({
+        topic: this.metaChangelog,
+        key: META_KEY,
+        value: Buffer.from(JSON.stringify(this.tracker.state())),
+      });
+    }
+    const offsets: Array<{ topic: string; offset: string }> = [];
+    for (const input of this.inputs.values()) {
+      if (input.role === "source" && input.next !== null) offsets.push({ topic: input.topic, offset: input.next });
+    }
+    return { changelog, offsets };
+  }
+
+  private restoreRecord(storeName: string, msg: InputMessage): void {
+    if (msg.key === null) return;
+    const key = msg.key.toString("utf8");
+    if (key === META_KEY) {
+      if (msg.value) this.tracker.restoreState(JSON.parse(msg.value.toString("utf8")));
+      return;
+    }
+    (this.stores.get(storeName) as KeyValueStore<unknown>).restore(key, msg.value);
+  }
+
+  /** Restoring is over: operators rebuild their timers, TTLs restart from the restored stream time. */
+  restored(): void {
+    const st = Number.isFinite(this.tracker.streamTime) ? this.tracker.streamTime : 0;
+    for (const s of this.stores.values()) s.restampAll(st);
+    for (const p of this.processors.values()) p.restored?.();
+    this.lastStreamTime = this.tracker.streamTime;
+    this.lastMarker = Number.NEGATIVE_INFINITY;
+  }
+
+  openWindows(): number {
+    let n = 0;
+    for (const p of this.processors.values()) n += p.openCount?.() ?? 0;
+    return n;
+  }
+
+  // --- wiring ------------------------------------------------------------------------------------
+
+  private emitter(id: number, port: Port): Emit {
+    const graph = this.topology.app.graph;
+    const targets: Array<[Processor, Input]> = [];
+    for (const e of graph.edges) {
+      if (e.from !== id || e.port !== port) continue;
+      const p = this.processors.get(e.to);
+      if (p) targets.push([p, e.input]);
+    }
+    if (port === "late" && targets.length === 0) return (rec) => this.lateRecord(rec);
+    if (targets.length === 0) return () => {};
+    if (targets.length === 1) {
+      const [p, input] = targets[0] as [Processor, Input];
+      return (rec) => p.process(rec, input);
+    }
+    return (rec) => {
+      for (const [p, input] of targets) p.process(rec, input);
+    };
+  }
+
+  private makeProcessor(node: Node, out: Emit, late: Emit): Processor | null {
+    switch (node.kind) {
+      case "source":
+        return null;
+      case "table":
+        return new TableMaterializer(this.store(node.store));
+      case "filter":
+        return { process: (r) => (node.fn(r) ? out(r) : undefined) };
+      case "map":
+        return { process: (r) => out(node.fn(r)) };
+      case "flatMap":
+        return {
+          process: (r) => {
+            for (const x of node.fn(r)) out(x);
+          },
+        };
+      case "peek":
+        return {
+          process: (r) => {
+            node.fn(r);
+            out(r);
+          },
+        };
+      case "merge":
+        return { process: (r) => out(r) };
+      case "repartition": {
+        const n = this.io.partitionsOf(node.topic);
+        let rr = 0;
+        return {
+          process: (r) => {
+            const p = r.key === null ? rr++ % n : partitionFor(r.key, n);
+            this.io.send(node.topic, p, r.key, node.serde.encode(r.value), r.ts, {
+              [ORIGIN_HEADER]: String(this.partition),
+            });
+          },
+        };
+      }
+      case "toTopic":
+        return { process: (r) => this.io.send(node.topic, null, r.key, node.encode(r.value), r.ts) };
+      case "toSink":
+        return { process: (r) => this.io.sink(node.sink, r) };
+      case "window": {
+        const spec = node.def.spec;
+        const store = this.store<never>(node.store);
+        if (spec.kind === "tumbling" || spec.kind === "hopping") {
+          return new FixedWindowAggregate(spec, node.emit, node.aggregator, store, this, out, late);
+        }
+        if (spec.kind === "sliding")
+          return new SlidingWindowAggregate(spec, node.emit, node.aggregator, store, this, out, late);
+        return new SessionWindowAggregate(spec, node.emit, node.aggregator, store, this, out, late);
+      }
+      case "join":
+        return new StreamJoin(node, this.store(node.store), this, out, late);
+      case "tableJoin": {
+        const table = this.topology.app.graph.nodes[node.table] as Extract<Node, { kind: "table" }>;
+        return new TableJoin(node, this.store(table.store), out);
+      }
+      case "process": {
+        const store = this.store<unknown>(node.store);
+        const task = this;
+        const ctx: ProcessContext = {
+          store: {
+            get: (k) => store.get(k),
+            put: (k, v, ts) => store.put(k, v, ts),
+            delete: (k) => store.delete(k),
+            entries: () => store.entries(),
+            get size() {
+              return store.size;
+            },
+          },
+          get watermark() {
+            return task.watermark;
+          },
+          forward: out,
+        };
+        return {
+          process: (r) => node.fn(r, ctx),
+          onWatermark: (wm) => {
+            store.expire(wm);
+            node.onWatermark?.(wm, ctx);
+          },
+        };
+      }
+    }
+  }
+}
+
+function storeConfig(node: Node): { serde: Serde<unknown>; ttl?: number; maxEntries?: number } {
+  if (node.kind === "window") {
+    const kind = node.def.spec.kind;
+    if (kind === "tumbling" || kind === "hopping") {
+      return { serde: windowEntrySerde(node.aggregator.serde as Serde<unknown> | undefined) as Serde<unknown> };
+    }
+    if (kind === "session") return { serde: sessionSerde(node.aggregator.serde as Serde<unknown> | undefined) };
+    return { serde: json() };
+  }
+  if (node.kind === "process") {
+    return {
+      serde: node.options.serde ?? json(),
+      ...(node.options.ttl !== undefined ? { ttl: node.options.ttl } : {}),
+      ...(node.options.maxEntries !== undefined ? { maxEntries: node.options.maxEntries } : {}),
+    };
+  }
+  return { serde: json() };
+}
+
+/** Session lists with accumulators encoded by the aggregator's serde (base64 inside JSON). */
+function sessionSerde(acc: Serde<unknown> | undefined): Serde<unknown> {
+  if (!acc) return json();
+  return {
+    encode: (v) => {
+      const list = v as { key: string | null; sessions: Array<{ first: number; last: number; acc: unknown }> };
+      return Buffer.from(
+        JSON.stringify({
+          key: list.key,
+          sessions: list.sessions.map((s) => ({ ...s, acc: acc.encode(s.acc).toString("base64") })),
+        }),
+      );
+    },
+    decode: (b) => {
+      const raw = JSON.parse(b.toString("utf8"));
+      for (const s of raw.sessions) s.acc = acc.decode(Buffer.from(s.acc, "base64"));
+      return raw;
+    },
+  };
+}
+
+function codecReason(e: unknown): string {
+  if (e instanceof RecordFailure) return e.reason;
+  const reason = (e as { reason?: unknown })?.reason;
+  return typeof reason === "string" ? reason : "decode-error";
+}
+
+function stringHeaders(h: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h))
+    if (v !== undefined) out[k] = Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
+  return out;
+}

@@ -1,0 +1,26 @@
+// Small helpers shared by the runtime's unit tests.
+import { StreamApp } from "../dsl/app.ts";
+import { json, type Serde } from "../types.ts";
+import type { Windowed } from "../windows/spec.ts";
+
+export interface Ev {
+  ts: number;
+  user: string;
+  n?: number;
+}
+
+export const evSerde = json<Ev>();
+
+export function testApp(appId = "test", onError: "dlq" | "skip" | "fail" = "dlq"): StreamApp {
+  return new StreamApp({ appId, onError });
+}
+
+export function windowedSerde<R>(): Serde<Windowed<R>> {
+  return json<Windowed<R>>();
+}
+
+/** "key@start..end=value" for compact assertions on window results. */
+export function fmt(r: { key: string | null; value: Windowed<unknown> }): string {
+  const v = r.value;
+  return `${r.key}@${v.start}..${v.end}=${JSON.stringify(v.value)}${v.final ? "" : "~"}`;
+}

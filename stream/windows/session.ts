@@ -1,0 +1,126 @@
+// Session windows: per key, records less than `gap` apart belong to one session; a record that
+// bridges two sessions merges them (the aggregator's merge). A session [first, last] closes when the
+// watermark reaches last + gap - 1 + grace: no on-time record can extend it any more. A record is
+// late when it is more than grace behind the watermark, which keeps every session it could join open.
+import type { Aggregator } from "../dsl/aggregator.ts";
+import type { EmitMode } from "../dsl/graph.ts";
+import type { Emit, OperatorContext, Processor } from "../runtime/processor.ts";
+import type { KeyValueStore } from "../state/store.ts";
+import { EventTimers } from "../time/timers.ts";
+import type { Rec } from "../types.ts";
+import type { Windowed, WindowSpec } from "./spec.ts";
+
+export interface Session {
+  first: number;
+  last: number;
+  acc: unknown;
+}
+
+export interface SessionList {
+  key: string | null;
+  sessions: Session[];
+}
+
+export class SessionWindowAggregate implements Processor {
+  private readonly timers = new EventTimers();
+  private readonly changed = new Set<string>();
+  private nextEarly = Number.NEGATIVE_INFINITY;
+  lateCount = 0;
+
+  constructor(
+    private readonly spec: Extract<WindowSpec, { kind: "session" }>,
+    private readonly emit: EmitMode,
+    private readonly aggregator: Aggregator<unknown, unknown, unknown>,
+    private readonly store: KeyValueStore<SessionList>,
+    private readonly ctx: OperatorContext,
+    private readonly out: Emit,
+    private readonly late: Emit,
+  ) {}
+
+  process(rec: Rec): void {
+    const ts = rec.ts;
+    const { gap, grace } = this.spec;
+    if (ts + grace <= this.ctx.watermark) {
+      this.lateCount++;
+      this.late(rec);
+      return;
+    }
+    const id = rec.key ?? "\u0000";
+    const list = this.store.get(id) ?? { key: rec.key, sessions: [] };
+    const merge = this.aggregator.merge as (a: unknown, b: unknown) => unknown;
+    let merged: Session = { first: ts, last: ts, acc: this.aggregator.add(this.aggregator.init(), rec.value, ts) };
+    const kept: Session[] = [];
+    for (const s of list.sessions) {
+      if (s.last + gap > ts && ts + gap > s.first) {
+        this.timers.remove(s.last + gap - 1, id);
+        merged = {
+          first: Math.min(merged.first, s.first),
+          last: Math.max(merged.last, s.last),
+          acc: merge(s.acc, merged.acc),
+        };
+      } else kept.push(s);
+    }
+    kept.push(merged);
+    kept.sort((a, b) => a.first - b.first);
+    list.sessions = kept;
+    this.store.put(id, list, ts);
+    this.timers.add(merged.last + gap - 1, id);
+    if (this.emit.mode === "early") {
+      if (this.emit.every === 0) this.emitSession(list.key, merged, false);
+      else this.changed.add(id);
+    }
+  }
+
+  onStreamTime(streamTime: number): void {
+    if (this.emit.mode !== "early" || this.emit.every === 0 || streamTime < this.nextEarly) return;
+    this.nextEarly = streamTime - (streamTime % this.emit.every) + this.emit.every;
+    for (const id of this.changed) {
+      const list = this.store.get(id);
+      if (list) for (const s of list.sessions) this.emitSession(list.key, s, false);
+    }
+    this.changed.clear();
+  }
+
+  onWatermark(watermark: number): void {
+    const { gap, grace } = this.spec;
+    this.timers.popUntil(watermark - grace, (_t, id) => {
+      const list = this.store.get(id);
+      if (!list) return;
+      const open: Session[] = [];
+      for (const s of list.sessions) {
+        if (s.last + gap - 1 + grace <= watermark) this.emitSession(list.key, s, true);
+        else open.push(s);
+      }
+      if (open.length === 0) {
+        this.store.delete(id);
+        this.changed.delete(id);
+      } else if (open.length !== list.sessions.length) {
+        list.sessions = open;
+        this.store.put(id, list, watermark);
+      }
+    });
+  }
+
+  restored(): void {
+    this.timers.clear();
+    for (const [id, list] of this.store.entries()) {
+      for (const s of list.sessions) this.timers.add(s.last + this.spec.gap - 1, id);
+    }
+  }
+
+  openCount(): number {
+    let n = 0;
+    for (const [, list] of this.store.entries()) n += list.sessions.length;
+    return n;
+  }
+
+  private emitSession(key: string | null, s: Session, final: boolean): void {
+    const value: Windowed<unknown> = {
+      start: s.first,
+      end: s.last + 1,
+      value: this.aggregator.result ? this.aggregator.result(s.acc) : s.acc,
+      final,
+    };
+    this.out({ key, value, ts: s.last });
+  }
+}
