@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StackError } from "../infra/stack/prerequisites.ts";
 import { ConfigError } from "../schemas/config/yaml-config.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { runCommand } from "./commands/run.ts";
 import { schemasCommand } from "./commands/schemas.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { stackCommand } from "./commands/stack.ts";
@@ -17,7 +18,8 @@ export function program(): Command {
     .addCommand(topicsCommand())
     .addCommand(schemasCommand())
     .addCommand(simulateCommand())
-    .addCommand(demoCommand());
+    .addCommand(demoCommand())
+    .addCommand(runCommand());
 }
 
 /** Runs the command line; returns the exit code. Known failures print one clear message, not a stack trace. */

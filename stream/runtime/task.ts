@@ -17,6 +17,7 @@ import type { Emit, OperatorContext, Processor } from "./processor.ts";
 
 export const WATERMARK_HEADER = "weir-watermark";
 export const ORIGIN_HEADER = "weir-origin";
+export const IDLE_HEADER = "weir-idle";
 /** Reserved changelog key that carries the task's watermark state. */
 export const META_KEY = "\u0000weir-meta";
 const EMPTY = Buffer.alloc(0);
@@ -105,6 +106,7 @@ export class Task implements OperatorContext {
   private readonly onStreamTimes: Processor[] = [];
   private lastStreamTime = Number.NEGATIVE_INFINITY;
   private lastMarker = Number.NEGATIVE_INFINITY;
+  private lastIdle = false;
   private current: { input: TaskInput; msg: InputMessage } | null = null;
   /** The changelog topic that carries the watermark meta record: the first changelogged store's. */
   private readonly metaChangelog: string | null;
@@ -129,7 +131,7 @@ export class Task implements OperatorContext {
     for (const s of sub.sources) {
       if (s.internal) {
         const up = sub.upstream.get(s.topic) as number;
-        for (let p = 0; p < upstreamTasks(up); p++) this.tracker.addChannel(`${s.topic}@${p}`, 0, s.idleTimeout, now);
+        for (let p = 0; p < upstreamTasks(up); p++) this.tracker.addAnnouncedChannel(`${s.topic}@${p}`, now);
       } else {
         this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now);
       }
@@ -192,7 +194,8 @@ export class Task implements OperatorContext {
       const mark = msg.headers?.[WATERMARK_HEADER];
       if (mark !== undefined) {
         const origin = String(msg.headers?.[ORIGIN_HEADER]);
-        if (this.tracker.announce(`${node.topic}@${origin}`, Number(String(mark)), now)) this.advanced();
+        const idle = String(msg.headers?.[IDLE_HEADER] ?? "") === "1";
+        if (this.tracker.announce(`${node.topic}@${origin}`, Number(String(mark)), idle, now)) this.advanced();
         return;
       }
     }
@@ -274,10 +277,17 @@ export class Task implements OperatorContext {
 
   /** Tells downstream tasks (through every repartition topic we write) how far our event time is. */
   announceWatermark(): void {
+    if (this.sub.repartitions.length === 0) return;
     const wm = this.tracker.watermark;
-    if (wm <= this.lastMarker || !Number.isFinite(wm)) return;
+    const idle = this.tracker.allIdle(this.io.now());
+    if ((wm <= this.lastMarker || !Number.isFinite(wm)) && idle === this.lastIdle) return;
     this.lastMarker = wm;
-    const headers = { [WATERMARK_HEADER]: String(wm), [ORIGIN_HEADER]: String(this.partition) };
+    this.lastIdle = idle;
+    const headers = {
+      [WATERMARK_HEADER]: String(Number.isFinite(wm) ? wm : -1),
+      [ORIGIN_HEADER]: String(this.partition),
+      [IDLE_HEADER]: idle ? "1" : "0",
+    };
     for (const r of this.sub.repartitions) {
       const n = this.io.partitionsOf(r.topic);
       for (let p = 0; p < n; p++) this.io.send(r.topic, p, null, EMPTY, Math.max(0, wm), headers);
@@ -372,6 +382,7 @@ export class Task implements OperatorContext {
     for (const p of this.processors.values()) p.restored?.();
     this.lastStreamTime = this.tracker.streamTime;
     this.lastMarker = Number.NEGATIVE_INFINITY;
+    this.lastIdle = false;
   }
 
   openWindows(): number {

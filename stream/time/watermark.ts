@@ -3,7 +3,11 @@
 // timestamp seen minus the allowed out-of-orderness, minus 1 ms (a watermark W says no record at
 // or before W is expected); for an upstream task, what it announced. The
 // task's watermark is the minimum over channels that are not idle, so the slowest input decides,
-// but a channel that is caught up and silent for its idle timeout stops holding the others back.
+// but a partition that is caught up and silent for its idle timeout stops holding the others back.
+// An upstream task's channel is idle only when that task says so (all its inputs are idle): a task
+// that is silent because its process died holds the watermark until its next owner speaks, so a
+// failover never turns the replayed records into late ones. When every channel is idle the
+// watermark holds (Flink's rule): nothing is known about what comes next.
 // It never goes backwards.
 
 export interface WatermarkState {
@@ -22,6 +26,9 @@ interface Channel {
   idleTimeout: number;
   lastActive: number;
   caughtUp: boolean;
+  /** Upstream-task channels: idle only by announcement. */
+  announced: boolean;
+  idle: boolean;
 }
 
 export class WatermarkTracker {
@@ -30,6 +37,7 @@ export class WatermarkTracker {
   /** Highest record timestamp seen on any channel: Kafka Streams' "stream time". */
   streamTime = Number.NEGATIVE_INFINITY;
 
+  /** A source partition: idle after `idleTimeout` of silence once caught up. */
   addChannel(id: string, outOfOrderness: number, idleTimeout: number, now: number): void {
     if (this.channels.has(id)) return;
     this.channels.set(id, {
@@ -38,6 +46,22 @@ export class WatermarkTracker {
       idleTimeout,
       lastActive: now,
       caughtUp: true,
+      announced: false,
+      idle: false,
+    });
+  }
+
+  /** An upstream task reached through a repartition topic: idle only when it announces so. */
+  addAnnouncedChannel(id: string, now: number): void {
+    if (this.channels.has(id)) return;
+    this.channels.set(id, {
+      watermark: Number.NEGATIVE_INFINITY,
+      outOfOrderness: 0,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      lastActive: now,
+      caughtUp: true,
+      announced: true,
+      idle: false,
     });
   }
 
@@ -63,15 +87,20 @@ export class WatermarkTracker {
     return false;
   }
 
-  /** An upstream task announced its watermark. */
-  announce(id: string, watermark: number, now: number): boolean {
+  /** An upstream task announced its watermark, and whether all its inputs are idle. */
+  announce(id: string, watermark: number, idle: boolean, now: number): boolean {
     const c = this.channels.get(id);
     if (!c) throw new Error(`watermark: unknown channel ${id}`);
-    if (watermark > c.watermark) {
-      c.watermark = watermark;
-      c.lastActive = now;
-    }
+    if (watermark > c.watermark) c.watermark = watermark;
+    c.idle = idle;
+    c.lastActive = now;
     return this.recompute(now);
+  }
+
+  /** Every input is idle: what an upstream task tells its downstream. */
+  allIdle(now: number): boolean {
+    for (const c of this.channels.values()) if (!this.isIdle(c, now)) return false;
+    return this.channels.size > 0;
   }
 
   /** Whether the channel has nothing more to read right now (its lag is zero). */
@@ -106,22 +135,18 @@ export class WatermarkTracker {
   }
 
   private isIdle(c: Channel, now: number): boolean {
+    if (c.announced) return c.idle;
     return c.caughtUp && now - c.lastActive >= c.idleTimeout;
   }
 
   private recompute(now: number): boolean {
     let min = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    let active = 0;
     for (const c of this.channels.values()) {
-      if (c.watermark > max) max = c.watermark;
       if (this.isIdle(c, now)) continue;
-      active++;
       if (c.watermark < min) min = c.watermark;
     }
-    // All idle: nothing holds back what has been seen.
-    const next = active === 0 ? max : min;
-    if (next > this.current) {
+    const next = min; // +Infinity when all are idle: no change
+    if (next > this.current && next !== Number.POSITIVE_INFINITY) {
       this.current = next;
       return true;
     }

@@ -1,0 +1,66 @@
+// weir run <pipeline | topology module>: one worker of a pipeline's consumer group. Start more (here
+// or on other machines) and they share the partitions; SIGTERM drains and leaves the group.
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { Command, Option } from "commander";
+import pino from "pino";
+import { clientEndpoints } from "../../infra/stack/config.ts";
+import { PIPELINES } from "../../pipelines/index.ts";
+import { StreamApp } from "../../stream/dsl/app.ts";
+import { StreamWorker } from "../../stream/runtime/worker.ts";
+import { UsageError } from "../errors.ts";
+
+async function loadApp(target: string): Promise<StreamApp> {
+  const known = PIPELINES[target];
+  if (known) return known();
+  if (!/\.(ts|mjs|js)$/.test(target)) {
+    const names = Object.keys(PIPELINES);
+    throw new UsageError(
+      `unknown pipeline ${target}`,
+      `name one of: ${names.length > 0 ? names.join(", ") : "(none registered yet)"}, or a topology module (a .ts file whose default export builds a StreamApp)`,
+    );
+  }
+  const mod = (await import(pathToFileURL(resolve(target)).href)) as { default?: unknown; createApp?: unknown };
+  const make = mod.default ?? mod.createApp;
+  const app = typeof make === "function" ? await (make as () => unknown)() : make;
+  if (!(app instanceof StreamApp)) {
+    throw new UsageError(
+      `${target} does not export a StreamApp`,
+      "export default a function that returns new StreamApp(...) with its topology",
+    );
+  }
+  return app;
+}
+
+export function runCommand(): Command {
+  return new Command("run")
+    .description("run one worker of a pipeline (several workers of one pipeline share its partitions)")
+    .argument("<pipeline>", "a registered pipeline name, or the path of a topology module")
+    .addOption(
+      new Option("--metrics-port <port>", "serve /metrics and /health on this port (0: any free port)").default("0"),
+    )
+    .option("--instance <id>", "this worker's name in logs and client ids", `${process.pid}`)
+    .action(async (target: string, opts: { metricsPort: string; instance: string }) => {
+      const app = await loadApp(target);
+      const logger = pino({ name: `weir-run-${app.appId}`, base: { app: app.appId, instance: opts.instance } });
+      const worker = new StreamWorker(app, {
+        brokers: clientEndpoints().kafkaBrokers,
+        instanceId: opts.instance,
+        logger,
+        metricsPort: Number(opts.metricsPort),
+      });
+      const stop = () => void worker.stop();
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+      await worker.start();
+      logger.info(
+        { metricsPort: worker.metricsPort },
+        `serving /metrics and /health on 127.0.0.1:${worker.metricsPort}`,
+      );
+      const err = await worker.done;
+      if (err) {
+        console.error(`weir run ${target}: ${err.message}`);
+        process.exitCode = 1;
+      }
+    });
+}

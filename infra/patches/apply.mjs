@@ -1,0 +1,36 @@
+// Applies weir's fixes to third-party code after npm installs it, like patch-package, without a
+// dependency. Each patch names the exact file it replaces and that file's hash: an upgraded
+// library is never patched blindly (the run fails and says so). Idempotent.
+import { createHash } from "node:crypto";
+import { copyFileSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const patches = [
+  {
+    why: "read_committed consumers see records of aborted transactions (docs/stream.md)",
+    target: "node_modules/kafkajs/src/consumer/filterAbortedMessages.js",
+    original: "54ce50f2a41ee1686da8b73bf8b502c7dd07c9d7cb0a494cdb36a7fc536ced8e",
+    replacement: "infra/patches/kafkajs-aborted-transactions.cjs",
+  },
+];
+
+const sha = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");
+let failed = false;
+for (const p of patches) {
+  const target = join(root, p.target);
+  const replacement = join(root, p.replacement);
+  const have = sha(target);
+  if (have === sha(replacement)) continue;
+  if (have !== p.original) {
+    console.error(
+      `patches: ${p.target} is not the version the patch was written for (sha256 ${have}); review ${p.replacement}`,
+    );
+    failed = true;
+    continue;
+  }
+  copyFileSync(replacement, target);
+  console.log(`patched ${p.target}: ${p.why}`);
+}
+if (failed) process.exit(1);

@@ -1,0 +1,339 @@
+// The one module that knows the Kafka client library (kafkajs). The runtime talks to Kafka only
+// through these small interfaces, so the client can be swapped (see docs/stream.md for the
+// measurement against @platformatic/kafka).
+import kafkajs, { type Consumer, type EachBatchPayload, type Producer, type Transaction } from "kafkajs";
+import type { Logger } from "pino";
+
+const { Kafka, logLevel, CompressionTypes, Partitioners } = kafkajs;
+
+export type { EachBatchPayload };
+
+export interface TopicPartition {
+  topic: string;
+  partition: number;
+}
+
+export interface OutRecord {
+  topic: string;
+  partition: number | null;
+  key: string | null;
+  value: Buffer | null;
+  ts: number;
+  headers?: Record<string, string>;
+}
+
+export interface NewTopic {
+  topic: string;
+  partitions: number;
+  config: Record<string, string>;
+}
+
+export interface KafkaOptions {
+  brokers: string[];
+  clientId: string;
+  logger?: Logger;
+}
+
+export class KafkaClient {
+  private readonly kafka: InstanceType<typeof Kafka>;
+
+  constructor(options: KafkaOptions) {
+    const log = options.logger;
+    this.kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: options.brokers,
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry) => {
+        if (!log) return;
+        const { message, ...rest } = entry.log;
+        // Said once per producer because retries are bounded; they are, on purpose (docs/stream.md).
+        if (message.startsWith("Limiting retries for the idempotent producer")) return;
+        const fields = { ...rest, namespace: entry.namespace };
+        if (entry.level <= logLevel.ERROR) log.error(fields, `kafka: ${message}`);
+        else log.warn(fields, `kafka: ${message}`);
+      },
+      retry: { retries: 8, initialRetryTime: 200 },
+    });
+  }
+
+  admin(): KafkaAdmin {
+    return new KafkaAdmin(this.kafka.admin());
+  }
+
+  /** An idempotent producer (acks=all) for outputs outside transactions. */
+  async producer(): Promise<PlainProducer> {
+    const p = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await p.connect();
+    return new PlainProducer(p);
+  }
+
+  /** A transactional producer; connecting it fences any older producer with the same id (a zombie task). */
+  async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const p = this.kafka.producer({
+      transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 60_000,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await p.connect();
+    const tp = new TransactionalProducer(p);
+    await tp.begin();
+    return tp;
+  }
+
+  consumer(options: {
+    groupId: string;
+    assigner: Parameters<InstanceType<typeof Kafka>["consumer"]>[0]["partitionAssigners"];
+    sessionTimeout?: number;
+    maxBytesPerPartition?: number;
+  }): Consumer {
+    return this.kafka.consumer({
+      groupId: options.groupId,
+      ...(options.assigner ? { partitionAssigners: options.assigner } : {}),
+      sessionTimeout: options.sessionTimeout ?? 10_000,
+      rebalanceTimeout: 30_000,
+      heartbeatInterval: 1000,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
+      maxBytes: 16 * 1_048_576,
+      maxWaitTimeInMs: 100,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+  }
+}
+
+function toMessages(records: OutRecord[]) {
+  return records.map((r) => ({
+    key: r.key,
+    value: r.value,
+    timestamp: String(Math.max(0, Math.floor(r.ts))),
+    ...(r.partition !== null ? { partition: r.partition } : {}),
+    ...(r.headers ? { headers: r.headers } : {}),
+  }));
+}
+
+/** Says where a failed send was going, which kafkajs' errors do not. */
+async function describeFailure<T>(records: OutRecord[], send: () => Promise<T>): Promise<T> {
+  try {
+    return await send();
+  } catch (e) {
+    const topics = new Map<string, { n: number; bytes: number }>();
+    for (const r of records) {
+      const t = topics.get(r.topic) ?? { n: 0, bytes: 0 };
+      t.n++;
+      t.bytes += (r.value?.length ?? 0) + (r.key?.length ?? 0);
+      topics.set(r.topic, t);
+    }
+    const where = [...topics].map(([t, x]) => `${t} (${x.n} records, ${x.bytes} bytes)`).join(", ");
+    (e as Error).message = `${(e as Error).message} [sending to ${where}]`;
+    throw e;
+  }
+}
+
+/** A record batch must stay under the broker's message.max.bytes (1 MiB by default). */
+const MAX_REQUEST_BYTES = 768 * 1024;
+
+function* chunks(records: OutRecord[]): Generator<OutRecord[]> {
+  let start = 0;
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i] as OutRecord;
+    const size = (r.value?.length ?? 0) + (r.key?.length ?? 0) + 64;
+    if (bytes + size > MAX_REQUEST_BYTES && i > start) {
+      yield records.slice(start, i);
+      start = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (start < records.length) yield start === 0 ? records : records.slice(start);
+}
+
+function byTopic(records: OutRecord[]) {
+  const m = new Map<string, OutRecord[]>();
+  for (const r of records) {
+    const list = m.get(r.topic);
+    if (list) list.push(r);
+    else m.set(r.topic, [r]);
+  }
+  return [...m].map(([topic, rs]) => ({ topic, messages: toMessages(rs) }));
+}
+
+/**
+ * Sends one after another. kafkajs runs concurrent sends side by side and retries each on its own,
+ * so a retried batch can land after a later one: records reordered within a partition (a
+ * watermark marker overtaking the records it covers). Once a send fails, every later one fails
+ * too, so nothing is written out of order.
+ */
+class SendQueue {
+  private tail: Promise<void> = Promise.resolve();
+  private failed: unknown = null;
+
+  push(send: () => Promise<void>): Promise<void> {
+    const next = this.tail.then(async () => {
+      if (this.failed) throw this.failed;
+      try {
+        await send();
+      } catch (e) {
+        this.failed = e;
+        throw e;
+      }
+    });
+    this.tail = next.catch(() => {});
+    return next;
+  }
+}
+
+export class PlainProducer {
+  private readonly queue = new SendQueue();
+
+  constructor(private readonly p: Producer) {}
+
+  send(records: OutRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    return this.queue.push(() => this.sendNow(records));
+  }
+
+  private async sendNow(records: OutRecord[]): Promise<void> {
+    for (const chunk of chunks(records)) {
+      await describeFailure(chunk, () =>
+        this.p.sendBatch({ topicMessages: byTopic(chunk), acks: -1, compression: CompressionTypes.None }),
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.p.disconnect();
+  }
+}
+
+export class TransactionalProducer {
+  private tx: Transaction | null = null;
+
+  constructor(private readonly p: Producer) {}
+
+  async begin(): Promise<void> {
+    this.tx = await this.p.transaction();
+  }
+
+  private get active(): Transaction {
+    if (!this.tx) throw new Error("no open transaction");
+    return this.tx;
+  }
+
+  private queue = new SendQueue();
+
+  send(records: OutRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    const tx = this.active;
+    return this.queue.push(() => this.sendNow(tx, records));
+  }
+
+  private async sendNow(tx: Transaction, records: OutRecord[]): Promise<void> {
+    for (const chunk of chunks(records)) {
+      await describeFailure(chunk, () =>
+        tx.sendBatch({ topicMessages: byTopic(chunk), acks: -1, compression: CompressionTypes.None }),
+      );
+    }
+  }
+
+  /** Commits the consumer offsets with the transaction, then the transaction, and opens the next one. */
+  async commit(groupId: string, offsets: Array<TopicPartition & { offset: string }>): Promise<void> {
+    const tx = this.active;
+    if (offsets.length > 0) {
+      const topics = new Map<string, Array<{ partition: number; offset: string }>>();
+      for (const o of offsets) {
+        const list = topics.get(o.topic) ?? [];
+        list.push({ partition: o.partition, offset: o.offset });
+        topics.set(o.topic, list);
+      }
+      await tx.sendOffsets({
+        consumerGroupId: groupId,
+        topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+      });
+    }
+    await tx.commit();
+    this.tx = null;
+    this.queue = new SendQueue();
+    await this.begin();
+  }
+
+  async close(): Promise<void> {
+    try {
+      if (this.tx?.isActive()) await this.tx.abort();
+    } catch {
+      // fenced or disconnected: the broker aborts it on timeout or when the next owner connects
+    }
+    await this.p.disconnect();
+  }
+}
+
+export class KafkaAdmin {
+  private connected = false;
+
+  constructor(private readonly a: ReturnType<InstanceType<typeof Kafka>["admin"]>) {}
+
+  private async ready() {
+    if (!this.connected) {
+      await this.a.connect();
+      this.connected = true;
+    }
+    return this.a;
+  }
+
+  /** Partition count of each topic that exists. */
+  async partitionCounts(topics: string[]): Promise<Map<string, number>> {
+    const a = await this.ready();
+    const existing = new Set(await a.listTopics());
+    const wanted = topics.filter((t) => existing.has(t));
+    const out = new Map<string, number>();
+    if (wanted.length === 0) return out;
+    const md = await a.fetchTopicMetadata({ topics: wanted });
+    for (const t of md.topics) out.set(t.name, t.partitions.length);
+    return out;
+  }
+
+  async createTopics(topics: NewTopic[]): Promise<void> {
+    if (topics.length === 0) return;
+    const a = await this.ready();
+    await a.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((t) => ({
+        topic: t.topic,
+        numPartitions: t.partitions,
+        replicationFactor: Number(process.env.WEIR_TOPIC_REPLICATION_FACTOR ?? 1),
+        configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
+      })),
+    });
+  }
+
+  /** Earliest and end (last stable) offsets per partition. */
+  async offsets(topic: string): Promise<Map<number, { low: string; high: string }>> {
+    const a = await this.ready();
+    const rows = await a.fetchTopicOffsets(topic);
+    return new Map(rows.map((r) => [r.partition, { low: r.low, high: r.high }]));
+  }
+
+  /** Committed offsets of a group; -1 where nothing is committed. */
+  async committed(groupId: string, topics: string[]): Promise<Map<string, string>> {
+    const a = await this.ready();
+    const out = new Map<string, string>();
+    if (topics.length === 0) return out;
+    for (const t of await a.fetchOffsets({ groupId, topics })) {
+      for (const p of t.partitions) out.set(`${t.topic}#${p.partition}`, p.offset);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.connected) await this.a.disconnect();
+    this.connected = false;
+  }
+}

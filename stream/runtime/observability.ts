@@ -1,0 +1,176 @@
+// Prometheus metrics and /health for a worker. Counters live as plain numbers in the tasks (no
+// work on the hot path); the registry reads them when scraped.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+
+export interface WorkerView {
+  appId: string;
+  tasks(): Array<{
+    id: string;
+    state: "restoring" | "running";
+    watermark: number;
+    recordsIn: number;
+    late: number;
+    dlq: Map<string, number>;
+    openWindows: number;
+    stores: Array<{ name: string; size: number; evictions: number }>;
+  }>;
+  lag(): Array<{ topic: string; partition: number; lag: number }>;
+  healthy(): { ok: boolean; detail: Record<string, unknown> };
+}
+
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly restoreSeconds: Histogram;
+  readonly commitSeconds: Histogram;
+  readonly recordsOut: Counter;
+
+  constructor(private readonly view: WorkerView) {
+    const labels = { app: view.appId };
+    this.registry.setDefaultLabels(labels);
+    const v = view;
+    const reg = [this.registry];
+    new Gauge({
+      name: "weir_stream_records_in_total",
+      help: "Records read from source topics by each task this worker owns (restarts at 0 when a task moves here).",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.recordsIn);
+      },
+    });
+    this.recordsOut = new Counter({
+      name: "weir_stream_records_out_total",
+      help: "Records written, by target (topic or sink).",
+      labelNames: ["target"],
+      registers: reg,
+    });
+    new Gauge({
+      name: "weir_stream_consumer_lag",
+      help: "Records behind the end of each consumed partition, as of its last fetch.",
+      labelNames: ["topic", "partition"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const l of v.lag()) this.set({ topic: l.topic, partition: String(l.partition) }, l.lag);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_watermark_delay_seconds",
+      help: "Wall clock minus the task's watermark.",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const t of v.tasks())
+          if (Number.isFinite(t.watermark)) this.set({ task: t.id }, (now - t.watermark) / 1000);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_late_records_total",
+      help: "Records that arrived after their window closed (sent to the late side output).",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.late);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_dead_letters_total",
+      help: "Records dead-lettered (or skipped), by reason.",
+      labelNames: ["reason"],
+      registers: reg,
+      collect() {
+        this.reset();
+        const sums = new Map<string, number>();
+        for (const t of v.tasks()) for (const [r, n] of t.dlq) sums.set(r, (sums.get(r) ?? 0) + n);
+        for (const [r, n] of sums) this.set({ reason: r }, n);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_open_windows",
+      help: "Open windows and buffered join records, by task.",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.openWindows);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_state_entries",
+      help: "Entries in each state store, by task.",
+      labelNames: ["task", "store"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) for (const s of t.stores) this.set({ task: t.id, store: s.name }, s.size);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_tasks",
+      help: "Tasks owned by this worker, by state.",
+      labelNames: ["state"],
+      registers: reg,
+      collect() {
+        this.reset();
+        const ts = v.tasks();
+        this.set({ state: "running" }, ts.filter((t) => t.state === "running").length);
+        this.set({ state: "restoring" }, ts.filter((t) => t.state === "restoring").length);
+      },
+    });
+    this.restoreSeconds = new Histogram({
+      name: "weir_stream_restore_seconds",
+      help: "Time to restore a task's state from its changelogs.",
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: reg,
+    });
+    this.commitSeconds = new Histogram({
+      name: "weir_stream_commit_seconds",
+      help: "Checkpoint latency: flush sinks, flush changelogs, commit offsets.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: reg,
+    });
+  }
+}
+
+/** Serves /metrics and /health; port 0 picks a free one. */
+export async function serveObservability(
+  metrics: WorkerMetrics,
+  view: WorkerView,
+  port: number,
+  host = "127.0.0.1",
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((req, res) => {
+    if (req.url === "/metrics") {
+      metrics.registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { "content-type": metrics.registry.contentType });
+          res.end(text);
+        })
+        .catch((e: Error) => {
+          res.writeHead(500);
+          res.end(e.message);
+        });
+      return;
+    }
+    if (req.url === "/health") {
+      const h = view.healthy();
+      res.writeHead(h.ok ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: h.ok ? "ok" : "unavailable", ...h.detail }));
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
