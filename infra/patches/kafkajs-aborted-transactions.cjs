@@ -14,7 +14,7 @@ const isAbortMarker = ({ key }) => {
 };
 
 module.exports = ({ messages, abortedTransactions }) => {
-  if (!abortedTransactions || !abortedTransactions.length) {
+  if (!abortedTransactions?.length) {
     return messages;
   }
   const pending = [...abortedTransactions].sort((a, b) =>

@@ -26,7 +26,7 @@ export class WorkerMetrics {
   readonly commitSeconds: Histogram;
   readonly recordsOut: Counter;
 
-  constructor(private readonly view: WorkerView) {
+  constructor(view: WorkerView) {
     const labels = { app: view.appId };
     this.registry.setDefaultLabels(labels);
     const v = view;

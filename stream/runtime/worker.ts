@@ -328,7 +328,7 @@ export class StreamWorker implements WorkerView {
     if (p.batchSize !== 0) return;
     if (!role || role.role === "source") return;
     const lt = this.live.get(taskKey({ sub: role.sub, partition: p.partition }));
-    if (!lt || lt.state !== "restoring") return;
+    if (lt?.state !== "restoring") return;
     const applied = lt.restoreApplied.get(p.topic);
     if (applied === undefined) return;
     const next = BigInt(p.lastOffset) + 1n;
