@@ -180,12 +180,4 @@ export class Graph {
     walk(id);
     return out;
   }
-
-  children(id: number, port: Port = "out"): Edge[] {
-    return this.edges.filter((e) => e.from === id && e.port === port);
-  }
-
-  parents(id: number): Edge[] {
-    return this.edges.filter((e) => e.to === id);
-  }
 }

@@ -18,12 +18,6 @@ export function taskKey(t: TaskId): string {
   return `${t.sub}_${t.partition}`;
 }
 
-/** Which task a topic-partition belongs to. */
-export function taskOf(topology: CompiledTopology, topic: string, partition: number): TaskId | null {
-  const role = topology.topicRoles.get(topic);
-  return role ? { sub: role.sub, partition } : null;
-}
-
 /** Balanced, sticky distribution of task ids over members. Pure, for tests. */
 export function distribute(tasks: string[], members: Array<{ id: string; owned: string[] }>): Map<string, string[]> {
   const sorted = [...members].sort((a, b) => a.id.localeCompare(b.id));

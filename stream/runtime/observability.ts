@@ -6,6 +6,8 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export interface WorkerView {
   appId: string;
+  /** Records written per target (topic or sink:name), counted as plain numbers on the hot path. */
+  recordsOut(): Map<string, number>;
   tasks(): Array<{
     id: string;
     state: "restoring" | "running";
@@ -24,7 +26,6 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   readonly restoreSeconds: Histogram;
   readonly commitSeconds: Histogram;
-  readonly recordsOut: Counter;
 
   constructor(view: WorkerView) {
     const labels = { app: view.appId };
@@ -41,11 +42,15 @@ export class WorkerMetrics {
         for (const t of v.tasks()) this.set({ task: t.id }, t.recordsIn);
       },
     });
-    this.recordsOut = new Counter({
+    new Counter({
       name: "weir_stream_records_out_total",
       help: "Records written, by target (topic or sink).",
       labelNames: ["target"],
       registers: reg,
+      collect() {
+        this.reset();
+        for (const [target, n] of v.recordsOut()) this.inc({ target }, n);
+      },
     });
     new Gauge({
       name: "weir_stream_consumer_lag",

@@ -88,6 +88,7 @@ export class StreamWorker implements WorkerView {
   private fatalError: Error | null = null;
   private readonly sendBatch: number;
   private readonly sinkNames = new Map<Sink, string>();
+  private readonly outCounts = new Map<string, number>();
   /** Resolves when the worker stops, with the fatal error if any. */
   readonly done: Promise<Error | null>;
   private resolveDone!: (e: Error | null) => void;
@@ -414,7 +415,7 @@ export class StreamWorker implements WorkerView {
           this.sharedOut.push(rec);
           if (this.sharedOut.length >= this.sendBatch) this.flushSharedOut();
         }
-        this.metrics.recordsOut.inc({ target: topic });
+        this.outCounts.set(topic, (this.outCounts.get(topic) ?? 0) + 1);
       },
       sink: (sink, rec) => {
         if (!this.sinks.has(sink)) {
@@ -422,7 +423,8 @@ export class StreamWorker implements WorkerView {
           this.sinkNames.set(sink, `sink:${sink.name}`);
         }
         sink.write(rec);
-        this.metrics.recordsOut.inc({ target: this.sinkNames.get(sink) as string });
+        const target = this.sinkNames.get(sink) as string;
+        this.outCounts.set(target, (this.outCounts.get(target) ?? 0) + 1);
       },
       deadLetter: (d) => {
         const { key, value } = encodeDeadLetter(this.appId, d, Date.now());
@@ -660,6 +662,10 @@ export class StreamWorker implements WorkerView {
 
   lag() {
     return [...this.lagByPartition.values()];
+  }
+
+  recordsOut() {
+    return this.outCounts;
   }
 
   healthy() {

@@ -130,10 +130,6 @@ export class WatermarkTracker {
     if (s.streamTime !== null && s.streamTime > this.streamTime) this.streamTime = s.streamTime;
   }
 
-  idleChannels(now: number): string[] {
-    return [...this.channels].filter(([, c]) => this.isIdle(c, now)).map(([id]) => id);
-  }
-
   private isIdle(c: Channel, now: number): boolean {
     if (c.announced) return c.idle;
     return c.caughtUp && now - c.lastActive >= c.idleTimeout;

@@ -19,12 +19,6 @@ export class WindowDef<S extends WindowSpec = WindowSpec> {
   grace(d: Duration): WindowDef<S> {
     return new WindowDef({ ...this.spec, grace: ms(d) });
   }
-
-  /** How long the window's state must be kept after its start: window + grace. */
-  get retention(): number {
-    const s = this.spec as WindowSpec;
-    return (s.kind === "session" ? s.gap : s.size) + s.grace;
-  }
 }
 
 function positive(what: string, d: Duration): number {
@@ -64,17 +58,4 @@ export interface Windowed<R> {
   end: number;
   value: R;
   final: boolean;
-}
-
-/** Starts of the tumbling or hopping windows that contain `ts`, oldest first. */
-export function windowStarts(spec: Extract<WindowSpec, { kind: "tumbling" | "hopping" }>, ts: number): number[] {
-  const advance = spec.kind === "tumbling" ? spec.size : spec.advance;
-  const last = ts - mod(ts, advance);
-  const out: number[] = [];
-  for (let start = last - spec.size + advance; start <= last; start += advance) if (start <= ts) out.push(start);
-  return out;
-}
-
-function mod(a: number, b: number): number {
-  return ((a % b) + b) % b;
 }
