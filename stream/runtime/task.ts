@@ -102,7 +102,8 @@ export class Task implements OperatorContext {
   readonly counters: TaskCounters = { recordsIn: 0, late: 0, dlq: new Map(), skipped: 0 };
   private readonly processors = new Map<number, Processor>();
   private readonly sourceEmits = new Map<number, Emit>();
-  private readonly onWatermarks: Processor[] = [];
+  /** Each operator's own watermark, delivered parents first (see advanced()). */
+  private readonly clocks: Array<[OperatorClock, Processor]> = [];
   private readonly onStreamTimes: Processor[] = [];
   private lastStreamTime = Number.NEGATIVE_INFINITY;
   private lastMarker = Number.NEGATIVE_INFINITY;
@@ -149,14 +150,18 @@ export class Task implements OperatorContext {
       for (const e of graph.edges) if (e.from === id) build(e.to);
       const node = graph.nodes[id] as Node;
       if (node.kind === "tableJoin") build(node.table);
-      const p = this.makeProcessor(node, this.emitter(id, "out"), this.emitter(id, "late"));
+      const clock = new OperatorClock(this);
+      const p = this.makeProcessor(node, this.emitter(id, "out"), this.emitter(id, "late"), clock);
       if (p) {
         this.processors.set(id, p);
-        if (p.onWatermark) this.onWatermarks.push(p);
+        this.clocks.push([clock, p]);
         if (p.onStreamTime) this.onStreamTimes.push(p);
       }
     };
     for (const id of sub.nodes) build(id);
+    // Built children-first, so reversed the operators are in topological order: an operator hears of
+    // a watermark only after everything upstream has emitted what that watermark released.
+    this.clocks.reverse();
     for (const s of sub.sources) this.sourceEmits.set(s.id, this.emitter(s.id, "out"));
   }
 
@@ -267,7 +272,10 @@ export class Task implements OperatorContext {
 
   private advanced(): void {
     const wm = this.tracker.watermark;
-    for (const p of this.onWatermarks) p.onWatermark?.(wm);
+    for (const [clock, p] of this.clocks) {
+      clock.watermark = wm;
+      p.onWatermark?.(wm);
+    }
   }
 
   /** Wall-clock tick: idle channels may release the watermark. */
@@ -380,6 +388,7 @@ export class Task implements OperatorContext {
     const st = Number.isFinite(this.tracker.streamTime) ? this.tracker.streamTime : 0;
     for (const s of this.stores.values()) s.restampAll(st);
     for (const p of this.processors.values()) p.restored?.();
+    for (const [clock] of this.clocks) clock.watermark = this.tracker.watermark;
     this.lastStreamTime = this.tracker.streamTime;
     this.lastMarker = Number.NEGATIVE_INFINITY;
     this.lastIdle = false;
@@ -412,7 +421,7 @@ export class Task implements OperatorContext {
     };
   }
 
-  private makeProcessor(node: Node, out: Emit, late: Emit): Processor | null {
+  private makeProcessor(node: Node, out: Emit, late: Emit, clock: OperatorClock): Processor | null {
     switch (node.kind) {
       case "source":
         return null;
@@ -457,21 +466,20 @@ export class Task implements OperatorContext {
         const spec = node.def.spec;
         const store = this.store<never>(node.store);
         if (spec.kind === "tumbling" || spec.kind === "hopping") {
-          return new FixedWindowAggregate(spec, node.emit, node.aggregator, store, this, out, late);
+          return new FixedWindowAggregate(spec, node.emit, node.aggregator, store, clock, out, late);
         }
         if (spec.kind === "sliding")
-          return new SlidingWindowAggregate(spec, node.emit, node.aggregator, store, this, out, late);
-        return new SessionWindowAggregate(spec, node.emit, node.aggregator, store, this, out, late);
+          return new SlidingWindowAggregate(spec, node.emit, node.aggregator, store, clock, out, late);
+        return new SessionWindowAggregate(spec, node.emit, node.aggregator, store, clock, out, late);
       }
       case "join":
-        return new StreamJoin(node, this.store(node.store), this, out, late);
+        return new StreamJoin(node, this.store(node.store), clock, out, late);
       case "tableJoin": {
         const table = this.topology.app.graph.nodes[node.table] as Extract<Node, { kind: "table" }>;
         return new TableJoin(node, this.store(table.store), out);
       }
       case "process": {
         const store = this.store<unknown>(node.store);
-        const task = this;
         const ctx: ProcessContext = {
           store: {
             get: (k) => store.get(k),
@@ -483,7 +491,7 @@ export class Task implements OperatorContext {
             },
           },
           get watermark() {
-            return task.watermark;
+            return clock.watermark;
           },
           forward: out,
         };
@@ -550,4 +558,23 @@ function stringHeaders(h: Record<string, unknown>): Record<string, string> {
   for (const [k, v] of Object.entries(h))
     if (v !== undefined) out[k] = Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
   return out;
+}
+
+/**
+ * The watermark as one operator has heard of it. Watermarks travel behind the records they release
+ * (as in Flink): a window that emits on a watermark feeds the next window before that one closes,
+ * so chained windows (1 s results rolled up to 1 min) lose nothing however far the watermark jumps.
+ */
+class OperatorClock implements OperatorContext {
+  watermark = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly task: Task) {}
+
+  get streamTime(): number {
+    return this.task.streamTime;
+  }
+
+  store<V>(name: string): KeyValueStore<V> {
+    return this.task.store<V>(name);
+  }
 }

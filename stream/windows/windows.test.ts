@@ -154,3 +154,21 @@ test("window state expires: nothing is kept after the final result", () => {
   assert.equal(task?.store("counts").size, 1, "only the open window's entry remains");
   assert.equal(task?.openWindows(), 1);
 });
+
+test("chained windows: a roll-up of final results loses nothing when the watermark jumps", () => {
+  const app = testApp();
+  app
+    .stream<undefined, Ev>("in", { serde: evSerde })
+    .window(Windows.tumbling("1s"))
+    .count({ name: "seconds" })
+    .map((w) => w.value)
+    .window(Windows.tumbling("10s"))
+    .aggregate<number>({ init: () => 0, add: (a, n) => a + n }, { name: "tens" })
+    .to("out", { serde: windowedSerde<number>() });
+  const d = new TopologyTestDriver(app);
+  for (let t = 0; t < 10_000; t += 250) d.pipe("in", { ts: t, user: "a" }, { key: "a" });
+  // One record far ahead: the 1 s windows close and feed the 10 s window before it closes too.
+  d.pipe("in", { ts: 60_000, user: "a" }, { key: "a" });
+  assert.deepEqual(results(d), ["a@0..10000=40"]);
+  assert.equal(d.allTasks()[0]?.counters.late, 0);
+});
