@@ -400,8 +400,10 @@ export interface HealthMetric {
   endpoint: string;
   /** Requests that ended in the window. */
   requests: number;
-  /** Of those, the errors: status 5xx. */
+  /** Of those, the errors: status 5xx, or an error code the SLO file names as a server failure. */
   errors: number;
+  /** Of those, the requests slower than the latency objective of their endpoint (from the SLO file). */
+  slow: number;
   /** Median latency in microseconds, from the sketch (relative error at most 1%). */
   latencyP50Us: number;
   /** 90th percentile latency in microseconds. */
@@ -412,7 +414,7 @@ export interface HealthMetric {
   latencyP999Us: number;
   /** Largest latency in the window, in microseconds (exact). */
   latencyMaxUs: number;
-  /** The window's latency DDSketch, serialised: merge these to roll up; never average percentiles. */
+  /** The window's latency DDSketch (microseconds, relative accuracy 1%) in Datadog's sketches-proto encoding: merge these to roll up; never average percentiles. */
   sketch: Buffer;
   /** True for the final result of a closed window; false for an early update that may still change. */
   final: boolean;

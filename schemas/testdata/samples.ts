@@ -130,6 +130,7 @@ export const SAMPLES: { [N in keyof SchemaTypes]: SchemaTypes[N] } = {
     endpoint: "/gift/send",
     requests: 4_211,
     errors: 37,
+    slow: 9,
     latencyP50Us: 18_200.5,
     latencyP90Us: 61_000,
     latencyP99Us: 410_000,
