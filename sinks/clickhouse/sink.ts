@@ -1,0 +1,508 @@
+// The ClickHouse sink: records -> rows (the caller's `toRow`) -> JSON lines -> one INSERT per batch,
+// over HTTP with the official client. Batches go out one at a time and in the order they were
+// filled, so rows keep their order; idempotence under replay is the table's job (ReplacingMergeTree
+// keyed by what makes a row unique), not the sink's.
+//
+// A batch is sealed when it holds `batchSize` rows, when its first row is `flushInterval` old, or on
+// flush(). A request that fails for a passing reason (network, a busy or restarting server, "too
+// many parts") is retried with exponential backoff and jitter. A request ClickHouse refuses because
+// of what some rows hold is split until the bad rows stand alone: the others are inserted, in order,
+// and the bad ones come back through takeRejected() for the dead-letter topic.
+import { Readable } from "node:stream";
+import { finished } from "node:stream/promises";
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
+import pino, { type Logger } from "pino";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { z } from "zod";
+import type { Sink } from "../../stream/sink.ts";
+import { type Duration, ms, type Rec } from "../../stream/types.ts";
+import { classify, type Failure } from "./errors.ts";
+import { ident } from "./sql.ts";
+
+const DurationSchema = z.union([z.number().nonnegative(), z.string()]).transform((d, ctx) => {
+  try {
+    return ms(d as Duration);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const Name = z.string().min(1, "a name").max(200);
+
+export const ClickHouseSinkConfigSchema = z.strictObject({
+  /** Names the sink in logs, metrics and the runtime's records-out counter. */
+  name: z.string().min(1).default("clickhouse"),
+  url: z.url({ protocol: /^https?$/, error: "an http(s) URL such as http://127.0.0.1:8123" }),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  database: Name,
+  table: Name,
+  /** Only JSONEachRow: 18.16 reads it, rows stay self-describing, and a bad row's message names its field. */
+  format: z.literal("JSONEachRow").default("JSONEachRow"),
+  /**
+   * Rows per INSERT. At most ClickHouse's max_insert_block_size (1,048,576), so one INSERT is one
+   * block: it lands whole or not at all, which is what makes retrying and splitting it safe.
+   */
+  batchSize: z.number().int().min(1).max(1_048_576).default(10_000),
+  /** A batch is sent when its first row is this old, even if not full. */
+  flushInterval: DurationSchema.default(1000),
+  /** Rows written but not acknowledged above which the runtime pauses its sources. Default 5 batches. */
+  highWater: z.number().int().min(1).optional(),
+  retries: z
+    .strictObject({
+      /** Retries of one request after its first try; then flush() rejects. */
+      max: z.number().int().min(0).default(8),
+      initialDelay: DurationSchema.default(200),
+      maxDelay: DurationSchema.default(15_000),
+    })
+    .prefault({}),
+  /** The client's request timeout for one INSERT. */
+  requestTimeout: DurationSchema.default(60_000),
+  /** Settings sent with every INSERT (e.g. `{ input_format_skip_unknown_fields: 1 }`). */
+  clickhouseSettings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+});
+
+export type ClickHouseSinkConfig = z.input<typeof ClickHouseSinkConfigSchema>;
+
+export interface ClickHouseSinkOptions<V> extends ClickHouseSinkConfig {
+  /** A record's row: an object whose keys are the table's columns. Throwing rejects the record. */
+  toRow: (rec: Rec<V>) => object;
+  logger?: Logger;
+  /** Registers the sink's metrics (prefixed weir_clickhouse_sink_) in this prom-client registry. */
+  registry?: Registry;
+  /** A client to share (then not closed by the sink); by default the sink makes its own from `url`. */
+  client?: ClickHouseClient;
+}
+
+/** Counters as plain numbers; what /metrics reports is read from them when scraped. */
+export interface ClickHouseSinkStats {
+  /** Rows ClickHouse acknowledged. */
+  rowsWritten: number;
+  /** Bytes of JSON lines acknowledged. */
+  bytesWritten: number;
+  /** Batches acknowledged (a batch split around bad rows counts once). */
+  batches: number;
+  /** INSERT requests that succeeded (more than batches when batches were split). */
+  inserts: number;
+  /** Requests tried again after a transient failure. */
+  retries: number;
+  /** Records refused for good (bad rows, `toRow` failures). */
+  rejected: number;
+  /** Seconds spent in successful INSERT requests. */
+  insertSeconds: number;
+}
+
+export interface RejectedRecord<V> {
+  rec: Rec<V>;
+  reason: string;
+  message: string;
+}
+
+/** flush() could not get rows acknowledged: retries ran out, or the failure is one no retry fixes. */
+export class ClickHouseSinkError extends Error {
+  constructor(
+    message: string,
+    readonly failure: Failure,
+    readonly attempts: number,
+  ) {
+    super(message);
+    this.name = "ClickHouseSinkError";
+  }
+}
+
+interface Batch<V> {
+  /** Sequence number of the last batch merged into this one. */
+  seq: number;
+  lines: string[];
+  recs: Array<Rec<V>>;
+  bytes: number;
+}
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+const REJECT_REASON = "sink-rejected";
+
+export class ClickHouseSink<V = unknown> implements Sink<V> {
+  readonly name: string;
+  readonly highWater: number;
+  readonly config: z.output<typeof ClickHouseSinkConfigSchema>;
+  readonly stats: ClickHouseSinkStats = {
+    rowsWritten: 0,
+    bytesWritten: 0,
+    batches: 0,
+    inserts: 0,
+    retries: 0,
+    rejected: 0,
+    insertSeconds: 0,
+  };
+  private readonly toRow: (rec: Rec<V>) => object;
+  private readonly client: ClickHouseClient;
+  private readonly ownsClient: boolean;
+  private readonly log: Logger;
+  private readonly insertQuery: string;
+  private latency: { observe(seconds: number): void } | null = null;
+
+  private current: Batch<V>;
+  private readonly queue: Array<Batch<V>> = [];
+  private nextSeq = 1;
+  private acked = 0;
+  private pendingRows = 0;
+  private rejected: Array<RejectedRecord<V>> = [];
+  private waiters: Waiter[] = [];
+  private pumping: Promise<void> | null = null;
+  /** Set when a batch could not be written; sending waits for the next flush() to try again. */
+  private failure: ClickHouseSinkError | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private wake: (() => void) | null = null;
+  /** Aborts the request in flight when the sink closes. */
+  private readonly abort = new AbortController();
+  /** Messages of the rows refused while splitting the batch in flight (logged once per batch). */
+  private batchRejects: string[] = [];
+
+  constructor(options: ClickHouseSinkOptions<V>) {
+    const { toRow, logger, registry, client, ...config } = options;
+    if (typeof toRow !== "function") throw new TypeError("ClickHouseSink: toRow must be a function");
+    const parsed = ClickHouseSinkConfigSchema.safeParse(config);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "options"}: ${i.message}`);
+      throw new TypeError(`ClickHouseSink: invalid options: ${problems.join("; ")}`);
+    }
+    this.config = parsed.data;
+    this.name = this.config.name;
+    this.highWater = this.config.highWater ?? 5 * this.config.batchSize;
+    this.toRow = toRow;
+    this.log = logger ?? pino({ name: `weir-sink-${this.name}` });
+    this.insertQuery = `INSERT INTO ${ident(this.config.database, this.config.table)} FORMAT JSONEachRow`;
+    this.ownsClient = !client;
+    this.client =
+      client ??
+      createClient({
+        url: this.config.url,
+        ...(this.config.username !== undefined ? { username: this.config.username } : {}),
+        ...(this.config.password !== undefined ? { password: this.config.password } : {}),
+        request_timeout: this.config.requestTimeout,
+        max_open_connections: 2,
+        // The sink reports failures itself (with pino, once per retry), the client would print each to stderr.
+        log: { level: ClickHouseLogLevel.OFF },
+      });
+    this.current = this.emptyBatch();
+    if (registry) this.registerMetrics(registry);
+  }
+
+  // --- Sink ---------------------------------------------------------------------------------------
+
+  write(rec: Rec<V>): void {
+    if (this.closed) throw new Error(`ClickHouseSink ${this.name}: write after close`);
+    let line: string | undefined;
+    try {
+      line = JSON.stringify(this.toRow(rec));
+      if (typeof line !== "string") throw new Error("toRow returned no object");
+    } catch (e) {
+      this.stats.rejected++;
+      this.rejected.push({ rec, reason: REJECT_REASON, message: `toRow failed: ${(e as Error)?.message ?? e}` });
+      return;
+    }
+    const b = this.current;
+    b.lines.push(line);
+    b.recs.push(rec);
+    b.bytes += line.length + 1;
+    this.pendingRows++;
+    if (b.lines.length >= this.config.batchSize) this.seal();
+    else if (b.lines.length === 1) this.armTimer();
+  }
+
+  flush(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`ClickHouseSink ${this.name}: flush after close`));
+    this.seal();
+    const last = this.nextSeq - 1;
+    if (last <= this.acked) return Promise.resolve();
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ seq: last, resolve, reject }));
+    // A flush after a failure is a new attempt: the batch that failed is still first in the queue.
+    if (this.failure) {
+      this.failure = null;
+      this.kick();
+    }
+    return done;
+  }
+
+  pending(): number {
+    return this.pendingRows;
+  }
+
+  takeRejected(): Array<RejectedRecord<V>> {
+    if (this.rejected.length === 0) return [];
+    const out = this.rejected;
+    this.rejected = [];
+    return out;
+  }
+
+  /**
+   * Stops sending and releases the client. Rows not yet acknowledged are dropped: under the runtime
+   * their offsets were never committed, so they are read again. Call flush() first to keep them.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.wake?.();
+    this.abort.abort();
+    await this.pumping?.catch(() => {});
+    const err = new Error(`ClickHouseSink ${this.name}: closed`);
+    for (const w of this.waiters.splice(0)) w.reject(err);
+    if (this.ownsClient) await this.client.close();
+  }
+
+  // --- batching -----------------------------------------------------------------------------------
+
+  private emptyBatch(): Batch<V> {
+    return { seq: 0, lines: [], recs: [], bytes: 0 };
+  }
+
+  private armTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    const batch = this.current;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (this.current === batch && batch.lines.length > 0) this.seal();
+    }, this.config.flushInterval);
+    this.timer.unref();
+  }
+
+  private seal(): void {
+    const b = this.current;
+    if (b.lines.length === 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    b.seq = this.nextSeq++;
+    this.queue.push(b);
+    this.current = this.emptyBatch();
+    if (!this.failure) this.kick();
+  }
+
+  private kick(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      // Batches sealed while the last request was in flight, after a failure was cleared by flush().
+      if (this.queue.length > 0 && !this.failure && !this.closed) this.kick();
+    });
+  }
+
+  /** Sends queued batches one at a time, oldest first. Small batches queued behind a slow request go out as one. */
+  private async pump(): Promise<void> {
+    while (this.queue.length > 0 && !this.failure && !this.closed) {
+      const batch = this.take();
+      this.batchRejects = [];
+      try {
+        await this.sendRange(batch, 0, batch.lines.length);
+        if (this.batchRejects.length > 0) {
+          this.log.warn(
+            {
+              sink: this.name,
+              table: this.config.table,
+              rows: batch.lines.length,
+              rejected: this.batchRejects.length,
+              error: this.batchRejects[0],
+            },
+            "ClickHouse refused rows of a batch; the others were inserted, the refused ones go to the dead-letter topic",
+          );
+        }
+      } catch (e) {
+        if (this.closed) return;
+        // Not acknowledged: put it back in front, tell every flush() waiting, send nothing until the next flush().
+        this.queue.unshift(batch);
+        this.failure = e instanceof ClickHouseSinkError ? e : this.sinkError(classify(e), 1);
+        for (const w of this.waiters.splice(0)) w.reject(this.failure);
+        return;
+      }
+      this.stats.batches++;
+      this.pendingRows -= batch.lines.length;
+      this.acked = batch.seq;
+      if (this.waiters.length > 0) {
+        const still: Waiter[] = [];
+        for (const w of this.waiters) {
+          if (w.seq <= this.acked) w.resolve();
+          else still.push(w);
+        }
+        this.waiters = still;
+      }
+    }
+  }
+
+  private take(): Batch<V> {
+    const first = this.queue.shift() as Batch<V>;
+    let next = this.queue[0];
+    if (!next || first.lines.length + next.lines.length > this.config.batchSize) return first;
+    const merged: Batch<V> = { seq: first.seq, lines: [...first.lines], recs: [...first.recs], bytes: first.bytes };
+    while (next && merged.lines.length + next.lines.length <= this.config.batchSize) {
+      this.queue.shift();
+      for (let i = 0; i < next.lines.length; i++) {
+        merged.lines.push(next.lines[i] as string);
+        merged.recs.push(next.recs[i] as Rec<V>);
+      }
+      merged.bytes += next.bytes;
+      merged.seq = next.seq;
+      next = this.queue[0];
+    }
+    return merged;
+  }
+
+  // --- inserting ------------------------------------------------------------------------------------
+
+  /**
+   * Inserts rows [lo, hi) of a batch. When ClickHouse refuses some row, the range is split so the
+   * rows before it, the row itself and the rows after it are tried in that order: the good rows land
+   * in their order and the bad ones are rejected with ClickHouse's message. The server usually says
+   * which row ("(at row 12)"), which makes the split exact; otherwise it is halved.
+   */
+  private async sendRange(batch: Batch<V>, lo: number, hi: number): Promise<void> {
+    const failure = await this.insertWithRetry(batch, lo, hi);
+    if (!failure) return;
+    if (hi - lo === 1) {
+      this.stats.rejected++;
+      this.rejected.push({ rec: batch.recs[lo] as Rec<V>, reason: REJECT_REASON, message: failure.message });
+      this.batchRejects.push(failure.message);
+      return;
+    }
+    const k = failure.row;
+    if (k !== null && k >= 1 && k <= hi - lo) {
+      const bad = lo + k - 1;
+      if (bad > lo) await this.sendRange(batch, lo, bad);
+      await this.sendRange(batch, bad, bad + 1);
+      if (bad + 1 < hi) await this.sendRange(batch, bad + 1, hi);
+      return;
+    }
+    const mid = lo + Math.floor((hi - lo) / 2);
+    await this.sendRange(batch, lo, mid);
+    await this.sendRange(batch, mid, hi);
+  }
+
+  /** One INSERT with retries. Resolves null when written, a Failure of kind "rows" when rows are bad; throws otherwise. */
+  private async insertWithRetry(batch: Batch<V>, lo: number, hi: number): Promise<Failure | null> {
+    const whole = lo === 0 && hi === batch.lines.length;
+    const lines = whole ? batch.lines : batch.lines.slice(lo, hi);
+    const body = Buffer.from(`${lines.join("\n")}\n`);
+    const { max, initialDelay, maxDelay } = this.config.retries;
+    for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
+      try {
+        await this.insert(body);
+        const seconds = (performance.now() - started) / 1000;
+        this.stats.inserts++;
+        this.stats.insertSeconds += seconds;
+        this.stats.rowsWritten += hi - lo;
+        this.stats.bytesWritten += body.length;
+        this.latency?.observe(seconds);
+        return null;
+      } catch (e) {
+        if (this.closed) throw e;
+        const f = classify(e);
+        if (f.kind === "rows") return f;
+        if (f.kind === "fatal") throw this.sinkError(f, attempt);
+        if (attempt > max) throw this.sinkError(f, attempt);
+        const delay = backoff(attempt, initialDelay, maxDelay);
+        this.stats.retries++;
+        this.log.warn(
+          { sink: this.name, table: this.config.table, rows: hi - lo, attempt, delayMs: delay, error: f.message },
+          "insert failed; retrying",
+        );
+        await this.sleep(delay);
+        if (this.closed) throw e;
+      }
+    }
+  }
+
+  private async insert(body: Buffer): Promise<void> {
+    const res = await this.client.exec({
+      query: this.insertQuery,
+      values: Readable.from([body], { objectMode: false }),
+      clickhouse_settings: this.config.clickhouseSettings,
+      abort_signal: this.abort.signal,
+    });
+    // The answer to an INSERT is empty; reading it to the end returns the socket to the pool.
+    res.stream.resume();
+    await finished(res.stream);
+  }
+
+  private sinkError(f: Failure, attempts: number): ClickHouseSinkError {
+    const what =
+      f.kind === "fatal"
+        ? "ClickHouse refused the insert"
+        : `the insert failed ${attempts} time${attempts === 1 ? "" : "s"}`;
+    return new ClickHouseSinkError(
+      `ClickHouseSink ${this.name}: ${what} into ${this.config.database}.${this.config.table}: ${f.message}`,
+      f,
+      attempts,
+    );
+  }
+
+  private sleep(delay: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, delay);
+      this.wake = () => {
+        clearTimeout(t);
+        this.wake = null;
+        resolve();
+      };
+    });
+  }
+
+  // --- metrics ----------------------------------------------------------------------------------------
+
+  /** Adds weir_clickhouse_sink_* metrics, labelled with this sink's name and table, to a prom-client registry. */
+  registerMetrics(registry: Registry): void {
+    const labels = { sink: this.name, table: `${this.config.database}.${this.config.table}` };
+    const labelNames = ["sink", "table"] as const;
+    const stats = this.stats;
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(labels, read());
+        },
+      });
+    counter("weir_clickhouse_sink_rows_written_total", "Rows ClickHouse acknowledged.", () => stats.rowsWritten);
+    counter("weir_clickhouse_sink_bytes_written_total", "Bytes of JSON lines acknowledged.", () => stats.bytesWritten);
+    counter("weir_clickhouse_sink_batches_total", "Batches acknowledged.", () => stats.batches);
+    counter("weir_clickhouse_sink_retries_total", "INSERT requests retried after a failure.", () => stats.retries);
+    counter("weir_clickhouse_sink_rejected_total", "Records refused for good (dead-lettered).", () => stats.rejected);
+    const sink = this;
+    new Gauge({
+      name: "weir_clickhouse_sink_pending_rows",
+      help: "Rows written to the sink and not yet acknowledged.",
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.set(labels, sink.pending());
+      },
+    });
+    const histogram = new Histogram({
+      name: "weir_clickhouse_sink_insert_seconds",
+      help: "Duration of successful INSERT requests.",
+      labelNames,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    });
+    this.latency = histogram.labels(labels);
+  }
+}
+
+/** Exponential backoff with equal jitter: half the step is fixed, half random, so retries of many workers spread out. */
+export function backoff(attempt: number, initial: number, max: number, random: () => number = Math.random): number {
+  const step = Math.min(max, initial * 2 ** (attempt - 1));
+  return Math.round(step / 2 + random() * (step / 2));
+}
