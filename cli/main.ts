@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StackError } from "../infra/stack/prerequisites.ts";
 import { ConfigError } from "../schemas/config/yaml-config.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { migrateCommand } from "./commands/migrate.ts";
 import { runCommand } from "./commands/run.ts";
 import { schemasCommand } from "./commands/schemas.ts";
 import { simulateCommand } from "./commands/simulate.ts";
@@ -19,7 +20,8 @@ export function program(): Command {
     .addCommand(schemasCommand())
     .addCommand(simulateCommand())
     .addCommand(demoCommand())
-    .addCommand(runCommand());
+    .addCommand(runCommand())
+    .addCommand(migrateCommand());
 }
 
 /** Runs the command line; returns the exit code. Known failures print one clear message, not a stack trace. */

@@ -6,6 +6,7 @@ import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts"
 import { LocalStack, type ServiceStatus } from "../../infra/stack/local-stack.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
 import { formatBytes, printTable } from "../table.ts";
+import { applyMigrations, printMigrated } from "./migrate.ts";
 import { applyCatalog, printApplied } from "./topics.ts";
 
 export function stackCommand(): Command {
@@ -16,7 +17,7 @@ export function stackCommand(): Command {
   stack
     .command("up")
     .description(
-      "install what is missing, start what is not running, wait until all three answer, apply the topic catalog",
+      "install what is missing, start what is not running, wait until all three answer, apply the topic catalog and the ClickHouse migrations",
     )
     .action(async () => {
       const { local, rows } = await stackUp();
@@ -74,11 +75,13 @@ export function stackCommand(): Command {
   return stack;
 }
 
-/** Brings the local stack up and makes its Kafka match the topic catalog. */
+/** Brings the local stack up, makes its Kafka match the topic catalog and applies the ClickHouse migrations. */
 export async function stackUp(): Promise<{ local: LocalStack; rows: ServiceStatus[] }> {
   const local = new LocalStack(resolveStackConfig());
   const rows = await local.up();
   printApplied(await applyCatalog(stackEndpoints(local.cfg).kafkaBrokers.join(","), false), false);
+  const migrated = await applyMigrations(stackEndpoints(local.cfg).clickhouseUrl, false);
+  if (migrated) printMigrated(migrated);
   return { local, rows };
 }
 
