@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StackError } from "../infra/stack/prerequisites.ts";
 import { ConfigError } from "../schemas/config/yaml-config.ts";
 import { demoCommand } from "./commands/demo.ts";
+import { healthCommand } from "./commands/health.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { runCommand } from "./commands/run.ts";
 import { schemasCommand } from "./commands/schemas.ts";
@@ -21,7 +22,8 @@ export function program(): Command {
     .addCommand(simulateCommand())
     .addCommand(demoCommand())
     .addCommand(runCommand())
-    .addCommand(migrateCommand());
+    .addCommand(migrateCommand())
+    .addCommand(healthCommand());
 }
 
 /** Runs the command line; returns the exit code. Known failures print one clear message, not a stack trace. */
