@@ -1,5 +1,7 @@
-// The pipelines `weir run <name>` knows. Each entry builds its topology; the pipelines' own issues
-// fill this in (health, logs, fraud, hotkeys).
-import type { StreamApp } from "../stream/dsl/app.ts";
+// The pipelines `weir run <name>` knows. Each entry builds its topology and background jobs.
+import { healthPipeline } from "./health/pipeline.ts";
+import type { Pipeline, PipelineContext } from "./types.ts";
 
-export const PIPELINES: Record<string, () => StreamApp | Promise<StreamApp>> = {};
+export const PIPELINES: Record<string, (ctx: PipelineContext) => Pipeline | Promise<Pipeline>> = {
+  health: healthPipeline,
+};

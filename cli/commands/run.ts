@@ -6,13 +6,14 @@ import { Command, Option } from "commander";
 import pino from "pino";
 import { clientEndpoints } from "../../infra/stack/config.ts";
 import { PIPELINES } from "../../pipelines/index.ts";
+import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
 import { StreamApp } from "../../stream/dsl/app.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { UsageError } from "../errors.ts";
 
-async function loadApp(target: string): Promise<StreamApp> {
+async function loadPipeline(target: string, ctx: PipelineContext): Promise<Pipeline> {
   const known = PIPELINES[target];
-  if (known) return known();
+  if (known) return known(ctx);
   if (!/\.(ts|mjs|js)$/.test(target)) {
     const names = Object.keys(PIPELINES);
     throw new UsageError(
@@ -29,7 +30,7 @@ async function loadApp(target: string): Promise<StreamApp> {
       "export default a function that returns new StreamApp(...) with its topology",
     );
   }
-  return app;
+  return { app };
 }
 
 export function runCommand(): Command {
@@ -40,27 +41,41 @@ export function runCommand(): Command {
       new Option("--metrics-port <port>", "serve /metrics and /health on this port (0: any free port)").default("0"),
     )
     .option("--instance <id>", "this worker's name in logs and client ids", `${process.pid}`)
-    .action(async (target: string, opts: { metricsPort: string; instance: string }) => {
-      const app = await loadApp(target);
-      const logger = pino({ name: `weir-run-${app.appId}`, base: { app: app.appId, instance: opts.instance } });
-      const worker = new StreamWorker(app, {
-        brokers: clientEndpoints().kafkaBrokers,
-        instanceId: opts.instance,
-        logger,
-        metricsPort: Number(opts.metricsPort),
-      });
-      const stop = () => void worker.stop();
-      process.once("SIGTERM", stop);
-      process.once("SIGINT", stop);
-      await worker.start();
-      logger.info(
-        { metricsPort: worker.metricsPort },
-        `serving /metrics and /health on 127.0.0.1:${worker.metricsPort}`,
-      );
-      const err = await worker.done;
-      if (err) {
-        console.error(`weir run ${target}: ${err.message}`);
-        process.exitCode = 1;
-      }
-    });
+    .option("--config <file>", "the pipeline's configuration (health: its SLO file)")
+    .option("--data-dir <dir>", "where the pipeline writes files (reports)", "weir-data")
+    .action(
+      async (target: string, opts: { metricsPort: string; instance: string; config?: string; dataDir: string }) => {
+        const endpoints = clientEndpoints();
+        const logger = pino({ name: `weir-run-${target}`, base: { pipeline: target, instance: opts.instance } });
+        const pipeline = await loadPipeline(target, {
+          ...(opts.config ? { config: resolve(opts.config) } : {}),
+          dataDir: resolve(opts.dataDir),
+          endpoints,
+          env: process.env,
+          logger,
+        });
+        const app = pipeline.app;
+        const worker = new StreamWorker(app, {
+          brokers: endpoints.kafkaBrokers,
+          instanceId: opts.instance,
+          logger,
+          metricsPort: Number(opts.metricsPort),
+        });
+        const stop = () => void worker.stop();
+        process.once("SIGTERM", stop);
+        process.once("SIGINT", stop);
+        await worker.start();
+        await pipeline.start?.();
+        logger.info(
+          { metricsPort: worker.metricsPort },
+          `serving /metrics and /health on 127.0.0.1:${worker.metricsPort}`,
+        );
+        const err = await worker.done;
+        await pipeline.stop?.();
+        if (err) {
+          console.error(`weir run ${target}: ${err.message}`);
+          process.exitCode = 1;
+        }
+      },
+    );
 }

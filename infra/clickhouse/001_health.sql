@@ -2,6 +2,8 @@
 -- Written for ClickHouse 18.16 (the local stack) and later: no DateTime64, TTL, codecs or Map.
 -- Both tables are ReplacingMergeTree keyed by what makes a row unique, so a replay after a crash
 -- writes the same rows again and merges leave one: read them with FINAL (or argMax) for exact figures.
+-- A 1 s window is written early, as soon as it ends, and again when it closes (final = 1): the
+-- latest emission replaces the earlier ones.
 
 CREATE DATABASE IF NOT EXISTS weir;
 
@@ -26,7 +28,8 @@ CREATE TABLE IF NOT EXISTS weir.health_metrics
     latency_p999_us Float64,
     latency_max_us UInt64,
     sketch String,          -- base64 of the DDSketch in sketches-proto encoding (latency in microseconds)
-    emitted_at UInt64
+    final UInt8,            -- 0 for an early result of a window still open (replaced by later versions)
+    emitted_at UInt64       -- the version: the latest emission of a window wins
 )
 ENGINE = ReplacingMergeTree(emitted_at)
 PARTITION BY (window_ms, toYYYYMMDD(window_start))

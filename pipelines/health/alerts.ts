@@ -48,7 +48,9 @@ interface Episode {
 
 interface NodeState {
   node: HealthNode;
+  /** Start of the node's current stretch of traffic: reset after a silence longer than the spike baseline. */
   firstSeen: number;
+  lastSeen: number;
   /** End of the last second evaluated. */
   evaluatedTo: number;
   firing: Record<string, Episode>;
@@ -108,11 +110,15 @@ export class AlertEvaluator {
       state = {
         node: { level: row.level, app: row.app, system: row.system, service: row.service, endpoint: row.endpoint },
         firstSeen: row.windowStart,
+        lastSeen: row.windowStart,
         evaluatedTo: row.windowStart,
         firing: {},
       };
     }
     if (end <= state.evaluatedTo) return; // a replayed second this node has already counted
+    // Back after a long silence: its history starts again (a baseline of nothing is no baseline).
+    if (row.windowStart - state.lastSeen > (this.spike?.baseline ?? 300_000)) state.firstSeen = row.windowStart;
+    state.lastSeen = row.windowStart;
     for (const ring of this.rings) this.addToRing(store, id, ring, row, end);
     // Seconds without traffic between the last row and this one are evaluated first (so a clearing alert's clock runs).
     this.catchUp(state, id, store, emit, row.windowStart);
@@ -149,7 +155,10 @@ export class AlertEvaluator {
     const objectives = this.slo.objectives(state.node);
     const minRequests = this.slo.file.alerts.minRequests;
     const minBad = this.slo.file.alerts.minBad;
+    const history = end - state.firstSeen;
     for (const rule of this.rules) {
+      // A short window not yet full of history is no evidence (a worker's first seconds would page).
+      if (history < rule.short && state.firing[rule.name] === undefined) continue;
       const long = this.sum(store, id, rule.long, end);
       const short = this.sum(store, id, rule.short, end);
       const budget = rule.slo === "availability" ? 1 - objectives.availability : 1 - objectives.latencyTarget;
@@ -164,13 +173,13 @@ export class AlertEvaluator {
     }
     if (this.spike) {
       const sp = this.spike;
-      const history = end - SECOND - state.firstSeen;
+      const seen = history - SECOND;
       let holds = false;
       let multiple = 0;
       let baseline = 0;
-      if (history >= sp.minHistory) {
+      if (seen >= sp.minHistory) {
         const base = this.sum(store, id, sp.baseline, end);
-        const seconds = Math.min(sp.baseline, history) / SECOND;
+        const seconds = Math.min(sp.baseline, seen) / SECOND;
         baseline = Math.max(0, base.requests - requestsThisSecond) / seconds;
         multiple = requestsThisSecond / Math.max(baseline, 1e-9);
         holds = requestsThisSecond >= sp.minRequests && multiple > sp.factor;

@@ -51,7 +51,7 @@ function emptyAcc(node: HealthNode): NodeAcc {
   };
 }
 
-function toRow(acc: NodeAcc, windowStart: number, windowMs: number, emittedAt: number): HealthMetric {
+function toRow(acc: NodeAcc, windowStart: number, windowMs: number, emittedAt: number, final: boolean): HealthMetric {
   const s = acc.sketch;
   return {
     windowStart,
@@ -70,7 +70,7 @@ function toRow(acc: NodeAcc, windowStart: number, windowMs: number, emittedAt: n
     latencyP999Us: s.getValueAtQuantile(0.999),
     latencyMaxUs: acc.maxUs,
     sketch: Buffer.from(s.toProto()),
-    final: true,
+    final,
     emittedAt,
   };
 }
@@ -190,7 +190,7 @@ export function rollupAggregator(targets: Targets): Aggregator<HealthMetric, Rol
 export function windowRows(windowMs: number, now: () => number = Date.now) {
   return (w: Windowed<NodeAcc[]>): HealthMetric[] => {
     const emittedAt = now();
-    return w.value.map((acc) => toRow(acc, w.start, windowMs, emittedAt));
+    return w.value.map((acc) => toRow(acc, w.start, windowMs, emittedAt, w.final));
   };
 }
 

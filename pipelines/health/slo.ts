@@ -105,8 +105,21 @@ const Spike = z.strictObject({
 
 const LevelName = z.enum(["app", "system", "service", "endpoint"]).transform((l) => l.toUpperCase() as Level);
 
+const StreamSettings = z.strictObject({
+  /** How far behind the newest event of its partition an event may arrive and still count on time. */
+  outOfOrderness: DurationText.default(1000),
+  /** How long after that a second's window still takes late events; its row is then corrected. */
+  grace: z.union([z.literal(0), DurationText]).default(4000),
+  /** Write each second's row as soon as it ends (final = false), then again when it closes. */
+  earlyResults: z.boolean().default(true),
+  /** A partition silent this long no longer holds the watermark back. */
+  idleTimeout: DurationText.default(10_000),
+});
+
 export const SloFileSchema = z
   .strictObject({
+    /** How the pipeline treats event time. */
+    stream: StreamSettings.prefault({}),
     defaults: z.strictObject({
       availability: Share,
       latency: Latency,

@@ -38,10 +38,10 @@ export interface HealthTopologyOptions {
   /** Where rows and alerts are stored (ClickHouse in production, collecting sinks in tests). */
   metricsSink?: Sink<HealthMetric>;
   alertsSink?: Sink<HealthAlert>;
-  /** How far out of order access events may arrive within a partition. */
+  /** Event-time settings; default: the SLO file's `stream` section. */
   outOfOrderness?: Duration;
-  /** How long after the watermark passes a second's end its window still takes records. */
   grace?: Duration;
+  earlyResults?: boolean;
   idleTimeout?: Duration;
   /** Roll-up window lengths, each from the previous: default 1 min, then 1 h. */
   rollups?: Duration[];
@@ -57,9 +57,6 @@ export const HEALTH_DEFAULTS = {
   metricsTopic: "metrics.health",
   alertsTopic: "alerts.health",
   dlqTopic: "dlq.health",
-  outOfOrderness: "1s",
-  grace: 0,
-  idleTimeout: "10s",
   rollups: ["1m", "1h"],
 } as const;
 
@@ -70,7 +67,7 @@ const metricSerde: Serde<HealthMetric> = {
 };
 
 export function buildHealthApp(options: HealthTopologyOptions): StreamApp {
-  const o = { ...HEALTH_DEFAULTS, ...options };
+  const o = { ...HEALTH_DEFAULTS, ...options.slo.file.stream, ...options };
   const now = options.now ?? Date.now;
   const app = new StreamApp({
     appId: o.appId,
@@ -80,15 +77,18 @@ export function buildHealthApp(options: HealthTopologyOptions): StreamApp {
   });
   const second = Windows.tumbling(1000).grace(o.grace);
 
-  const lower = app
+  const seconds = app
     .stream<"AccessLog">(o.input, {
       schema: "AccessLog",
       outOfOrderness: o.outOfOrderness,
       idleTimeout: o.idleTimeout,
     })
-    .window(second)
+    .window(second);
+  // Early rows make a second queryable as soon as it ends; everything downstream takes final rows only.
+  const everyRow = (o.earlyResults ? seconds.emitEarly(1000) : seconds)
     .aggregate(accessAggregator(o.slo), { name: "second" })
     .flatMap(windowRows(1000, now));
+  const lower = everyRow.filter((r) => r.final);
 
   const upper = lower
     .filter((r) => r.level === "SERVICE")
@@ -98,15 +98,16 @@ export function buildHealthApp(options: HealthTopologyOptions): StreamApp {
     .aggregate(rollupAggregator(parentsOfService), { name: "second-up" })
     .flatMap(windowRows(1000, now));
 
-  const evaluator = new AlertEvaluator(o.slo, Windows.tumbling(1000).grace(o.grace).spec.grace);
-  for (const [stage, rows, levels] of [
-    ["lower", lower, ["ENDPOINT", "SERVICE"]],
-    ["upper", upper, ["SYSTEM", "APP"]],
+  const evaluator = new AlertEvaluator(o.slo, second.spec.grace);
+  for (const [stage, rows, published, levels] of [
+    ["lower", lower, everyRow, ["ENDPOINT", "SERVICE"]],
+    ["upper", upper, upper, ["SYSTEM", "APP"]],
   ] as const) {
-    publish(rows, o);
+    publish(published, o);
     let previous: KStream<HealthMetric> = rows;
     for (const size of o.rollups) {
-      const w = Windows.tumbling(size);
+      // A second's final row comes `grace` after its end: the roll-up waits as long before it closes.
+      const w = Windows.tumbling(size).grace(o.grace);
       previous = previous
         .window(w)
         .aggregate(rollupAggregator(sameNode), { name: `${stage}-${w.spec.size / 1000}s` })

@@ -312,13 +312,23 @@ export class KafkaAdmin {
         configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
       })),
     });
+    // A new partition answers NOT_LEADER_FOR_PARTITION for a moment after creation: wait until each serves.
+    for (const t of topics) await this.offsets(t.topic);
   }
 
-  /** Earliest and end (last stable) offsets per partition. */
+  /** Earliest and end (last stable) offsets per partition; retriable errors (a leader moving) are retried for 30 s. */
   async offsets(topic: string): Promise<Map<number, { low: string; high: string }>> {
     const a = await this.ready();
-    const rows = await a.fetchTopicOffsets(topic);
-    return new Map(rows.map((r) => [r.partition, { low: r.low, high: r.high }]));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        const rows = await a.fetchTopicOffsets(topic);
+        return new Map(rows.map((r) => [r.partition, { low: r.low, high: r.high }]));
+      } catch (e) {
+        if (!(e as { retriable?: boolean }).retriable || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
   }
 
   /** Committed offsets of a group; -1 where nothing is committed. */

@@ -1,0 +1,20 @@
+// What `weir run <pipeline>` gives a pipeline, and what a pipeline gives back.
+import type { Logger } from "pino";
+import type { StreamApp } from "../stream/dsl/app.ts";
+
+export interface PipelineContext {
+  /** The pipeline's configuration file (`weir run <pipeline> --config`); each pipeline has a default. */
+  config?: string;
+  /** Where the pipeline may write files (reports, ...). */
+  dataDir: string;
+  endpoints: { kafkaBrokers: string[]; elasticsearchUrl: string; clickhouseUrl: string };
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+}
+
+export interface Pipeline {
+  app: StreamApp;
+  /** Background jobs started with the worker (scheduled retention, reports). */
+  start?(): void | Promise<void>;
+  stop?(): void | Promise<void>;
+}
