@@ -3,7 +3,7 @@
 // replay that wrote the same rows twice is counted once. Latency quantiles come from merged DDSketches,
 // never from averaged percentiles. Times cross the wire as epoch seconds (toUInt32), so the server's
 // time zone never shifts a window.
-import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { DDSketch } from "@datadog/sketches-js";
 import { classify } from "../../sinks/clickhouse/errors.ts";
 import { ident, raw, type SqlIdentifier, sql } from "../../sinks/clickhouse/sql.ts";
@@ -61,7 +61,8 @@ export class HealthReader {
   constructor(options: HealthReaderOptions) {
     this.url = options.clickhouseUrl;
     this.database = options.database ?? "weir";
-    this.client = createClient({ url: options.clickhouseUrl });
+    // Failures are explained once, by explain(); the client's own error log would repeat them.
+    this.client = createClient({ url: options.clickhouseUrl, log: { level: ClickHouseLogLevel.OFF } });
   }
 
   get metrics(): SqlIdentifier {
