@@ -87,6 +87,7 @@ export async function healthPipeline(ctx: PipelineContext): Promise<Pipeline> {
     metricsSink,
     alertsSink,
     ...(ctx.env.WEIR_HEALTH_APP_ID ? { appId: ctx.env.WEIR_HEALTH_APP_ID } : {}),
+    ...(ctx.env.WEIR_HEALTH_INPUT ? { input: ctx.env.WEIR_HEALTH_INPUT } : {}),
   });
   return { app };
 }

@@ -183,3 +183,23 @@ test("process(): a custom stateful step with TTL and a bound on entries", () => 
   assert.ok((task?.store("first-seen").evictions ?? 0) >= 1);
   assert.ok((task?.store("first-seen").expirations ?? 0) >= 1);
 });
+
+test("an event far in the future goes to the DLQ (future-timestamp) instead of dragging the watermark ahead", () => {
+  const app = testApp();
+  app
+    .stream<undefined, Ev>("in", { serde: evSerde })
+    .window(Windows.tumbling("1s"))
+    .count({ name: "counts" })
+    .to("out", { serde: windowedSerde<number>() });
+  const now = Date.UTC(2026, 10, 21, 9, 0, 0);
+  const d = new TopologyTestDriver(app, { wallClock: now, maxEventTimeAhead: 3_600_000 });
+  d.pipe("in", { ts: now, user: "a" }, { key: "a" });
+  d.pipe("in", { ts: now + 86_400_000, user: "a" }, { key: "a" }); // a device with its clock a day ahead
+  d.pipe("in", { ts: now + 500, user: "a" }, { key: "a" });
+  d.pipe("in", { ts: now + 2500, user: "a" }, { key: "a" });
+  assert.deepEqual(
+    d.deadLetters.map((l) => l.reason),
+    ["future-timestamp"],
+  );
+  assert.deepEqual(d.output("out", (b) => windowedSerde<number>().decode(b)).map(fmt), [`a@${now}..${now + 1000}=2`]);
+});

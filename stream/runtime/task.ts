@@ -35,6 +35,12 @@ export interface DeadLetterInput {
 
 export interface TaskIO {
   now(): number;
+  /**
+   * An event this far ahead of now() goes to the DLQ (reason future-timestamp): one bogus clock
+   * would otherwise push its partition's watermark into the future and make every later event late,
+   * and Kafka refuses records more than message.timestamp.after.max.ms (1 h) ahead. Unset: no limit.
+   */
+  readonly maxEventTimeAhead?: number;
   partitionsOf(topic: string): number;
   /** partition null: Kafka's default partitioner (by key). */
   send(
@@ -223,6 +229,16 @@ export class Task implements OperatorContext {
     }
     if (!Number.isFinite(ts)) {
       this.fail(new Error(`event time is not a number: ${String(ts)}`), "invalid-timestamp", node.schemaName);
+      return;
+    }
+    const ahead = this.io.maxEventTimeAhead;
+    if (ahead !== undefined && !node.internal && ts > now + ahead) {
+      const by = Math.round((ts - now) / 1000);
+      this.fail(
+        new Error(`event time ${new Date(ts).toISOString()} is ${by} s in the future (limit ${ahead / 1000} s)`),
+        "future-timestamp",
+        node.schemaName,
+      );
       return;
     }
     const channel = node.internal

@@ -404,6 +404,8 @@ export class StreamWorker implements WorkerView {
   private taskIO(lt: LiveTask): TaskIO {
     return {
       now: () => Date.now(),
+      // Under the broker's default message.timestamp.after.max.ms (1 h), leaving room for windows ending later.
+      maxEventTimeAhead: 45 * 60_000,
       partitionsOf: (topic) => this.partitionCounts.get(topic) ?? 1,
       send: (topic, partition, key, value, ts, headers) => {
         const rec: OutRecord = { topic, partition, key, value, ts, ...(headers ? { headers } : {}) };

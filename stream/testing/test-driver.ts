@@ -16,6 +16,8 @@ export interface DriverOptions {
   partitions?: number | Record<string, number>;
   /** Wall clock at start, ms. Default 0. */
   wallClock?: number;
+  /** As the worker: events this far ahead of the wall clock go to the DLQ. Default: no limit. */
+  maxEventTimeAhead?: number;
 }
 
 export interface TopicRecord {
@@ -43,6 +45,7 @@ export class TopologyTestDriver {
   private readonly committed = new Map<string, number>();
   private delivering = false;
   private wall: number;
+  private readonly maxAhead: number | undefined;
   readonly deadLetters: DeadLetterInput[] = [];
 
   constructor(
@@ -51,6 +54,7 @@ export class TopologyTestDriver {
   ) {
     this.topology = compile(app);
     this.wall = options.wallClock ?? 0;
+    this.maxAhead = options.maxEventTimeAhead;
     const external = new Map<string, number>();
     for (const sub of this.topology.subtopologies) {
       for (const t of sub.externalTopics) {
@@ -86,6 +90,7 @@ export class TopologyTestDriver {
   private io(): TaskIO {
     return {
       now: () => this.wall,
+      ...(this.maxAhead !== undefined ? { maxEventTimeAhead: this.maxAhead } : {}),
       partitionsOf: (topic) => this.partitionsOf(topic),
       send: (topic, partition, key, value, ts, headers) => {
         const n = this.partitionsOf(topic);
