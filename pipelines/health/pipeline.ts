@@ -1,10 +1,14 @@
 // `weir run health`: the health topology with its ClickHouse sinks, the retention of its tables and
 // the daily availability report, all in the worker process.
 
+import { join } from "node:path";
+import { createClient } from "@clickhouse/client";
+import { healthRetention, RetentionScheduler } from "../../sinks/clickhouse/retention.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import type { Rec } from "../../stream/types.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import type { HealthAlert } from "./alerts.ts";
+import { scheduleDailyReport } from "./report.ts";
 import type { HealthMetric } from "./rows.ts";
 import { DEFAULT_SLO_FILE, SloConfig } from "./slo.ts";
 import { buildHealthApp } from "./topology.ts";
@@ -89,5 +93,33 @@ export async function healthPipeline(ctx: PipelineContext): Promise<Pipeline> {
     ...(ctx.env.WEIR_HEALTH_APP_ID ? { appId: ctx.env.WEIR_HEALTH_APP_ID } : {}),
     ...(ctx.env.WEIR_HEALTH_INPUT ? { input: ctx.env.WEIR_HEALTH_INPUT } : {}),
   });
-  return { app };
+  // Retention drops whole day partitions hourly; the report covers the previous UTC day, just after midnight.
+  const chClient = createClient({ url: ctx.endpoints.clickhouseUrl });
+  const retention = new RetentionScheduler(healthRetention(chClient, {}, { database, logger: ctx.logger }), {
+    cron: ctx.env.WEIR_HEALTH_RETENTION_CRON ?? "17 * * * *",
+    timezone: "Etc/UTC",
+    logger: ctx.logger,
+  });
+  let report: { stop(): Promise<void> } | null = null;
+  return {
+    app,
+    start() {
+      retention.start();
+      report = scheduleDailyReport({
+        cron: ctx.env.WEIR_HEALTH_REPORT_CRON ?? "5 0 * * *",
+        dir: join(ctx.dataDir, "health-reports"),
+        clickhouseUrl: ctx.endpoints.clickhouseUrl,
+        database,
+        slo,
+        onReport: (r) =>
+          ctx.logger.info({ day: r.report.day, file: r.markdownPath }, "daily availability report written"),
+        onError: (e) => ctx.logger.error({ err: e }, "daily availability report failed"),
+      });
+    },
+    async stop() {
+      retention.stop();
+      await report?.stop();
+      await chClient.close();
+    },
+  };
 }
