@@ -35,8 +35,8 @@ interface Ring {
   slots: number;
 }
 
-/** [slot start, requests, errors, slow] */
-type Slot = [number, number, number, number];
+/** [slot start, requests, errors, slow, seconds with traffic] */
+type Slot = [number, number, number, number, number];
 
 interface Episode {
   id: string;
@@ -60,6 +60,8 @@ interface Sums {
   requests: number;
   errors: number;
   slow: number;
+  /** Seconds that had requests: a silence does not dilute a spike's baseline. */
+  active: number;
 }
 
 export function ringFor(windowMs: number): Ring {
@@ -179,7 +181,8 @@ export class AlertEvaluator {
       let baseline = 0;
       if (seen >= sp.minHistory) {
         const base = this.sum(store, id, sp.baseline, end);
-        const seconds = Math.min(sp.baseline, seen) / SECOND;
+        // The mean of the seconds that had traffic, this one excepted.
+        const seconds = Math.max(1, base.active - (requestsThisSecond > 0 ? 1 : 0));
         baseline = Math.max(0, base.requests - requestsThisSecond) / seconds;
         multiple = requestsThisSecond / Math.max(baseline, 1e-9);
         holds = requestsThisSecond >= sp.minRequests && multiple > sp.factor;
@@ -293,8 +296,8 @@ export class AlertEvaluator {
     const old = store.get(key) as Slot | undefined;
     const slot: Slot =
       old !== undefined && old[0] === start
-        ? [start, old[1] + row.requests, old[2] + row.errors, old[3] + row.slow]
-        : [start, row.requests, row.errors, row.slow];
+        ? [start, old[1] + row.requests, old[2] + row.errors, old[3] + row.slow, (old[4] ?? 0) + 1]
+        : [start, row.requests, row.errors, row.slow, 1];
     store.put(key, slot, end);
   }
 
@@ -302,7 +305,7 @@ export class AlertEvaluator {
   private sum(store: KeyValueAccess, id: string, windowMs: number, end: number): Sums {
     const ring = this.ringByWindow.get(windowMs) as Ring;
     const from = end - windowMs;
-    const out: Sums = { requests: 0, errors: 0, slow: 0 };
+    const out: Sums = { requests: 0, errors: 0, slow: 0, active: 0 };
     const prefix = `s${SEP}${id}${SEP}${windowMs}${SEP}`;
     for (let i = 0; i < ring.slots; i++) {
       const slot = store.get(prefix + i) as Slot | undefined;
@@ -310,6 +313,7 @@ export class AlertEvaluator {
       out.requests += slot[1];
       out.errors += slot[2];
       out.slow += slot[3];
+      out.active += slot[4] ?? 0;
     }
     return out;
   }

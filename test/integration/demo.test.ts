@@ -11,7 +11,7 @@ before(requireStack);
 test("weir demo: simulated traffic through Kafka into Elasticsearch and ClickHouse, every access record in both", () => {
   const r = spawnSync(
     process.execPath,
-    [join(PROJECT_ROOT, "cli", "weir.mjs"), "demo", "--duration", "5s", "--seed", "3"],
+    [join(PROJECT_ROOT, "cli", "weir.mjs"), "demo", "--duration", "15s", "--seed", "3"],
     { encoding: "utf8", timeout: 300_000 },
   );
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
@@ -21,4 +21,7 @@ test("weir demo: simulated traffic through Kafka into Elasticsearch and ClickHou
   assert.match(r.stdout, new RegExp(`ClickHouse\\s+${produced} rows`));
   assert.match(r.stdout, new RegExp(`committed\\s+${produced} offsets`));
   assert.match(r.stdout, /round trip complete/);
+  // The health pipeline ran on the same traffic and wrote its final per-second rows.
+  const seconds = Number(/health: (\d+) final 1 s windows/.exec(r.stdout)?.[1]);
+  assert.ok(seconds > 0, r.stdout);
 });
