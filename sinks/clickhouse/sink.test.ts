@@ -182,6 +182,21 @@ for (const hints of [true, false]) {
   });
 }
 
+test("rows of any size and script survive the batch buffer growing and being reused", async () => {
+  const fake = new FakeClickHouse();
+  const sink = sinkOf(fake, { batchSize: 50, flushInterval: "1h" });
+  const text = (i: number) => `直播-${i}-${'é😀\n"'.repeat(i * 37)}`;
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 120; i++) sink.write({ key: null, ts: 0, value: { i, text: text(i) } as Row });
+    await sink.flush();
+  }
+  const rows = fake.requests.flat() as Array<Row & { text: string }>;
+  assert.equal(rows.length, 360);
+  for (const r of rows) assert.equal(r.text, text(r.i));
+  assert.equal(sink.stats.bytesWritten, Buffer.byteLength(rows.map((r) => `${JSON.stringify(r)}\n`).join("")));
+  await sink.close();
+});
+
 test("a record whose toRow throws is rejected, not thrown", async () => {
   const fake = new FakeClickHouse();
   const sink = sinkOf(fake, {
