@@ -13,6 +13,8 @@ import type { Admin } from "kafkajs";
 import { DEFAULT_SLO_FILE, SloConfig } from "../../pipelines/health/slo.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { SchemaTypes } from "../../schemas/types.generated.ts";
+import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { quoteString } from "../../sinks/clickhouse/sql.ts";
 import { clickhouseClient, kafkaClient, requireStack, uniqueName } from "../support/stack.ts";
 
 type AccessLog = SchemaTypes["AccessLog"];
@@ -27,30 +29,18 @@ let admin: Admin;
 const codec = codecFor("AccessLog");
 // The simulator produces faster than real time and batches per topic, so its partitions run up to a
 // few seconds out of order: the test allows 10 s where a live service's logs need 1 s.
-const slo = SloConfig.parse(
-  readFileSync(DEFAULT_SLO_FILE, "utf8").replace(/outOfOrderness: 1s/, "outOfOrderness: 10s"),
-);
+const configText = readFileSync(DEFAULT_SLO_FILE, "utf8").replace(/outOfOrderness: 1s/, "outOfOrderness: 10s");
+const slo = SloConfig.parse(configText);
 
 before(async () => {
   await requireStack();
   admin = kafka.admin();
   await admin.connect();
-  writeFileSync(
-    configFile,
-    readFileSync(DEFAULT_SLO_FILE, "utf8").replace(/outOfOrderness: 1s/, "outOfOrderness: 10s"),
-  );
+  writeFileSync(configFile, configText);
   const ddl = readFileSync(new URL("../../infra/clickhouse/001_health.sql", import.meta.url), "utf8")
-    .split("\n")
-    .filter((l) => !l.trim().startsWith("--"))
-    .join("\n")
-    .replace(/--[^\n]*/g, "")
     .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${database}`)
     .replaceAll("weir.", `${database}.`);
-  for (const stmt of ddl
-    .split(";")
-    .map((s) => s.trim())
-    .filter(Boolean))
-    await ch.command({ query: stmt });
+  for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
   await ch.command({
     query: `CREATE TABLE ${database}.access_raw (ts UInt64, service String, endpoint String, status UInt16, error_code String, latency_us UInt64) ENGINE = MergeTree ORDER BY (service, endpoint, ts)`,
   });
@@ -260,7 +250,7 @@ test("health end to end: exact per-second counts despite a SIGKILL, incidents al
   );
 
   // Per second and endpoint: count and errors from SQL over the raw events, slow and p99 computed here.
-  const codes = slo.file.errorCodes.map((c) => `'${c}'`).join(",");
+  const codes = slo.file.errorCodes.map(quoteString).join(",");
   const exact = await rows<{ service: string; endpoint: string; s: string; n: string; errors: string }>(
     `SELECT service, endpoint, intDiv(ts, 1000) AS s, count() AS n, countIf(status >= 500 OR error_code IN (${codes})) AS errors
      FROM ${database}.access_raw WHERE ts >= ${start} AND ts < ${end} GROUP BY service, endpoint, s`,
