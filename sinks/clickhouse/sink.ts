@@ -112,9 +112,10 @@ export class ClickHouseSinkError extends Error {
 }
 
 /**
- * Rows as JSON lines, UTF-8, written into one buffer as they come: no string outlives its write()
- * (so the garbage collector never moves them to the old generation), and a request body, or any
- * run of rows when a batch is split, is a slice of the buffer, not a copy.
+ * Rows as JSON lines, UTF-8, written into one buffer as they come: no string outlives its write(),
+ * and a request body, or any run of rows when a batch is split, is a slice of the buffer, not a
+ * copy. The buffer and the records array are reused once the batch is acknowledged, so a batch
+ * allocates nothing per row that the garbage collector would have to move to the old generation.
  */
 interface Batch<V> {
   /** Sequence number of the last batch merged into this one. */
@@ -122,9 +123,11 @@ interface Batch<V> {
   buf: Buffer;
   /** Bytes of `buf` in use. */
   size: number;
-  /** ends[i]: the offset just past row i's newline. */
-  ends: number[];
-  recs: Array<Rec<V>>;
+  rows: number;
+  /** The records of rows [0, rows); the array may be longer. */
+  recs: Array<Rec<V> | undefined>;
+  /** ends[i]: the offset just past row i's newline; found by scanning `buf` only when the batch is split. */
+  ends: number[] | null;
 }
 
 interface Waiter {
@@ -136,6 +139,7 @@ interface Waiter {
 const REJECT_REASON = "sink-rejected";
 const MIN_INITIAL_CAPACITY = 64 * 1024;
 const MAX_INITIAL_CAPACITY = 64 * 1024 * 1024;
+const CAPACITY_STEP = 1024 * 1024;
 /** Buffers of acknowledged batches kept for the next ones. */
 const SPARE_BUFFERS = 4;
 
@@ -160,7 +164,7 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
   private latency: { observe(seconds: number): void } | null = null;
 
   private capacityHint = MIN_INITIAL_CAPACITY;
-  private readonly spare: Buffer[] = [];
+  private readonly spare: Array<{ buf: Buffer; recs: Array<Rec<V> | undefined> }> = [];
   private current: Batch<V>;
   private readonly queue: Array<Batch<V>> = [];
   private nextSeq = 1;
@@ -227,11 +231,10 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
     if (b.size + line.length * 3 + 1 > b.buf.length) this.grow(b, line.length * 3 + 1);
     b.size += b.buf.write(line, b.size);
     b.buf[b.size++] = 0x0a;
-    b.ends.push(b.size);
-    b.recs.push(rec);
+    b.recs[b.rows++] = rec;
     this.pendingRows++;
-    if (b.ends.length >= this.config.batchSize) this.seal();
-    else if (b.ends.length === 1) this.armTimer();
+    if (b.rows >= this.config.batchSize) this.seal();
+    else if (b.rows === 1) this.armTimer();
   }
 
   flush(): Promise<void> {
@@ -280,9 +283,10 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
 
   private emptyBatch(): Batch<V> {
     // A buffer of an acknowledged batch is used again: fresh memory costs a page fault per 4 KiB.
-    let buf = this.spare.pop();
-    if (!buf || buf.length < this.capacityHint) buf = Buffer.allocUnsafe(this.capacityHint);
-    return { seq: 0, buf, size: 0, ends: [], recs: [] };
+    const reused = this.spare.pop();
+    const buf = reused && reused.buf.length >= this.capacityHint ? reused.buf : Buffer.allocUnsafe(this.capacityHint);
+    const recs = reused?.recs ?? new Array<Rec<V> | undefined>(this.config.batchSize);
+    return { seq: 0, buf, size: 0, rows: 0, recs, ends: null };
   }
 
   private grow(b: Batch<V>, need: number): void {
@@ -296,16 +300,18 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
     const batch = this.current;
     this.timer = setTimeout(() => {
       this.timer = null;
-      if (this.current === batch && batch.ends.length > 0) this.seal();
+      if (this.current === batch && batch.rows > 0) this.seal();
     }, this.config.flushInterval);
     this.timer.unref();
   }
 
   private seal(): void {
     const b = this.current;
-    if (b.ends.length === 0) return;
+    if (b.rows === 0) return;
     // The next batch starts about as big as this one ended, so it rarely grows.
-    this.capacityHint = Math.min(MAX_INITIAL_CAPACITY, Math.max(MIN_INITIAL_CAPACITY, Math.ceil(b.size * 1.1)));
+    // Rounded up to whole MiB, so that batches of about the same size can use each other's buffers.
+    const hint = Math.ceil((b.size * 1.1) / CAPACITY_STEP) * CAPACITY_STEP;
+    this.capacityHint = Math.min(MAX_INITIAL_CAPACITY, Math.max(MIN_INITIAL_CAPACITY, hint));
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     b.seq = this.nextSeq++;
@@ -329,13 +335,13 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
       const batch = this.take();
       this.batchRejects = [];
       try {
-        await this.sendRange(batch, 0, batch.ends.length);
+        await this.sendRange(batch, 0, batch.rows);
         if (this.batchRejects.length > 0) {
           this.log.warn(
             {
               sink: this.name,
               table: this.config.table,
-              rows: batch.ends.length,
+              rows: batch.rows,
               rejected: this.batchRejects.length,
               error: this.batchRejects[0],
             },
@@ -351,8 +357,11 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
         return;
       }
       this.stats.batches++;
-      this.pendingRows -= batch.ends.length;
-      if (this.spare.length < SPARE_BUFFERS) this.spare.push(batch.buf);
+      this.pendingRows -= batch.rows;
+      if (this.spare.length < SPARE_BUFFERS && batch.recs.length >= this.config.batchSize) {
+        batch.recs.fill(undefined, 0, batch.rows); // the acknowledged records are not kept alive
+        this.spare.push({ buf: batch.buf, recs: batch.recs });
+      }
       this.acked = batch.seq;
       if (this.waiters.length > 0) {
         const still: Waiter[] = [];
@@ -368,27 +377,25 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
   private take(): Batch<V> {
     const first = this.queue.shift() as Batch<V>;
     let next = this.queue[0];
-    if (!next || first.ends.length + next.ends.length > this.config.batchSize) return first;
+    if (!next || first.rows + next.rows > this.config.batchSize) return first;
     const parts = [first];
-    let rows = first.ends.length;
-    while (next && rows + next.ends.length <= this.config.batchSize) {
+    let rows = first.rows;
+    while (next && rows + next.rows <= this.config.batchSize) {
       this.queue.shift();
       parts.push(next);
-      rows += next.ends.length;
+      rows += next.rows;
       next = this.queue[0];
     }
     const merged: Batch<V> = {
       seq: (parts[parts.length - 1] as Batch<V>).seq,
       buf: Buffer.concat(parts.map((p) => p.buf.subarray(0, p.size))),
       size: 0,
-      ends: [],
-      recs: [],
+      rows: 0,
+      recs: new Array<Rec<V> | undefined>(this.config.batchSize),
+      ends: null,
     };
     for (const p of parts) {
-      for (let i = 0; i < p.ends.length; i++) {
-        merged.ends.push(merged.size + (p.ends[i] as number));
-        merged.recs.push(p.recs[i] as Rec<V>);
-      }
+      for (let i = 0; i < p.rows; i++) merged.recs[merged.rows++] = p.recs[i];
       merged.size += p.size;
     }
     return merged;
@@ -426,7 +433,12 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
 
   /** One INSERT with retries. Resolves null when written, a Failure of kind "rows" when rows are bad; throws otherwise. */
   private async insertWithRetry(batch: Batch<V>, lo: number, hi: number): Promise<Failure | null> {
-    const body = batch.buf.subarray(lo === 0 ? 0 : (batch.ends[lo - 1] as number), batch.ends[hi - 1] as number);
+    let body: Buffer;
+    if (lo === 0 && hi === batch.rows) body = batch.buf.subarray(0, batch.size);
+    else {
+      const ends = rowEnds(batch);
+      body = batch.buf.subarray(lo === 0 ? 0 : (ends[lo - 1] as number), ends[hi - 1] as number);
+    }
     const { max, initialDelay, maxDelay } = this.config.retries;
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
@@ -539,6 +551,18 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
     });
     this.latency = histogram.labels(labels);
   }
+}
+
+/** Where each row of a batch ends. JSON.stringify escapes control characters, so a newline byte only ever ends a row. */
+function rowEnds<V>(batch: Batch<V>): number[] {
+  if (batch.ends) return batch.ends;
+  const ends: number[] = [];
+  for (let at = batch.buf.indexOf(0x0a, 0); at >= 0 && at < batch.size; at = batch.buf.indexOf(0x0a, at + 1)) {
+    ends.push(at + 1);
+  }
+  if (ends.length !== batch.rows) throw new Error(`batch of ${batch.rows} rows has ${ends.length} line ends`);
+  batch.ends = ends;
+  return ends;
 }
 
 /** Exponential backoff with equal jitter: half the step is fixed, half random, so retries of many workers spread out. */
