@@ -4,11 +4,14 @@
 //   node --import tsx bench/stream/load-access.ts --topic T --records N
 //        [--partitions 6] [--brokers 127.0.0.1:9092] [--keys 64] [--rate R]
 //        [--batch 500] [--compression none|gzip] [--seed 1] [--keep-topic]
+//        [--key service-endpoint|service]
 //
 // (Re)creates the topic (deleted first if it exists, replication 1; with --keep-topic an existing
 // topic is kept and appended to, e.g. to start a consumer on it first), then produces N records in
-// Avro single-object encoding (schemas/codec.ts), keyed `${service}|${endpoint}` over --keys
-// distinct keys (Zipf-skewed, s = 0.8), deterministic for a given --seed.
+// Avro single-object encoding (schemas/codec.ts) over --keys distinct `${service}|${endpoint}`
+// pairs (Zipf-skewed, s = 0.8), deterministic for a given --seed. The Kafka key is
+// `${service}|${endpoint}` (--key service-endpoint, the default) or the record's `service` (--key
+// service, as logs.access is keyed: the health pipeline needs a service's endpoints in one partition).
 //
 // Backlog mode (default): event time `ts` starts at 2026-11-20T12:00:00Z and advances by 1 ms every
 // 100 records (100,000 events per second of event time, N/100000 s in all). ts never decreases, in
@@ -67,6 +70,8 @@ const SEED = num("seed", 1);
 const BROKERS = (opts.get("brokers") ?? "127.0.0.1:9092").split(",");
 const COMPRESSION = opts.get("compression") ?? "none";
 const KEEP_TOPIC = opts.has("keep-topic");
+const KEY = opts.get("key") ?? "service-endpoint";
+if (KEY !== "service-endpoint" && KEY !== "service") throw new Error("--key must be service-endpoint or service");
 if (COMPRESSION !== "none" && COMPRESSION !== "gzip") throw new Error("--compression must be none or gzip");
 if (KEYS < 1 || PARTITIONS < 1) throw new Error("--keys and --partitions must be at least 1");
 
@@ -120,7 +125,7 @@ function keyProfiles(n: number): KeyProfile[] {
 
 const profiles = keyProfiles(KEYS);
 const keyTable = new AliasTable(zipfWeights(profiles.length, 0.8));
-const keyBuffers = profiles.map((p) => Buffer.from(p.key));
+const keyBuffers = profiles.map((p) => Buffer.from(KEY === "service" ? p.service : p.key));
 const hostNames = profiles.map((p) => Array.from({ length: p.hosts }, (_, i) => `${p.service}-7d9f-${i + 1}`));
 const STATUS_5XX = [500, 502, 503, 504, 503, 500];
 const CODE_5XX: Record<number, string> = {
@@ -391,6 +396,7 @@ async function main(): Promise<void> {
       records: sent,
       partitions: PARTITIONS,
       keys: profiles.length,
+      key: KEY,
       firstTs,
       lastTs,
       elapsedMs,
