@@ -1,44 +1,23 @@
-// Benchmark: the health pipeline (`weir run health`) against the plain windowing topology of the
-// stream benchmark (`weir run bench/stream/topology.ts`) on one loaded topic, then its
-// ingest-to-queryable latency, then a CPU profile.
-//
-//   node --import tsx bench/health/bench.ts [--records 2000000] [--runs 3] [--rate 5000]
-//        [--latency-seconds 60] [--latency-runs 3] [--topic bench.health.access] [--skip-load]
-//        [--skip-latency] [--skip-profile] [--keep-topic] [--max-wait-minutes 20]
-//
-// Writes bench/results/health.md (and prints it). What it runs:
-//
-// 1. Throughput on a backlog. bench/stream/load-access.ts --key service loads N AccessLog records
-//    (6 partitions, keyed by service as logs.access is), then one closing record per service an
-//    hour and two minutes of event time later, so that every 1 s window of the N records closes (and
-//    their 1 min and 1 h roll-ups). --runs times, alternating which goes first:
-//    - `weir run health` (WEIR_HEALTH_INPUT = the topic, a fresh app id, a scratch ClickHouse
-//      database with the tables of infra/clickhouse/001_health.sql), then, once the N-th record is
-//      in, the time until ClickHouse holds all N requests in final 1 s APP rows (the work check);
-//    - `weir run bench/stream/topology.ts` on the same topic (1 s windows of count, sum and a DDSketch
-//      per Kafka key, final results only, to a topic).
-//    Both measured from outside, as bench/stream/bench.ts does: /metrics polled every 100 ms; the span
-//    runs from the first poll showing records of the input topic processed (tasks 0_*) to the poll
-//    showing the N-th; CPU of the worker from /proc/<pid>/stat, peak RSS from VmHWM.
-// 2. Latency, --latency-runs times: a health worker on a fresh topic, started and idle; the loader's
-//    live mode (--rate R for S s, ts = now); ClickHouse polled every 100 ms for the SERVICE and APP
-//    rows of 1 s windows: when each second's first row emitted after its end (early, final = 0), any
-//    row, and its final row became visible, minus the window's end.
-// 3. A health run under `node --cpu-prof` (not timed); self and total time per function and file over
-//    the measured span (bench/health/profile.ts, which also runs on its own on a .cpuprofile).
-//
-// Before every run it waits while another heavy node process (a `weir run`, `node --test`, the test
-// runner) is running, and it reports what else ran and how busy the machine was.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import kafkajs from "kafkajs";
 import { ENDPOINTS, SERVICES as PLATFORM_SERVICES } from "../../infra/simulator/platform.ts";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { codecFor } from "../../schemas/codec.ts";
+import {
+  ancestors,
+  CLK_TCK,
+  cpuMsOf,
+  freePort,
+  median,
+  type Proc,
+  peakRssKiB,
+  percentile,
+  processes,
+  statFields,
+  tail,
+} from "../support/process.ts";
 import { type ProfileSummary, profileTables, type SelfTime, summarizeProfile, totalsTable } from "./profile.ts";
 
 const { Kafka, logLevel } = kafkajs;
@@ -80,24 +59,13 @@ const SERVICES = [...new Set(ENDPOINTS.map((e) => e.service))];
 const CLOSING_AFTER_MS = 3_600_000 + 120_000;
 
 const LOGS = mkdtempSync(join(tmpdir(), "weir-bench-health-"));
+const { start, runJson } = processes(LOGS);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = () => new Date().toISOString().slice(11, 19);
 const say = (s: string) => console.log(`[${stamp()}] ${s}`);
 const uid = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en") : "–");
 const k = (x: number) => `${(x / 1000).toFixed(0)}k`;
-
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))] as number;
-}
 
 // ---- ClickHouse over HTTP ----------------------------------------------------------------------------
 
@@ -213,72 +181,6 @@ async function produceClosingRecords(topic: string, lastTs: number): Promise<voi
 
 // ---- processes ----------------------------------------------------------------------------------------
 
-interface Proc {
-  child: ChildProcess;
-  name: string;
-  log: string;
-  stdout: string[];
-  exited: Promise<number | null>;
-  exitCode: number | null | undefined;
-  startedAt: number;
-}
-
-function start(name: string, cmd: string, args: string[], env: Record<string, string> = {}): Proc {
-  const log = join(LOGS, `${name}.log`);
-  const out = createWriteStream(log);
-  const startedAt = performance.now();
-  const child = spawn(cmd, args, {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const p: Proc = {
-    child,
-    name,
-    log,
-    stdout: [],
-    exited: null as unknown as Promise<number | null>,
-    exitCode: undefined,
-    startedAt,
-  };
-  let buf = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out.write(d);
-    buf += d.toString("utf8");
-    const lines = buf.split("\n");
-    buf = lines.pop() as string;
-    p.stdout.push(...lines);
-  });
-  child.stderr?.on("data", (d: Buffer) => out.write(d));
-  p.exited = new Promise((resolve) => {
-    child.on("exit", (code) => {
-      if (buf) p.stdout.push(buf);
-      p.exitCode = code;
-      out.end();
-      resolve(code);
-    });
-  });
-  return p;
-}
-
-function tail(p: Proc, n = 30): string {
-  try {
-    return readFileSync(p.log, "utf8").trim().split("\n").slice(-n).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
-async function runJson(name: string, cmd: string, args: string[], timeoutMs: number): Promise<Record<string, number>> {
-  const p = start(name, cmd, args);
-  const timer = setTimeout(() => p.child.kill("SIGKILL"), timeoutMs);
-  const code = await p.exited;
-  clearTimeout(timer);
-  const last = p.stdout.filter((l) => l.startsWith("{")).at(-1);
-  if (code !== 0 || !last) throw new Error(`${name} exited with ${code}; log ${p.log}:\n${tail(p)}`);
-  return JSON.parse(last);
-}
-
 async function load(topic: string, records: number, rate?: number): Promise<Record<string, number>> {
   const args = ["--import", "tsx", "bench/stream/load-access.ts", "--topic", topic, "--records", String(records)];
   args.push("--partitions", "6", "--keys", "64", "--key", "service");
@@ -286,36 +188,7 @@ async function load(topic: string, records: number, rate?: number): Promise<Reco
   return runJson(`load-${topic}-${uid()}`, process.execPath, args, 1_800_000);
 }
 
-const CLK_TCK = 100; // Linux USER_HZ
-
-function statFields(pid: number | string): string[] {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-}
-
 /** User + system CPU of a process and its descendants, in ms. */
-function cpuMsOf(pid: number): number {
-  let total = 0;
-  try {
-    const f = statFields(pid);
-    total += ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim();
-      for (const c of kids ? kids.split(" ") : []) total += cpuMsOf(Number(c));
-    }
-  } catch {
-    // gone
-  }
-  return total;
-}
-
-function peakRssKiB(pid: number): number {
-  try {
-    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
 
 /** Busy CPU time of the whole machine so far (ms, all cores). */
 function machineBusyMs(): number {
@@ -337,14 +210,6 @@ async function idleShare(ms: number): Promise<number> {
 }
 
 /** This process and its ancestors (a `timeout` or a shell that started the benchmark). */
-function ancestors(): Set<number> {
-  const out = new Set<number>();
-  for (let pid = process.pid; pid > 1 && !out.has(pid); ) {
-    out.add(pid);
-    pid = Number(statFields(pid)[1]);
-  }
-  return out;
-}
 const ANCESTORS = ancestors();
 
 /** Whether `pid` is this process, one of its ancestors or one of its descendants. */
@@ -423,14 +288,6 @@ async function scrape(port: number, outTarget: string | null): Promise<Scrape | 
   } catch {
     return null;
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 interface Worker {

@@ -1,33 +1,20 @@
-// Benchmark: weir's stream runtime side by side with Kafka Streams, on one loaded topic, in one run.
-//
-//   node --import tsx bench/stream/bench.ts [--records 3000000] [--runs 3] [--skip-load]
-//        [--topic bench.stream.access] [--rate 20000] [--latency-seconds 30] [--skip-latency]
-//        [--skip-platformatic] [--platformatic-module PATH] [--protobufjs-dir DIR] [--keep-logs]
-//
-// Writes bench/results/stream.md (and prints it). What it runs, round-robin, --runs times each:
-//
-// - weir, 1 worker: `weir run bench/stream/topology.ts` (per key, 1 s tumbling windows of count, sum
-//   and a DDSketch; final results only; in-memory state with a changelog; commit every 1 s);
-// - weir, 2 workers of the same app, started together;
-// - the Kafka Streams peer (bench/peers/kafka-streams), 1 thread, sketches in protobuf (its
-//   default) and in sketches-java's native format;
-// - raw consumers: kafkajs built as weir builds it (bench/stream/raw-consume.ts), with and without
-//   decoding each value, and @platformatic/kafka (bench/stream/raw-consume-platformatic.ts);
-// - then the emit latency at a fixed rate (the loader's --rate mode): weir, and the peer's
-//   --latency mode with its default emit interval and with --emit-interval-ms 0.
-//
-// weir is measured from outside, as the peer measures itself: elapsed time from the first record
-// processed to the N-th (polling /metrics every 100 ms for weir_stream_records_in_total), process CPU
-// over that span (/proc/<pid>/stat), peak RSS (VmHWM). See bench/results/stream.md for the notes.
-import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import kafkajs from "kafkajs";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
+import {
+  ancestors,
+  cpuMsOf,
+  freePort,
+  median,
+  type Proc,
+  peakRssKiB,
+  percentile,
+  processes,
+  tail,
+} from "../support/process.ts";
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -62,16 +49,11 @@ const PEER_JAR = join(PROJECT_ROOT, "bench/peers/kafka-streams/target/kafka-stre
 const SCHEMA = join(PROJECT_ROOT, "schemas/avro/AccessLog.avsc");
 const COMMAND = `node --import tsx bench/stream/bench.ts ${argv.join(" ")}`.trim();
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en") : "–");
 const k = (x: number) => `${(x / 1000).toFixed(0)}k`;
 
 const LOGS = mkdtempSync(join(tmpdir(), "weir-bench-stream-"));
+const { start, runJson } = processes(LOGS);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const stamp = () => new Date().toISOString().slice(11, 19);
 const say = (s: string) => console.log(`[${stamp()}] ${s}`);
@@ -147,107 +129,11 @@ async function cleanup(): Promise<void> {
 
 // ---- processes ----------------------------------------------------------------------------------------
 
-interface Proc {
-  child: ChildProcess;
-  name: string;
-  log: string;
-  stdout: string[];
-  exited: Promise<number | null>;
-  exitCode: number | null | undefined;
-}
-
-function start(name: string, cmd: string, args: string[], env: Record<string, string> = {}): Proc {
-  const log = join(LOGS, `${name}.log`);
-  const out = createWriteStream(log);
-  const child = spawn(cmd, args, {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const p: Proc = {
-    child,
-    name,
-    log,
-    stdout: [],
-    exited: null as unknown as Promise<number | null>,
-    exitCode: undefined,
-  };
-  let buf = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out.write(d);
-    buf += d.toString("utf8");
-    const lines = buf.split("\n");
-    buf = lines.pop() as string;
-    p.stdout.push(...lines);
-  });
-  child.stderr?.on("data", (d: Buffer) => out.write(d));
-  p.exited = new Promise((resolve) => {
-    child.on("exit", (code) => {
-      if (buf) p.stdout.push(buf);
-      p.exitCode = code;
-      out.end();
-      resolve(code);
-    });
-  });
-  return p;
-}
-
-function tail(p: Proc, n = 30): string {
-  try {
-    return readFileSync(p.log, "utf8").trim().split("\n").slice(-n).join("\n");
-  } catch {
-    return "(no log)";
-  }
-}
-
 /** Runs a command to its end and returns its last stdout line as JSON. */
-async function runJson(name: string, cmd: string, args: string[], timeoutMs: number): Promise<Record<string, number>> {
-  const p = start(name, cmd, args);
-  const timer = setTimeout(() => p.child.kill("SIGKILL"), timeoutMs);
-  const code = await p.exited;
-  clearTimeout(timer);
-  const last = p.stdout.filter((l) => l.startsWith("{")).at(-1);
-  if (code !== 0 || !last) throw new Error(`${name} exited with ${code}; log ${p.log}:\n${tail(p)}`);
-  return JSON.parse(last);
-}
-
-const CLK_TCK = 100; // Linux USER_HZ
 
 /** User + system CPU of a process and its descendants, in ms. */
-function cpuMsOf(pid: number): number {
-  let total = 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    total += ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
-    for (const t of readdirSync(`/proc/${pid}/task`)) {
-      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim();
-      for (const k of kids ? kids.split(" ") : []) total += cpuMsOf(Number(k));
-    }
-  } catch {
-    // gone
-  }
-  return total;
-}
-
-function peakRssKiB(pid: number): number {
-  try {
-    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
-}
 
 /** This process and its ancestors (a `timeout` or shell that started the benchmark). */
-function ancestors(): Set<number> {
-  const out = new Set<number>();
-  for (let pid = process.pid; pid > 1 && !out.has(pid); ) {
-    out.add(pid);
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-  }
-  return out;
-}
 
 /** Other node/java processes: a benchmark shares the 2 cores with whatever else runs. */
 function strays(): string[] {
@@ -303,13 +189,6 @@ interface Worker {
 }
 
 /** A free port, so that the worker's /metrics can be polled before it consumes anything. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Starts `weir run bench/stream/topology.ts`; it serves /metrics before its consumer joins the group. */
 async function startWeir(app: string, inTopic: string, outTopic: string, instance: string): Promise<Worker> {
@@ -649,11 +528,6 @@ interface Latency {
   uncommittedP99?: number;
   selfP50?: number;
   selfP99?: number;
-}
-
-function percentile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.max(0, Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1))] as number;
 }
 
 /** Latencies of windows that closed on data: end <= the last record's ts. */
