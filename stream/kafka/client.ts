@@ -72,6 +72,22 @@ export class KafkaClient {
     return new PlainProducer(p);
   }
 
+  /**
+   * A bare idempotent kafkajs producer (acks=all is the caller's to pass), for a caller that
+   * retries on its own terms (the shipper retries a batch until Kafka takes it, and must keep the
+   * producer id across retries so the broker drops the copies of a batch that did land).
+   */
+  async idempotentProducer(): Promise<Producer> {
+    const p = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+    await p.connect();
+    return p;
+  }
+
   /** A transactional producer; connecting it fences any older producer with the same id (a zombie task). */
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
     const p = this.kafka.producer({

@@ -143,19 +143,29 @@ export class WorkerMetrics {
   }
 }
 
-/** Serves /metrics and /health; port 0 picks a free one. */
-export async function serveObservability(
+/** Serves a worker's /metrics and /health; port 0 picks a free one. */
+export function serveObservability(
   metrics: WorkerMetrics,
   view: WorkerView,
   port: number,
   host = "127.0.0.1",
 ): Promise<{ server: Server; port: number }> {
+  return serveMetrics(metrics.registry, () => view.healthy(), port, host);
+}
+
+/** Serves a registry's /metrics and a /health answered by `healthy`; port 0 picks a free one. */
+export async function serveMetrics(
+  registry: Registry,
+  healthy: () => { ok: boolean; detail: Record<string, unknown> },
+  port: number,
+  host = "127.0.0.1",
+): Promise<{ server: Server; port: number }> {
   const server = createServer((req, res) => {
     if (req.url === "/metrics") {
-      metrics.registry
+      registry
         .metrics()
         .then((text) => {
-          res.writeHead(200, { "content-type": metrics.registry.contentType });
+          res.writeHead(200, { "content-type": registry.contentType });
           res.end(text);
         })
         .catch((e: Error) => {
@@ -165,7 +175,7 @@ export async function serveObservability(
       return;
     }
     if (req.url === "/health") {
-      const h = view.healthy();
+      const h = healthy();
       res.writeHead(h.ok ? 200 : 503, { "content-type": "application/json" });
       res.end(JSON.stringify({ status: h.ok ? "ok" : "unavailable", ...h.detail }));
       return;
