@@ -1,0 +1,1086 @@
+/**
+ * DiskChannel: the shipper's durable, bounded queue between its sources and the Kafka sink (Flume's
+ * file channel). Sources `put` batches of encoded entries; the sink `take`s the oldest, sends them,
+ * and `commit`s once Kafka has acknowledged, or `rollback`s so they are taken again.
+ *
+ * On disk, a directory holds:
+ * - a write-ahead log in segment files (`<first seq>.wal`, format in segment.ts): every record framed
+ *   with its length, a CRC-32C and its seq. One put is one buffer and one write(); puts that arrive
+ *   while a write is in flight go out together in the next writev(). A segment rolls at
+ *   `segmentBytes` and is deleted once every record in it is committed and that mark is on disk.
+ * - `COMMITTED`: the committed mark (seq, CRC), replaced atomically (temp file, fsync, rename, fsync
+ *   of the directory) at most every `commitSyncMs` and on close. A small file rewritten whole was
+ *   chosen over an append-only ack log: recovery reads 16 bytes instead of replaying a log, and
+ *   there is no second log to rotate. Its cost (two fsyncs) is paid once a second, not per commit.
+ *   A crash re-delivers what was committed since the last mark: at least once, never lost.
+ * - `LOCK`: pid and process start time of the owner (lock.ts); a stale one is taken over.
+ *
+ * Durability (`fsync`): "always" resolves a put after fdatasync() covers it, and puts waiting at the
+ * same time share one fdatasync (group commit); "interval" syncs every `fsyncIntervalMs` and resolves
+ * a put once written; "never" leaves it to the page cache. Every policy survives SIGKILL (the page
+ * cache outlives the process); only "always" survives a power cut without losing acknowledged puts.
+ *
+ * Bounds: `maxBytes` bounds un-committed bytes (frames included). A put that would pass it waits
+ * until commits free space, which is the shipper's backpressure, except into an empty channel, so a
+ * batch larger than the bound cannot deadlock. Memory: a tail of recently written batches (at most
+ * `tailBytes`) serves takes while the sink keeps up; when it falls behind (Kafka down), takes read the
+ * segments back through a window of `readChunkBytes`. The index of taken-but-uncommitted records is
+ * 16 bytes per record in flight; nothing else grows with the backlog.
+ *
+ * Recovery (`open`): every remaining segment is scanned and checked. A torn tail of the last segment
+ * (a crash mid-write) is truncated; a corrupt record elsewhere is counted and skipped by finding the
+ * next good frame; the committed mark is restored, and every later record can be taken again.
+ * `uncommitted()` lists those records, so the agent learns which lines the channel already holds.
+ */
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { crc32c } from "@node-rs/crc32";
+import type { Logger } from "pino";
+import { ChannelError } from "./errors.ts";
+import { DirectoryLock } from "./lock.ts";
+import {
+  closeFile,
+  encodeRecords,
+  FileWindow,
+  type Hole,
+  isSegmentHeader,
+  openFile,
+  parseSegmentFileName,
+  RECORD_HEADER_BYTES,
+  readExactly,
+  recordIntact,
+  recordLength,
+  recordSeq,
+  renameFile,
+  SEGMENT_HEADER_BYTES,
+  scanSegment,
+  segmentFileName,
+  segmentHeader,
+  syncDirectory,
+  syncFile,
+  unlinkFile,
+  writeFully,
+} from "./segment.ts";
+
+export type FsyncPolicy = "always" | "interval" | "never";
+
+export interface DiskChannelOptions {
+  /** The channel's directory (created if missing). One shipper per directory: it is locked. */
+  dir: string;
+  /** Un-committed bytes on disk (records with their 16-byte frames) before put() waits. Default 1 GiB. */
+  maxBytes?: number;
+  /** A segment file rolls when the next put would pass this size. Default 64 MiB. */
+  segmentBytes?: number;
+  /** When data reaches the disk itself, not just the page cache. Default "interval". */
+  fsync?: FsyncPolicy;
+  /** With fsync "interval": the period. Default 1000. */
+  fsyncIntervalMs?: number;
+  /** How often the committed mark is written to disk (at most); a crash re-delivers what was committed since. Default 1000. */
+  commitSyncMs?: number;
+  /** Recently written batches kept in memory, so takes do not read back what was just written. Default 16 MiB. */
+  tailBytes?: number;
+  /** Read size when takes or recovery read the segment files. Default 1 MiB. */
+  readChunkBytes?: number;
+  /** Where recovery findings (torn tails, corrupt records, a reset mark) and I/O failures are reported. */
+  logger?: Pick<Logger, "warn" | "error">;
+}
+
+/** Records taken from the channel: `seqs[i]` is the seq of `payloads[i]`, ascending. */
+export interface ChannelBatch {
+  seqs: number[];
+  /** Views of the channel's buffers, never reused by it: keep them as long as needed, but do not modify them. */
+  payloads: Buffer[];
+  /** Payload bytes. */
+  bytes: number;
+  /** The last record's seq (what to commit once all are delivered), 0 when empty. */
+  lastSeq: number;
+}
+
+export interface ChannelStats {
+  /** Un-committed bytes, frames included: what counts against maxBytes. */
+  bytes: number;
+  /** Un-committed records (taken or not). */
+  records: number;
+  maxBytes: number;
+  /** bytes / maxBytes. */
+  fill: number;
+  segments: number;
+  /** Bytes of the segment files up to their last good record, committed records not yet deleted included. */
+  diskBytes: number;
+  /** Records found corrupt (bad CRC, impossible length or seq) on open or when read back, and skipped. */
+  corruptRecords: number;
+  /** Bytes cut from the end of the last segment on open: a record torn by a crash, or garbage. */
+  truncatedBytes: number;
+  /** Puts waiting for space. */
+  blockedPuts: number;
+  /** Records taken and not yet committed. */
+  takenRecords: number;
+  /** Bytes of recent batches held in memory for takes. */
+  tailBytes: number;
+  /** fdatasync() calls on segment files. */
+  fsyncs: number;
+  /** The seq the next record gets. */
+  nextSeq: number;
+  committedSeq: number;
+}
+
+const MARK_FILE = "COMMITTED";
+const MARK_TMP = "COMMITTED.tmp";
+const MARK_MAGIC = 0x314d4357; // "WCM1"
+const TWO_32 = 2 ** 32;
+const MiB = 1024 * 1024;
+
+interface Segment {
+  firstSeq: number;
+  path: string;
+  /** Logical offset of the first record (file offset SEGMENT_HEADER_BYTES). Logical offsets number the bytes of all segments' records back to back. */
+  base: number;
+  /** File offset just past the last record written (or found good on open). */
+  end: number;
+  holes: Hole[] | null;
+}
+
+interface PendingWrite {
+  buf: Buffer;
+  firstSeq: number;
+  lastSeq: number;
+  resolve: (lastSeq: number) => void;
+  reject: (err: Error) => void;
+}
+
+interface BlockedPut {
+  payloads: readonly Buffer[];
+  bytes: number;
+  resolve: (lastSeq: number) => void;
+  reject: (err: Error) => void;
+}
+
+/** A written batch kept in memory: its frames exactly as on disk. */
+interface TailBatch {
+  buf: Buffer;
+  logicalStart: number;
+  lastSeq: number;
+}
+
+/** Seq and logical end of each taken, un-committed record: how far a commit frees the disk. */
+class TakenRecords {
+  private seqs = new Float64Array(1024);
+  private ends = new Float64Array(1024);
+  private head = 0;
+  count = 0;
+
+  push(seq: number, end: number): void {
+    if (this.count === this.seqs.length) this.grow();
+    const i = (this.head + this.count) & (this.seqs.length - 1);
+    this.seqs[i] = seq;
+    this.ends[i] = end;
+    this.count++;
+  }
+
+  /** Drops the records with seq <= upto; returns how many, with the logical end of the last in `lastEnd`. */
+  dropUpTo(upto: number): number {
+    const mask = this.seqs.length - 1;
+    let n = 0;
+    while (this.count > 0 && (this.seqs[this.head] as number) <= upto) {
+      this.lastEnd = this.ends[this.head] as number;
+      this.head = (this.head + 1) & mask;
+      this.count--;
+      n++;
+    }
+    return n;
+  }
+
+  lastEnd = 0;
+
+  clear(): void {
+    this.head = 0;
+    this.count = 0;
+  }
+
+  private grow(): void {
+    const cap = this.seqs.length;
+    const seqs = new Float64Array(cap * 2);
+    const ends = new Float64Array(cap * 2);
+    for (let k = 0; k < this.count; k++) {
+      seqs[k] = this.seqs[(this.head + k) & (cap - 1)] as number;
+      ends[k] = this.ends[(this.head + k) & (cap - 1)] as number;
+    }
+    this.seqs = seqs;
+    this.ends = ends;
+    this.head = 0;
+  }
+}
+
+/** Reads records back from the segment files through a bounded window. */
+class SegmentReader {
+  private readonly window: FileWindow;
+  private fd = -1;
+  private fdSegment: Segment | null = null;
+  /** Records found corrupt while reading (after open). */
+  corrupt = 0;
+
+  constructor(
+    private readonly segments: () => readonly Segment[],
+    chunkBytes: number,
+  ) {
+    this.window = new FileWindow(chunkBytes);
+  }
+
+  private segmentAt(at: number): Segment {
+    const segs = this.segments();
+    for (const s of segs) if (at < s.base + s.end - SEGMENT_HEADER_BYTES) return s;
+    return segs[segs.length - 1] as Segment;
+  }
+
+  private async load(seg: Segment, pos: number, n: number): Promise<void> {
+    if (this.fdSegment !== seg) {
+      await this.closeFd();
+      this.fd = await openFile(seg.path, "r");
+      this.fdSegment = seg;
+    }
+    await this.window.load(seg, this.fd, pos, n, seg.end);
+  }
+
+  /**
+   * Appends to `out` the records from logical offset `from` up to `stop` (a record boundary), while
+   * out holds fewer than `maxRecords` and, after its first, no more than `maxBytes` of payload.
+   * `ends` gets each record's logical end. A record that fails its check (or whose seq is not above
+   * `afterSeq`) is counted and the rest of its segment skipped. Returns the offset reached and
+   * whether a limit stopped it.
+   */
+  async read(
+    from: number,
+    stop: number,
+    afterSeq: number,
+    maxRecords: number,
+    maxBytes: number,
+    out: ChannelBatch,
+    ends: number[],
+  ): Promise<{ at: number; full: boolean }> {
+    let at = from;
+    let seg = this.segmentAt(at);
+    let pos = SEGMENT_HEADER_BYTES + at - seg.base;
+    const w = this.window;
+    while (at < stop) {
+      if (out.seqs.length >= maxRecords) return { at, full: true };
+      if (pos >= seg.end) {
+        seg = this.segmentAt(at);
+        pos = SEGMENT_HEADER_BYTES + at - seg.base;
+        if (pos >= seg.end) break;
+        continue;
+      }
+      if (seg.holes !== null) {
+        const hole = seg.holes.find((h) => h.start === pos);
+        if (hole !== undefined) {
+          at += hole.end - pos;
+          pos = hole.end;
+          continue;
+        }
+      }
+      if (!w.has(seg, pos, RECORD_HEADER_BYTES)) await this.load(seg, pos, RECORD_HEADER_BYTES);
+      let o = pos - w.start;
+      const len = recordLength(w.buf, o);
+      const frame = RECORD_HEADER_BYTES + len;
+      if (pos + frame <= seg.end) {
+        if (out.seqs.length > 0 && out.bytes + len > maxBytes) return { at, full: true };
+        if (!w.has(seg, pos, frame)) {
+          await this.load(seg, pos, frame);
+          o = 0;
+        }
+        const seq = recordSeq(w.buf, o);
+        if (seq > afterSeq && recordIntact(w.buf, o, len)) {
+          out.seqs.push(seq);
+          out.payloads.push(w.buf.subarray(o + RECORD_HEADER_BYTES, o + frame));
+          out.bytes += len;
+          afterSeq = seq;
+          pos += frame;
+          at += frame;
+          ends.push(at);
+          continue;
+        }
+      }
+      // Damaged since open (the scan on open passed it): without the scan's resync at hand, the
+      // rest of this segment is given up, and counted as one record.
+      this.corrupt++;
+      at += seg.end - pos;
+      pos = seg.end;
+    }
+    return { at, full: false };
+  }
+
+  private async closeFd(): Promise<void> {
+    if (this.fd >= 0) {
+      const fd = this.fd;
+      this.fd = -1;
+      this.fdSegment = null;
+      await closeFile(fd);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.window.clear();
+    await this.closeFd();
+  }
+}
+
+function emptyBatch(): ChannelBatch {
+  return { seqs: [], payloads: [], bytes: 0, lastSeq: 0 };
+}
+
+function positiveInteger(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new ChannelError(`${name} must be an integer >= ${min}, got ${value}`, "config", `fix the channel's ${name}`);
+  return value;
+}
+
+export class DiskChannel {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly segmentBytes: number;
+  readonly fsync: FsyncPolicy;
+  private readonly fsyncIntervalMs: number;
+  private readonly commitSyncMs: number;
+  private readonly tailBytes: number;
+  private readonly readChunkBytes: number;
+  private readonly logger: Pick<Logger, "warn" | "error"> | undefined;
+
+  private segments: Segment[] = [];
+  private activeFd = -1;
+  private nextSeq = 1;
+
+  // Logical offsets: admitted (encoded, queued) >= written >= read >= committed.
+  private admittedEnd = 0;
+  private writtenEnd = 0;
+  private writtenSeq = 0;
+  private durableSeq = 0;
+  private readAt = 0;
+  private lastTakenSeq = 0;
+  private committedEnd = 0;
+  private committedSeq = 0;
+  private persistedSeq = 0;
+  private uncommittedRecords = 0;
+  /** Bumped by rollback(), so a take reading the disk meanwhile knows to start over. */
+  private epoch = 0;
+
+  private readonly taken = new TakenRecords();
+  private readonly takenEnds: number[] = [];
+  private tail: TailBatch[] = [];
+  private tailHeld = 0;
+  private readonly reader: SegmentReader;
+
+  private writeQueue: PendingWrite[] = [];
+  private writing = false;
+  private writerScheduled = false;
+  private idleWaiters: (() => void)[] = [];
+  private syncWaiters: PendingWrite[] = [];
+  private syncing: Promise<void> | null = null;
+  private unsyncedFds: number[] = [];
+  private dirDirty = false;
+  private blocked: BlockedPut[] = [];
+  private takeWaiter: (() => void) | null = null;
+  private takeInProgress: Promise<ChannelBatch> | null = null;
+
+  private markChain: Promise<void> = Promise.resolve();
+  private markTimer: NodeJS.Timeout | null = null;
+  private lastMarkAt = 0;
+  private fsyncTimer: NodeJS.Timeout | null = null;
+
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private failure: ChannelError | null = null;
+  private corruptOnOpen = 0;
+  private truncatedBytes = 0;
+  private fsyncs = 0;
+
+  private constructor(
+    options: DiskChannelOptions,
+    private readonly lock: DirectoryLock,
+  ) {
+    this.dir = options.dir;
+    this.maxBytes = positiveInteger("maxBytes", options.maxBytes ?? 1024 * MiB, 1024);
+    this.segmentBytes = positiveInteger("segmentBytes", options.segmentBytes ?? 64 * MiB, 1024);
+    this.fsync = options.fsync ?? "interval";
+    this.fsyncIntervalMs = positiveInteger("fsyncIntervalMs", options.fsyncIntervalMs ?? 1000, 1);
+    this.commitSyncMs = positiveInteger("commitSyncMs", options.commitSyncMs ?? 1000, 0);
+    this.tailBytes = positiveInteger("tailBytes", options.tailBytes ?? 16 * MiB, 0);
+    this.readChunkBytes = positiveInteger("readChunkBytes", options.readChunkBytes ?? MiB, 64);
+    this.logger = options.logger;
+    this.reader = new SegmentReader(() => this.segments, this.readChunkBytes);
+  }
+
+  /** Opens (or creates) the channel in `options.dir`: locks it, checks and repairs the segments, restores the committed mark. */
+  static async open(options: DiskChannelOptions): Promise<DiskChannel> {
+    if (!["always", "interval", "never"].includes(options.fsync ?? "interval"))
+      throw new ChannelError(
+        `fsync must be "always", "interval" or "never", got ${JSON.stringify(options.fsync)}`,
+        "config",
+        "fix the channel's fsync",
+      );
+    mkdirSync(options.dir, { recursive: true });
+    const lock = DirectoryLock.acquire(options.dir);
+    let channel: DiskChannel | undefined;
+    try {
+      channel = new DiskChannel(options, lock);
+      await channel.recover();
+    } catch (e) {
+      if (channel !== undefined && channel.activeFd >= 0) closeSync(channel.activeFd);
+      lock.release();
+      throw e;
+    }
+    if (channel.fsync === "interval") {
+      channel.fsyncTimer = setInterval(() => channel.requestSync(), channel.fsyncIntervalMs);
+      channel.fsyncTimer.unref();
+    }
+    return channel;
+  }
+
+  // --- recovery -------------------------------------------------------------------------------------
+
+  private readMark(): number {
+    let b: Buffer;
+    try {
+      b = readFileSync(join(this.dir, MARK_FILE));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      throw e;
+    }
+    if (b.length === 16 && b.readUInt32LE(0) === MARK_MAGIC && crc32c(b.subarray(0, 12)) === b.readUInt32LE(12))
+      return b.readUInt32LE(4) + b.readUInt32LE(8) * TWO_32;
+    // Only a damaged disk gets here (the mark is replaced by rename): re-deliver everything rather than lose.
+    this.logger?.warn(
+      { dir: this.dir },
+      "disk channel: the committed mark is damaged; every record in the channel will be delivered again",
+    );
+    return 0;
+  }
+
+  private async recover(): Promise<void> {
+    const committed = this.readMark();
+    this.committedSeq = committed;
+    this.persistedSeq = committed;
+    rmSync(join(this.dir, MARK_TMP), { force: true });
+
+    const files: { firstSeq: number; path: string }[] = [];
+    for (const name of readdirSync(this.dir)) {
+      const firstSeq = parseSegmentFileName(name);
+      if (firstSeq !== null) files.push({ firstSeq, path: join(this.dir, name) });
+    }
+    files.sort((a, b) => a.firstSeq - b.firstSeq);
+    // Segments whose every record is committed need no scan (a crash came between mark and delete).
+    while (files.length > 1 && (files[1] as { firstSeq: number }).firstSeq - 1 <= committed) {
+      rmSync((files.shift() as { path: string }).path, { force: true });
+    }
+
+    const window = new FileWindow(this.readChunkBytes);
+    let lastSeq = 0;
+    let base = 0;
+    let firstUncommitted = -1;
+    let uncommitted = 0;
+    for (let i = 0; i < files.length; i++) {
+      const f = files[i] as { firstSeq: number; path: string };
+      const last = i === files.length - 1;
+      const nextFirstSeq = last ? 0 : (files[i + 1] as { firstSeq: number }).firstSeq;
+      const fd = openSync(f.path, last ? "r+" : "r");
+      try {
+        let size = fstatSync(fd).size;
+        const seg: Segment = { firstSeq: f.firstSeq, path: f.path, base, end: SEGMENT_HEADER_BYTES, holes: null };
+        const header = Buffer.alloc(SEGMENT_HEADER_BYTES);
+        if (size >= SEGMENT_HEADER_BYTES) await readExactly(fd, header, 0, SEGMENT_HEADER_BYTES, 0);
+        if (!isSegmentHeader(header, f.firstSeq) && last) {
+          // Torn at creation (or damaged): the name holds the same first seq, so rewrite it; records after it are still scanned.
+          if (size > 0) this.logger?.warn({ segment: f.path }, "disk channel: segment header rewritten");
+          await writeFully(fd, [segmentHeader(f.firstSeq)], 0);
+          size = Math.max(size, SEGMENT_HEADER_BYTES);
+        }
+        lastSeq = Math.max(lastSeq, f.firstSeq - 1);
+        if (size > SEGMENT_HEADER_BYTES) {
+          const scan = await scanSegment(fd, size, lastSeq, window, (seq, off) => {
+            if (seq <= committed) return;
+            if (firstUncommitted < 0) firstUncommitted = base + off - SEGMENT_HEADER_BYTES;
+            uncommitted++;
+          });
+          lastSeq = scan.lastSeq;
+          seg.end = scan.validEnd;
+          if (scan.holes.length > 0) seg.holes = scan.holes;
+          this.corruptOnOpen += scan.corruptRecords;
+          if (scan.corruptRecords > 0)
+            this.logger?.warn(
+              { segment: f.path, corruptRecords: scan.corruptRecords, holes: scan.holes },
+              "disk channel: corrupt records skipped",
+            );
+          if (scan.badFrom >= 0) {
+            if (last) {
+              this.truncatedBytes += size - scan.validEnd;
+              ftruncateSync(fd, scan.validEnd);
+              this.logger?.warn(
+                { segment: f.path, at: scan.validEnd, bytes: size - scan.validEnd },
+                "disk channel: torn tail truncated",
+              );
+            } else {
+              const lost = Math.max(1, nextFirstSeq - 1 - scan.lastSeq);
+              this.corruptOnOpen += lost;
+              this.logger?.warn(
+                { segment: f.path, at: scan.badFrom, lostRecords: lost },
+                "disk channel: the end of a segment is corrupt; going on with the next one",
+              );
+            }
+          }
+        }
+        base += seg.end - SEGMENT_HEADER_BYTES;
+        this.segments.push(seg);
+        if (last) {
+          await syncFile(fd);
+          this.activeFd = fd;
+        }
+      } finally {
+        if (!last) closeSync(fd);
+      }
+    }
+
+    const lastFile = files[files.length - 1];
+    this.nextSeq = Math.max(lastSeq, committed, lastFile !== undefined ? lastFile.firstSeq - 1 : 0) + 1;
+    if (this.segments.length === 0) {
+      const seg: Segment = {
+        firstSeq: this.nextSeq,
+        path: join(this.dir, segmentFileName(this.nextSeq)),
+        base: 0,
+        end: SEGMENT_HEADER_BYTES,
+        holes: null,
+      };
+      this.activeFd = await openFile(seg.path, "wx");
+      await writeFully(this.activeFd, [segmentHeader(seg.firstSeq)], 0);
+      await syncFile(this.activeFd);
+      await syncDirectory(this.dir);
+      this.segments.push(seg);
+    }
+    this.admittedEnd = base;
+    this.writtenEnd = base;
+    this.writtenSeq = this.nextSeq - 1;
+    this.durableSeq = this.writtenSeq;
+    this.committedEnd = firstUncommitted >= 0 ? firstUncommitted : base;
+    this.readAt = this.committedEnd;
+    this.lastTakenSeq = committed;
+    this.uncommittedRecords = uncommitted;
+  }
+
+  // --- put ------------------------------------------------------------------------------------------
+
+  /**
+   * Appends `payloads` as one batch and resolves with the seq of its last record once it is written
+   * (and, with fsync "always", synced). Waits first while the channel has no room for the batch.
+   * The buffers must not change until the promise settles.
+   */
+  put(payloads: readonly Buffer[]): Promise<number> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(this.closedError("put"));
+    const n = payloads.length;
+    if (n === 0) return Promise.resolve(this.nextSeq - 1);
+    let bytes = n * RECORD_HEADER_BYTES;
+    for (let i = 0; i < n; i++) {
+      const len = (payloads[i] as Buffer).length;
+      if (len + RECORD_HEADER_BYTES > this.maxBytes)
+        return Promise.reject(
+          new ChannelError(
+            `a record of ${len} bytes cannot go into a disk channel of maxBytes ${this.maxBytes}`,
+            "too-large",
+            "raise the channel's maxBytes, or lower the source's maxLineBytes so long lines are cut before they reach the channel",
+          ),
+        );
+      bytes += len;
+    }
+    return new Promise((resolve, reject) => {
+      if (this.blocked.length === 0 && this.fits(bytes)) this.admit(payloads, bytes, resolve, reject);
+      else this.blocked.push({ payloads, bytes, resolve, reject });
+    });
+  }
+
+  private fits(bytes: number): boolean {
+    return this.uncommittedRecords === 0 || this.admittedEnd - this.committedEnd + bytes <= this.maxBytes;
+  }
+
+  private admit(
+    payloads: readonly Buffer[],
+    bytes: number,
+    resolve: (lastSeq: number) => void,
+    reject: (err: Error) => void,
+  ): void {
+    const firstSeq = this.nextSeq;
+    const lastSeq = firstSeq + payloads.length - 1;
+    this.nextSeq = lastSeq + 1;
+    this.admittedEnd += bytes;
+    this.uncommittedRecords += payloads.length;
+    this.writeQueue.push({ buf: encodeRecords(payloads, firstSeq, bytes), firstSeq, lastSeq, resolve, reject });
+    if (!this.writing && !this.writerScheduled) {
+      // A microtask later, so puts made in the same turn of the event loop share one write.
+      this.writerScheduled = true;
+      queueMicrotask(() => {
+        this.writerScheduled = false;
+        void this.writeLoop();
+      });
+    }
+  }
+
+  private admitBlocked(): void {
+    while (this.blocked.length > 0) {
+      const b = this.blocked[0] as BlockedPut;
+      if (!this.fits(b.bytes)) return;
+      this.blocked.shift();
+      this.admit(b.payloads, b.bytes, b.resolve, b.reject);
+    }
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1] as Segment;
+  }
+
+  private async writeLoop(): Promise<void> {
+    if (this.writing) return;
+    this.writing = true;
+    try {
+      while (this.writeQueue.length > 0 && this.failure === null) {
+        const q = this.writeQueue;
+        let seg = this.active;
+        if (seg.end > SEGMENT_HEADER_BYTES && seg.end + (q[0] as PendingWrite).buf.length > this.segmentBytes)
+          seg = await this.roll((q[0] as PendingWrite).firstSeq);
+        // Everything queued that fits in this segment goes out in one writev().
+        let n = 0;
+        let bytes = 0;
+        while (n < q.length && (n === 0 || seg.end + bytes + (q[n] as PendingWrite).buf.length <= this.segmentBytes))
+          bytes += (q[n++] as PendingWrite).buf.length;
+        const group = q.splice(0, n);
+        await writeFully(
+          this.activeFd,
+          group.map((w) => w.buf),
+          seg.end,
+        );
+        seg.end += bytes;
+        let at = this.writtenEnd;
+        for (const w of group) {
+          this.tail.push({ buf: w.buf, logicalStart: at, lastSeq: w.lastSeq });
+          this.tailHeld += w.buf.length;
+          at += w.buf.length;
+        }
+        this.writtenEnd = at;
+        this.writtenSeq = (group[group.length - 1] as PendingWrite).lastSeq;
+        this.evictTail();
+        if (this.fsync === "always") {
+          for (const w of group) this.syncWaiters.push(w);
+          this.requestSync();
+        } else {
+          for (const w of group) w.resolve(w.lastSeq);
+        }
+        this.takeWaiter?.();
+      }
+    } catch (e) {
+      this.fail(e, "write a segment");
+    } finally {
+      this.writing = false;
+      const idle = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of idle) f();
+    }
+  }
+
+  /** Starts a new segment for records from `firstSeq` on. */
+  private async roll(firstSeq: number): Promise<Segment> {
+    const seg: Segment = {
+      firstSeq,
+      path: join(this.dir, segmentFileName(firstSeq)),
+      base: this.writtenEnd,
+      end: SEGMENT_HEADER_BYTES,
+      holes: null,
+    };
+    const fd = await openFile(seg.path, "wx");
+    await writeFully(fd, [segmentHeader(firstSeq)], 0);
+    const old = this.activeFd;
+    this.segments.push(seg);
+    this.activeFd = fd;
+    if (this.fsync === "never") await closeFile(old);
+    else {
+      // Synced (then closed) by the next sync, with the directory entry of the new file.
+      this.unsyncedFds.push(old);
+      this.dirDirty = true;
+    }
+    return seg;
+  }
+
+  private requestSync(): void {
+    if (this.syncing === null && this.failure === null) this.syncing = this.syncLoop();
+  }
+
+  /** fdatasync()s until every waiting put is covered; puts written during one sync share the next. */
+  private async syncLoop(): Promise<void> {
+    try {
+      for (;;) {
+        const target = this.writtenSeq;
+        const old = this.unsyncedFds.splice(0);
+        const fd = this.activeFd;
+        const dir = this.dirDirty;
+        this.dirDirty = false;
+        if (target <= this.durableSeq && old.length === 0 && !dir) break;
+        for (const o of old) {
+          await syncFile(o, true);
+          this.fsyncs++;
+          await closeFile(o);
+        }
+        if (target > this.durableSeq) {
+          await syncFile(fd, true);
+          this.fsyncs++;
+        }
+        if (dir) await syncDirectory(this.dir);
+        if (target > this.durableSeq) this.durableSeq = target;
+        const w = this.syncWaiters;
+        let i = 0;
+        while (i < w.length && (w[i] as PendingWrite).lastSeq <= this.durableSeq) {
+          const p = w[i++] as PendingWrite;
+          p.resolve(p.lastSeq);
+        }
+        w.splice(0, i);
+        if (w.length === 0) break;
+      }
+    } catch (e) {
+      this.fail(e, "fsync a segment");
+    } finally {
+      this.syncing = null;
+    }
+  }
+
+  // --- take, commit, rollback -------------------------------------------------------------------------
+
+  /**
+   * The oldest records not yet taken: at most `maxRecords`, and no more than `maxBytes` of payload
+   * (but always at least one). Waits until there is one; resolves with an empty batch if the channel
+   * closes or `signal` aborts first (an aborted signal takes what is there without waiting). One take
+   * at a time.
+   */
+  take(maxRecords: number, maxBytes: number, signal?: AbortSignal): Promise<ChannelBatch> {
+    if (this.takeInProgress !== null)
+      return Promise.reject(
+        new ChannelError(
+          "take() called while another take() is pending",
+          "usage",
+          "take from one sink loop, awaiting each take before the next",
+        ),
+      );
+    const p = this.takeRecords(Math.max(1, maxRecords), maxBytes, signal);
+    this.takeInProgress = p;
+    const clear = () => {
+      this.takeInProgress = null;
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  private async takeRecords(maxRecords: number, maxBytes: number, signal?: AbortSignal): Promise<ChannelBatch> {
+    const batch = emptyBatch();
+    for (;;) {
+      if (this.failure !== null) throw this.failure;
+      if (this.closed) return batch;
+      if (this.readAt >= this.writtenEnd) {
+        if (signal?.aborted) return batch;
+        await this.waitForRecords(signal);
+        continue;
+      }
+      let full = false;
+      let rolledBack = false;
+      while (!full && this.readAt < this.writtenEnd && this.failure === null) {
+        const front = this.tail[0];
+        if (front !== undefined && this.readAt >= front.logicalStart) {
+          full = this.takeFromTail(batch, maxRecords, maxBytes);
+          continue;
+        }
+        const epoch = this.epoch;
+        const from = batch.seqs.length;
+        this.takenEnds.length = 0;
+        const r = await this.reader.read(
+          this.readAt,
+          front !== undefined ? front.logicalStart : this.writtenEnd,
+          this.lastTakenSeq,
+          maxRecords,
+          maxBytes,
+          batch,
+          this.takenEnds,
+        );
+        if (epoch !== this.epoch) {
+          rolledBack = true;
+          break;
+        }
+        for (let i = from; i < batch.seqs.length; i++)
+          this.taken.push(batch.seqs[i] as number, this.takenEnds[i - from] as number);
+        if (batch.seqs.length > from) this.lastTakenSeq = batch.seqs[batch.seqs.length - 1] as number;
+        if (r.at === this.readAt && !r.full)
+          throw new Error(`disk channel: no record at logical offset ${r.at} below ${this.writtenEnd} (a bug)`);
+        this.readAt = r.at;
+        full = r.full;
+        if (this.closed) break;
+      }
+      if (rolledBack) {
+        // rollback() came while the disk was read: what this take had gathered is available again.
+        batch.seqs.length = 0;
+        batch.payloads.length = 0;
+        batch.bytes = 0;
+        continue;
+      }
+      if (this.failure !== null) throw this.failure;
+      batch.lastSeq = batch.seqs.length > 0 ? (batch.seqs[batch.seqs.length - 1] as number) : 0;
+      if (batch.seqs.length > 0 || this.closed) return batch;
+      // Only corrupt bytes were there: wait for more.
+    }
+  }
+
+  /** Takes from the in-memory tail (readAt is in it); returns whether a limit was reached. */
+  private takeFromTail(batch: ChannelBatch, maxRecords: number, maxBytes: number): boolean {
+    const tail = this.tail;
+    // The last batch that starts at or before readAt.
+    let lo = 0;
+    let hi = tail.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((tail[mid] as TailBatch).logicalStart <= this.readAt) lo = mid;
+      else hi = mid - 1;
+    }
+    const seqs = batch.seqs;
+    const payloads = batch.payloads;
+    for (let k = lo; k < tail.length; k++) {
+      const b = tail[k] as TailBatch;
+      const buf = b.buf;
+      let off = this.readAt - b.logicalStart;
+      while (off < buf.length) {
+        const len = recordLength(buf, off);
+        if (seqs.length >= maxRecords || (seqs.length > 0 && batch.bytes + len > maxBytes)) {
+          this.readAt = b.logicalStart + off;
+          return true;
+        }
+        const seq = recordSeq(buf, off);
+        seqs.push(seq);
+        payloads.push(buf.subarray(off + RECORD_HEADER_BYTES, off + RECORD_HEADER_BYTES + len));
+        batch.bytes += len;
+        off += RECORD_HEADER_BYTES + len;
+        this.taken.push(seq, b.logicalStart + off);
+        this.lastTakenSeq = seq;
+      }
+      this.readAt = b.logicalStart + off;
+    }
+    return false;
+  }
+
+  private waitForRecords(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.takeWaiter = null;
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      this.takeWaiter = done;
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /**
+   * Marks every taken record up to `uptoSeq` delivered: its space is freed (waiting puts go in) and
+   * it will not be taken again, not even after a crash once the mark is on disk (within commitSyncMs).
+   * Commits come in order; a seq at or below the last commit is ignored.
+   */
+  commit(uptoSeq: number): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw this.closedError("commit");
+    if (uptoSeq <= this.committedSeq) return;
+    if (uptoSeq > this.lastTakenSeq)
+      throw new ChannelError(
+        `commit(${uptoSeq}) is past the last record taken (seq ${this.lastTakenSeq})`,
+        "usage",
+        "commit only seqs that take() returned",
+      );
+    const n = this.taken.dropUpTo(uptoSeq);
+    // With nothing left in flight, everything before readAt is delivered, or was skipped as corrupt.
+    if (this.taken.count === 0) this.committedEnd = this.readAt;
+    else if (n > 0) this.committedEnd = this.taken.lastEnd;
+    this.committedSeq = uptoSeq;
+    this.uncommittedRecords -= n;
+    this.evictTail();
+    this.admitBlocked();
+    this.scheduleMark();
+  }
+
+  /** Makes every taken, un-committed record available to take again (after the sink failed to deliver them). */
+  rollback(): void {
+    if (this.failure !== null) throw this.failure;
+    this.taken.clear();
+    this.readAt = this.committedEnd;
+    this.lastTakenSeq = this.committedSeq;
+    this.epoch++;
+    this.takeWaiter?.();
+  }
+
+  /** Drops tail batches that are committed, then the oldest while over tailBytes (takes read those from disk). */
+  private evictTail(): void {
+    const tail = this.tail;
+    let i = 0;
+    let held = this.tailHeld;
+    while (i < tail.length) {
+      const b = tail[i] as TailBatch;
+      if (b.lastSeq > this.committedSeq && held <= this.tailBytes) break;
+      held -= b.buf.length;
+      i++;
+    }
+    if (i > 0) {
+      tail.splice(0, i);
+      this.tailHeld = held;
+    }
+  }
+
+  // --- the committed mark -----------------------------------------------------------------------------
+
+  private scheduleMark(): void {
+    if (this.markTimer !== null || this.closed) return;
+    const delay = Math.max(0, this.lastMarkAt + this.commitSyncMs - Date.now());
+    this.markTimer = setTimeout(() => {
+      this.markTimer = null;
+      this.persistMark().catch((e) => this.fail(e, "write the committed mark"));
+    }, delay);
+    this.markTimer.unref();
+  }
+
+  private persistMark(): Promise<void> {
+    this.markChain = this.markChain.then(() => this.writeMark());
+    return this.markChain;
+  }
+
+  private async writeMark(): Promise<void> {
+    const seq = this.committedSeq;
+    if (seq <= this.persistedSeq) return;
+    const b = Buffer.allocUnsafe(16);
+    b.writeUInt32LE(MARK_MAGIC, 0);
+    b.writeUInt32LE(seq % TWO_32, 4);
+    b.writeUInt32LE(Math.floor(seq / TWO_32), 8);
+    b.writeUInt32LE(crc32c(b.subarray(0, 12)), 12);
+    const tmp = join(this.dir, MARK_TMP);
+    const fd = await openFile(tmp, "w");
+    try {
+      await writeFully(fd, [b], 0);
+      await syncFile(fd);
+    } finally {
+      await closeFile(fd);
+    }
+    await renameFile(tmp, join(this.dir, MARK_FILE));
+    await syncDirectory(this.dir);
+    this.persistedSeq = seq;
+    this.lastMarkAt = Date.now();
+    // Only now may segments go: before, a crash would bring back a mark that points into them.
+    while (this.segments.length > 1 && (this.segments[1] as Segment).firstSeq - 1 <= this.persistedSeq) {
+      const s = this.segments.shift() as Segment;
+      await unlinkFile(s.path);
+    }
+  }
+
+  // --- after open, close, stats ---------------------------------------------------------------------
+
+  /**
+   * Every un-committed record as it is on disk now, oldest first, in batches of up to `batchRecords`:
+   * after open, what the channel already holds of each source's files. Reads the segments, does not
+   * take (take() still returns these records).
+   */
+  async *uncommitted(batchRecords = 1000): AsyncGenerator<ChannelBatch> {
+    if (this.closed) throw this.closedError("read");
+    const reader = new SegmentReader(() => this.segments, this.readChunkBytes);
+    const ends: number[] = [];
+    let at = this.committedEnd;
+    let afterSeq = this.committedSeq;
+    const stop = this.writtenEnd;
+    try {
+      while (at < stop) {
+        const batch = emptyBatch();
+        ends.length = 0;
+        at = (await reader.read(at, stop, afterSeq, batchRecords, Number.POSITIVE_INFINITY, batch, ends)).at;
+        if (batch.seqs.length === 0) continue;
+        batch.lastSeq = batch.seqs[batch.seqs.length - 1] as number;
+        afterSeq = batch.lastSeq;
+        yield batch;
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+
+  stats(): ChannelStats {
+    const bytes = this.admittedEnd - this.committedEnd;
+    let diskBytes = 0;
+    for (const s of this.segments) diskBytes += s.end;
+    return {
+      bytes,
+      records: this.uncommittedRecords,
+      maxBytes: this.maxBytes,
+      fill: bytes / this.maxBytes,
+      segments: this.segments.length,
+      diskBytes,
+      corruptRecords: this.corruptOnOpen + this.reader.corrupt,
+      truncatedBytes: this.truncatedBytes,
+      blockedPuts: this.blocked.length,
+      takenRecords: this.taken.count,
+      tailBytes: this.tailHeld,
+      fsyncs: this.fsyncs,
+      nextSeq: this.nextSeq,
+      committedSeq: this.committedSeq,
+    };
+  }
+
+  /**
+   * Stops taking puts (waiting ones fail), ends a pending take with an empty batch, finishes the
+   * writes already accepted, syncs them (unless fsync "never"), writes the committed mark, and
+   * releases the directory.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    if (this.fsyncTimer !== null) clearInterval(this.fsyncTimer);
+    if (this.markTimer !== null) clearTimeout(this.markTimer);
+    for (const b of this.blocked.splice(0)) b.reject(this.closedError("put"));
+    this.takeWaiter?.();
+    try {
+      if (this.takeInProgress !== null) await this.takeInProgress.catch(() => {});
+      if (this.writing || this.writerScheduled) await new Promise<void>((r) => this.idleWaiters.push(r));
+      if (this.syncing !== null) await this.syncing;
+      if (this.fsync !== "never" && this.failure === null) {
+        this.requestSync();
+        if (this.syncing !== null) await this.syncing;
+      }
+      if (this.failure === null) await this.persistMark();
+    } finally {
+      await this.reader.close().catch(() => {});
+      for (const fd of this.unsyncedFds.splice(0)) closeSync(fd);
+      if (this.activeFd >= 0) closeSync(this.activeFd);
+      this.activeFd = -1;
+      this.lock.release();
+    }
+    if (this.failure !== null) throw this.failure;
+  }
+
+  private closedError(doing: string): ChannelError {
+    return new ChannelError(
+      `cannot ${doing}: the disk channel ${this.dir} is closed`,
+      "closed",
+      "stop the sources and the sink before closing the channel",
+    );
+  }
+
+  /** An I/O failure ends the channel: what is on disk stays, and the next open recovers it. */
+  private fail(err: unknown, doing: string): void {
+    if (this.failure !== null) return;
+    const message = err instanceof Error ? err.message : String(err);
+    this.failure = new ChannelError(
+      `the disk channel ${this.dir} failed to ${doing}: ${message}`,
+      "io",
+      `check free space and permissions of ${this.dir}, then restart the shipper: opening the channel recovers every complete record`,
+      { cause: err },
+    );
+    this.logger?.error({ err, dir: this.dir }, this.failure.message);
+    for (const w of this.writeQueue.splice(0)) w.reject(this.failure);
+    for (const w of this.syncWaiters.splice(0)) w.reject(this.failure);
+    for (const b of this.blocked.splice(0)) b.reject(this.failure);
+    this.takeWaiter?.();
+  }
+}
