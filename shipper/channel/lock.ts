@@ -1,7 +1,9 @@
 // The channel directory's lock file: one shipper per channel, because two writers appending to the
 // same segments would interleave their records. The file names its owner by pid and process start
 // time, so a lock left by a process that died (SIGKILL, power cut) is recognised and taken over,
-// even when the pid has since been reused by another process.
+// even when the pid has since been reused by another process. Not covered: two shippers starting
+// at the same instant over the same stale lock (one may remove the lock the other just took);
+// Node has no flock(), and that race needs two misconfigured shippers racing within microseconds.
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { ChannelError } from "./errors.ts";
