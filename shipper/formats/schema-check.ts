@@ -74,7 +74,10 @@ export function valueProblem(type: avro.Type, v: unknown, path: string): LinePro
     case "union:unwrapped":
     case "union:wrapped": {
       const branches = (t.types ?? []).filter((b) => b.typeName !== "null");
-      if (branches.length === 1) return valueProblem(branches[0] as avro.Type, v, path);
+      const only = branches.length === 1 ? (branches[0] as AnyType) : null;
+      // A nullable record: the problem inside it says more than "expected an object or null".
+      if (only !== null && only.typeName === "record") return valueProblem(only, v, path);
+      if (only !== null) return valueProblem(only, v, path) === null ? null : wrong(path, type, v);
       return branches.some((b) => valueProblem(b, v, path) === null) ? null : wrong(path, type, v);
     }
     default:
