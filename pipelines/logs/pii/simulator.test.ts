@@ -1,0 +1,163 @@
+// Property tests over what the traffic simulator writes: every phone number it puts in chat texts
+// and registrations, in every shape it types them, is masked, and none of its ordinary text is touched.
+// The values come from the simulator's own code (infra/simulator), not from a copy of its formats.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { TrafficGenerator } from "../../../infra/simulator/generator.ts";
+import { GroundTruth, type TruthRecord } from "../../../infra/simulator/ground-truth.ts";
+import { CHAT_PHRASES, legitPhone, spamMessage } from "../../../infra/simulator/population.ts";
+import { Rng } from "../../../infra/simulator/random.ts";
+import { loadScenario } from "../../../infra/simulator/scenario.ts";
+import type { EventSink, SimStream, StreamSummary } from "../../../infra/simulator/sink.ts";
+import type { BehaviorEvent } from "../../../schemas/types.generated.ts";
+import { PiiKey } from "./key.ts";
+import { PiiMasker } from "./masker.ts";
+import { piiToken } from "./token.ts";
+
+const key = new PiiKey("simulator-test-key-0123456789abcdef01234", "given");
+const masker = new PiiMasker({}, key);
+
+/** The templates that carry a phone end with 联系 and the number (population.ts, SPAM_TEMPLATES). */
+function phoneOfSpam(text: string): string | undefined {
+  const at = text.indexOf("联系");
+  return at < 0 ? undefined : text.slice(at + 2).trim();
+}
+
+function digitsOf(typed: string): string {
+  return typed.replace(/\D/g, "").replace(/^86(?=\d{11}$)/, "");
+}
+
+function assertMasked(line: string, typed: string): void {
+  const masked = masker.maskText(line);
+  const national = digitsOf(typed);
+  assert.equal(national.length, 11, typed);
+  assert.ok(!masked.replace(/\D/g, "").includes(national), `${line} -> ${masked}`);
+  assert.ok(!masked.includes(typed), `${line} -> ${masked}`);
+  assert.ok(masked.includes(`[${piiToken("phone", typed, key)}]`), `${line} -> ${masked}`);
+}
+
+/** Keeps the behaviour events and counts the rest, like a file or Kafka sink would write them. */
+class BehaviorCapture implements EventSink {
+  readonly events: BehaviorEvent[] = [];
+  written = 0;
+  stream<K extends keyof import("../../../infra/simulator/sink.ts").RecordTypes>(
+    _service: string,
+    kind: K,
+  ): SimStream<never> {
+    return {
+      write: (record: unknown) => {
+        this.written++;
+        if (kind === "behavior") this.events.push(record as BehaviorEvent);
+      },
+    };
+  }
+  async flush(): Promise<void> {}
+  async close(): Promise<StreamSummary[]> {
+    return [];
+  }
+}
+
+class TruthCapture extends GroundTruth {
+  readonly records: TruthRecord[] = [];
+  constructor() {
+    super(undefined);
+  }
+  override add(record: TruthRecord): void {
+    this.records.push(record);
+  }
+}
+
+describe("the simulator's phone numbers", () => {
+  test("every shape formatPhone types, from every prefix legitPhone picks, in the contexts logs put them", () => {
+    const rng = new Rng(7);
+    const shapes = new Set<string>();
+    for (let k = 0; k < 3000; k++) {
+      const typed = legitPhone(rng);
+      shapes.add(typed.replace(/\d/g, "9")); // the shape: +86-138-0013-8000 -> +99-999-9999-9999
+      assertMasked(typed, typed);
+      assertMasked(`register phone=${typed} method=sms`, typed);
+      assertMasked(`{"phone":${JSON.stringify(typed)},"uid":100043296}`, typed);
+      assertMasked(`联系${typed}。`, typed);
+    }
+    // 13800138000, +8613800138000, 138 0013 8000, +86-138-0013-8000: all four were drawn
+    assert.deepEqual(
+      [...shapes].sort(),
+      ["+99-999-9999-9999", "+9999999999999", "999 9999 9999", "99999999999"].sort(),
+    );
+  });
+
+  test("spam messages: each phone masked, every other message (QQ groups, WeChat ids, links) untouched", () => {
+    const rng = new Rng(11);
+    let withPhone = 0;
+    for (let k = 0; k < 3000; k++) {
+      const text = spamMessage(rng);
+      const phone = phoneOfSpam(text);
+      if (phone) {
+        withPhone++;
+        assertMasked(text, phone);
+      } else {
+        assert.equal(masker.maskText(text), text, text);
+      }
+    }
+    assert.ok(withPhone > 300, `only ${withPhone} messages with a phone`);
+    for (const phrase of CHAT_PHRASES) assert.equal(masker.maskText(phrase), phrase);
+  });
+
+  test("a simulated run with fraud: chat texts, registrations and the campaigns' phones all masked", () => {
+    const sink = new BehaviorCapture();
+    const truth = new TruthCapture();
+    const start = Date.UTC(2026, 10, 20, 12, 30);
+    const gen = new TrafficGenerator(
+      {
+        seed: 3,
+        start,
+        runMs: 60_000,
+        rate: 1500,
+        diurnal: false,
+        users: 5000,
+        streamers: 100,
+        scenario: loadScenario("fraud"),
+        scenarioName: "fraud",
+        fraud: 2,
+      },
+      sink,
+      truth,
+    );
+    gen.runUntil(start + 60_000, Number.POSITIVE_INFINITY);
+    gen.finish();
+
+    let chats = 0;
+    let spamPhones = 0;
+    let registrations = 0;
+    const maskedPhones = new Set<string>();
+    for (const e of sink.events) {
+      if (e.text !== null) {
+        chats++;
+        const phone = phoneOfSpam(e.text);
+        if (phone) {
+          spamPhones++;
+          assertMasked(e.text, phone);
+        } else {
+          assert.equal(masker.maskText(e.text), e.text, e.text);
+        }
+      }
+      if (e.phone !== null) {
+        registrations++;
+        assertMasked(`${e.type} phone=${e.phone}`, e.phone);
+        assert.equal(masker.maskValue("phone", e.phone), masker.maskText(e.phone));
+        maskedPhones.add(digitsOf(e.phone));
+      }
+    }
+    assert.ok(
+      chats > 500 && spamPhones > 20 && registrations > 50,
+      `${chats} chats, ${spamPhones} spam phones, ${registrations} phones`,
+    );
+
+    // The SMS farm's numbers (digits, as the ground truth holds them) are among those masked.
+    const farm = truth.records.find((r) => r.kind === "fraud" && r.campaign === "virtual_phone_registration");
+    assert.ok(farm && farm.kind === "fraud");
+    const farmPhones = (farm.entities.phone ?? []).map(String);
+    assert.ok(farmPhones.length >= 20);
+    for (const p of farmPhones) assert.ok(maskedPhones.has(digitsOf(p)), p);
+  });
+});
