@@ -10,7 +10,7 @@
 //   fields: { env: prod }              # AppLog attributes; for other schemas, fields of the same name
 import { z } from "zod";
 import { CombinedFormatConfig } from "./combined.ts";
-import { FORMAT_NAMES } from "./format.ts";
+import { FORMAT_NAMES, type FormatName } from "./format.ts";
 import { JsonFormatConfig } from "./json.ts";
 import { LogbackFormatConfig } from "./logback.ts";
 import { compilePathTemplate } from "./path-template.ts";
@@ -18,20 +18,19 @@ import { PinoFormatConfig } from "./pino.ts";
 import { RawFormatConfig } from "./raw.ts";
 import { TextFormatConfig } from "./text.ts";
 
-const FormatByType = z.discriminatedUnion("type", [
-  JsonFormatConfig,
-  PinoFormatConfig,
-  LogbackFormatConfig,
-  TextFormatConfig,
-  CombinedFormatConfig,
-  RawFormatConfig,
-]);
+const FORMAT_CHOICES = `one of ${FORMAT_NAMES.join(", ")}, or { type: <one of them>, ...its options }`;
+
+const FormatByType = z.discriminatedUnion(
+  "type",
+  [JsonFormatConfig, PinoFormatConfig, LogbackFormatConfig, TextFormatConfig, CombinedFormatConfig, RawFormatConfig],
+  { error: FORMAT_CHOICES },
+);
 
 /** A format by name (its defaults) or with options: `pino`, `{ type: text, timezone: Asia/Shanghai }`. */
-export const FormatSpec = z.union([
-  z.enum(FORMAT_NAMES).transform((type) => FormatByType.parse({ type })),
+export const FormatSpec = z.preprocess(
+  (v) => (typeof v === "string" ? { type: v } : v),
   FormatByType,
-]);
+) as unknown as z.ZodType<z.output<typeof FormatByType>, FormatName | z.input<typeof FormatByType>>;
 export type FormatSpec = z.output<typeof FormatSpec>;
 
 export const formatConfigShape = {

@@ -486,3 +486,14 @@ test("every entry's value is a single-object-encoded record of its topic's schem
     assert.equal(schema.name, catalog.topic(e.topic).schema);
   }
 });
+
+test("a byte order mark before the first line is not part of it; an empty line is a dead letter that says so", () => {
+  const dec = decoder({ topic: "logs.access" });
+  const bom = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(ACCESS))]);
+  assert.equal(decodeOne(dec, line(bom, { offset: 0 })).topic, "logs.access");
+  const empty = deadLetter(decodeOne(dec, line("")));
+  assert.deepEqual(
+    [empty.reason, empty.message],
+    ["malformed-json", "an empty line: JSON lines hold one object per line"],
+  );
+});

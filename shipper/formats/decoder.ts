@@ -92,6 +92,7 @@ interface Target {
   codec: AvroCodec<unknown>;
   key: (record: unknown) => string | null;
   fields: ReadonlySet<string>;
+  hasSource: boolean;
 }
 
 interface FileInfo extends FileDefaults {
@@ -205,6 +206,8 @@ class SourceLineDecoder implements LineDecoder {
       );
     }
     if (!isUtf8(bytes)) throw invalidUtf8(bytes);
+    // A byte order mark (files written on Windows start with one) is not part of the first line.
+    if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
     const format = this.lineFormat;
     const parsed = format.parse(bytes.toString("utf8"));
     const target = this.fixed ?? this.route(parsed);
@@ -269,7 +272,7 @@ class SourceLineDecoder implements LineDecoder {
       const cur = record[k];
       if (cur === undefined || cur === null) record[k] = v;
     }
-    if (target.fields.has("source")) record.source = ctx.source;
+    if (target.hasSource) record.source = ctx.source;
   }
 
   private fillsFor(target: Target, info: FileInfo): [string, unknown][] {
@@ -392,6 +395,7 @@ class SourceLineDecoder implements LineDecoder {
       codec: codecFor(spec.schema) as AvroCodec<unknown>,
       key: key === undefined ? () => null : keyReader({ ...spec, key }),
       fields: new Set(fieldTypes.keys()),
+      hasSource: fieldTypes.has("source"),
     };
     this.targets.push(t);
     return t;

@@ -14,6 +14,7 @@ export function parseJsonObject(line: string): Record<string, unknown> {
     v = JSON.parse(line);
   } catch (e) {
     const start = line.trimStart();
+    if (start === "") throw new LineProblem("malformed-json", "an empty line: JSON lines hold one object per line");
     const hint = start.startsWith("{")
       ? " (a line cut short: the writer crashed or the file was truncated mid-line?)"
       : `; the line starts ${shown(start.slice(0, 30))}: if this file is not JSON lines, set the source's format (text, combined, raw)`;

@@ -59,6 +59,7 @@ export type MultilineConfig = z.output<typeof MultilineConfig>;
 export type MultilineConfigInput = z.input<typeof MultilineConfig>;
 
 const MATCH_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
 const NEWLINE = 0x0a;
 
 /** One file's event being merged, and the seq its next event gets. Reused from event to event. */
@@ -121,7 +122,7 @@ export class MultilineMerger {
         droppedBytes: 0,
         cut: false,
         lastAt: 0,
-        buf: Buffer.allocUnsafe(4096),
+        buf: EMPTY,
       };
       this.files.set(line.fileId, f);
     }
@@ -142,11 +143,17 @@ export class MultilineMerger {
     for (const [fileId, f] of this.files) {
       if (f.pending && now - f.lastAt >= this.config.flushMs && (quiet === undefined || quiet(fileId))) {
         out.push(this.emit(f, fileId));
+        // A quiet file keeps only its seq counter, not a buffer.
+        f.buf = EMPTY;
       }
     }
   }
 
-  /** The source is done with the file (closed, or rotated away and read to its end): emits its event and forgets it. */
+  /**
+   * The source is done with the file for good (deleted, or rotated away and read to its end): emits
+   * its pending event and forgets the file. Not for a file closed for being idle that may be reopened:
+   * its event seqs must go on from where they were, so flush it instead.
+   */
   close(fileId: string, out: RawLine[]): void {
     const f = this.files.get(fileId);
     if (f === undefined) return;
@@ -211,7 +218,7 @@ export class MultilineMerger {
   private keep(f: FileMerge, bytes: Buffer, newline: boolean): void {
     const need = f.kept + (newline ? 1 : 0) + bytes.length;
     if (need > f.buf.length) {
-      const grown = Buffer.allocUnsafe(Math.max(need, f.buf.length * 2));
+      const grown = Buffer.allocUnsafe(Math.max(need, f.buf.length * 2, 4096));
       f.buf.copy(grown, 0, 0, f.kept);
       f.buf = grown;
     }
@@ -244,7 +251,7 @@ export class MultilineMerger {
     };
     f.pending = false;
     // A huge event's buffer is not kept for the file's ordinary ones.
-    if (f.buf.length > 1 << 20) f.buf = Buffer.allocUnsafe(4096);
+    if (f.buf.length > 1 << 20) f.buf = EMPTY;
     return event;
   }
 }
