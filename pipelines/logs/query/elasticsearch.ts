@@ -1,0 +1,110 @@
+// A resolved query as Elasticsearch query DSL: bool with filter (exact conditions, cacheable),
+// must (full text), must_not and should; term/terms, prefix, wildcard, range and exists on keyword
+// and numeric fields, match_phrase on text, keyed subfields of the `flattened` attributes field.
+import { QueryError } from "./ast.ts";
+import { LOG_SCHEMA, type LogSchema } from "./fields.ts";
+import type { SearchNode, Target } from "./resolve.ts";
+
+export type EsQuery = Record<string, unknown>;
+
+export function toElasticsearch(node: SearchNode, query: string, schema: LogSchema = LOG_SCHEMA): EsQuery {
+  return new EsCompiler(query, schema).compile(node);
+}
+
+class EsCompiler {
+  constructor(
+    private readonly query: string,
+    private readonly schema: LogSchema,
+  ) {}
+
+  compile(n: SearchNode): EsQuery {
+    switch (n.type) {
+      case "all":
+        return { match_all: {} };
+      case "and": {
+        const must: EsQuery[] = [];
+        const filter: EsQuery[] = [];
+        const mustNot: EsQuery[] = [];
+        for (const c of n.children) {
+          if (c.type === "not") mustNot.push(this.compile(c.child));
+          else if (c.type === "phrase" || (c.type === "wildcard" && c.target.field?.kind === "text"))
+            must.push(this.compile(c));
+          else filter.push(this.compile(c));
+        }
+        const bool: EsQuery = {};
+        if (must.length > 0) bool.must = must;
+        if (filter.length > 0) bool.filter = filter;
+        if (mustNot.length > 0) bool.must_not = mustNot;
+        return { bool };
+      }
+      case "or":
+        return { bool: { should: n.children.map((c) => this.compile(c)), minimum_should_match: 1 } };
+      case "not":
+        return { bool: { must_not: [this.compile(n.child)] } };
+      case "phrase":
+        return { match_phrase: { [this.name(n.target)]: n.text } };
+      case "equals": {
+        const numeric = n.target.field?.kind === "integer";
+        const values = n.values.map((v) => (numeric ? Number(v) : v));
+        const name = this.name(n.target);
+        return values.length === 1 ? { term: { [name]: values[0] } } : { terms: { [name]: values } };
+      }
+      case "wildcard": {
+        const name = this.name(n.target);
+        if (n.target.field?.kind === "text") {
+          // Matches single words of the analysed text, which are lowercase.
+          return { wildcard: { [name]: { value: wildcardPattern(n.parts).toLowerCase(), case_insensitive: true } } };
+        }
+        const prefixOnly = n.parts.length === 2 && n.parts[1] === "";
+        if (prefixOnly) return { prefix: { [name]: { value: n.parts[0] } } };
+        if (n.target.attribute !== undefined) {
+          throw new QueryError(
+            "Elasticsearch searches attributes only with a * at the end",
+            this.query,
+            n.span,
+            `keyed fields of a flattened field take prefix queries: attr.${n.target.attribute}:${n.parts[0] ?? ""}*`,
+          );
+        }
+        return { wildcard: { [name]: { value: wildcardPattern(n.parts) } } };
+      }
+      case "exists":
+        return { exists: { field: this.name(n.target) } };
+      case "range": {
+        const unit = n.target.field?.kind === "duration" ? this.schema.elasticsearch.durationUnitNs : 1;
+        const bounds: Record<string, number> = {};
+        for (const op of ["gt", "gte", "lt", "lte"] as const) {
+          const v = n[op];
+          if (v !== undefined) bounds[op] = v / unit;
+        }
+        return { range: { [this.name(n.target)]: bounds } };
+      }
+      case "token": {
+        const attributes = this.schema.elasticsearch.attributes;
+        // A masked attribute holds `<display>[<token>]`; keyed flattened fields take no wildcards, the root one does.
+        const inAttributes = { wildcard: { [attributes]: { value: `*[${n.token}]*` } } };
+        if ("everywhere" in n.scope) {
+          return {
+            bool: {
+              should: [
+                { multi_match: { query: n.token, type: "phrase", fields: [...this.schema.elasticsearch.maskedText] } },
+                inAttributes,
+              ],
+              minimum_should_match: 1,
+            },
+          };
+        }
+        if ("field" in n.scope) return { match_phrase: { [n.scope.field.es]: n.token } };
+        return { bool: { filter: [{ exists: { field: `${attributes}.${n.scope.attribute}` } }, inAttributes] } };
+      }
+    }
+  }
+
+  private name(t: Target): string {
+    return t.field !== undefined ? t.field.es : `${this.schema.elasticsearch.attributes}.${t.attribute}`;
+  }
+}
+
+/** Literal parts escaped (`\`, `*`, `?`), joined by `*`. */
+function wildcardPattern(parts: string[]): string {
+  return parts.map((p) => p.replace(/[\\*?]/g, "\\$&")).join("*");
+}
