@@ -497,3 +497,12 @@ test("a byte order mark before the first line is not part of it; an empty line i
     ["malformed-json", "an empty line: JSON lines hold one object per line"],
   );
 });
+
+test("raw: the line (or merged event) is the message, read at the decoder's clock, at the configured level", () => {
+  const dec = decoder({ format: { type: "raw", level: "WARN" }, topic: "logs.app", service: "legacy" });
+  const log = appLog(decodeOne(dec, line("disk almost full\n  /var at 97%")));
+  assert.deepEqual(
+    [log.ts, log.level, log.message, log.service, log.host, log.id],
+    [NOW, "WARN", "disk almost full\n  /var at 97%", "legacy", "shipper-1", "fid:100"],
+  );
+});

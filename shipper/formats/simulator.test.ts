@@ -367,13 +367,27 @@ describe("a --dirty simulator run", () => {
       const entries = decodeAll(config, lines);
       const got = new Map<number, string>();
       let events = 0;
-      for (const e of entries) {
+      entries.forEach((e, i) => {
         if (e.topic === "dlq.ship") {
           const dl = deadLetter(e);
           got.set(e.position.offset, dl.reason);
           assert.equal(dl.origin.fileOffset, e.position.offset);
-        } else events++;
-      }
+          return;
+        }
+        events++;
+        if (stream.format === "json" && stream.topic !== "logs.app") {
+          // An event's JSON line holds the record's fields by their schema names, nulls left out.
+          const l = lines[i] as RawLine;
+          const written = JSON.parse(l.bytes.toString()) as Record<string, unknown>;
+          const schema = catalog.topic(stream.topic).schema;
+          const record = plain(codecFor(schema).decode(e.value)) as Record<string, unknown>;
+          const { source, ...fields } = record;
+          assert.deepEqual(source, { file: l.file, fileId: l.fileId, offset: l.offset, seq: l.seq });
+          for (const [k, v] of Object.entries(fields)) {
+            assert.deepEqual(v, written[k] ?? (k === "success" ? true : null), `${stream.name}:${l.offset} ${k}`);
+          }
+        }
+      });
       const expected = new Map<number, string>();
       for (const t of truth) if (t.kind === "dirty" && t.stream === stream.name) expected.set(t.offset, t.reason);
       assert.deepEqual(got, expected, `${stream.name}: dead letters by offset`);
