@@ -380,7 +380,7 @@ describe("a --dirty simulator run", () => {
           const l = lines[i] as RawLine;
           const written = JSON.parse(l.bytes.toString()) as Record<string, unknown>;
           const schema = catalog.topic(stream.topic).schema;
-          const record = plain(codecFor(schema).decode(e.value)) as Record<string, unknown>;
+          const record = plain(codecFor(schema).decode(e.value)) as unknown as Record<string, unknown>;
           const { source, ...fields } = record;
           assert.deepEqual(source, { file: l.file, fileId: l.fileId, offset: l.offset, seq: l.seq });
           for (const [k, v] of Object.entries(fields)) {
