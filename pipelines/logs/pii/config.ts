@@ -107,8 +107,14 @@ export const PiiConfigSchema = z
       })
       .default({ enabled: true, iin: "known" }),
     extra: z.array(ExtraPattern).default([]),
-    /** By record type (the Avro record's name): which fields are scanned and which are masked whole. */
-    fields: z.record(z.string(), RecordFields).default(DEFAULT_RECORD_FIELDS),
+    /**
+     * By record type (the Avro record's name): which fields are scanned and which are masked whole.
+     * A record type not named keeps its defaults; `AccessLog: { scan: [] }` turns one off.
+     */
+    fields: z
+      .record(z.string(), RecordFields)
+      .default({})
+      .transform((given) => ({ ...DEFAULT_RECORD_FIELDS, ...given })),
   })
   .superRefine((c, ctx) => {
     const names = new Set<string>();

@@ -218,6 +218,19 @@ describe("everything else", () => {
     assert.deepEqual(found(`x ****1111[pii:bc_${card}] y`), []);
   });
 
+  test("only well-formed tokens are skipped: a fake one does not hide what follows", () => {
+    for (const line of [
+      "[pii: 13800138000]",
+      "[pii:ph_ 13800138000",
+      "[pii:ph_13800138000]",
+      "[pii:ph_0123456789abcdef 13800138000]",
+    ]) {
+      assert.equal(found(line).length, 1, line);
+    }
+    const d = new PiiDetector({ extra: [{ name: "qq", pattern: "QQ[0-9]{5,11}" }] });
+    assert.equal(found("[pii:QQ12345]", d).length, 1);
+  });
+
   test("classify: a value that is exactly one PII value, surrounding spaces aside", () => {
     assert.equal(detector.classify(" +86 138 0013 8000 ")?.kind, "phone");
     assert.equal(detector.classify("bob@example.com")?.kind, "email");

@@ -28,6 +28,9 @@ const MAX_GROUPS = 8;
  */
 const MAYBE_NUMBER = /\d(?:\d{10}|[ -]\d{4})/;
 
+/** A token as masking writes it, `[pii:ph_3f9a0c1d2e3f4a5b]`, where it stands (sticky: tested at lastIndex). */
+const TOKEN_AT = /\[pii:[a-z][a-z0-9]{1,15}_[0-9a-f]{16}\]/y;
+
 export interface PiiMatch {
   start: number;
   end: number;
@@ -170,11 +173,14 @@ export class PiiDetector {
       } else if (c === 64) {
         i = this.email ? this.scanEmail(s, i, out) : i + 1;
         continue;
-      } else if (c === 91 && s.startsWith("pii:", i + 1)) {
-        // A token of an earlier masking: masking twice changes nothing.
-        const close = s.indexOf("]", i + 5);
-        i = close < 0 ? n : close + 1;
-        continue;
+      } else if (c === 91) {
+        // A token of an earlier masking: masking twice changes nothing. Only a well-formed one, so
+        // that writing "[pii:" before a number does not hide it.
+        TOKEN_AT.lastIndex = i;
+        if (TOKEN_AT.test(s)) {
+          i = TOKEN_AT.lastIndex;
+          continue;
+        }
       }
       i++;
     }
@@ -498,8 +504,8 @@ function overlaps(out: PiiMatches, start: number, end: number): boolean {
 function insideToken(s: string, at: number): boolean {
   const open = s.lastIndexOf("[pii:", at);
   if (open < 0) return false;
-  const close = s.indexOf("]", open);
-  return close < 0 || close >= at;
+  TOKEN_AT.lastIndex = open;
+  return TOKEN_AT.test(s) && TOKEN_AT.lastIndex > at;
 }
 
 function sortMatches(out: PiiMatches): void {

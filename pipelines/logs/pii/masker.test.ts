@@ -177,6 +177,16 @@ describe("masking records", () => {
     assert.match(rec.error?.type ?? "", /^\*\*\*\[pii:em_/);
   });
 
+  test("configured record types replace their defaults; the others keep theirs", () => {
+    const m = new PiiMasker({ fields: { AppLog: { scan: ["message"] } } }, key);
+    assert.deepEqual(m.config.fields.AppLog, { scan: ["message"], whole: {} });
+    assert.deepEqual(m.config.fields.AccessLog, { scan: ["userAgent"], whole: {} });
+    const rec = appRecord();
+    compileMasker<AppLog>(appLog, m)(rec);
+    assert.equal(rec.attributes.phone, "+86 170 1234 5678", "no longer masked whole");
+    assert.notEqual(rec.message, appRecord().message);
+  });
+
   test("paths that do not fit the schema fail when compiled, each named", () => {
     assert.throws(
       () =>
