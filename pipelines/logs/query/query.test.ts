@@ -275,6 +275,7 @@ describe("fields and values that do not fit", () => {
       assert.doesNotMatch(e.problem, /did you mean/);
       assert.match(e.hint ?? "", /an attribute\? attr\.reqId/);
     });
+    queryError("-level:info", (e) => assert.match(e.hint ?? "", /write NOT level:… \(not -level:…\)/));
     queryError("level:error http://x", (e) => {
       assert.equal(e.column, 13);
       assert.match(e.hint ?? "", /quote it/);

@@ -134,6 +134,14 @@ class Resolver {
   }
 
   private unknownField(ref: FieldRef): QueryError {
+    if (/^[-!]./.test(ref.name)) {
+      const rest = ref.name.slice(1);
+      return this.error(
+        `unknown field "${ref.name}"`,
+        ref.span,
+        `to exclude, write NOT ${rest}:… (not ${ref.name[0]}${rest}:…)`,
+      );
+    }
     const names = [...this.schema.fields.map((f) => f.name), ...Object.keys(PII_FIELDS)];
     const candidates = [...names, ...this.schema.fields.flatMap((f) => f.aliases)];
     const lower = ref.name.toLowerCase();
