@@ -120,6 +120,9 @@ class SourceLineDecoder implements LineDecoder {
   private lastInfo: FileInfo | null = null;
   private readonly ctx: LineContext;
   private readonly needsNow: boolean;
+  private needsId = false;
+  private lastKey: string | null = null;
+  private lastKeyBytes: Buffer | null = null;
   /** The target of the line being decoded, once known: the DLQ record names its schema. */
   private current: Target | null = null;
 
@@ -162,6 +165,7 @@ class SourceLineDecoder implements LineDecoder {
       }
     }
     this.topics = [...this.targets.map((t) => t.topic), this.dlq.topic];
+    this.needsId = this.format === "combined" || this.targets.some((t) => t.schema === "AppLog");
     this.checkEnrichment();
     this.ctx = {
       line: undefined as unknown as RawLine,
@@ -227,20 +231,30 @@ class SourceLineDecoder implements LineDecoder {
       if (!(e instanceof CodecError)) throw e;
       throw recordProblem(target.type, record) ?? new LineProblem("wrong-type", e.message);
     }
-    const key = target.key(record);
     return {
       topic: target.topic,
-      key: key === null ? null : Buffer.from(key, "utf8"),
+      key: this.keyBytes(target.key(record)),
       value,
       ts: record.ts as number,
       position: positionOf(line),
     };
   }
 
+  /** Consecutive lines of a file mostly share their key (service, host): one Buffer for a run of them. */
+  private keyBytes(key: string | null): Buffer | null {
+    if (key === null) return null;
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.lastKeyBytes = Buffer.from(key, "utf8");
+    }
+    return this.lastKeyBytes;
+  }
+
   private lineContext(line: RawLine): LineContext {
     const ctx = this.ctx;
     ctx.line = line;
-    ctx.id = `${line.fileId}:${line.offset}`;
+    // Only AppLog and combined lines take their id from their position; a JSON event has its own.
+    if (this.needsId) ctx.id = `${line.fileId}:${line.offset}`;
     ctx.source = { file: line.file, fileId: line.fileId, offset: line.offset, seq: line.seq };
     ctx.file = this.fileInfo(line.file);
     if (this.needsNow) ctx.now = this.clock();
@@ -268,7 +282,8 @@ class SourceLineDecoder implements LineDecoder {
       fills = this.fillsFor(target, info);
       info.fills[target.index] = fills;
     }
-    for (const [k, v] of fills) {
+    for (let i = 0; i < fills.length; i++) {
+      const [k, v] = fills[i] as [string, unknown];
       const cur = record[k];
       if (cur === undefined || cur === null) record[k] = v;
     }
