@@ -6,6 +6,7 @@ import { healthCommand } from "./commands/health.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { runCommand } from "./commands/run.ts";
 import { schemasCommand } from "./commands/schemas.ts";
+import { shipCommand } from "./commands/ship.ts";
 import { simulateCommand } from "./commands/simulate.ts";
 import { stackCommand } from "./commands/stack.ts";
 import { topicsCommand } from "./commands/topics.ts";
@@ -20,6 +21,7 @@ export function program(): Command {
     .addCommand(topicsCommand())
     .addCommand(schemasCommand())
     .addCommand(simulateCommand())
+    .addCommand(shipCommand())
     .addCommand(demoCommand())
     .addCommand(runCommand())
     .addCommand(migrateCommand())

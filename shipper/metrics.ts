@@ -1,0 +1,99 @@
+// The shipper's Prometheus metrics. Counters are plain numbers kept by the parts on their hot paths;
+// the registry reads them when scraped, so shipping a line costs no metric call.
+import { Gauge, Histogram, Registry } from "prom-client";
+import type { FileState } from "./types.ts";
+
+/** What the metrics read from a running agent. */
+export interface ShipView {
+  sources(): Array<{ name: string; lines: number; bytes: number; states: FileState[] }>;
+  /** Acknowledged offset of a file, for its lag. */
+  ackedOffset(fileId: string): number;
+  sent(): Map<string, number>;
+  deadLetters(): Map<string, number>;
+  channel(): { bytes: number; records: number; maxBytes: number };
+  sink(): { retries: number; refused: number; failing: number; lastSuccess: number };
+}
+
+export class ShipMetrics {
+  readonly registry = new Registry();
+  readonly sendSeconds: Histogram;
+
+  constructor(view: ShipView) {
+    const reg = [this.registry];
+    const v = view;
+    const counter = (name: string, help: string, labelNames: string[], read: (g: Gauge) => void) =>
+      new Gauge({
+        name,
+        help,
+        labelNames,
+        registers: reg,
+        collect() {
+          this.reset();
+          read(this);
+        },
+      });
+    // Counters are exposed as gauges read at scrape time: a restart begins them at 0 again, which
+    // rate() handles like a counter reset.
+    counter("weir_ship_lines_read_total", "Lines read, by source.", ["source"], (g) => {
+      for (const s of v.sources()) g.set({ source: s.name }, s.lines);
+    });
+    counter("weir_ship_bytes_read_total", "Bytes read, by source.", ["source"], (g) => {
+      for (const s of v.sources()) g.set({ source: s.name }, s.bytes);
+    });
+    counter(
+      "weir_ship_events_sent_total",
+      "Events Kafka acknowledged, by topic (dead letters included).",
+      ["topic"],
+      (g) => {
+        for (const [topic, n] of v.sent()) g.set({ topic }, n);
+      },
+    );
+    counter("weir_ship_dead_letters_total", "Lines sent to the dead-letter topic, by reason.", ["reason"], (g) => {
+      for (const [reason, n] of v.deadLetters()) g.set({ reason }, n);
+    });
+    counter("weir_ship_kafka_retries_total", "Produce requests retried.", [], (g) => g.set(v.sink().retries));
+    counter("weir_ship_kafka_refused_total", "Records Kafka refused for good (dead-lettered).", [], (g) =>
+      g.set(v.sink().refused),
+    );
+    counter(
+      "weir_ship_file_lag_bytes",
+      "Bytes of a file not yet acknowledged by Kafka (size minus acknowledged offset).",
+      ["source", "path"],
+      (g) => {
+        for (const s of v.sources())
+          for (const f of s.states)
+            if (f.open) g.set({ source: s.name, path: f.path }, Math.max(0, f.size - v.ackedOffset(f.fileId)));
+      },
+    );
+    counter("weir_ship_open_files", "Files open, by source.", ["source"], (g) => {
+      for (const s of v.sources()) g.set({ source: s.name }, s.states.filter((f) => f.open).length);
+    });
+    counter(
+      "weir_ship_open_deleted_files",
+      "Files deleted while open: their disk space is held until they are read to the end.",
+      ["source"],
+      (g) => {
+        for (const s of v.sources()) g.set({ source: s.name }, s.states.filter((f) => f.open && f.deleted).length);
+      },
+    );
+    counter("weir_ship_channel_bytes", "Bytes in the disk channel not yet acknowledged by Kafka.", [], (g) =>
+      g.set(v.channel().bytes),
+    );
+    counter("weir_ship_channel_records", "Records in the disk channel not yet acknowledged by Kafka.", [], (g) =>
+      g.set(v.channel().records),
+    );
+    counter("weir_ship_channel_fill_ratio", "Channel bytes over its bound; sources pause at 1.", [], (g) => {
+      const c = v.channel();
+      g.set(c.maxBytes > 0 ? c.bytes / c.maxBytes : 0);
+    });
+    counter("weir_ship_kafka_failing", "Produce attempts failed in a row (0 when Kafka takes batches).", [], (g) =>
+      g.set(v.sink().failing),
+    );
+    this.sendSeconds = new Histogram({
+      name: "weir_ship_kafka_send_seconds",
+      help: "Time from sending a batch to Kafka's acknowledgement (acks=all).",
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers: reg,
+    });
+  }
+}

@@ -1,0 +1,242 @@
+// The shipper's Kafka sink: Flume's channel -> sink transaction. It takes a batch from the disk
+// channel, sends it (idempotent producer, acks=all, lz4), and only when Kafka has acknowledged it
+// does it report the batch delivered (checkpoints move) and commit it in the channel. A batch that
+// fails is retried until Kafka takes it: nothing is ever dropped for being slow or unreachable.
+// Records Kafka refuses for good (too large, invalid) are bisected out and replaced by dead letters.
+import kafkajs, { type Message, type Producer } from "kafkajs";
+import lz4 from "lz4-napi";
+import type { Logger } from "pino";
+import { z } from "zod";
+import { KafkaClient } from "../../stream/kafka/client.ts";
+import type { ShipEntry } from "../types.ts";
+
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+
+// kafkajs ships gzip only; Kafka's lz4 is the LZ4 frame format, which lz4-napi writes.
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  compress: (encoder: { buffer: Buffer }) => lz4.compressFrame(encoder.buffer),
+  decompress: (buffer: Buffer) => lz4.decompressFrame(buffer),
+});
+
+export const KafkaSinkConfigSchema = z
+  .object({
+    /** Brokers; the agent fills them from WEIR_KAFKA_BROKERS or the local stack when absent. */
+    brokers: z.array(z.string().min(1)).min(1).optional(),
+    clientId: z.string().min(1).default("weir-ship"),
+    compression: z.enum(["lz4", "gzip", "none"]).default("lz4"),
+    /** Records per produce request, at most. */
+    batchRecords: z.number().int().positive().default(4000),
+    /** Payload bytes per produce request, at most (Kafka refuses a partition batch over message.max.bytes, 1 MiB). */
+    batchBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(2 * 1024 * 1024),
+    /** First retry delay; doubles up to maxBackoffMs, with jitter. */
+    backoffMs: z.number().int().positive().default(200),
+    maxBackoffMs: z.number().int().positive().default(10_000),
+  })
+  .strict();
+export type KafkaSinkConfig = z.output<typeof KafkaSinkConfigSchema>;
+
+/** What the sink needs of the channel (DiskChannel has it). */
+export interface ChannelSource {
+  take(maxRecords: number, maxBytes: number, signal?: AbortSignal): Promise<{ payloads: Buffer[]; lastSeq: number }>;
+  commit(uptoSeq: number): void;
+}
+
+export interface KafkaSinkHooks {
+  decode(payload: Buffer): ShipEntry;
+  /** Kafka has every entry of this batch, in order: move the checkpoints. */
+  delivered(entries: ShipEntry[]): void;
+  /** A record Kafka refuses for good: what to send instead (a dead letter), or null to count it lost. */
+  refused(entry: ShipEntry, reason: string, message: string): ShipEntry | null;
+  /** Each acknowledged produce request: its duration and size, for metrics. */
+  sent?(seconds: number, records: number): void;
+}
+
+export interface KafkaSinkStats {
+  sent: Map<string, number>;
+  batches: number;
+  bytes: number;
+  retries: number;
+  refused: number;
+  /** Send errors in a row; 0 once a send succeeds. */
+  failing: number;
+  lastError: string | null;
+  lastSuccess: number;
+}
+
+/** Errors Kafka will answer the same way however often the batch is sent. */
+const REFUSALS = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE"]);
+/** Errors after which the producer id is useless: a new producer must take over (possible duplicates). */
+const FENCED = new Set(["OUT_OF_ORDER_SEQUENCE_NUMBER", "UNKNOWN_PRODUCER_ID", "INVALID_PRODUCER_EPOCH"]);
+
+/** Kafka refuses record timestamps more than message.timestamp.after.max.ms (1 h) ahead of its clock. */
+const MAX_AHEAD_MS = 30 * 60_000;
+
+export class KafkaSink {
+  readonly stats: KafkaSinkStats = {
+    sent: new Map(),
+    batches: 0,
+    bytes: 0,
+    retries: 0,
+    refused: 0,
+    failing: 0,
+    lastError: null,
+    lastSuccess: 0,
+  };
+  private readonly client: KafkaClient;
+  private producer: Producer | null = null;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | null = null;
+  private readonly compression: kafkajs.CompressionTypes;
+
+  constructor(
+    private readonly channel: ChannelSource,
+    private readonly config: KafkaSinkConfig & { brokers: string[] },
+    private readonly hooks: KafkaSinkHooks,
+    private readonly log: Logger,
+  ) {
+    this.client = new KafkaClient({ brokers: config.brokers, clientId: config.clientId, logger: log });
+    this.compression =
+      config.compression === "lz4"
+        ? CompressionTypes.LZ4
+        : config.compression === "gzip"
+          ? CompressionTypes.GZIP
+          : CompressionTypes.None;
+  }
+
+  /** Starts the take -> send -> commit loop. Rejects only on a bug; Kafka being away is retried forever. */
+  start(): Promise<void> {
+    this.running ??= this.loop();
+    return this.running;
+  }
+
+  /** Stops after the batch in flight: it is either acknowledged and committed, or stays in the channel. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running?.catch(() => {});
+    await this.producer?.disconnect().catch(() => {});
+    this.producer = null;
+  }
+
+  private async loop(): Promise<void> {
+    const { signal } = this.abort;
+    while (!signal.aborted) {
+      const taken = await this.channel.take(this.config.batchRecords, this.config.batchBytes, signal);
+      if (taken.payloads.length === 0) continue;
+      const entries = taken.payloads.map((p) => this.hooks.decode(p));
+      if (!(await this.deliver(entries))) return; // stopped mid-retry: the batch stays in the channel
+      this.hooks.delivered(entries);
+      this.channel.commit(taken.lastSeq);
+    }
+  }
+
+  /** Sends until Kafka has every entry (true), or the sink is stopped (false). */
+  private async deliver(entries: ShipEntry[]): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.abort.signal.aborted) return false;
+      try {
+        await this.send(entries);
+        return true;
+      } catch (e) {
+        const code = errorType(e);
+        if (code && REFUSALS.has(code)) return this.deliverRefused(entries, code, e as Error);
+        this.stats.retries++;
+        this.stats.failing++;
+        this.stats.lastError = (e as Error).message;
+        if (code && FENCED.has(code)) await this.resetProducer();
+        const delay = Math.min(this.config.maxBackoffMs, this.config.backoffMs * 2 ** Math.min(attempt, 16));
+        const wait = delay / 2 + Math.random() * (delay / 2);
+        if (attempt === 0 || attempt % 10 === 0) {
+          this.log.warn(
+            { err: (e as Error).message, code, attempt, records: entries.length, retryInMs: Math.round(wait) },
+            "kafka send failed; retrying the same batch (nothing is dropped, sources pause once the channel is full)",
+          );
+        }
+        await sleep(wait, this.abort.signal);
+      }
+    }
+  }
+
+  /** One or more records Kafka will never take: halve the batch until the culprits are alone, then dead-letter them. */
+  private async deliverRefused(entries: ShipEntry[], code: string, e: Error): Promise<boolean> {
+    if (entries.length > 1) {
+      const mid = entries.length >> 1;
+      return (await this.deliver(entries.slice(0, mid))) && (await this.deliver(entries.slice(mid)));
+    }
+    const entry = entries[0] as ShipEntry;
+    this.stats.refused++;
+    this.log.error(
+      { code, topic: entry.topic, fileId: entry.position.fileId, offset: entry.position.offset },
+      e.message,
+    );
+    const instead = this.hooks.refused(entry, `kafka-${code.toLowerCase().replaceAll("_", "-")}`, e.message);
+    if (instead && instead.topic !== entry.topic) return this.deliver([instead]);
+    return true;
+  }
+
+  private async send(entries: ShipEntry[]): Promise<void> {
+    this.producer ??= await this.client.idempotentProducer();
+    const started = performance.now();
+    const now = Date.now();
+    const byTopic = new Map<string, Message[]>();
+    let bytes = 0;
+    for (const e of entries) {
+      let list = byTopic.get(e.topic);
+      if (!list) {
+        list = [];
+        byTopic.set(e.topic, list);
+      }
+      const ts = e.ts > now + MAX_AHEAD_MS || e.ts < 0 ? now : e.ts;
+      list.push({ key: e.key, value: e.value, timestamp: String(Math.floor(ts)) });
+      bytes += e.value.length;
+    }
+    await this.producer.sendBatch({
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      acks: -1,
+      compression: this.compression,
+    });
+    this.hooks.sent?.((performance.now() - started) / 1000, entries.length);
+    this.stats.batches++;
+    this.stats.bytes += bytes;
+    this.stats.failing = 0;
+    this.stats.lastSuccess = Date.now();
+    for (const [topic, messages] of byTopic)
+      this.stats.sent.set(topic, (this.stats.sent.get(topic) ?? 0) + messages.length);
+  }
+
+  private async resetProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = null;
+    await old?.disconnect().catch(() => {});
+  }
+}
+
+/** The Kafka error code behind a kafkajs error, looking through its retry wrappers. */
+function errorType(e: unknown): string | null {
+  let cur = e as { type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown[] } | undefined;
+  for (let depth = 0; cur && depth < 6; depth++) {
+    if (typeof cur.type === "string") return cur.type;
+    if (Array.isArray(cur.errors) && cur.errors.length > 0) {
+      const inner = errorType(cur.errors[0]);
+      if (inner) return inner;
+    }
+    cur = (cur.cause ?? cur.originalError) as typeof cur;
+  }
+  return null;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,161 @@
+// Runs `weir ship` as a child process, the way a service host runs it, for tests that kill it,
+// starve it of Kafka and count what arrived. Also builds the shipper's config for the traffic
+// simulator's output folder.
+import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../../infra/stack/config.ts";
+import { codecFor } from "../../schemas/codec.ts";
+import type { ShipSource } from "../../schemas/types.generated.ts";
+import { endpoints, kafkaClient } from "./stack.ts";
+
+export interface ShipProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far (pino JSON lines). */
+  output(): string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function startShip(args: string[], env: NodeJS.ProcessEnv = {}): ShipProcess {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, "cli/weir.mjs"), "ship", ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, WEIR_KAFKA_BROKERS: endpoints.kafkaBrokers.join(","), ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  const keep = (d: Buffer) => {
+    out += d.toString();
+    if (out.length > 4_000_000) out = out.slice(-2_000_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  return { child, output: () => out, exited };
+}
+
+/** Resident memory of a process, from /proc (bytes), or 0 once it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export async function createTopics(topics: string[], partitions = 6): Promise<void> {
+  const admin = kafkaClient("weir-test-ship").admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: topics.map((topic) => ({ topic, numPartitions: partitions })),
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function deleteTopics(topics: string[]): Promise<void> {
+  const admin = kafkaClient("weir-test-ship").admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics }).catch(() => {});
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Sum of the end offsets of the topics' partitions: how many messages they hold. */
+export async function messageCount(topics: string[]): Promise<number> {
+  const admin = kafkaClient("weir-test-ship").admin();
+  await admin.connect();
+  try {
+    let n = 0;
+    for (const t of topics) for (const p of await admin.fetchTopicOffsets(t)) n += Number(p.high) - Number(p.low);
+    return n;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface SimulatorTopics {
+  access: string;
+  app: string;
+  behavior: string;
+  coin: string;
+  device: string;
+  dlq: string;
+}
+
+/**
+ * The shipper config for a simulator output folder: one source per log kind and app-log format
+ * (docs/simulator.md lists which service writes which), rotated files included so that lines a
+ * copytruncate moved into `.1` while the shipper was down are still read.
+ */
+export function simulatorShipConfig(
+  simDir: string,
+  dataDir: string,
+  topics: SimulatorTopics,
+  extra: { channelMaxBytes?: string; metricsPort?: number } = {},
+): string {
+  const src = (name: string, paths: string[], format: string, topic: string, more = "") =>
+    `  - name: ${name}
+    paths: [${paths.map((p) => JSON.stringify(join(simDir, p))).join(", ")}]
+    format: ${format}
+    topic: ${topic}
+    pathTemplate: ${JSON.stringify(join(simDir, "{service}/*"))}
+${more}`;
+  return `# written by test/support/ship.ts
+dataDir: ${JSON.stringify(dataDir)}
+topics:
+  ${topics.access}: { schema: AccessLog, key: service }
+  ${topics.app}: { schema: AppLog, key: service }
+  ${topics.behavior}: { schema: BehaviorEvent, key: uid }
+  ${topics.coin}: { schema: CoinTxn, key: uid }
+  ${topics.device}: { schema: DeviceReport, key: deviceId }
+  ${topics.dlq}: { schema: DeadLetter, key: id }
+channel:
+  maxBytes: ${extra.channelMaxBytes ?? "256MiB"}
+  segmentBytes: 8MiB
+dlq:
+  topic: ${topics.dlq}
+metrics:
+  port: ${extra.metricsPort ?? 0}
+sources:
+${src("access", ["*/access.log*"], "json", topics.access)}
+${src("app-json", ["im-svc/app.log*", "device-svc/app.log*"], "json", topics.app)}
+${src("app-pino", ["room-svc/app.log*", "social-svc/app.log*", "gift-svc/app.log*"], "pino", topics.app)}
+${src("app-logback", ["user-svc/app.log*"], "logback", topics.app)}
+${src(
+  "app-text",
+  ["pay-svc/app.log*"],
+  "{ type: text, timezone: Asia/Shanghai }",
+  topics.app,
+  "    multiline: { start: '^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}', flushMs: 2000 }\n",
+)}
+${src("behavior", ["*/behavior.log*"], "json", topics.behavior)}
+${src("coin", ["*/coin.log*"], "json", topics.coin)}
+${src("device", ["*/device.log*"], "json", topics.device)}
+`;
+}
+
+/** The stream a shipped file belongs to: `/sim/gift-svc/access.log.2` -> `gift-svc/access`. */
+export function streamOf(file: string): string {
+  const parts = file.split("/");
+  const name = (parts.at(-1) ?? "").replace(/\.log(\.\d+)?$/, "");
+  return `${parts.at(-2)}/${name}`;
+}
+
+/** The ShipSource of a shipped event, whatever its schema (all of them end with it). */
+export function shipSourceOf(
+  schema: "AccessLog" | "AppLog" | "BehaviorEvent" | "CoinTxn" | "DeviceReport",
+  value: Buffer,
+): ShipSource {
+  const codec = codecFor(schema);
+  const rec = codec.decode(value) as { source: ShipSource | null };
+  if (!rec.source) throw new Error(`a shipped ${schema} has no source`);
+  return rec.source;
+}
