@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { ConfigError } from "../../schemas/config/yaml-config.ts";
+import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig, parseLogsConfig } from "./config.ts";
+import { DEFAULT_RECORD_FIELDS } from "./pii/config.ts";
+
+function problems(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.message;
+  }
+  assert.fail("no ConfigError");
+}
+
+describe("the logs pipeline's configuration", () => {
+  test("the default file: the catalog's topics, logs-* indices kept 7 days, weir.logs kept 30, the PII defaults", () => {
+    const c = loadLogsConfig(DEFAULT_LOGS_CONFIG_FILE);
+    assert.deepEqual(c.topics, { app: "logs.app", access: "logs.access", dlq: "dlq.logs" });
+    assert.equal(c.appId, "weir-logs");
+    assert.equal(c.elasticsearch.indexPrefix, "logs");
+    assert.equal(c.elasticsearch.retention, 7 * 86_400_000);
+    assert.equal(c.elasticsearch.flushInterval, 250);
+    assert.deepEqual(c.elasticsearch.retries, { max: 20, initialDelay: 200, maxDelay: 10_000 });
+    assert.deepEqual(
+      [c.clickhouse.database, c.clickhouse.table, c.clickhouse.retention],
+      ["weir", "logs", 30 * 86_400_000],
+    );
+    assert.equal(c.retention.cron, "23 * * * *");
+    assert.deepEqual(c.pii.fields, DEFAULT_RECORD_FIELDS, "the file spells out the defaults");
+  });
+
+  test("an empty file is every default", () => {
+    const c = parseLogsConfig("{}");
+    assert.deepEqual(c, loadLogsConfig(DEFAULT_LOGS_CONFIG_FILE));
+  });
+
+  test("WEIR_LOGS_* variables override the fields they name", () => {
+    const c = parseLogsConfig("elasticsearch: { indexPrefix: logs }", "x.yaml", {
+      WEIR_LOGS_APP_ID: "t-logs",
+      WEIR_LOGS_APP_TOPIC: "t.app",
+      WEIR_LOGS_ACCESS_TOPIC: "t.access",
+      WEIR_LOGS_DLQ_TOPIC: "t.dlq",
+      WEIR_LOGS_INDEX_PREFIX: "t_logs",
+      WEIR_LOGS_DATABASE: "t_db",
+      WEIR_LOGS_RETENTION_CRON: "*/5 * * * *",
+    });
+    assert.equal(c.appId, "t-logs");
+    assert.deepEqual(c.topics, { app: "t.app", access: "t.access", dlq: "t.dlq" });
+    assert.equal(c.elasticsearch.indexPrefix, "t_logs");
+    assert.equal(c.clickhouse.database, "t_db");
+    assert.equal(c.retention.cron, "*/5 * * * *");
+  });
+
+  test("mistakes name the file, line and field, or the variable", () => {
+    const text = [
+      "elasticsearch:",
+      "  indexPrefix: Logs",
+      "  retention: 36h",
+      "clickhouse:",
+      "  tabel: logs",
+      "pii:",
+      "  fields:",
+      "    AppLog: { whole: { attributes.ssn: ssn } }",
+    ].join("\n");
+    const m = problems(() => parseLogsConfig(text, "logs.yaml"));
+    assert.match(
+      m,
+      /logs\.yaml:2:\d+: elasticsearch\.indexPrefix: cannot start an index name: it has uppercase letters/,
+    );
+    assert.match(m, /logs\.yaml:3:\d+: elasticsearch\.retention: whole days/);
+    assert.match(m, /logs\.yaml:5:\d+: clickhouse\.tabel: unknown field/);
+    assert.match(m, /pii\.fields\.AppLog\.whole\.attributes\.ssn: unknown kind "ssn"/);
+    const env = problems(() => parseLogsConfig("{}", "logs.yaml", { WEIR_LOGS_DATABASE: "weir; DROP" }));
+    assert.match(env, /clickhouse\.database: .*\(from WEIR_LOGS_DATABASE\)/);
+    assert.match(
+      problems(() => parseLogsConfig("- a list")),
+      /expected a mapping/,
+    );
+  });
+});

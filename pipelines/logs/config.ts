@@ -1,0 +1,162 @@
+// The logs pipeline's configuration: a YAML file (pipelines/logs/logs.yaml is the default) validated
+// here, with a few WEIR_LOGS_* variables on top so that one file serves several deployments (and
+// tests get topics, indices and a database of their own). An error names the file, line and field,
+// or the variable the value came from.
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { ConfigError, parseYamlConfig, validateConfig } from "../../schemas/config/yaml-config.ts";
+import { prefixProblem } from "../../sinks/elasticsearch/index-name.ts";
+import { ms } from "../../stream/types.ts";
+import { PiiConfigSchema } from "./pii/config.ts";
+
+export const DEFAULT_LOGS_CONFIG_FILE = fileURLToPath(new URL("logs.yaml", import.meta.url));
+
+const DurationText = z.union([z.number().int().nonnegative(), z.string()]).transform((v, ctx) => {
+  try {
+    return ms(v);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "a duration such as 500ms, 10s, 5m, 1h, 7d" });
+    return z.NEVER;
+  }
+});
+
+const Days = DurationText.refine((v) => v >= 86_400_000 && v % 86_400_000 === 0, {
+  message: "whole days, at least 1d: retention drops whole daily indices and partitions",
+});
+
+const TopicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, "a Kafka topic name: letters, digits, '.', '_', '-'");
+const SqlName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "letters, digits and '_', not starting with a digit");
+
+const Retries = z.strictObject({
+  /** Retries of one request before the checkpoint fails (and the worker stops): an outage shorter than the whole backoff is ridden out. */
+  max: z.number().int().min(0).default(20),
+  initialDelay: DurationText.default(200),
+  maxDelay: DurationText.default(10_000),
+});
+
+const CRON = /^(\S+\s+){4,5}\S+$/;
+
+export const LogsConfigSchema = z.strictObject({
+  /** Consumer group of the workers (several processes of one pipeline share the partitions). */
+  appId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-'")
+    .default("weir-logs"),
+  topics: z
+    .strictObject({
+      app: TopicName.default("logs.app"),
+      access: TopicName.default("logs.access"),
+      /** Undecodable records and documents a store refused, each with its reason. */
+      dlq: TopicName.default("dlq.logs"),
+    })
+    .prefault({}),
+  stream: z
+    .strictObject({
+      /** How often sinks are flushed and offsets committed: the bound on how long a line waits to be stored. */
+      commitInterval: DurationText.default(1000),
+    })
+    .prefault({}),
+  elasticsearch: z
+    .strictObject({
+      /** Indices are `<indexPrefix>-<service>-YYYY.MM.DD`, the template `weir-<indexPrefix>`. */
+      indexPrefix: z
+        .string()
+        .default("logs")
+        .superRefine((p, ctx) => {
+          const problem = prefixProblem(p);
+          if (problem) ctx.addIssue({ code: "custom", message: `cannot start an index name: ${problem}` });
+        }),
+      /** A day's index is deleted this long after the day ends. */
+      retention: Days.default(7 * 86_400_000),
+      shards: z.number().int().min(1).max(64).default(1),
+      /** 0 on the one-node local stack; 1 on a cluster. */
+      replicas: z.number().int().min(0).max(8).default(0),
+      /** A bulk request is sent when it holds this many bytes ... */
+      flushBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(5 * 1024 * 1024),
+      /** ... or when its first document is this old: with the 1 s refresh, what makes a line searchable fast. */
+      flushInterval: DurationText.default(250),
+      concurrency: z.number().int().min(1).max(32).default(2),
+      retries: Retries.prefault({}),
+    })
+    .prefault({}),
+  clickhouse: z
+    .strictObject({
+      database: SqlName.default("weir"),
+      table: SqlName.default("logs"),
+      /** A day's partition is dropped this long after the day ends. */
+      retention: Days.default(30 * 86_400_000),
+      batchSize: z.number().int().min(1).max(1_048_576).default(20_000),
+      flushInterval: DurationText.default(1000),
+      retries: Retries.prefault({}),
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      /** When old indices and partitions are deleted (node-cron, UTC). */
+      cron: z.string().regex(CRON, 'a cron expression such as "23 * * * *"').default("23 * * * *"),
+      /** Log what would be deleted, delete nothing. */
+      dryRun: z.boolean().default(false),
+    })
+    .prefault({}),
+  /** What is masked and where (docs/pii.md). */
+  pii: PiiConfigSchema.prefault({}),
+});
+
+export type LogsConfig = z.output<typeof LogsConfigSchema>;
+
+/** Environment variable -> config path: what differs between deployments of one file. */
+export const LOGS_ENV: Record<string, readonly string[]> = {
+  WEIR_LOGS_APP_ID: ["appId"],
+  WEIR_LOGS_APP_TOPIC: ["topics", "app"],
+  WEIR_LOGS_ACCESS_TOPIC: ["topics", "access"],
+  WEIR_LOGS_DLQ_TOPIC: ["topics", "dlq"],
+  WEIR_LOGS_INDEX_PREFIX: ["elasticsearch", "indexPrefix"],
+  WEIR_LOGS_DATABASE: ["clickhouse", "database"],
+  WEIR_LOGS_RETENTION_CRON: ["retention", "cron"],
+};
+
+/** Reads the file (the default one when none is named) and applies the WEIR_LOGS_* variables. */
+export function loadLogsConfig(file = DEFAULT_LOGS_CONFIG_FILE, env: NodeJS.ProcessEnv = {}): LogsConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(file, [{ line: 0, column: 0, field: "", message: `cannot read: ${(e as Error).message}` }]);
+  }
+  return parseLogsConfig(text, file, env);
+}
+
+export function parseLogsConfig(text: string, file = "logs.yaml", env: NodeJS.ProcessEnv = {}): LogsConfig {
+  const { value, locate } = parseYamlConfig(file, text);
+  if (!isPlainObject(value)) {
+    throw new ConfigError(file, [{ line: 1, column: 1, field: "", message: "expected a mapping of settings" }]);
+  }
+  const raw = structuredClone(value);
+  const fromEnv = new Map<string, string>();
+  for (const [name, path] of Object.entries(LOGS_ENV)) {
+    const v = env[name];
+    if (v === undefined || v === "") continue;
+    setIn(raw, path, v);
+    fromEnv.set(path.join("."), name);
+  }
+  return validateConfig(file, LogsConfigSchema, raw, locate, (path) => fromEnv.get(path.join(".")));
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (!isPlainObject(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}

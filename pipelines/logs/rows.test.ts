@@ -1,0 +1,144 @@
+// The ClickHouse row and the Elasticsearch document of a line say the same thing: for every field of
+// the query language's table (LOG_SCHEMA), the column and the document field hold the same value, so a
+// query finds the same lines in both stores. And every column a row or the field table names exists
+// in the table's DDL (infra/clickhouse/002_logs.sql).
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { describe, test } from "node:test";
+import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { logDocument } from "./documents.ts";
+import { type AccessLog, type AppLog, type LogLine, lineId } from "./lines.ts";
+import { LOG_SCHEMA } from "./query/fields.ts";
+import { accessMessage, type LogRow, logRow } from "./rows.ts";
+
+const TS = Date.UTC(2026, 10, 20, 12, 30, 0, 123);
+
+const app: AppLog = {
+  id: "f-1:2048",
+  ts: TS,
+  service: "pay-svc",
+  host: "pay-svc-0",
+  level: "ERROR",
+  message: "/wallet/debit failed with 503",
+  logger: "com.live.pay.WalletController",
+  traceId: "032725aa9e77597fb752fc77ccacd1b0",
+  spanId: "b752fc77ccacd1b0",
+  error: { type: "java.lang.IllegalStateException", message: "upstream timed out", stack: "at a\n\tat b" },
+  attributes: { thread: "http-nio-8080-exec-7", reqId: "q-1", status: "503" },
+  source: { file: "/var/log/pay-svc/app.log", fileId: "f-1", offset: 2048, seq: 17 },
+};
+
+const access: AccessLog = {
+  id: "q-6y",
+  ts: TS,
+  app: "live",
+  system: "gifting",
+  service: "gift-svc",
+  endpoint: "/gift/send",
+  method: "POST",
+  status: 503,
+  latencyUs: 812_377,
+  bytesIn: 115,
+  bytesOut: 97,
+  errorCode: "UPSTREAM_TIMEOUT",
+  traceId: "032725aa9e77597fb752fc77ccacd1b0",
+  caller: null,
+  uid: 100_043_296,
+  deviceId: "d-47e3406d2152",
+  clientIp: "111.200.107.138",
+  roomId: 700_000,
+  userAgent: "live-android/8.4.1",
+  host: "gift-svc-e84c4-2",
+  source: null,
+};
+
+const LINES: LogLine[] = [
+  { dataset: "app", log: app },
+  {
+    dataset: "app",
+    log: { ...app, id: "k:1", error: null, attributes: {}, logger: null, traceId: null, source: null },
+  },
+  { dataset: "access", log: access },
+  { dataset: "access", log: { ...access, status: 200, errorCode: null, uid: null, traceId: null } },
+];
+
+function at(doc: unknown, path: string): unknown {
+  let v = doc;
+  for (const part of path.split(".")) v = (v as Record<string, unknown> | undefined)?.[part];
+  return v;
+}
+
+/** The column's value as the document would hold it: defaults are absent fields. */
+function asDocumentValue(row: LogRow, column: string, kind: string): unknown {
+  const v = (row as unknown as Record<string, unknown>)[column];
+  if (v === undefined || v === "" || v === 0) return undefined;
+  if (kind === "duration")
+    return (v as number) * (LOG_SCHEMA.clickhouse.durationUnitNs / LOG_SCHEMA.elasticsearch.durationUnitNs);
+  if (kind === "id") return String(v);
+  return v;
+}
+
+describe("rows of the ClickHouse logs table", () => {
+  test("every field of the query table holds the same value in the row and in the document", () => {
+    for (const line of LINES) {
+      const row = logRow({ key: null, ts: line.log.ts, value: line });
+      const doc = logDocument(line);
+      for (const f of LOG_SCHEMA.fields) {
+        assert.deepEqual(
+          asDocumentValue(row, f.ch, f.kind),
+          at(doc, f.es),
+          `${line.dataset} ${lineId(line)}: ${f.name}`,
+        );
+      }
+      const attributes = (doc as { attributes?: Record<string, string> }).attributes ?? {};
+      assert.deepEqual(row.attr_keys ?? [], Object.keys(attributes));
+      assert.deepEqual(row.attr_values ?? [], Object.values(attributes));
+      for (const [ch, es] of [
+        ["error_message", "error.message"],
+        ["error_stack", "error.stack_trace"],
+        ["error_code", "error.code"],
+        ["span_id", "span.id"],
+        ["dataset", "event.dataset"],
+      ] as const) {
+        assert.equal(row[ch], at(doc, es), `${line.dataset} ${lineId(line)}: ${ch}`);
+      }
+      assert.equal(row.ts_ms, doc["@timestamp"]);
+      assert.equal(row.ts, Math.floor(TS / 1000), "DateTime takes seconds");
+      assert.equal(row.id, lineId(line));
+    }
+  });
+
+  test("an access line's message and level are the ones its document has", () => {
+    assert.equal(accessMessage(access), "POST /gift/send 503 in 812.4 ms");
+    assert.equal(logRow({ key: null, ts: TS, value: LINES[2] as LogLine }).level, "ERROR");
+    assert.equal(logRow({ key: null, ts: TS, value: LINES[3] as LogLine }).level, "INFO");
+  });
+
+  test("a shipped line keeps where it was read", () => {
+    const row = logRow({ key: null, ts: TS, value: LINES[0] as LogLine });
+    assert.deepEqual(
+      [row.source_file, row.source_file_id, row.source_offset, row.source_seq],
+      ["/var/log/pay-svc/app.log", "f-1", 2048, 17],
+    );
+    const direct = logRow({ key: null, ts: TS, value: LINES[1] as LogLine });
+    assert.equal(direct.source_file, undefined, "left to the column default");
+  });
+
+  test("every column a row writes and the query table names exists in 002_logs.sql", () => {
+    const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8");
+    const create = splitStatements(ddl).find((s) => /CREATE TABLE/.test(s)) as string;
+    const body = create.slice(create.indexOf("(") + 1, create.lastIndexOf("ENGINE"));
+    const columns = new Set([...body.matchAll(/^\s*([a-z_]+) [A-Z]/gm)].map((m) => m[1] as string));
+    assert.ok(columns.size > 30, `${columns.size} columns read`);
+    const written = new Set(LINES.flatMap((line) => Object.keys(logRow({ key: null, ts: TS, value: line }))));
+    for (const c of written) assert.ok(columns.has(c), `the row writes ${c}, which the table lacks`);
+    for (const c of [
+      ...LOG_SCHEMA.fields.map((f) => f.ch),
+      LOG_SCHEMA.clickhouse.attrKeys,
+      LOG_SCHEMA.clickhouse.attrValues,
+      ...LOG_SCHEMA.clickhouse.maskedText,
+    ]) {
+      assert.ok(columns.has(c), `the query table names ${c}, which the table lacks`);
+    }
+  });
+});
