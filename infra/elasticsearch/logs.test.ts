@@ -4,8 +4,10 @@ import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import {
   accessLogDocument,
   accessLogId,
+  accessLogJson,
   accessLogMapping,
   appLogDocument,
+  appLogJson,
   appLogMapping,
   type LogDocument,
   logsTemplates,
@@ -125,10 +127,74 @@ test("ids are the same however often a line is shipped; access lines without a s
 test("documents go to the daily index of their service and event day", () => {
   const app = appLogMapping();
   const access = accessLogMapping("t_logs");
-  const index = (m: { index: unknown }, value: unknown) =>
-    (m.index as (r: { key: null; ts: number; value: unknown }) => string)({ key: null, ts: 0, value });
-  assert.equal(index(app, appLog), "logs-gift-svc-2026.11.20");
-  assert.equal(index(access, { ...accessLog, service: "Room Svc" }), "t_logs-room_svc-2026.11.20");
+  assert.equal(app.index({ key: null, ts: 0, value: appLog }), "logs-gift-svc-2026.11.20");
+  assert.equal(
+    access.index({ key: null, ts: 0, value: { ...accessLog, service: "Room Svc" } }),
+    "t_logs-room_svc-2026.11.20",
+  );
+});
+
+/** Strings that need escaping in JSON, or look like they might. */
+const AWKWARD = [
+  'say "hi"',
+  "C:\\temp\\x",
+  "line one\nline two\r\n\ttabbed",
+  "bell \u0007 and nul \u0000",
+  "emoji 🎁 and 中文",
+  "lone \ud83d surrogate",
+  "separators \u2028 \u2029",
+  "</script>",
+  "",
+];
+
+test("the JSON text the sink is given is exactly the document, for every shape and any text", () => {
+  const apps: AppLog[] = [
+    appLog,
+    { ...appLog, logger: null, traceId: null, spanId: null, error: null, attributes: {}, source: null },
+    { ...appLog, error: { type: "E", message: "m", stack: null } },
+    { ...appLog, level: "TRACE", attributes: { only: "one" } },
+  ];
+  const accesses: AccessLog[] = [
+    accessLog,
+    {
+      ...accessLog,
+      errorCode: null,
+      traceId: null,
+      caller: null,
+      uid: null,
+      deviceId: null,
+      roomId: null,
+      userAgent: null,
+      source: null,
+      status: 200,
+      latencyUs: 0,
+    },
+    { ...accessLog, latencyUs: 123_456_789, uid: 0, roomId: 0 },
+  ];
+  for (const text of AWKWARD) {
+    apps.push({
+      ...appLog,
+      message: text,
+      logger: text,
+      host: text,
+      error: { type: text, message: text, stack: text },
+      attributes: { [text]: text, plain: "x" },
+      source: { ...shipped, file: text, fileId: text },
+    });
+    accesses.push({ ...accessLog, endpoint: text, userAgent: text, caller: text, clientIp: text, id: text });
+  }
+  for (const l of apps) {
+    const json = appLogJson(l);
+    assert.ok(!json.includes("\n"), "one line");
+    assert.deepEqual(JSON.parse(json), JSON.parse(JSON.stringify(appLogDocument(l))), json);
+  }
+  for (const l of accesses) {
+    const json = accessLogJson(l);
+    assert.ok(!json.includes("\n"), "one line");
+    assert.deepEqual(JSON.parse(json), JSON.parse(JSON.stringify(accessLogDocument(l))), json);
+  }
+  assert.equal(appLogMapping().toDocument({ key: null, ts: T, value: appLog }), appLogJson(appLog));
+  assert.equal(accessLogMapping().toDocument({ key: null, ts: T, value: accessLog }), accessLogJson(accessLog));
 });
 
 interface MappingNode {

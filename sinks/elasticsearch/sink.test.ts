@@ -270,6 +270,22 @@ test("records the caller's functions fail on are rejected as document-error; wri
   await sink.close();
 });
 
+test("a document given as JSON text is sent as it is; text with a line break is rejected, not sent", async () => {
+  const fake = new FakeElasticsearch();
+  const sink = sinkOf(fake, {
+    toDocument: (r) => (r.value.i === 1 ? '{"i":1,\n"x":2}' : `{"i":${r.value.i},"text":true}`),
+  });
+  for (let i = 0; i < 3; i++) sink.write(rec(i));
+  await sink.flush();
+  assert.deepEqual(fake.stored.get("logs-svc/id-2"), { i: 2, text: true });
+  assert.equal(fake.stored.size, 2);
+  assert.deepEqual(
+    sink.takeRejected().map((r) => [r.rec.value.i, r.errorType, r.message]),
+    [[1, DOCUMENT_ERROR, "the document's JSON text has a line break"]],
+  );
+  await sink.close();
+});
+
 test("a request failing as a whole is retried; when retries run out flush() rejects, nothing is dropped, the next flush() sends again", async () => {
   const fake = new FakeElasticsearch();
   const refused = () => new errors.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200");
@@ -395,7 +411,7 @@ test("options are validated, naming the option", () => {
   );
   assert.throws(() => sinkOf(fake, { node: "ftp://x" } as never), /node: an http\(s\) URL/);
   const sink = sinkOf(fake);
-  assert.equal(sink.highWater, 20_000);
+  assert.equal(sink.highWater, 50_000);
   assert.equal(sink.config.flushBytes, 5 * 1024 * 1024);
   assert.equal(sink.config.concurrency, 2);
 });
