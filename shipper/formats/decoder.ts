@@ -120,7 +120,7 @@ class SourceLineDecoder implements LineDecoder {
   private lastInfo: FileInfo | null = null;
   private readonly ctx: LineContext;
   private readonly needsNow: boolean;
-  private needsId = false;
+  private readonly needsId: boolean;
   private lastKey: string | null = null;
   private lastKeyBytes: Buffer | null = null;
   /** The target of the line being decoded, once known: the DLQ record names its schema. */
