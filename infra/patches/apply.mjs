@@ -14,6 +14,12 @@ const patches = [
     original: "54ce50f2a41ee1686da8b73bf8b502c7dd07c9d7cb0a494cdb36a7fc536ced8e",
     replacement: "infra/patches/kafkajs-aborted-transactions.cjs",
   },
+  {
+    why: "grouping a batch by partition copied an array per message (quadratic in the batch size)",
+    target: "node_modules/kafkajs/src/producer/groupMessagesPerPartition.js",
+    original: "ea72357721fbf67770b5e06b9bf4260faa1e60f3affb556bff2cc7892c1881fb",
+    replacement: "infra/patches/kafkajs-group-messages.cjs",
+  },
 ];
 
 const sha = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");
