@@ -16,7 +16,9 @@
 //   server with these bodies.
 //
 //   node --import tsx bench/elasticsearch/bench.ts [--docs 100000] [--runs 3] [--flush-bytes 5242880]
-//     [--concurrency 2] [--only sink|plain] [--write] [--no-index-sort] [--codec default]
+//     [--concurrency 2] [--high-water N] [--only sink|plain] [--write] [--no-index-sort] [--codec default]
+//   node --import tsx bench/elasticsearch/bench.ts --freshness [--rate 2000] [--seconds 20]
+//     (write-to-searchable latency of the sink at a steady rate, instead of the comparison)
 // Prints the result table; --write also writes it to bench/results/elasticsearch-sink.md (the analysis
 // there is written by hand).
 import { writeFileSync } from "node:fs";
@@ -51,6 +53,7 @@ const HIGH_WATER = process.argv.includes("--high-water") ? Number(arg("high-wate
 const ONLY = arg("only", "");
 const NO_SORT = process.argv.includes("--no-index-sort");
 const CODEC = arg("codec", "");
+const FRESHNESS = process.argv.includes("--freshness");
 const WRITE = process.argv.includes("--write") && !ONLY && !NO_SORT && !CODEC;
 /** Records handed to the sink between two turns of the event loop: about what one Kafka fetch brings. */
 const FETCH = 1000;
@@ -266,6 +269,93 @@ async function runPlain(records: Array<Rec<LogRecord>>): Promise<Sample> {
   });
 }
 
+// --- freshness ---------------------------------------------------------------------------------------------
+
+/**
+ * Write-to-searchable latency at a steady rate: records stamped with the wall clock as they are
+ * written (so each lands in today's index of its service), and a poller asking every POLL_MS for each
+ * index's newest searchable @timestamp. A document counts as searchable at the first poll whose
+ * newest time in its index is at or past its own (documents of one index are written in time order),
+ * so the figures are high by up to POLL_MS plus the poll's own round trip.
+ */
+async function freshness(records: Array<Rec<LogRecord>>, perSecond: number, seconds: number) {
+  const POLL_MS = 50;
+  const TICK_MS = 20;
+  const total = Math.min(records.length, perSecond * seconds);
+  const prefix = `bench_es_fresh_${Date.now().toString(36)}`;
+  const set = templatesFor(prefix);
+  await installTemplates(es, set, { logger: pino({ level: "warn" }) });
+  const m = mapping(prefix);
+  const sink = new ElasticsearchSink<LogRecord>({ node: url, logger: pino({ level: "warn" }), ...m });
+  const written = new Map<string, number[]>();
+  const seenUpTo = new Map<string, number>();
+  const latencies: number[] = [];
+  let done = false;
+  const t0 = Date.now();
+  const poller = (async () => {
+    while (!done || latencies.length < total) {
+      const t = Date.now();
+      // A daily index whose shard is still starting fails the search: the next poll asks again.
+      const r = (await es
+        .search({
+          index: `${prefix}-*`,
+          size: 0,
+          ignore_unavailable: true,
+          allow_no_indices: true,
+          aggs: { by: { terms: { field: "_index", size: 1000 }, aggs: { newest: { max: { field: "@timestamp" } } } } },
+        })
+        .catch(() => ({}))) as {
+        aggregations?: { by: { buckets: Array<{ key: string; newest: { value: number | null } }> } };
+      };
+      for (const b of r.aggregations?.by.buckets ?? []) {
+        const times = written.get(b.key) ?? [];
+        let k = seenUpTo.get(b.key) ?? 0;
+        while (k < times.length && (times[k] as number) <= (b.newest.value ?? -1))
+          latencies.push(t - (times[k++] as number));
+        seenUpTo.set(b.key, k);
+      }
+      if (done && Date.now() - t0 > (seconds + 30) * 1000)
+        throw new Error("documents not searchable 30 s after the last write");
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  })();
+  try {
+    for (let i = 0; i < total; ) {
+      const due = Math.min(total, Math.floor(((Date.now() - t0) / 1000) * perSecond));
+      for (; i < due; i++) {
+        const r = records[i] as Rec<LogRecord>;
+        const now = Date.now();
+        r.value.ts = now;
+        r.ts = now;
+        const index = m.index(r);
+        let times = written.get(index);
+        if (!times) {
+          times = [];
+          written.set(index, times);
+        }
+        times.push(now);
+        sink.write(r);
+      }
+      await new Promise((r) => setTimeout(r, TICK_MS));
+    }
+    await sink.flush();
+    done = true;
+    await poller;
+  } finally {
+    done = true;
+    await sink.close();
+    const rows = (await es.cat.indices({ index: `${prefix}-*`, format: "json", h: "index" })) as Array<{
+      index: string;
+    }>;
+    for (const r of rows) await es.indices.delete({ index: r.index });
+    await es.indices.deleteIndexTemplate({ name: prefix });
+    for (const c of set.components) await es.cluster.deleteComponentTemplate({ name: c.name });
+  }
+  const sorted = latencies.sort((a, b) => a - b);
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number;
+  return { docs: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1) as number };
+}
+
 // --- main -------------------------------------------------------------------------------------------------
 
 const records = simulatedRecords(DOCS);
@@ -278,6 +368,17 @@ sampleBodies.length = 0;
 console.log(
   `${DOCS.toLocaleString("en")} documents (${Math.round(accessShare * 100)}% access, ${Math.round((1 - accessShare) * 100)}% app; ${services} services), ${(ndjsonBytes / 1048576).toFixed(1)} MiB of NDJSON (${Math.round(ndjsonBytes / DOCS)} bytes a document with its action line); Elasticsearch ${version}`,
 );
+
+if (FRESHNESS) {
+  const perSecond = Number(arg("rate", "2000"));
+  const seconds = Number(arg("seconds", "20"));
+  const f = await freshness(records, perSecond, seconds);
+  await es.close();
+  console.log(
+    `freshness at ${perSecond.toLocaleString("en")} docs/s for ${seconds} s (${f.docs.toLocaleString("en")} documents): write to searchable p50 ${f.p50} ms, p90 ${f.p90} ms, p99 ${f.p99} ms, max ${f.max} ms`,
+  );
+  process.exit(0);
+}
 
 type Side = "sink" | "plain";
 const SIDES: Side[] = ONLY ? [ONLY as Side] : ["sink", "plain"];
