@@ -676,3 +676,88 @@ test("files with the same first bytes and different content are different files;
     await src.stop();
   }
 });
+
+test("the last line of a renamed-away file, never given its newline, is shipped once the file is quiet", async () => {
+  const dir = newDir();
+  const path = join(dir, "app.log");
+  writeFileSync(path, "one\ntwo\nunfinished");
+  const c = new Collector();
+  const src = source(c, { paths: [path] });
+  await src.start();
+  try {
+    await until(() => c.lines.length === 2, "the complete lines");
+    assert.equal(src.stats().partialLinesFlushed, 0, "a live file's last line waits for its newline");
+    renameSync(path, `${path}.1`);
+    writeFileSync(path, "new\n");
+    await until(() => c.lines.length === 4, "the unfinished line and the new file");
+    const last = c.lines.find((l) => l.bytes.toString() === "unfinished");
+    assert.deepEqual([last?.offset, last?.end, last?.seq], [8, 18, 2]);
+    assert.equal(src.stats().partialLinesFlushed, 1);
+    await until(() => src.states().length === 1, "the rotated file closed");
+  } finally {
+    await src.stop();
+  }
+});
+
+test("a sink that rejects stops the source and is reported once", async () => {
+  const dir = newDir();
+  writeFileSync(join(dir, "app.log"), "a\nb\n");
+  const errors: Error[] = [];
+  let calls = 0;
+  const src = new FileSource(
+    { name: "test", paths: [join(dir, "*.log")], ...FAST },
+    {
+      sink: async () => {
+        calls++;
+        throw new Error("channel closed");
+      },
+      logger: silent,
+      onError: (err) => errors.push(err),
+    },
+  );
+  await src.start();
+  await until(() => errors.length === 1, "the error");
+  appendFileSync(join(dir, "app.log"), "c\n");
+  await sleep(100);
+  assert.equal(calls, 1, "nothing read or delivered after the failure");
+  assert.match(errors[0]?.message ?? "", /channel closed/);
+  await src.stop();
+  assert.deepEqual(src.states(), [], "files closed");
+});
+
+test("a file renamed to a name the globs do not match while the source was stopped is read to its end at restart", async () => {
+  const dir = newDir();
+  const path = join(dir, "app.log");
+  let text = "";
+  for (let i = 0; i < 400; i++) text += numbered(i);
+  writeFileSync(path, text);
+  const first = new Collector();
+  first.delayMs = 2;
+  const one = source(first, { paths: [path], maxBatchLines: 20 });
+  await one.start();
+  await until(() => first.lines.length >= 100, "100 lines");
+  await one.stop();
+  assert.ok(first.lines.length < 400, "stopped part-way");
+
+  // logrotate ran meanwhile: app.log -> app.log.1 (not matched), a new app.log, an older compressed one.
+  renameSync(path, `${path}.1`);
+  writeFileSync(`${path}.2.gz`, "not text");
+  let next = "";
+  for (let i = 400; i < 450; i++) next += numbered(i);
+  writeFileSync(path, next);
+
+  const second = new Collector();
+  const two = source(second, { paths: [path] }, first.resumePoints());
+  await two.start();
+  try {
+    await until(() => first.lines.length + second.lines.length >= 450, "450 lines in all");
+    const scans = two.stats().scans;
+    await until(() => two.stats().scans >= scans + 5, "five more scans");
+    const all = [...first.lines, ...second.lines];
+    assertEachOnce(all, 450, "renamed while stopped");
+    assertOrderedPerFile(all);
+    assert.ok(second.lines.some((l) => l.file === `${path}.1`));
+  } finally {
+    await two.stop();
+  }
+});

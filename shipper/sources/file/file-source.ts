@@ -9,8 +9,8 @@
 // locking. Checkpoints are not written here: the agent passes the positions it has delivered back in
 // as ResumePoints when it starts a source.
 import { type FSWatcher, type Stats, watch } from "node:fs";
-import { type FileHandle, open } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { type FileHandle, open, readdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { crc32c } from "@node-rs/crc32";
 import pino, { type Logger } from "pino";
 import type { FileState, LineSink, ResumePoint } from "../../types.ts";
@@ -27,6 +27,10 @@ const COMPARE_BYTES = 4096;
 const FORGET_AFTER_MS = 24 * 60 * 60 * 1000;
 /** Directories watched at most; beyond, polling alone finds changes. */
 const MAX_WATCHED_DIRECTORIES = 256;
+/** Scans asked for by watchers (a file created or renamed) are at least this far apart. */
+const MIN_SCAN_GAP_MS = 20;
+/** Rotated names that are not plain text (logrotate's `compress`). */
+const COMPRESSED = /\.(gz|bz2|xz|zst|lz4|zip|Z)$/;
 /** A write seen by a watcher wakes the reader at most this often: wake-ups per write would cost more than they save. */
 const WRITE_WAKE_MS = 20;
 
@@ -110,8 +114,11 @@ interface OpenFile {
   head: Buffer;
   headCheckedAtSize: number;
   deleted: boolean;
-  /** No longer where it was found: renamed, unmatched by the globs, or a copy followed after its original's truncation. */
-  rotated: boolean;
+  /** Found at another path than where it was read before (renamed, or a copy carrying on a truncated file). */
+  renamed: boolean;
+  /** Not matched by the globs at the last scan (renamed to a name they do not match). */
+  unseen: boolean;
+  rotationCounted: boolean;
   lastGrowthMs: number;
   openedMs: number;
   /** The file that had this path before it was renamed away: read first, so its lines come before this one's. */
@@ -284,26 +291,32 @@ export class FileSource {
       await this.scan();
       firstScan = false;
       started();
-      let nextScanAt = Date.now() + this.config.scanIntervalMs;
+      let lastScanAt = Date.now();
+      let nextScanAt = lastScanAt + this.config.scanIntervalMs;
       while (!this.stopping) {
-        if (this.scanRequested || Date.now() >= nextScanAt) {
+        const now = Date.now();
+        if (now >= nextScanAt || (this.scanRequested && now >= lastScanAt + MIN_SCAN_GAP_MS)) {
           this.scanRequested = false;
           await this.scan();
-          nextScanAt = Date.now() + this.config.scanIntervalMs;
+          lastScanAt = Date.now();
+          nextScanAt = lastScanAt + this.config.scanIntervalMs;
           if (this.stopping) break;
         }
         const progressed = await this.readRound();
         if (this.stopping) break;
         await this.finishFiles();
-        if (!progressed && !this.scanRequested && !this.stopping) {
-          await this.sleep(Math.max(1, Math.min(this.config.pollIntervalMs, nextScanAt - Date.now())));
+        if (!progressed && !this.stopping) {
+          const scanAt = this.scanRequested ? Math.min(nextScanAt, lastScanAt + MIN_SCAN_GAP_MS) : nextScanAt;
+          const wait = Math.min(this.config.pollIntervalMs, scanAt - Date.now());
+          if (wait > 0) await this.sleep(wait);
         }
       }
     } catch (e) {
       const err = e instanceof SinkFailed ? e.original : (e as Error);
       if (firstScan) failed(err);
       if (this.onError) this.onError(err);
-      else this.log.error({ err }, "file source stopped: the sink failed");
+      else if (e instanceof SinkFailed) this.log.error({ err }, "file source stopped: the sink failed");
+      else this.log.error({ err }, "file source stopped by an unexpected error");
     } finally {
       for (const watcher of this.watchers.values()) watcher.close();
       this.watchers.clear();
@@ -489,7 +502,7 @@ export class FileSource {
       if (this.stopping) return;
       if (f.closed || f.reader.offset < f.size) continue;
       const quiet = now - f.lastGrowthMs;
-      if (f.deleted || f.rotated) {
+      if (f.deleted || f.renamed || f.unseen) {
         if (f.reader.pendingBytes > 0) {
           if (quiet < this.config.partialLineFlushMs) continue;
           if (f.reader.flushPartial(this.batch)) this.counters.partialLinesFlushed++;
@@ -567,17 +580,17 @@ export class FileSource {
     for (const f of this.open.values()) previousOwner.set(f.path, f);
     for (const f of this.open.values()) {
       const path = pathOf.get(f.key);
+      // Recomputed at every scan: a walk that failed for a moment must not make a live file look gone.
+      f.unseen = path === undefined;
       if (path === undefined) {
-        if (!f.rotated && !f.deleted) {
-          f.rotated = true;
-          this.counters.rotations++;
+        if (!f.deleted && this.countRotation(f)) {
           this.log.info({ path: f.path, fileId: f.known.id }, "file rotated away: reading it to its end");
         }
         continue;
       }
       if (path !== f.path) {
-        if (!f.rotated) this.counters.rotations++;
-        f.rotated = true;
+        f.renamed = true;
+        this.countRotation(f);
         this.log.info({ from: f.path, to: path, fileId: f.known.id }, "file renamed: reading it to its end");
         f.path = path;
       }
@@ -606,11 +619,58 @@ export class FileSource {
     for (const known of [...this.known.values()]) {
       if (!known.reader && now - known.lastSeenMs > FORGET_AFTER_MS) this.forget(known);
     }
+    if (!this.firstScanDone) await this.findRenamedWhileStopped(found);
     this.firstScanDone = true;
   }
 
-  /** Works out which file `path` is (a known one, a copy of one, or a new one) and opens it if it is to be read. */
-  private async identify(path: string, predecessor: OpenFile | null): Promise<void> {
+  /**
+   * After a restart, a file with a resume point may have been renamed meanwhile to a name the globs do
+   * not match (`app.log` -> `app.log.1` with `paths: [app.log]`), and its unread lines are only there.
+   * It is looked for beside where it was, under names that start with its old name (not compressed
+   * ones), and read to its end.
+   */
+  private async findRenamedWhileStopped(found: Map<string, Stats>): Promise<void> {
+    const byDirectory = new Map<string, KnownFile[]>();
+    for (const known of this.known.values()) {
+      if (known.reader || known.path === undefined) continue;
+      const dir = dirname(known.path);
+      const list = byDirectory.get(dir);
+      if (list) list.push(known);
+      else byDirectory.set(dir, [known]);
+    }
+    for (const [dir, list] of byDirectory) {
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const known of list) {
+        const old = basename(known.path as string);
+        for (const name of names) {
+          if (known.reader) break;
+          const path = join(dir, name);
+          if (name.length > old.length && name.startsWith(old) && !COMPRESSED.test(name) && !found.has(path)) {
+            await this.identify(path, null, known);
+          }
+        }
+      }
+    }
+  }
+
+  private countRotation(f: OpenFile): boolean {
+    if (f.rotationCounted) return false;
+    f.rotationCounted = true;
+    this.counters.rotations++;
+    return true;
+  }
+
+  /**
+   * Works out which file `path` is (a known one, a copy of one, or a new one) and opens it if it is to
+   * be read. With `only`, the file is opened only if it carries `only` on and has lines past its
+   * position; nothing else is recorded about it.
+   */
+  private async identify(path: string, predecessor: OpenFile | null, only?: KnownFile): Promise<void> {
     let handle: FileHandle;
     try {
       handle = await open(path, "r");
@@ -628,15 +688,39 @@ export class FileSource {
       const headLength = await readAt(handle, this.head, this.head.length, 0);
       const length = fingerprintLength(this.head, headLength, this.config.fingerprintBytes);
       if (length === 0) {
-        this.seen.set(key, seenFile(path, st, "pending", null));
+        if (!only) this.seen.set(key, seenFile(path, st, "pending", null));
+        return;
+      }
+      if (only) {
+        const head = this.head.subarray(0, headLength);
+        const matches = only.length <= headLength && hashHead(head, only.length) === only.fingerprint.slice(0, 32);
+        if (
+          matches &&
+          st.size > only.offset &&
+          (await this.continuation(handle, st.size, path, only)) === "continues"
+        ) {
+          this.log.info(
+            { path, was: only.path, fileId: only.id, offset: only.offset },
+            "file renamed while the source was stopped: reading it to its end",
+          );
+          keep = this.attach(handle, st, path, only, Buffer.from(head), null);
+        }
         return;
       }
       const own = fingerprintId(hashHead(this.head, length), length);
       const head = Buffer.from(this.head.subarray(0, headLength));
       for (const known of this.candidates(head, headLength, length, own, path, st)) {
-        const reader = known.reader;
-        if (reader && (await this.refresh(reader).catch(() => false)) && !reader.closed) {
-          if (!(await this.sameContent(handle, st.size, reader))) continue;
+        let reader = known.reader;
+        // The file being read is looked at first: truncated since the last round, it is dropped (and
+        // this one may be its copy, to carry on from its position).
+        if (reader && !(await this.refresh(reader))) reader = null;
+        if (reader && !(await this.sameContent(handle, st.size, reader))) {
+          // Different bytes, unless the file being read was truncated during the comparison (logrotate
+          // truncates right after copying): then this is its copy, and carries on from its position.
+          if (await this.refresh(reader)) continue;
+          reader = null;
+        }
+        if (reader) {
           if (st.size > reader.size && reader.reader.offset >= reader.size) {
             // The file being read is a frozen copy of this one, which goes on growing: follow this one.
             await this.close(reader, "superseded");
@@ -647,7 +731,6 @@ export class FileSource {
           this.seen.set(key, seenFile(path, st, "alias", known.id));
           return;
         }
-        if (known.reader) continue;
         const verdict = await this.continuation(handle, st.size, path, known);
         if (verdict === "continues") {
           keep = this.attach(handle, st, path, known, head, predecessor);
@@ -782,7 +865,9 @@ export class FileSource {
       head: Buffer.from(head.subarray(0, known.length)),
       headCheckedAtSize: st.size,
       deleted: st.nlink === 0,
-      rotated,
+      renamed: rotated,
+      unseen: false,
+      rotationCounted: rotated,
       lastGrowthMs: now,
       openedMs: now,
       predecessor: predecessor && predecessor.known !== known && !predecessor.closed ? predecessor : null,

@@ -84,6 +84,13 @@ async function writer(dir: string): Promise<void> {
   const race: number[] = [];
   /** [first, last] line numbers of each generation that was copytruncated (its copy is app.log.1). */
   const copied: [number, number][] = [];
+  /** [first line, how it ended, when it started and ended (ms)] of each generation of app.log. */
+  const generations: [number, string, number, number][] = [[0, "end of the run", Date.now(), 0]];
+  const ended = (how: string) => {
+    const g = generations.at(-1) as [number, string, number, number];
+    g[1] = how;
+    g[3] = Date.now();
+  };
   let generationStart = 0;
   let renames = 0;
   let copytruncates = 0;
@@ -107,6 +114,7 @@ async function writer(dir: string): Promise<void> {
         shift();
         if (rand() < 0.5) {
           renameSync(path, `${path}.1`);
+          ended(`renamed after line ${i - 1}`);
           const late = Math.floor(rand() * 20);
           for (let k = 0; k < late && i < N; k++) write();
           closeSync(fd);
@@ -121,16 +129,21 @@ async function writer(dir: string): Promise<void> {
           }
           ftruncateSync(fd, 0);
           copied.push([generationStart, i - 1]);
+          ended(`copytruncated after line ${i - 1}`);
           copytruncates++;
         }
         generationStart = i;
+        generations.push([i, "end of the run", Date.now(), 0]);
         nextRotation = i + gap();
       }
     }
     await sleep(10);
   }
   closeSync(fd);
-  writeFileSync(join(dir, "writer.json"), JSON.stringify({ written: i, renames, copytruncates, race, copied }));
+  writeFileSync(
+    join(dir, "writer.json"),
+    JSON.stringify({ written: i, renames, copytruncates, race, copied, generations }),
+  );
 }
 
 async function main(): Promise<void> {
@@ -141,10 +154,18 @@ async function main(): Promise<void> {
   const last = new Map<string, RawLine>();
   let orderErrors = 0;
   let delivered = 0;
+  // Where each line was first delivered from, to say where a duplicate came from.
+  const firstFrom = new Array<string | undefined>(N);
+  const duplicates: string[] = [];
   const sink = async (lines: RawLine[]) => {
     for (const l of lines) {
       const n = Number(l.bytes.subarray(0, 9).toString());
-      if (Number.isInteger(n) && n >= 0 && n < N) counts[n] = Math.min(255, (counts[n] ?? 0) + 1);
+      if (Number.isInteger(n) && n >= 0 && n < N) {
+        counts[n] = Math.min(255, (counts[n] ?? 0) + 1);
+        const from = `${l.fileId.slice(0, 8)}…${l.fileId.slice(32)} ${l.file.slice(-9)} @${l.offset} #${l.seq}`;
+        if (counts[n] === 1) firstFrom[n] = from;
+        else if (duplicates.length < 5) duplicates.push(`line ${n}: first ${firstFrom[n]}, again ${from}`);
+      }
       const prev = last.get(l.fileId);
       if (prev && (l.seq !== prev.seq + 1 || l.offset !== prev.end)) orderErrors++;
       last.set(l.fileId, l);
@@ -160,7 +181,7 @@ async function main(): Promise<void> {
     rotateWaitMs: 1000,
     partialLineFlushMs: 1000,
   };
-  const logger = pino({ level: "warn" });
+  const logger = pino({ level: process.env.WEIR_STRESS_LOG ?? "warn" });
   const sourceStats: ReturnType<FileSource["stats"]>[] = [];
 
   const started = Date.now();
@@ -177,13 +198,16 @@ async function main(): Promise<void> {
 
   const rand = prng(Number(args.seed) + 7);
   let restarts = Number(args.restarts);
+  const restartsAt: string[] = [];
   let source = new FileSource(config, { sink, resume: [], logger });
   await source.start();
   while (writing) {
     await Promise.race([sleep(200 + rand() * 2000), writerDone]);
     if (writing && restarts > 0) {
       restarts--;
+      const at = Date.now() - started;
       await source.stop();
+      restartsAt.push(`${at}..${Date.now() - started} ms`);
       sourceStats.push(source.stats());
       source = new FileSource(config, { sink, resume: resume(), logger });
       await source.start();
@@ -207,7 +231,10 @@ async function main(): Promise<void> {
     copytruncates: number;
     race: number[];
     copied: [number, number][];
+    generations: [number, string, number, number][];
   };
+  /** The lost lines that should not have been, by generation: "first..last of <generation>". */
+  const lostByGeneration = new Map<number, number[]>();
   const live = args.glob === "live";
   const inCopy = new Uint8Array(N);
   for (const [from, to] of w.copied) inCopy.fill(1, from, to + 1);
@@ -225,6 +252,10 @@ async function main(): Promise<void> {
       else {
         lost++;
         if (lostSample.length < 10) lostSample.push(n);
+        const g = w.generations.findLastIndex(([from]) => from <= n);
+        const list = lostByGeneration.get(g) ?? [];
+        list.push(n);
+        lostByGeneration.set(g, list);
       }
     }
     if (c > 1) duplicated += c - 1;
@@ -236,13 +267,20 @@ async function main(): Promise<void> {
     renameRotations: w.renames,
     copytruncateRotations: w.copytruncates,
     restarts: Number(args.restarts) - restarts,
+    restartsAt,
     delivered,
     lost,
     lostSample,
+    lostByGeneration: [...lostByGeneration].map(([g, ns]) => {
+      const [from, how, start, end] = w.generations[g] ?? [0, "?", 0, 0];
+      const life = end ? `, lived ${end - start} ms from ${start - started} ms` : "";
+      return `${ns.length} lines, ${ns[0]}..${ns.at(-1)}, of the generation from line ${from}, ${how}${life}`;
+    }),
     raceWindowLines: race.size,
     lostInRaceWindow: lostInRace,
     lostWithUnmatchedCopies: live ? lostWithCopies : undefined,
     duplicated,
+    duplicates,
     orderErrors,
     truncationsSeen: total("truncations"),
     copiesFollowed: total("copiesFollowed"),
