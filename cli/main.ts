@@ -3,6 +3,7 @@ import { StackError } from "../infra/stack/prerequisites.ts";
 import { ConfigError } from "../schemas/config/yaml-config.ts";
 import { demoCommand } from "./commands/demo.ts";
 import { healthCommand } from "./commands/health.ts";
+import { logsCommand } from "./commands/logs.ts";
 import { migrateCommand } from "./commands/migrate.ts";
 import { runCommand } from "./commands/run.ts";
 import { schemasCommand } from "./commands/schemas.ts";
@@ -25,7 +26,8 @@ export function program(): Command {
     .addCommand(demoCommand())
     .addCommand(runCommand())
     .addCommand(migrateCommand())
-    .addCommand(healthCommand());
+    .addCommand(healthCommand())
+    .addCommand(logsCommand());
 }
 
 /** Runs the command line; returns the exit code. Known failures print one clear message, not a stack trace. */
