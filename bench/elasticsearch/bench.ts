@@ -290,6 +290,7 @@ async function freshness(records: Array<Rec<LogRecord>>, perSecond: number, seco
   const written = new Map<string, number[]>();
   const seenUpTo = new Map<string, number>();
   const latencies: number[] = [];
+  let bulk = { requests: 0, meanMs: 0 };
   let done = false;
   const t0 = Date.now();
   const poller = (async () => {
@@ -341,6 +342,7 @@ async function freshness(records: Array<Rec<LogRecord>>, perSecond: number, seco
     await sink.flush();
     done = true;
     await poller;
+    bulk = { requests: sink.stats.requests, meanMs: (sink.stats.bulkSeconds / sink.stats.requests) * 1000 };
   } finally {
     done = true;
     await sink.close();
@@ -353,7 +355,7 @@ async function freshness(records: Array<Rec<LogRecord>>, perSecond: number, seco
   }
   const sorted = latencies.sort((a, b) => a - b);
   const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] as number;
-  return { docs: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1) as number };
+  return { docs: sorted.length, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1) as number, bulk };
 }
 
 // --- main -------------------------------------------------------------------------------------------------
@@ -375,7 +377,7 @@ if (FRESHNESS) {
   const f = await freshness(records, perSecond, seconds);
   await es.close();
   console.log(
-    `freshness at ${perSecond.toLocaleString("en")} docs/s for ${seconds} s (${f.docs.toLocaleString("en")} documents): write to searchable p50 ${f.p50} ms, p90 ${f.p90} ms, p99 ${f.p99} ms, max ${f.max} ms`,
+    `freshness at ${perSecond.toLocaleString("en")} docs/s for ${seconds} s (${f.docs.toLocaleString("en")} documents): write to searchable p50 ${f.p50} ms, p90 ${f.p90} ms, p99 ${f.p99} ms, max ${f.max} ms; ${f.bulk.requests} bulk requests of ${Math.round(f.bulk.meanMs)} ms on average`,
   );
   process.exit(0);
 }

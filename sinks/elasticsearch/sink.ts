@@ -187,7 +187,7 @@ interface Batch<V> {
   /** Bytes of `buf` in use. */
   size: number;
   count: number;
-  /** The records of items [0, count); null once settled. */
+  /** The records of items [0, count); an item's slot is cleared once it is settled. */
   recs: Array<Rec<V> | undefined>;
   /** ends[i]: the offset just past item i's source line. */
   ends: number[];
