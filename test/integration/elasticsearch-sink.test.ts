@@ -515,7 +515,7 @@ test("retention deletes exactly the expired daily indices of its patterns", asyn
     try {
       scheduler.start();
       assert.ok(scheduler.nextRun() instanceof Date);
-      for (let i = 0; i < 50 && (await indexNames(es, old)).length > 0; i++) {
+      for (let i = 0; i < 100 && (await indexNames(es, old)).length > 0; i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
     } finally {
