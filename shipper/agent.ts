@@ -8,6 +8,7 @@
 // later lines that Kafka does not have yet, and those are sent from the channel. So a file resumes
 // after the later of the two: a line is neither read twice into the channel nor skipped. Lines a
 // source had read but that had not reached the channel (a half-merged stack trace) are read again.
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
@@ -56,7 +57,9 @@ class SourceRunner {
   /** The source's sink: resolves once the lines' events are in the channel (the source reads on then). */
   push = (lines: RawLine[]): Promise<void> => this.serial(() => this.putLines(lines, Date.now()));
 
-  start(resume: ResumePoint[]): void {
+  /** Starts reading, each of its files from its resume point (points of other sources are not its business). */
+  start(allPoints: ResumePoint[]): void {
+    const resume = allPoints.filter((p) => p.source === this.config.name);
     const log = this.agent.log.child({ source: this.config.name });
     const onError = (err: Error) => this.agent.fail(err, `source ${this.config.name}`);
     if (this.config.type === "stdin") {
@@ -218,14 +221,23 @@ export class ShipAgent {
     this.metrics = new ShipMetrics(this.view());
     this.sink = new KafkaSink(
       this.channel,
-      { ...this.config.kafka, brokers: this.config.kafka.brokers ?? this.options.brokers },
+      {
+        ...this.config.kafka,
+        brokers: this.config.kafka.brokers ?? this.options.brokers,
+        transactionalId:
+          this.config.kafka.transactionalId ??
+          `weir-ship-${createHash("sha256").update(`${this.config.host}\0${dataDir}`).digest("hex").slice(0, 16)}`,
+      },
       {
         decode: decodeShipEntry,
+        alreadyDelivered: (e) => this.checkpoints.ackedOffset(e.position.fileId) >= e.position.end,
         delivered: (entries) => {
           for (const e of entries) {
             this.checkpoints.advance(e.position);
             if (e.topic === this.config.dlq.topic) this.countDeadLetter(e);
           }
+          // Before the channel commits: a crash now re-reads the channel, and these are skipped.
+          this.saveCheckpoints(false);
         },
         refused: (entry, reason, message) => this.refusedByKafka(entry, reason, message),
         sent: (seconds) => this.metrics?.sendSeconds.observe(seconds),
@@ -237,7 +249,7 @@ export class ShipAgent {
     const resume = this.resumePoints();
     for (const r of runners) r.start(resume);
     this.runners = runners;
-    this.timer = setInterval(() => this.saveCheckpoints(), this.config.checkpoints.intervalMs);
+    this.timer = setInterval(() => this.saveCheckpoints(true), this.config.checkpoints.intervalMs);
     this.timer.unref();
     const served = await serveMetrics(
       this.metrics.registry,
@@ -323,7 +335,7 @@ export class ShipAgent {
           { records: left },
           "stopping with records Kafka has not taken: they stay in the channel for the next start",
         );
-      this.saveCheckpoints();
+      this.saveCheckpoints(true);
       if (this.timer) clearInterval(this.timer);
       await this.channel.close();
       await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
@@ -364,7 +376,7 @@ export class ShipAgent {
   queued(p: LinePosition): void {
     const cur = this.inChannel.get(p.fileId);
     if (cur && cur.offset >= p.end) return;
-    this.inChannel.set(p.fileId, { fileId: p.fileId, offset: p.end, seq: p.seq + 1, path: p.file });
+    this.inChannel.set(p.fileId, { source: p.source, fileId: p.fileId, offset: p.end, seq: p.seq + 1, path: p.file });
   }
 
   private resumePoints(): ResumePoint[] {
@@ -377,9 +389,9 @@ export class ShipAgent {
     return [...points.values()];
   }
 
-  private saveCheckpoints(): void {
+  private saveCheckpoints(sync: boolean): void {
     try {
-      if (this.checkpoints.save()) {
+      if (this.checkpoints.save(sync) && sync) {
         const open = new Set<string>();
         for (const r of this.runners) for (const f of r.stats().states) open.add(f.fileId);
         this.checkpoints.prune(this.config.checkpoints.forgetAfterMs, open);

@@ -24,13 +24,15 @@ test("checkpoints move forward only, survive a reload, and are written only when
     a.advance(pos("f1", 100, 250, 1));
     a.advance(pos("f1", 0, 100, 0)); // a re-delivered older line must not move it back
     a.advance(pos("f2", 0, 10, 0));
-    assert.equal(a.save(), true);
-    assert.equal(a.save(), false);
+    assert.equal(a.save(false), true);
+    assert.equal(a.save(false), false);
+    assert.equal(a.save(true), true); // written before, not yet fsynced
+    assert.equal(a.save(true), false);
     assert.deepEqual(readdirSync(dir), ["checkpoints.json"]);
 
     const b = CheckpointStore.load(path, assert.fail);
-    assert.deepEqual(b.get("f1"), { fileId: "f1", offset: 250, seq: 2, path: "/logs/f1.log" });
-    assert.deepEqual(b.get("f2"), { fileId: "f2", offset: 10, seq: 1, path: "/logs/f2.log" });
+    assert.deepEqual(b.get("f1"), { source: "s", fileId: "f1", offset: 250, seq: 2, path: "/logs/f1.log" });
+    assert.deepEqual(b.get("f2"), { source: "s", fileId: "f2", offset: 10, seq: 1, path: "/logs/f2.log" });
     assert.equal(b.resumePoints().length, 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -8,6 +8,8 @@ import { dirname } from "node:path";
 import type { LinePosition, ResumePoint } from "./types.ts";
 
 interface Entry {
+  /** The source that read the file (absent in checkpoints written before it was recorded). */
+  source?: string;
   offset: number;
   seq: number;
   path: string;
@@ -18,6 +20,8 @@ interface Entry {
 export class CheckpointStore {
   private readonly files = new Map<string, Entry>();
   private dirty = false;
+  /** Written since the last fsynced save. */
+  private unsynced = false;
 
   private constructor(readonly path: string) {}
 
@@ -55,17 +59,22 @@ export class CheckpointStore {
   advance(p: LinePosition): void {
     const cur = this.files.get(p.fileId);
     if (cur && cur.offset >= p.end) return;
-    this.files.set(p.fileId, { offset: p.end, seq: p.seq + 1, path: p.file, at: Date.now() });
+    this.files.set(p.fileId, { source: p.source, offset: p.end, seq: p.seq + 1, path: p.file, at: Date.now() });
     this.dirty = true;
+  }
+
+  /** The offset Kafka has every line of this file before; -1 when none. */
+  ackedOffset(fileId: string): number {
+    return this.files.get(fileId)?.offset ?? -1;
   }
 
   get(fileId: string): ResumePoint | undefined {
     const e = this.files.get(fileId);
-    return e ? { fileId, offset: e.offset, seq: e.seq, path: e.path } : undefined;
+    return e ? point(fileId, e) : undefined;
   }
 
   resumePoints(): ResumePoint[] {
-    return [...this.files].map(([fileId, e]) => ({ fileId, offset: e.offset, seq: e.seq, path: e.path }));
+    return [...this.files].map(([fileId, e]) => point(fileId, e));
   }
 
   /** Forgets files whose checkpoint has not moved for `maxAgeMs` and that no source has open. */
@@ -81,25 +90,32 @@ export class CheckpointStore {
     return n;
   }
 
-  /** Writes the checkpoints if they moved: temp file + fsync + rename + fsync of the folder. */
-  save(): boolean {
-    if (!this.dirty) return false;
+  /**
+   * Writes the checkpoints if they moved: temp file, rename. With `sync`, the file and the folder
+   * are fsynced too, so the checkpoint also survives a power cut; without, it survives the shipper's
+   * own crash (the page cache outlives the process), which is what a save after every batch is for.
+   */
+  save(sync: boolean): boolean {
+    if (!this.dirty && !(sync && this.unsynced)) return false;
     const doc = { version: 1, files: Object.fromEntries(this.files) };
     const tmp = `${this.path}.tmp`;
     const fd = openSync(tmp, "w");
     try {
       writeSync(fd, JSON.stringify(doc));
-      fsyncSync(fd);
+      if (sync) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, this.path);
-    const dir = openSync(dirname(this.path), "r");
-    try {
-      fsyncSync(dir);
-    } finally {
-      closeSync(dir);
+    if (sync) {
+      const dir = openSync(dirname(this.path), "r");
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
     }
+    this.unsynced = !sync;
     this.dirty = false;
     return true;
   }
@@ -107,4 +123,14 @@ export class CheckpointStore {
   get size(): number {
     return this.files.size;
   }
+}
+
+function point(fileId: string, e: Entry): ResumePoint {
+  return {
+    ...(e.source !== undefined ? { source: e.source } : {}),
+    fileId,
+    offset: e.offset,
+    seq: e.seq,
+    path: e.path,
+  };
 }

@@ -49,6 +49,8 @@ export interface FileState {
 
 /** The position to resume a file at, from the checkpoints (and from entries still in the channel). */
 export interface ResumePoint {
+  /** The source that read the file: a source is given only its own files. */
+  source?: string;
   fileId: string;
   /** Read from this byte offset: the end of the last line delivered. */
   offset: number;

@@ -3,6 +3,12 @@
 // does it report the batch delivered (checkpoints move) and commit it in the channel. A batch that
 // fails is retried until Kafka takes it: nothing is ever dropped for being slow or unreachable.
 // Records Kafka refuses for good (too large, invalid) are bisected out and replaced by dead letters.
+//
+// With a transactional id (the default), each batch is one Kafka transaction. A shipper killed
+// with a batch in flight leaves it uncommitted; the next start aborts it (same transactional id)
+// and sends it again, so read_committed consumers see it once. Without one, that batch can arrive
+// twice. Either way, the only other copies are of a batch committed in the milliseconds before its
+// checkpoint was written.
 import kafkajs, { type Message, type Producer } from "kafkajs";
 import lz4 from "lz4-napi";
 import type { Logger } from "pino";
@@ -32,6 +38,13 @@ export const KafkaSinkConfigSchema = z
       .int()
       .positive()
       .default(2 * 1024 * 1024),
+    /**
+     * One Kafka transaction per batch (exactly once for read_committed consumers, at the cost of a
+     * commit round trip per batch). Off: idempotent sends, at least once.
+     */
+    transactions: z.boolean().default(true),
+    /** The transactional id; default: derived from the host and the data folder, so it survives restarts. */
+    transactionalId: z.string().min(1).optional(),
     /** First retry delay; doubles up to maxBackoffMs, with jitter. */
     backoffMs: z.number().int().positive().default(200),
     maxBackoffMs: z.number().int().positive().default(10_000),
@@ -47,6 +60,8 @@ export interface ChannelSource {
 
 export interface KafkaSinkHooks {
   decode(payload: Buffer): ShipEntry;
+  /** Already in Kafka (its checkpoint is past it): committed without sending again. */
+  alreadyDelivered?(entry: ShipEntry): boolean;
   /** Kafka has every entry of this batch, in order: move the checkpoints. */
   delivered(entries: ShipEntry[]): void;
   /** A record Kafka refuses for good: what to send instead (a dead letter), or null to count it lost. */
@@ -94,7 +109,7 @@ export class KafkaSink {
 
   constructor(
     private readonly channel: ChannelSource,
-    private readonly config: KafkaSinkConfig & { brokers: string[] },
+    private readonly config: KafkaSinkConfig & { brokers: string[]; transactionalId: string },
     private readonly hooks: KafkaSinkHooks,
     private readonly log: Logger,
   ) {
@@ -126,8 +141,10 @@ export class KafkaSink {
     while (!signal.aborted) {
       const taken = await this.channel.take(this.config.batchRecords, this.config.batchBytes, signal);
       if (taken.payloads.length === 0) continue;
-      const entries = taken.payloads.map((p) => this.hooks.decode(p));
-      if (!(await this.deliver(entries))) return; // stopped mid-retry: the batch stays in the channel
+      let entries = taken.payloads.map((p) => this.hooks.decode(p));
+      const skip = this.hooks.alreadyDelivered;
+      if (skip) entries = entries.filter((e) => !skip(e));
+      if (entries.length > 0 && !(await this.deliver(entries))) return; // stopped mid-retry: the batch stays in the channel
       this.hooks.delivered(entries);
       this.channel.commit(taken.lastSeq);
     }
@@ -146,7 +163,11 @@ export class KafkaSink {
         this.stats.retries++;
         this.stats.failing++;
         this.stats.lastError = (e as Error).message;
-        if (code && FENCED.has(code)) await this.resetProducer();
+        // A transaction that failed is aborted; a producer that cannot abort (Kafka away) or was
+        // fenced is replaced, and connecting again aborts whatever it left open.
+        if (!this.config.transactions) {
+          if (code && FENCED.has(code)) await this.resetProducer();
+        } else await this.resetProducer();
         const delay = Math.min(this.config.maxBackoffMs, this.config.backoffMs * 2 ** Math.min(attempt, 16));
         const wait = delay / 2 + Math.random() * (delay / 2);
         if (attempt === 0 || attempt % 10 === 0) {
@@ -178,7 +199,9 @@ export class KafkaSink {
   }
 
   private async send(entries: ShipEntry[]): Promise<void> {
-    this.producer ??= await this.client.idempotentProducer();
+    this.producer ??= await this.client.idempotentProducer(
+      this.config.transactions ? this.config.transactionalId : undefined,
+    );
     const started = performance.now();
     const now = Date.now();
     const byTopic = new Map<string, Message[]>();
@@ -193,11 +216,23 @@ export class KafkaSink {
       list.push({ key: e.key, value: e.value, timestamp: String(Math.floor(ts)) });
       bytes += e.value.length;
     }
-    await this.producer.sendBatch({
+    const batch = {
       topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       acks: -1,
       compression: this.compression,
-    });
+    };
+    if (this.config.transactions) {
+      const tx = await this.producer.transaction();
+      try {
+        await tx.sendBatch(batch);
+        await tx.commit();
+      } catch (e) {
+        await tx.abort().catch(() => {});
+        throw e;
+      }
+    } else {
+      await this.producer.sendBatch(batch);
+    }
     this.hooks.sent?.((performance.now() - started) / 1000, entries.length);
     this.stats.batches++;
     this.stats.bytes += bytes;

@@ -73,16 +73,17 @@ export class KafkaClient {
   }
 
   /**
-   * A bare idempotent kafkajs producer (acks=all is the caller's to pass), for a caller that
-   * retries on its own terms (the shipper retries a batch until Kafka takes it, and must keep the
-   * producer id across retries so the broker drops the copies of a batch that did land).
+   * A bare kafkajs producer, idempotent (acks=all is the caller's to pass), for a caller that retries
+   * on its own terms: the shipper retries a batch until Kafka takes it. With a transactional id the
+   * id survives restarts, so connecting aborts whatever a killed predecessor left open.
    */
-  async idempotentProducer(): Promise<Producer> {
+  async idempotentProducer(transactionalId?: string): Promise<Producer> {
     const p = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
+      ...(transactionalId ? { transactionalId, transactionTimeout: 60_000 } : {}),
     });
     await p.connect();
     return p;
