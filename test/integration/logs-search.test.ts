@@ -677,6 +677,13 @@ test("the API: 401 without or with a bad token, scopes enforced in the query (40
       gift.map((l) => l.id).sort(),
     );
     ac.abort();
+    // The server stops polling for a client that left (bounded wait: a tail that never stops fails here).
+    for (let i = 0; ; i++) {
+      const m = (await get(api, "/metrics")).body as string;
+      if (/weir_logs_api_tails_open 0\b/.test(m)) break;
+      assert.ok(i < 100, "the tail is still open after its client left");
+      await new Promise((r) => setTimeout(r, 100));
+    }
 
     const metrics = await get(api, "/metrics");
     assert.match(metrics.body as string, /weir_logs_api_requests_total\{route="search",status="403"\} 2/);

@@ -244,11 +244,11 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
         return json(res, 200, result);
       }
       case "tail":
-        return tail(req, res, { ...filter(), backlog: integer(q, "backlog") });
+        return tail(res, { ...filter(), backlog: integer(q, "backlog") });
     }
   };
 
-  const tail = async (req: IncomingMessage, res: ServerResponse, request: LineFilter & { backlog?: number }) => {
+  const tail = async (res: ServerResponse, request: LineFilter & { backlog?: number }) => {
     if (tails.size >= maxTails) {
       throw new HttpError(
         503,
@@ -292,7 +292,7 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     };
     res.write(": tail started\n\n");
     await send(backlog);
-    req.on("close", () => ac.abort());
+    // The response's close, not the request's: a GET's request is over (and closed) once it is read.
     res.on("close", () => ac.abort());
     const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), HEARTBEAT_MS);
     try {
