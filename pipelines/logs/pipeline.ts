@@ -5,6 +5,7 @@ import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import { Client } from "@elastic/elasticsearch";
 import type { Logger } from "pino";
 import { logsTemplates } from "../../infra/elasticsearch/logs.ts";
+import { StackError } from "../../infra/stack/prerequisites.ts";
 import { dailyExpiry, PartitionRetention, RetentionScheduler } from "../../sinks/clickhouse/retention.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { ident, sql } from "../../sinks/clickhouse/sql.ts";
@@ -15,7 +16,7 @@ import type { Pipeline, PipelineContext } from "../types.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, type LogsConfig, loadLogsConfig } from "./config.ts";
 import { logLineMapping } from "./documents.ts";
 import type { LogLine } from "./lines.ts";
-import { loadPiiKey } from "./pii/key.ts";
+import { loadPiiKey, type PiiKey, PiiKeyError } from "./pii/key.ts";
 import { PiiMasker } from "./pii/masker.ts";
 import { logRow } from "./rows.ts";
 import { buildLogsApp } from "./topology.ts";
@@ -25,14 +26,13 @@ const STARTUP_WAIT_MS = 60_000;
 /** How often the counters are logged. */
 const STATS_EVERY_MS = 60_000;
 
-/** A reason the pipeline cannot start, with what to do about it. */
-export class LogsPipelineError extends Error {
-  constructor(
-    message: string,
-    readonly hint: string,
-  ) {
-    super(`${message} (${hint})`);
-    this.name = "LogsPipelineError";
+/** The PII key; without one the worker stops at start with what to do (the CLI prints a StackError's hint). */
+function pipelineKey(env: NodeJS.ProcessEnv): PiiKey {
+  try {
+    return loadPiiKey(env);
+  } catch (e) {
+    if (e instanceof PiiKeyError) throw new StackError(e.message, e.hint);
+    throw e;
   }
 }
 
@@ -44,7 +44,7 @@ export function templateNameOf(prefix: string): string {
 export async function logsPipeline(ctx: PipelineContext): Promise<Pipeline> {
   const config = loadLogsConfig(ctx.config ?? DEFAULT_LOGS_CONFIG_FILE, ctx.env);
   const log = ctx.logger;
-  const key = loadPiiKey(ctx.env);
+  const key = pipelineKey(ctx.env);
   if (key.isDevelopment) {
     log.warn(
       { key: String(key) },
@@ -194,7 +194,7 @@ async function prepareStores(config: LogsConfig, es: Client, ch: ClickHouseClien
     ctx.logger,
   );
   if (!exists) {
-    throw new LogsPipelineError(
+    throw new StackError(
       `the ClickHouse table ${database}.${table} does not exist`,
       database === "weir" && table === "logs"
         ? "create it with `weir migrate` (infra/clickhouse/002_logs.sql)"
@@ -211,7 +211,7 @@ async function untilAnswered<T>(what: string, url: string, call: () => Promise<T
     } catch (e) {
       if (!isUnreachable(e) || Date.now() >= deadline) {
         if (!isUnreachable(e)) throw e;
-        throw new LogsPipelineError(
+        throw new StackError(
           `${what} at ${url} did not answer within ${STARTUP_WAIT_MS / 1000} s: ${(e as Error).message}`,
           "start it (`weir stack up` for the local stack) or point WEIR_ES_URL / WEIR_CLICKHOUSE_URL at it",
         );
