@@ -96,31 +96,10 @@ export async function logsPipeline(ctx: PipelineContext): Promise<Pipeline> {
     commitInterval: config.stream.commitInterval,
   });
 
+  const retention = logsRetention(config, es, ch, log);
   const schedule = { cron: config.retention.cron, timezone: "Etc/UTC", logger: log };
-  const indexRetention = new IndexRetentionScheduler(
-    [
-      new IndexRetention({
-        client: es,
-        rules: [{ pattern: `${esConfig.indexPrefix}-*`, keep: esConfig.retention }],
-        logger: log,
-        dryRun: config.retention.dryRun,
-      }),
-    ],
-    schedule,
-  );
-  const partitionRetention = new RetentionScheduler(
-    [
-      new PartitionRetention({
-        client: ch,
-        database: chConfig.database,
-        table: chConfig.table,
-        isExpired: dailyExpiry(chConfig.retention),
-        logger: log,
-        dryRun: config.retention.dryRun,
-      }),
-    ],
-    schedule,
-  );
+  const indexRetention = new IndexRetentionScheduler([retention.indices], schedule);
+  const partitionRetention = new RetentionScheduler([retention.partitions], schedule);
   let statsTimer: NodeJS.Timeout | null = null;
   return {
     app,
@@ -138,6 +117,35 @@ export async function logsPipeline(ctx: PipelineContext): Promise<Pipeline> {
       await es.close();
       await ch.close();
     },
+  };
+}
+
+/**
+ * What retention deletes: the daily indices `<indexPrefix>-*` a day after their day plus
+ * `elasticsearch.retention`, and the logs table's day partitions likewise after `clickhouse.retention`.
+ */
+export function logsRetention(
+  config: LogsConfig,
+  es: Client,
+  ch: ClickHouseClient,
+  logger: Logger,
+): { indices: IndexRetention; partitions: PartitionRetention } {
+  const dryRun = config.retention.dryRun;
+  return {
+    indices: new IndexRetention({
+      client: es,
+      rules: [{ pattern: `${config.elasticsearch.indexPrefix}-*`, keep: config.elasticsearch.retention }],
+      logger,
+      dryRun,
+    }),
+    partitions: new PartitionRetention({
+      client: ch,
+      database: config.clickhouse.database,
+      table: config.clickhouse.table,
+      isExpired: dailyExpiry(config.clickhouse.retention),
+      logger,
+      dryRun,
+    }),
   };
 }
 

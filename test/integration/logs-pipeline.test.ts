@@ -5,15 +5,20 @@
 //   so is every shipped line's (file id, offset);
 // - the PII detector finds no phone or ID number in any document or row, and the tokens are there;
 // - a document Elasticsearch refuses is in the DLQ with its reason while the rest of its bulk request
-//   was indexed, and so are an undecodable message and one of an unknown schema.
+//   was indexed, and so are an undecodable message and one of an unknown schema;
+// - the retention the worker schedules deletes the run's indices and partitions once they are old
+//   enough, and not before.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import type { Admin, Producer } from "kafkajs";
+import pino from "pino";
 import { type LogBatch, LogTraffic } from "../../bench/logs/traffic.ts";
 import { LocalStack } from "../../infra/stack/local-stack.ts";
+import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { PiiDetector, PiiMatches } from "../../pipelines/logs/pii/detector.ts";
+import { logsRetention } from "../../pipelines/logs/pipeline.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog, DeadLetter } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
@@ -391,6 +396,24 @@ test("logs end to end: every line once in both stores despite a SIGKILL and an E
   }
   assert.equal(byReason.get("unknown-fingerprint")?.[0]?.origin.topic, topics.access);
   await worker.kill("SIGTERM");
+
+  // Retention as the worker schedules it: two days after the run nothing is old enough to go; 31
+  // days after, Elasticsearch's 7 and ClickHouse's 30 days have passed and the run's days are gone.
+  const config = loadLogsConfig(DEFAULT_LOGS_CONFIG_FILE, {
+    WEIR_LOGS_INDEX_PREFIX: prefix,
+    WEIR_LOGS_DATABASE: database,
+  });
+  const retention = logsRetention(config, es, ch, pino({ level: "silent" }));
+  const DAY = 86_400_000;
+  assert.deepEqual((await retention.indices.run(end + 2 * DAY)).deleted, []);
+  assert.deepEqual((await retention.partitions.run(end + 2 * DAY)).dropped, []);
+  const indices = await retention.indices.run(end + 31 * DAY);
+  const services = new Set([...produced.app, ...produced.access].map((l) => l.service));
+  assert.ok(indices.deleted.length >= services.size, `${indices.deleted.length} indices deleted`);
+  assert.ok(indices.deleted.every((i) => i.index.startsWith(`${prefix}-`)));
+  assert.equal((await retention.partitions.run(end + 31 * DAY)).dropped.length >= 1, true);
+  assert.equal(await esCount(), 0);
+  assert.equal(await chCount(), 0);
   // Informational: how much the replays after the SIGKILL (and a failure, if any) sent again.
   for (const [name, log] of workerLogs) {
     const counters = log.match(/"elasticsearch":\{"indexed":\d+,"duplicates":\d+/g)?.pop();
