@@ -22,6 +22,7 @@ import { CheckpointStore } from "./checkpoints.ts";
 import { type ShipConfig, type ShipSourceConfig, shipCatalog } from "./config.ts";
 import { createLineDecoder, DLQ_RAW_LIMIT, type LineDecoder, MultilineMerger } from "./formats/index.ts";
 import { ShipMetrics, type ShipView } from "./metrics.ts";
+import { clearIntent, committedInKafka, intentOf, readIntent, writeIntent } from "./sinks/in-doubt.ts";
 import { KafkaSink } from "./sinks/kafka-sink.ts";
 import { FileSourceConfigSchema } from "./sources/file/config.ts";
 import { FileSource } from "./sources/file/file-source.ts";
@@ -219,6 +220,7 @@ export class ShipAgent {
       this.log.info({ records: held }, "the channel holds records Kafka has not acknowledged: sending them first");
 
     this.metrics = new ShipMetrics(this.view());
+    const intentFile = join(dataDir, "commit-intent.json");
     this.sink = new KafkaSink(
       this.channel,
       {
@@ -230,6 +232,7 @@ export class ShipAgent {
       },
       {
         decode: decodeShipEntry,
+        beforeCommit: (entries) => writeIntent(intentFile, intentOf(entries)),
         alreadyDelivered: (e) => this.checkpoints.ackedOffset(e.position.fileId) >= e.position.end,
         delivered: (entries) => {
           for (const e of entries) {
@@ -244,6 +247,7 @@ export class ShipAgent {
       },
       this.log,
     );
+    await this.settleInDoubt(intentFile);
     this.sink.start().catch((e: Error) => this.fail(e, "the Kafka sink"));
 
     const resume = this.resumePoints();
@@ -370,6 +374,30 @@ export class ShipAgent {
     // Everything read: wait for Kafka to take all of it, however long, then stop.
     while (this.channel.stats().records > 0 && !this.fatal) await sleep(50);
     await this.stop();
+  }
+
+  /**
+   * The batch whose commit was in flight when the last run died: if Kafka has it, its checkpoints
+   * move, and the channel's copy is skipped instead of sent twice (sinks/in-doubt.ts).
+   */
+  private async settleInDoubt(intentFile: string): Promise<void> {
+    const intent = readIntent(intentFile);
+    if (!intent) return;
+    const open = intent.positions.filter((p) => this.checkpoints.ackedOffset(p.fileId) < p.end);
+    if (open.length > 0) {
+      const committed = await committedInKafka(this.sink.client.native, intent, this.catalog, this.log);
+      this.log.info(
+        { committed, probe: intent.probe },
+        committed
+          ? "the batch in flight when the shipper stopped had committed: not sending it again"
+          : "the batch in flight when the shipper stopped had not committed: sending it again",
+      );
+      if (committed) {
+        for (const p of open) this.checkpoints.advance(p);
+        this.checkpoints.save(true);
+      }
+    }
+    clearIntent(intentFile);
   }
 
   /** An entry is in the channel: its file resumes after it on a reload or restart. */

@@ -62,6 +62,8 @@ export interface KafkaSinkHooks {
   decode(payload: Buffer): ShipEntry;
   /** Already in Kafka (its checkpoint is past it): committed without sending again. */
   alreadyDelivered?(entry: ShipEntry): boolean;
+  /** The batch is sent and its transaction about to be committed: the last moment to note it is in doubt. */
+  beforeCommit?(entries: ShipEntry[]): void;
   /** Kafka has every entry of this batch, in order: move the checkpoints. */
   delivered(entries: ShipEntry[]): void;
   /** A record Kafka refuses for good: what to send instead (a dead letter), or null to count it lost. */
@@ -101,7 +103,7 @@ export class KafkaSink {
     lastError: null,
     lastSuccess: 0,
   };
-  private readonly client: KafkaClient;
+  readonly client: KafkaClient;
   private producer: Producer | null = null;
   private readonly abort = new AbortController();
   private running: Promise<void> | null = null;
@@ -225,6 +227,7 @@ export class KafkaSink {
       const tx = await this.producer.transaction();
       try {
         await tx.sendBatch(batch);
+        this.hooks.beforeCommit?.(entries);
         await tx.commit();
       } catch (e) {
         await tx.abort().catch(() => {});

@@ -56,6 +56,11 @@ export class KafkaClient {
     });
   }
 
+  /** The kafkajs client itself, for a caller that needs what these wrappers do not offer. */
+  get native(): InstanceType<typeof Kafka> {
+    return this.kafka;
+  }
+
   admin(): KafkaAdmin {
     return new KafkaAdmin(this.kafka.admin());
   }

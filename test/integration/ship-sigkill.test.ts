@@ -57,6 +57,8 @@ test("weir ship killed with SIGKILL every few seconds loses no line of a million
   writeFileSync(configFile, simulatorShipConfig(simDir, dataDir, topics));
   let ship: ShipProcess | null = null;
   let kills = 0;
+  /** The shippers' warnings and errors, shown when the counts are off. */
+  const complaints: string[] = [];
   try {
     // ~29k records a second for 36 s of wall time: about 1.05 million lines, 8 MiB rotations,
     // rename + create and copytruncate alternating by stream, a few bad lines among them.
@@ -86,6 +88,7 @@ test("weir ship killed with SIGKILL every few seconds loses no line of a million
       ship.child.kill("SIGKILL");
       await ship.exited;
       kills++;
+      complaints.push(...warnings(ship.output()));
       ship = null;
     }
     await simulated;
@@ -106,6 +109,7 @@ test("weir ship killed with SIGKILL every few seconds loses no line of a million
     }
     ship.child.kill("SIGTERM");
     const exit = await ship.exited;
+    complaints.push(...warnings(ship.output()));
     assert.equal(exit.code, 0, `weir ship exited ${exit.code}/${exit.signal}: ${ship.output().slice(-3000)}`);
     ship = null;
 
@@ -152,10 +156,12 @@ test("weir ship killed with SIGKILL every few seconds loses no line of a million
       if (dead !== t.dirty) problems.push(`${stream}: ${dead} dead letters, the simulator wrote ${t.dirty} bad lines`);
     }
     const rate = duplicates / messages;
+    const inDoubt = complaints.filter((l) => l.includes("in flight when the shipper stopped"));
     console.log(
-      `ship-sigkill: ${expected} events, ${kills} SIGKILLs, ${messages} messages, ${duplicates} duplicates (${(rate * 100).toFixed(4)}%)`,
+      `ship-sigkill: ${expected} events, ${kills} SIGKILLs, ${messages} messages, ${duplicates} duplicates (${(rate * 100).toFixed(4)}%); batches in doubt at a restart: ${inDoubt.length} (${inDoubt.filter((l) => l.includes("had committed")).length} had committed)`,
     );
     if (problems.length > 0) console.log("dead letters by reason:", reasons);
+    if (problems.length > 0 || rate >= 0.001) console.log("the shippers' warnings:", complaints.slice(0, 30));
     assert.deepEqual(problems, []);
     assert.ok(rate < 0.001, `${duplicates} duplicates of ${messages} messages (${(rate * 100).toFixed(3)}%)`);
   } finally {
@@ -173,6 +179,14 @@ function groundTruth(simDir: string): Map<string, StreamTruth> {
   const summary = JSON.parse(lines.at(-1) as string) as { kind: string; byStream: Record<string, StreamTruth> };
   assert.equal(summary.kind, "summary");
   return new Map(Object.entries(summary.byStream));
+}
+
+function warnings(output: string): string[] {
+  return output
+    .split("\n")
+    .filter(
+      (l) => /"level":(40|50|60)/.test(l) || l.startsWith("Error") || l.includes("in flight when the shipper stopped"),
+    );
 }
 
 async function waitFor(ok: () => boolean, timeoutMs: number): Promise<void> {
