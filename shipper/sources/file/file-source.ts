@@ -186,6 +186,7 @@ export class FileSource {
   private stopping = false;
   private wake: (() => void) | null = null;
   private scanRequested = false;
+  private lastScanAt = 0;
   private firstScanDone = false;
   private readonly watchers = new Map<string, FSWatcher>();
   /** Paths of matched files that are not open, for the watchers to notice when they are written. */
@@ -291,23 +292,15 @@ export class FileSource {
       await this.scan();
       firstScan = false;
       started();
-      let lastScanAt = Date.now();
-      let nextScanAt = lastScanAt + this.config.scanIntervalMs;
+      this.lastScanAt = Date.now();
       while (!this.stopping) {
-        const now = Date.now();
-        if (now >= nextScanAt || (this.scanRequested && now >= lastScanAt + MIN_SCAN_GAP_MS)) {
-          this.scanRequested = false;
-          await this.scan();
-          lastScanAt = Date.now();
-          nextScanAt = lastScanAt + this.config.scanIntervalMs;
-          if (this.stopping) break;
-        }
+        await this.scanIfDue();
+        if (this.stopping) break;
         const progressed = await this.readRound();
         if (this.stopping) break;
         await this.finishFiles();
         if (!progressed && !this.stopping) {
-          const scanAt = this.scanRequested ? Math.min(nextScanAt, lastScanAt + MIN_SCAN_GAP_MS) : nextScanAt;
-          const wait = Math.min(this.config.pollIntervalMs, scanAt - Date.now());
+          const wait = Math.min(this.config.pollIntervalMs, this.nextScanAt() - Date.now());
           if (wait > 0) await this.sleep(wait);
         }
       }
@@ -323,6 +316,19 @@ export class FileSource {
       if (this.writeWake) clearTimeout(this.writeWake);
       for (const f of [...this.open.values()]) await this.release(f);
     }
+  }
+
+  /** When the next scan is due: every scanIntervalMs, sooner when a watcher asked for one. */
+  private nextScanAt(): number {
+    const regular = this.lastScanAt + this.config.scanIntervalMs;
+    return this.scanRequested ? Math.min(regular, this.lastScanAt + MIN_SCAN_GAP_MS) : regular;
+  }
+
+  private async scanIfDue(): Promise<void> {
+    if (Date.now() < this.nextScanAt()) return;
+    this.scanRequested = false;
+    await this.scan();
+    this.lastScanAt = Date.now();
   }
 
   /** Watches the directories that hold matched files (and where patterns start), and only those. */
@@ -393,6 +399,8 @@ export class FileSource {
         if (e instanceof SinkFailed) throw e;
         await this.fileFailed(f, e as NodeJS.ErrnoException);
       }
+      // A round can be long when the sink is slow: a file created meanwhile may be short-lived.
+      if (!this.stopping) await this.scanIfDue();
     }
     if (!this.batch.empty && !this.stopping) await this.deliver();
     return progressed;
@@ -497,29 +505,41 @@ export class FileSource {
 
   /** Ships the last lines of files that are gone, and closes files that are finished or idle. */
   private async finishFiles(): Promise<void> {
-    const now = Date.now();
     for (const f of [...this.open.values()]) {
       if (this.stopping) return;
-      if (f.closed || f.reader.offset < f.size) continue;
-      const quiet = now - f.lastGrowthMs;
-      if (f.deleted || f.renamed || f.unseen) {
-        if (f.reader.pendingBytes > 0) {
-          if (quiet < this.config.partialLineFlushMs) continue;
+      if (f.closed || !this.finishDue(f, Date.now())) continue;
+      try {
+        // What the last read saw may be old (a long scan, a slow sink): look at the file again, so
+        // that a file that grew meanwhile is not closed, or its last line cut, before it is read.
+        if (!(await this.refresh(f)) || !this.finishDue(f, Date.now())) continue;
+        const gone = f.deleted || f.renamed || f.unseen;
+        if (gone && f.reader.pendingBytes > 0) {
           if (f.reader.flushPartial(this.batch)) this.counters.partialLinesFlushed++;
-          try {
-            await this.sampleTail(f);
-          } catch (e) {
-            await this.fileFailed(f, e as NodeJS.ErrnoException);
-          }
+          await this.sampleTail(f);
           await this.deliver();
-          continue;
+        } else {
+          await this.close(f, gone ? (f.deleted ? "deleted" : "rotated") : "idle");
         }
-        if (quiet >= this.config.rotateWaitMs) await this.close(f, f.deleted ? "deleted" : "rotated");
-      } else if (quiet >= this.config.closeIdleMs) {
-        await this.close(f, "idle");
+      } catch (e) {
+        if (e instanceof SinkFailed) throw e;
+        await this.fileFailed(f, e as NodeJS.ErrnoException);
       }
     }
-    if (!this.batch.empty && !this.stopping) await this.deliver();
+  }
+
+  /**
+   * Whether a file read to its end is to be finished now: a gone file (renamed away, deleted) has its
+   * last line shipped after partialLineFlushMs without growth, and is closed after rotateWaitMs; a
+   * live one is closed after closeIdleMs (its unfinished last line, if any, is read again when it is
+   * reopened).
+   */
+  private finishDue(f: OpenFile, now: number): boolean {
+    if (f.reader.offset < f.size) return false;
+    const quiet = now - f.lastGrowthMs;
+    if (f.deleted || f.renamed || f.unseen) {
+      return quiet >= (f.reader.pendingBytes > 0 ? this.config.partialLineFlushMs : this.config.rotateWaitMs);
+    }
+    return quiet >= this.config.closeIdleMs;
   }
 
   /** Checksums the bytes before the file's position (when no read produced that sample). */

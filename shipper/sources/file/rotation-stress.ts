@@ -154,17 +154,30 @@ async function main(): Promise<void> {
   const last = new Map<string, RawLine>();
   let orderErrors = 0;
   let delivered = 0;
-  // Where each line was first delivered from, to say where a duplicate came from.
-  const firstFrom = new Array<string | undefined>(N);
+  // Where each line was first delivered from (fileId, offset), to say where a duplicate came from.
+  const fileIds: string[] = [];
+  const fileIndex = new Map<string, number>();
+  const firstFile = new Int32Array(N);
+  const firstOffset = new Float64Array(N);
   const duplicates: string[] = [];
   const sink = async (lines: RawLine[]) => {
     for (const l of lines) {
-      const n = Number(l.bytes.subarray(0, 9).toString());
-      if (Number.isInteger(n) && n >= 0 && n < N) {
+      let n = 0;
+      for (let k = 0; k < 9; k++) n = n * 10 + ((l.bytes[k] ?? 48) - 48);
+      if (n >= 0 && n < N) {
         counts[n] = Math.min(255, (counts[n] ?? 0) + 1);
-        const from = `${l.fileId.slice(0, 8)}…${l.fileId.slice(32)} ${l.file.slice(-9)} @${l.offset} #${l.seq}`;
-        if (counts[n] === 1) firstFrom[n] = from;
-        else if (duplicates.length < 5) duplicates.push(`line ${n}: first ${firstFrom[n]}, again ${from}`);
+        if (counts[n] === 1) {
+          let index = fileIndex.get(l.fileId);
+          if (index === undefined) {
+            index = fileIds.push(l.fileId) - 1;
+            fileIndex.set(l.fileId, index);
+          }
+          firstFile[n] = index;
+          firstOffset[n] = l.offset;
+        } else if (duplicates.length < 5) {
+          const first = `${fileIds[firstFile[n] ?? 0]} @${firstOffset[n]}`;
+          duplicates.push(`line ${n}: first ${first}, again ${l.fileId} ${l.file} @${l.offset} #${l.seq}`);
+        }
       }
       const prev = last.get(l.fileId);
       if (prev && (l.seq !== prev.seq + 1 || l.offset !== prev.end)) orderErrors++;
