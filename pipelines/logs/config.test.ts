@@ -72,8 +72,11 @@ describe("the logs pipeline's configuration", () => {
     assert.match(m, /logs\.yaml:3:\d+: elasticsearch\.retention: whole days/);
     assert.match(m, /logs\.yaml:5:\d+: clickhouse\.tabel: unknown field/);
     assert.match(m, /pii\.fields\.AppLog\.whole\.attributes\.ssn: unknown kind "ssn"/);
-    const env = problems(() => parseLogsConfig("{}", "logs.yaml", { WEIR_LOGS_DATABASE: "weir; DROP" }));
+    const env = problems(() =>
+      parseLogsConfig("{}", "logs.yaml", { WEIR_LOGS_DATABASE: "weir; DROP", WEIR_LOGS_RETENTION_CRON: "99 * * * *" }),
+    );
     assert.match(env, /clickhouse\.database: .*\(from WEIR_LOGS_DATABASE\)/);
+    assert.match(env, /retention\.cron: a cron expression .*\(from WEIR_LOGS_RETENTION_CRON\)/);
     assert.match(
       problems(() => parseLogsConfig("- a list")),
       /expected a mapping/,

@@ -4,6 +4,7 @@
 // or the variable the value came from.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import cron from "node-cron";
 import { z } from "zod";
 import { ConfigError, parseYamlConfig, validateConfig } from "../../schemas/config/yaml-config.ts";
 import { prefixProblem } from "../../sinks/elasticsearch/index-name.ts";
@@ -34,8 +35,6 @@ const Retries = z.strictObject({
   initialDelay: DurationText.default(200),
   maxDelay: DurationText.default(10_000),
 });
-
-const CRON = /^(\S+\s+){4,5}\S+$/;
 
 export const LogsConfigSchema = z.strictObject({
   /** Consumer group of the workers (several processes of one pipeline share the partitions). */
@@ -98,7 +97,10 @@ export const LogsConfigSchema = z.strictObject({
   retention: z
     .strictObject({
       /** When old indices and partitions are deleted (node-cron, UTC). */
-      cron: z.string().regex(CRON, 'a cron expression such as "23 * * * *"').default("23 * * * *"),
+      cron: z
+        .string()
+        .refine((c) => cron.validate(c), 'a cron expression such as "23 * * * *" (minute hour day month weekday)')
+        .default("23 * * * *"),
       /** Log what would be deleted, delete nothing. */
       dryRun: z.boolean().default(false),
     })
