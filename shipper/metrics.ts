@@ -1,5 +1,6 @@
 // The shipper's Prometheus metrics. Counters are plain numbers kept by the parts on their hot paths;
 // the registry reads them when scraped, so shipping a line costs no metric call.
+import { statSync } from "node:fs";
 import { Gauge, Histogram, Registry } from "prom-client";
 import type { FileState } from "./types.ts";
 
@@ -62,7 +63,7 @@ export class ShipMetrics {
       (g) => {
         for (const s of v.sources())
           for (const f of s.states)
-            if (f.open) g.set({ source: s.name, path: f.path }, Math.max(0, f.size - v.ackedOffset(f.fileId)));
+            if (f.open) g.set({ source: s.name, path: f.path }, Math.max(0, currentSize(f) - v.ackedOffset(f.fileId)));
       },
     );
     counter("weir_ship_open_files", "Files open, by source.", ["source"], (g) => {
@@ -95,5 +96,15 @@ export class ShipMetrics {
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers: reg,
     });
+  }
+}
+
+/** A paused source does not look at its files: their size is asked for when scraped (same inode only). */
+function currentSize(f: FileState): number {
+  try {
+    const st = statSync(f.path);
+    return st.ino === f.ino && st.dev === f.dev ? st.size : f.size;
+  } catch {
+    return f.size;
   }
 }

@@ -44,6 +44,9 @@ test("with Kafka down for 60 s the shipper's channel fills, its sources pause, m
   writeFileSync(
     join(root, "ship.yaml"),
     `dataDir: ${JSON.stringify(join(root, "data"))}
+topics:
+  ${topic}: { schema: AccessLog, key: service }
+  ${dlq}: { schema: DeadLetter, key: id }
 channel: { maxBytes: 8MiB, segmentBytes: 1MiB }
 dlq: { topic: ${dlq} }
 metrics: { port: ${metricsPort} }
@@ -52,7 +55,6 @@ sources:
     paths: [${JSON.stringify(join(root, "*/access.log"))}]
     format: json
     topic: ${topic}
-    schema: AccessLog
 `,
   );
   const stack = new LocalStack(stackConfig, () => {});
@@ -74,6 +76,7 @@ sources:
     })();
     ship = startShip(["--config", join(root, "ship.yaml")]);
     await sleep(10_000);
+    assert.equal(ship.child.exitCode, null, `weir ship exited: ${ship.output().slice(-2000)}`);
     const before = await scrape(metricsPort);
     assert.ok(metric(before, "weir_ship_events_sent_total") > 0, "nothing was shipped before Kafka stopped");
 
