@@ -73,12 +73,25 @@ function load(o: ShipOptions): ShipConfig {
 
 /** What --check prints: each source, its format and where its lines go, after the decoder accepted it. */
 function describe(config: ShipConfig): string[] {
-  const catalog = shipCatalog(config);
+  let catalog: ReturnType<typeof shipCatalog>;
+  try {
+    catalog = shipCatalog(config);
+  } catch (e) {
+    throw new UsageError((e as Error).message, "declare the topic under topics: with the schema its records have");
+  }
   const out = [
     `data dir ${resolve(config.dataDir)}; channel ${config.channel.maxBytes} bytes, fsync ${config.channel.fsync}; DLQ ${config.dlq.topic}`,
   ];
   for (const s of config.sources) {
-    const decoder = createLineDecoder(s, { catalog, host: config.host, dlqTopic: config.dlq.topic });
+    let decoder: ReturnType<typeof createLineDecoder>;
+    try {
+      decoder = createLineDecoder(s, { catalog, host: config.host, dlqTopic: config.dlq.topic });
+    } catch (e) {
+      throw new UsageError(
+        `source ${s.name}: ${(e as Error).message}`,
+        "fix the source in the config (weir ship --check validates it)",
+      );
+    }
     const where = s.type === "file" ? s.paths.join(", ") : "stdin";
     out.push(
       `${s.name}: ${where} -> ${decoder.format} -> ${decoder.topics.join(", ")}${s.multiline ? " (multiline)" : ""}`,
@@ -105,8 +118,9 @@ export function shipCommand(): Command {
     .option("--check", "validate the configuration, print what would be shipped, and exit")
     .action(async (o: ShipOptions) => {
       const config = load(o);
+      const summary = describe(config);
       if (o.check) {
-        for (const line of describe(config)) console.log(line);
+        for (const line of summary) console.log(line);
         console.log("configuration OK");
         return;
       }
