@@ -274,6 +274,11 @@ export class ShipAgent {
     );
   }
 
+  /** Events Kafka has acknowledged, by topic (dead letters included). */
+  delivered(): Map<string, number> {
+    return this.sink.stats.sent;
+  }
+
   /**
    * SIGHUP: applies a new config's sources without losing position. Sources whose config changed
    * (or that are gone) stop, then start again from what is already in the channel. Channel, Kafka

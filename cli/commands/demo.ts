@@ -1,102 +1,167 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { createClient } from "@clickhouse/client";
+import { Client } from "@elastic/elasticsearch";
 import { Command } from "commander";
 import pino from "pino";
 import { parseDuration } from "../../infra/simulator/scenario.ts";
+import { simulatorShipConfig } from "../../infra/simulator/ship-config.ts";
 import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
-import { stackEndpoints } from "../../infra/stack/config.ts";
-import { endOffsets, ROUND_TRIP_INDEX, ROUND_TRIP_TABLE, runRoundTrip } from "../../infra/stack/round-trip.ts";
+import { type StackEndpoints, stackEndpoints } from "../../infra/stack/config.ts";
 import { healthPipeline } from "../../pipelines/health/pipeline.ts";
 import { top } from "../../pipelines/health/queries.ts";
+import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
+import { logsPipeline } from "../../pipelines/logs/pipeline.ts";
+import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
+import { ShipAgent } from "../../shipper/agent.ts";
+import { parseShipConfig } from "../../shipper/config.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { stackUp } from "./stack.ts";
 
-// The main job of the README's quickstart: the stack, the health pipeline (`weir run health`, in
-// this process), the traffic simulator producing into Kafka, and a round trip of its access logs
-// into Elasticsearch and ClickHouse (until the logs pipeline takes its place). It prints what each
-// step counted, and the health pipeline's view of the simulated platform.
+// The main job of the README's quickstart, the whole flow on one machine: the traffic simulator
+// writes service log files; `weir ship` (in this process) tails them into Kafka; the health and logs
+// pipelines (`weir run health`, `weir run logs`, in this process) turn them into per-second health in
+// ClickHouse and PII-masked, searchable logs in Elasticsearch and ClickHouse. It prints what each
+// step counted.
 export function demoCommand(): Command {
   return new Command("demo")
     .description(
-      "bring up the local stack and run the main job: simulated traffic into Kafka, access logs on into Elasticsearch and ClickHouse",
+      "bring up the local stack and run the main job: simulated service logs shipped into Kafka, the health and logs pipelines on them",
     )
-    .option("--duration <d>", "simulated traffic to produce (as fast as it goes)", "30s")
+    .option("--duration <d>", "simulated traffic to write (as fast as it goes)", "30s")
     .option("--rate <n>", "records per simulated second", "2000")
     .option("--seed <n>", "simulator seed", "1")
     .action(async (opts: { duration: string; rate: string; seed: string }) => {
       const { local } = await stackUp();
       const endpoints = stackEndpoints(local.cfg);
-      const topic = "logs.access";
-      const before = await endOffsets(endpoints.kafkaBrokers, topic);
+      // The demo is a development run: without a PII key of its own, it uses the public development key.
+      const env = { ...process.env };
+      if (!env.WEIR_PII_KEY && !env.WEIR_PII_KEY_FILE) env.WEIR_ENV ??= "development";
       // The demo prints its own summary; a failing worker still surfaces through worker.done.
       const logger = pino({ level: "fatal", name: "weir-demo" });
-      const health = await healthPipeline({ dataDir: resolve("weir-data"), endpoints, env: process.env, logger });
-      const worker = new StreamWorker(health.app, {
-        brokers: endpoints.kafkaBrokers,
-        instanceId: "demo",
-        logger,
-        metricsPort: 0,
-      });
-      await worker.start();
-      console.log(
-        `\nhealth pipeline running (consumer group ${health.app.appId}, /metrics on port ${worker.metricsPort})`,
-      );
-      // Event time starts now: the health pipeline's watermark has already passed earlier runs.
+      const ctx: PipelineContext = { dataDir: resolve("weir-data"), endpoints, env, logger };
+      const running: Array<{ pipeline: Pipeline; worker: StreamWorker }> = [];
+      for (const make of [healthPipeline, logsPipeline]) {
+        const pipeline = await make(ctx);
+        const worker = new StreamWorker(pipeline.app, {
+          brokers: endpoints.kafkaBrokers,
+          instanceId: "demo",
+          logger,
+          metricsPort: 0,
+        });
+        await worker.start();
+        pipeline.start?.();
+        running.push({ pipeline, worker });
+        console.log(`${pipeline.app.appId} pipeline running (/metrics on port ${worker.metricsPort})`);
+      }
+      // Event time starts now: the pipelines' watermarks have already passed earlier runs.
       const start = Date.now();
-
+      const simDir = join(ctx.dataDir, "demo", String(start));
       console.log(
-        `\nsimulating ${opts.duration} of platform traffic into Kafka (seed ${opts.seed}, default scenario: incidents, a hot room, fraud)`,
+        `\nsimulating ${opts.duration} of platform traffic as service log files in ${simDir} (seed ${opts.seed}, default scenario: incidents, a hot room, fraud, PII in chat)`,
       );
       const sim = await simulate({
         ...SIMULATE_DEFAULTS,
         seed: Number(opts.seed),
         durationMs: parseDuration(opts.duration),
         rate: Number(opts.rate),
-        to: "kafka",
-        brokers: endpoints.kafkaBrokers,
+        out: simDir,
         start,
+        dirty: 0.001,
       });
-      const byTopic = new Map<string, number>();
-      for (const s of sim.streams) byTopic.set(s.kind, (byTopic.get(s.kind) ?? 0) + s.events);
       console.log(
-        `  produced ${sim.records.toLocaleString("en")} Avro records in ${(sim.wallMs / 1000).toFixed(1)} s: ${[...byTopic].map(([k, n]) => `${k} ${n}`).join(", ")}`,
+        `  wrote ${sim.records.toLocaleString("en")} events (${sim.lines.toLocaleString("en")} lines, ${sim.dirty} of them bad on purpose) in ${(sim.wallMs / 1000).toFixed(1)} s`,
       );
 
-      const after = await endOffsets(endpoints.kafkaBrokers, topic);
-      console.log(`\nround trip: ${topic} -> consumer group -> Elasticsearch + ClickHouse -> commit`);
-      const r = await runRoundTrip(endpoints, topic, before, after);
-      const rate = (n: number, ms: number) =>
-        `${Math.round((n * 1000) / Math.max(ms, 1)).toLocaleString("en")} records/s`;
-      console.log(
-        `  consumed+stored ${r.records} records in ${r.consumeAndStoreMs} ms (${rate(r.records, r.consumeAndStoreMs)}), ${r.undecodable} undecodable`,
-      );
-      console.log(`  Elasticsearch   ${r.inElasticsearch} documents in index ${ROUND_TRIP_INDEX}`);
-      console.log(
-        `  ClickHouse      ${r.inClickHouse} rows in table ${ROUND_TRIP_TABLE}; 5xx by service ${JSON.stringify(r.errorsByService)}`,
-      );
-      console.log(`  committed       ${r.committed} offsets, after both stores acknowledged`);
-      const expected = byTopic.get("access") ?? 0;
-      const ok =
-        r.records === expected &&
-        r.inElasticsearch === expected &&
-        r.inClickHouse === expected &&
-        r.committed === expected;
-      console.log(
-        ok
-          ? "\nround trip complete: every access record is in both stores"
-          : `\nround trip INCOMPLETE: the simulator produced ${expected} access records`,
-      );
-      console.log(
-        `look around:  curl '${endpoints.elasticsearchUrl}/${ROUND_TRIP_INDEX}/_search?q=status:503&size=3&pretty'`,
-      );
-      console.log(
-        `              clickhouse-client --port ${local.cfg.clickhouse.tcpPort} -q 'SELECT service, count(), countIf(status >= 500) FROM ${ROUND_TRIP_TABLE} GROUP BY service'`,
-      );
+      const shipped = await ship(simDir, endpoints, logger, sim.records + sim.dirty);
+      const accessAndApp = sim.streams
+        .filter((s) => s.kind === "access" || s.kind === "app")
+        .reduce((n, s) => n + s.events, 0);
+      const logsOk = await showLogs(endpoints, env, start, accessAndApp);
       const healthOk = await showHealth(endpoints.clickhouseUrl, start, parseDuration(opts.duration));
-      await worker.stop();
-      await health.stop?.();
-      if (!ok || !healthOk) process.exitCode = 1;
+      for (const { pipeline, worker } of running) {
+        await worker.stop();
+        await pipeline.stop?.();
+      }
+      if (!shipped || !logsOk || !healthOk) process.exitCode = 1;
     });
+}
+
+/** Ships the simulator's files into the catalog's topics until every line is in Kafka. */
+async function ship(
+  simDir: string,
+  endpoints: StackEndpoints,
+  logger: pino.Logger,
+  expected: number,
+): Promise<boolean> {
+  const config = parseShipConfig(simulatorShipConfig(simDir, join(simDir, ".weir-ship")));
+  const agent = new ShipAgent(config, { brokers: endpoints.kafkaBrokers, logger });
+  const began = Date.now();
+  await agent.start();
+  console.log(`\nweir ship: tailing ${config.sources.length} sources into Kafka`);
+  const deadline = Date.now() + 180_000;
+  let sent = 0;
+  while (Date.now() < deadline) {
+    sent = [...agent.delivered().values()].reduce((n, v) => n + v, 0);
+    if (sent >= expected) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const byTopic = [...agent.delivered()].map(([t, n]) => `${t} ${n}`).join(", ");
+  await agent.stop();
+  const ms = Date.now() - began;
+  console.log(
+    `  ${sent.toLocaleString("en")} events acknowledged by Kafka in ${(ms / 1000).toFixed(1)} s (${Math.round((sent * 1000) / ms).toLocaleString("en")}/s): ${byTopic}`,
+  );
+  if (sent !== expected) console.log(`  INCOMPLETE: the simulator wrote ${expected} lines and events`);
+  return sent === expected;
+}
+
+/** Waits until the logs pipeline has every access and app line of the run in both stores. */
+async function showLogs(
+  endpoints: StackEndpoints,
+  env: NodeJS.ProcessEnv,
+  start: number,
+  expected: number,
+): Promise<boolean> {
+  const config = loadLogsConfig(DEFAULT_LOGS_CONFIG_FILE, env);
+  const es = new Client({ node: endpoints.elasticsearchUrl });
+  const ch = createClient({ url: endpoints.clickhouseUrl });
+  const { database, table } = config.clickhouse;
+  const index = `${config.elasticsearch.indexPrefix}-*`;
+  let inEs = 0;
+  let inCh = 0;
+  try {
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      await es.indices.refresh({ index, ignore_unavailable: true, allow_no_indices: true });
+      inEs = (
+        await es.count({
+          index,
+          query: { range: { "@timestamp": { gte: start } } },
+          ignore_unavailable: true,
+          allow_no_indices: true,
+        })
+      ).count;
+      const rows = await (
+        await ch.query({
+          query: `SELECT count() AS n FROM ${database}.${table} FINAL WHERE ts_ms >= ${start}`,
+          format: "JSONEachRow",
+        })
+      ).json<{ n: string }>();
+      inCh = Number(rows[0]?.n ?? 0);
+      if (inEs >= expected && inCh >= expected) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    console.log(
+      `\nlogs: ${inEs.toLocaleString("en")} of ${expected.toLocaleString("en")} access and app lines searchable in Elasticsearch (${index}), ${inCh.toLocaleString("en")} in ClickHouse (${database}.${table}), PII masked`,
+    );
+    console.log(
+      "search:       node cli/weir.mjs logs search 'level:error' --since 15m    node cli/weir.mjs logs tail --service gift-svc",
+    );
+    return inEs === expected && inCh === expected;
+  } finally {
+    await es.close();
+    await ch.close();
+  }
 }
 
 /** Waits for the health pipeline's final rows of the run, then prints its view of the platform. */

@@ -4,6 +4,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { stringify } from "yaml";
+import { type SimulatorTopics, simulatorShipConfig as simulatorShipYaml } from "../../infra/simulator/ship-config.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { ShipSource } from "../../schemas/types.generated.ts";
@@ -81,65 +83,14 @@ export async function messageCount(topics: string[]): Promise<number> {
   }
 }
 
-export interface SimulatorTopics {
-  access: string;
-  app: string;
-  behavior: string;
-  coin: string;
-  device: string;
-  dlq: string;
-}
-
-/**
- * The shipper config for a simulator output folder: one source per log kind and app-log format
- * (docs/simulator.md lists which service writes which), rotated files included so that lines a
- * copytruncate moved into `.1` while the shipper was down are still read.
- */
+/** The shipper's YAML config for a simulator output folder, with the topics declared (tests use private copies). */
 export function simulatorShipConfig(
   simDir: string,
   dataDir: string,
   topics: SimulatorTopics,
   extra: { channelMaxBytes?: string; metricsPort?: number } = {},
 ): string {
-  const src = (name: string, paths: string[], format: string, topic: string, more = "") =>
-    `  - name: ${name}
-    paths: [${paths.map((p) => JSON.stringify(join(simDir, p))).join(", ")}]
-    format: ${format}
-    topic: ${topic}
-    pathTemplate: ${JSON.stringify(join(simDir, "{service}/*"))}
-${more}`;
-  return `# written by test/support/ship.ts
-dataDir: ${JSON.stringify(dataDir)}
-topics:
-  ${topics.access}: { schema: AccessLog, key: service }
-  ${topics.app}: { schema: AppLog, key: service }
-  ${topics.behavior}: { schema: BehaviorEvent, key: uid }
-  ${topics.coin}: { schema: CoinTxn, key: uid }
-  ${topics.device}: { schema: DeviceReport, key: deviceId }
-  ${topics.dlq}: { schema: DeadLetter, key: id }
-channel:
-  maxBytes: ${extra.channelMaxBytes ?? "256MiB"}
-  segmentBytes: 8MiB
-dlq:
-  topic: ${topics.dlq}
-metrics:
-  port: ${extra.metricsPort ?? 0}
-sources:
-${src("access", ["*/access.log*"], "json", topics.access)}
-${src("app-json", ["im-svc/app.log*", "device-svc/app.log*"], "json", topics.app)}
-${src("app-pino", ["room-svc/app.log*", "social-svc/app.log*", "gift-svc/app.log*"], "pino", topics.app)}
-${src("app-logback", ["user-svc/app.log*"], "logback", topics.app)}
-${src(
-  "app-text",
-  ["pay-svc/app.log*"],
-  "{ type: text, timezone: Asia/Shanghai }",
-  topics.app,
-  "    multiline: { start: '^\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}', flushMs: 2000 }\n",
-)}
-${src("behavior", ["*/behavior.log*"], "json", topics.behavior)}
-${src("coin", ["*/coin.log*"], "json", topics.coin)}
-${src("device", ["*/device.log*"], "json", topics.device)}
-`;
+  return `# written by test/support/ship.ts\n${stringify(simulatorShipYaml(simDir, dataDir, topics, { ...extra, declareTopics: true }))}`;
 }
 
 /** The stream a shipped file belongs to: `/sim/gift-svc/access.log.2` -> `gift-svc/access`. */
