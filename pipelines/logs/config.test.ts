@@ -19,6 +19,7 @@ describe("the logs pipeline's configuration", () => {
     const c = loadLogsConfig(DEFAULT_LOGS_CONFIG_FILE);
     assert.deepEqual(c.topics, { app: "logs.app", access: "logs.access", dlq: "dlq.logs" });
     assert.equal(c.appId, "weir-logs");
+    assert.equal(c.stream.commitInterval, 5000);
     assert.equal(c.elasticsearch.indexPrefix, "logs");
     assert.equal(c.elasticsearch.retention, 7 * 86_400_000);
     assert.equal(c.elasticsearch.flushInterval, 250);

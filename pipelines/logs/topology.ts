@@ -36,7 +36,7 @@ export const LOGS_DEFAULTS = {
   appTopic: "logs.app",
   accessTopic: "logs.access",
   dlqTopic: "dlq.logs",
-  commitInterval: 1000,
+  commitInterval: 5000,
 } as const;
 
 /** Ids and times the stores can take; throwing sends the record to the DLQ (user-code-error) with the message. */
