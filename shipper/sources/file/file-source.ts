@@ -706,6 +706,11 @@ export class FileSource {
       const key = keyOf(st);
       if (this.open.has(key) || !st.isFile()) return;
       const headLength = await readAt(handle, this.head, this.head.length, 0);
+      if ((await handle.stat()).size < st.size) {
+        // Truncated while being looked at (copytruncate): what was read may belong to either content.
+        this.scanRequested = true;
+        return;
+      }
       const length = fingerprintLength(this.head, headLength, this.config.fingerprintBytes);
       if (length === 0) {
         if (!only) this.seen.set(key, seenFile(path, st, "pending", null));
@@ -883,7 +888,9 @@ export class FileSource {
       size: st.size,
       stats: st,
       head: Buffer.from(head.subarray(0, known.length)),
-      headCheckedAtSize: st.size,
+      // Checked again before the first read: the file may have been truncated and rewritten while it
+      // was being identified (logrotate's copytruncate), and must not be read under a stale identity.
+      headCheckedAtSize: -1,
       deleted: st.nlink === 0,
       renamed: rotated,
       unseen: false,

@@ -21,6 +21,10 @@
 // read them from the original before the truncation), with --glob live those of a copytruncated file
 // the source had not read when it was copied (only the copy has them, and it is not matched), and
 // the others, which must be none: the exit code is 1 if any, or any duplicate or order error.
+// Files logrotate deletes (`--keep`) before the source read them are lost too: with rotations only
+// tens of ms apart, raise --keep above the number of rotations a restart can span. On a duplicate,
+// the source's log entries about the files involved are printed (kept in memory at WEIR_STRESS_LOG,
+// debug by default).
 import { spawn } from "node:child_process";
 import {
   closeSync,
@@ -167,10 +171,11 @@ async function main(): Promise<void> {
       if (n >= 0 && n < N) {
         counts[n] = Math.min(255, (counts[n] ?? 0) + 1);
         if (counts[n] === 1) {
-          let index = fileIndex.get(l.fileId);
+          const where = `${l.fileId} ${l.file}`;
+          let index = fileIndex.get(where);
           if (index === undefined) {
-            index = fileIds.push(l.fileId) - 1;
-            fileIndex.set(l.fileId, index);
+            index = fileIds.push(where) - 1;
+            fileIndex.set(where, index);
           }
           firstFile[n] = index;
           firstOffset[n] = l.offset;
@@ -194,7 +199,12 @@ async function main(): Promise<void> {
     rotateWaitMs: 1000,
     partialLineFlushMs: 1000,
   };
-  const logger = pino({ level: process.env.WEIR_STRESS_LOG ?? "warn" });
+  // The source's log is kept in memory: the entries about a duplicated line's files are printed.
+  const logLines: string[] = [];
+  const logger = pino(
+    { level: process.env.WEIR_STRESS_LOG ?? "debug" },
+    { write: (line: string) => void logLines.push(line) },
+  );
   const sourceStats: ReturnType<FileSource["stats"]>[] = [];
 
   const started = Date.now();
@@ -301,6 +311,10 @@ async function main(): Promise<void> {
     elapsedSeconds: elapsed,
   };
   console.log(JSON.stringify(report, null, 2));
+  if (duplicates.length > 0) {
+    const ids = new Set(duplicates[0]?.match(/[0-9a-f]{32}-\d+(-[0-9.]+)?/g) ?? []);
+    for (const line of logLines) if ([...ids].some((id) => line.includes(id))) process.stdout.write(line);
+  }
   rmSync(dir, { recursive: true, force: true });
   process.exit(lost === 0 && duplicated === 0 && orderErrors === 0 ? 0 : 1);
 }
