@@ -1,3 +1,4 @@
+import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createClient } from "@clickhouse/client";
 import { Client } from "@elastic/elasticsearch";
@@ -55,6 +56,8 @@ export function demoCommand(): Command {
       }
       // Event time starts now: the pipelines' watermarks have already passed earlier runs.
       const start = Date.now();
+      // Only the last run's files are kept: each run writes tens of MiB.
+      rmSync(join(ctx.dataDir, "demo"), { recursive: true, force: true });
       const simDir = join(ctx.dataDir, "demo", String(start));
       console.log(
         `\nsimulating ${opts.duration} of platform traffic as service log files in ${simDir} (seed ${opts.seed}, default scenario: incidents, a hot room, fraud, PII in chat)`,
