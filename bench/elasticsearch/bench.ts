@@ -179,6 +179,8 @@ interface Sample {
   clientCpu: number;
   /** CPU seconds of the Elasticsearch server during the run. */
   serverCpu: number;
+  /** Seconds spent inside bulk requests, summed over requests. */
+  insideBulk: number;
 }
 
 const serverCpuSeconds = () => (serverPid ? cpuMsOf(serverPid) / 1000 : Number.NaN);
@@ -242,12 +244,19 @@ async function runSink(records: Array<Rec<LogRecord>>): Promise<Sample> {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const serverCpu = serverCpuSeconds() - s0;
-    const { docsIndexed, rejected, duplicates, bytesSent, requests } = sink.stats;
+    const { docsIndexed, rejected, duplicates, bytesSent, requests, bulkSeconds } = sink.stats;
     await sink.close();
     if (docsIndexed !== DOCS || rejected || duplicates) {
       throw new Error(`sink: ${docsIndexed} indexed, ${rejected} rejected, ${duplicates} duplicates`);
     }
-    return { bytes: bytesSent, requests, wallMs, clientCpu: (cpu.user + cpu.system) / 1e6, serverCpu };
+    return {
+      bytes: bytesSent,
+      requests,
+      wallMs,
+      clientCpu: (cpu.user + cpu.system) / 1e6,
+      serverCpu,
+      insideBulk: bulkSeconds,
+    };
   });
 }
 
@@ -256,11 +265,14 @@ async function runPlain(records: Array<Rec<LogRecord>>): Promise<Sample> {
     const bodies = bodiesFor(records, prefix);
     const target = `${url}/_bulk?filter_path=${BULK_FILTER_PATH.join(",")}`;
     let next = 0;
+    let insideBulk = 0;
     const post = async () => {
       while (next < bodies.length) {
         const body = bodies[next++] as Buffer;
+        const started = performance.now();
         const res = await fetch(target, { method: "POST", headers: { "content-type": "application/x-ndjson" }, body });
         const answer = (await res.json()) as { errors?: boolean };
+        insideBulk += (performance.now() - started) / 1000;
         if (res.status !== 200 || answer.errors !== false) {
           throw new Error(`plain loader: HTTP ${res.status}, ${JSON.stringify(answer).slice(0, 500)}`);
         }
@@ -274,7 +286,7 @@ async function runPlain(records: Array<Rec<LogRecord>>): Promise<Sample> {
     const cpu = process.cpuUsage(cpu0);
     const serverCpu = serverCpuSeconds() - s0;
     const bytes = bodies.reduce((n, b) => n + b.length, 0);
-    return { bytes, requests: bodies.length, wallMs, clientCpu: (cpu.user + cpu.system) / 1e6, serverCpu };
+    return { bytes, requests: bodies.length, wallMs, clientCpu: (cpu.user + cpu.system) / 1e6, serverCpu, insideBulk };
   });
 }
 
@@ -421,10 +433,10 @@ if (!ONLY) {
   const ratios = runs.sink.map((s, i) => rate(s) / rate(runs.plain[i] as Sample));
   const us = (xs: Sample[], f: (x: Sample) => number) => median(xs.map((x) => (f(x) / x.docs) * 1e6)).toFixed(1);
   const row = (name: string, xs: Sample[]) =>
-    `| ${name} | ${fmt(median(xs.map(rate)))} | ${median(xs.map((x) => x.bytes / 1048576 / (x.wallMs / 1000))).toFixed(1)} | ${fmt(median(xs.map((x) => x.requests)))} | ${us(xs, (x) => x.clientCpu)} | ${us(xs, (x) => x.serverCpu)} |`;
+    `| ${name} | ${fmt(median(xs.map(rate)))} | ${median(xs.map((x) => x.bytes / 1048576 / (x.wallMs / 1000))).toFixed(1)} | ${fmt(median(xs.map((x) => x.requests)))} | ${Math.round(median(xs.map((x) => (100 * x.insideBulk) / ((x.wallMs / 1000) * CONCURRENCY))))}% | ${us(xs, (x) => x.clientCpu)} | ${us(xs, (x) => x.serverCpu)} |`;
   const cmd = `node --import tsx bench/elasticsearch/bench.ts --docs ${DOCS} --runs ${RUNS}${FLUSH_BYTES !== 5 * 1024 * 1024 ? ` --flush-bytes ${FLUSH_BYTES}` : ""}${CONCURRENCY !== 2 ? ` --concurrency ${CONCURRENCY}` : ""}`;
-  const table = `| writer | docs/s | MiB/s | requests | client CPU µs/doc | server CPU µs/doc |
-|---|---|---|---|---|---|
+  const table = `| writer | docs/s | MiB/s | requests | request slots busy | client CPU µs/doc | server CPU µs/doc |
+|---|---|---|---|---|---|---|
 ${row("ElasticsearchSink (client.bulk)", runs.sink)}
 ${row("plain loader (fetch, bodies prepared)", runs.plain)}
 
@@ -452,8 +464,9 @@ bodies of ${(FLUSH_BYTES / 1048576).toFixed(0)} MiB (a body ends once it holds t
   starts, POSTed with \`fetch\` (undici) by ${CONCURRENCY} loops, each answer parsed and checked. The most a client gets
   from this server with these bodies.
 
-Medians of ${RUNS} runs after one warm-up of each, the order alternating. CPU columns are CPU time per
-document: this node process, and the Elasticsearch server.
+Medians of ${RUNS} runs after one warm-up of each, the order alternating. "Request slots busy" is the
+time spent inside bulk requests over wall time × ${CONCURRENCY}. CPU columns are CPU time per document: this
+node process, and the Elasticsearch server.
 
 ${table}
 
