@@ -21,6 +21,7 @@ import { createClient } from "@clickhouse/client";
 import { Client } from "@elastic/elasticsearch";
 import { Kafka, logLevel } from "kafkajs";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
+import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
@@ -458,6 +459,7 @@ async function oneRun(run: number): Promise<RunResult> {
   }
 }
 
+const cfg = loadLogsConfig(CONFIG ?? DEFAULT_LOGS_CONFIG_FILE);
 const startedAt = new Date();
 const load0 = loadavg()[0] as number;
 const results: RunResult[] = [];
@@ -495,8 +497,8 @@ broker, both stores, the load generator, the pollers and the worker share the co
 before the first run, ${load1.toFixed(2)} after the last. The benchmark waited ${Math.round(waitedMs / 1000)} s for other heavy processes to end;
 ${seenOthers.size === 0 ? "none was seen during the runs." : `these ran during the runs anyway (the machine column shows what they took):\n${[...seenOthers].map((o) => `- \`${o}\``).join("\n")}`}
 
-Workload per run: \`weir run logs\` (default configuration: Elasticsearch bulk at 5 MiB or 250 ms, index refresh 1 s,
-ClickHouse batches of 20,000 rows or 1 s, commit every 1 s) on topics of the run's own (6 partitions each); the
+Workload per run: \`weir run logs\` (${CONFIG ? `configuration ${CONFIG}` : "default configuration"}: Elasticsearch bulk at ${fmt(cfg.elasticsearch.flushBytes / 1048576)} MiB or ${cfg.elasticsearch.flushInterval} ms, index refresh 1 s,
+ClickHouse batches of ${fmt(cfg.clickhouse.batchSize)} rows or ${cfg.clickhouse.flushInterval} ms, offsets committed every ${cfg.stream.commitInterval / 1000} s) on topics of the run's own (6 partitions each); the
 simulator's app and access logs at \`--rate ${RATE}\` (its default peak) produced as the wall clock reaches their time
 (${fmt(median(results.map((r) => r.linesPerSecond)))} log lines/s, PII in every 10th app and 25th access line); a probe line every ${PROBE_EVERY} ms (access
 and app lines of gift-svc in turn), timed from just before its send to Kafka (acks=all) until a poller's answer first holds
@@ -521,9 +523,10 @@ Where the time goes. Elasticsearch: a line waits for its bulk request (at most t
 flush sends it sooner), the request is indexed, and the document becomes searchable at its index's next refresh (every
 1 s). The "indexed" row is the time until a realtime GET finds the document, before that refresh: Kafka, the worker and the
 bulk request. Search minus GET, per probe, median ${fmt(median(results.flatMap((r) => r.pairs)))} ms: the refresh's share. ClickHouse: a row
-waits for its batch (1 s flush interval, or the checkpoint's flush, whichever first), then the INSERT; it is visible as
-soon as the INSERT returns. The worker's checkpoint (every 1 s) waits for both stores' acknowledgements before it reads on,
-so a slow INSERT or bulk request delays the lines behind it too.
+waits for its batch (${cfg.clickhouse.flushInterval} ms flush interval, or a checkpoint's flush, whichever first), then the INSERT; it is visible as
+soon as the INSERT returns. The worker's checkpoint (every ${cfg.stream.commitInterval / 1000} s) waits for both stores' acknowledgements before it reads on,
+so a slow INSERT or bulk request delays the lines behind it too (the checkpoints column: their mean length and the share of
+the run the worker spent in them).
 `;
 console.log(md);
 if (WRITE) {
