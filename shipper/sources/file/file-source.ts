@@ -646,34 +646,31 @@ export class FileSource {
   /**
    * After a restart, a file with a resume point may have been renamed meanwhile to a name the globs do
    * not match (`app.log` -> `app.log.1` with `paths: [app.log]`), and its unread lines are only there.
-   * It is looked for beside where it was, under names that start with its old name (not compressed
-   * ones), and read to its end.
+   * Files beside the old paths of files nobody reads, under names that start with an old name (not
+   * compressed ones), are each looked at once and read to their end if they carry one on.
    */
   private async findRenamedWhileStopped(found: Map<string, Stats>): Promise<void> {
-    const byDirectory = new Map<string, KnownFile[]>();
+    const oldNames = new Map<string, Set<string>>();
     for (const known of this.known.values()) {
       if (known.reader || known.path === undefined) continue;
       const dir = dirname(known.path);
-      const list = byDirectory.get(dir);
-      if (list) list.push(known);
-      else byDirectory.set(dir, [known]);
+      const names = oldNames.get(dir);
+      if (names) names.add(basename(known.path));
+      else oldNames.set(dir, new Set([basename(known.path)]));
     }
-    for (const [dir, list] of byDirectory) {
+    for (const [dir, old] of oldNames) {
       let names: string[];
       try {
         names = await readdir(dir);
       } catch {
         continue;
       }
-      for (const known of list) {
-        const old = basename(known.path as string);
-        for (const name of names) {
-          if (known.reader) break;
-          const path = join(dir, name);
-          if (name.length > old.length && name.startsWith(old) && !COMPRESSED.test(name) && !found.has(path)) {
-            await this.identify(path, null, known);
-          }
-        }
+      for (const name of names) {
+        const path = join(dir, name);
+        if (found.has(path) || COMPRESSED.test(name)) continue;
+        let renamed = false;
+        for (const o of old) if (name.length > o.length && name.startsWith(o)) renamed = true;
+        if (renamed) await this.identify(path, null, true);
       }
     }
   }
@@ -687,10 +684,10 @@ export class FileSource {
 
   /**
    * Works out which file `path` is (a known one, a copy of one, or a new one) and opens it if it is to
-   * be read. With `only`, the file is opened only if it carries `only` on and has lines past its
-   * position; nothing else is recorded about it.
+   * be read. With `renamedOnly`, it is opened only if it carries on a known file nobody reads, from
+   * another path, and has lines past its position; nothing else is recorded about it.
    */
-  private async identify(path: string, predecessor: OpenFile | null, only?: KnownFile): Promise<void> {
+  private async identify(path: string, predecessor: OpenFile | null, renamedOnly = false): Promise<void> {
     let handle: FileHandle;
     try {
       handle = await open(path, "r");
@@ -713,27 +710,24 @@ export class FileSource {
       }
       const length = fingerprintLength(this.head, headLength, this.config.fingerprintBytes);
       if (length === 0) {
-        if (!only) this.seen.set(key, seenFile(path, st, "pending", null));
-        return;
-      }
-      if (only) {
-        const head = this.head.subarray(0, headLength);
-        const matches = only.length <= headLength && hashHead(head, only.length) === only.fingerprint.slice(0, 32);
-        if (
-          matches &&
-          st.size > only.offset &&
-          (await this.continuation(handle, st.size, path, only)) === "continues"
-        ) {
-          this.log.info(
-            { path, was: only.path, fileId: only.id, offset: only.offset },
-            "file renamed while the source was stopped: reading it to its end",
-          );
-          keep = this.attach(handle, st, path, only, Buffer.from(head), null);
-        }
+        if (!renamedOnly) this.seen.set(key, seenFile(path, st, "pending", null));
         return;
       }
       const own = fingerprintId(hashHead(this.head, length), length);
       const head = Buffer.from(this.head.subarray(0, headLength));
+      if (renamedOnly) {
+        for (const known of this.candidates(head, headLength, length, own, path, st)) {
+          if (known.reader || known.path === undefined || known.path === path || st.size <= known.offset) continue;
+          if ((await this.continuation(handle, st.size, path, known)) !== "continues") continue;
+          this.log.info(
+            { path, was: known.path, fileId: known.id, offset: known.offset },
+            "file renamed while the source was stopped: reading it to its end",
+          );
+          keep = this.attach(handle, st, path, known, head, null);
+          return;
+        }
+        return;
+      }
       for (const known of this.candidates(head, headLength, length, own, path, st)) {
         let reader = known.reader;
         // The file being read is looked at first: truncated since the last round, it is dropped (and
