@@ -425,6 +425,12 @@ export class FileSource {
     const buffer = Buffer.allocUnsafe(want);
     const got = await readAt(f.handle, buffer, want, start);
     if (got === 0) return false;
+    // The bytes read are this file's only if its first bytes are still the same now: truncated and
+    // written past the offset during the read (copytruncate), it would hand over another file's lines.
+    if (!(await this.sameHead(f))) {
+      await this.dropTruncated(f, f.size);
+      return true;
+    }
     const chunk = got < want ? buffer.subarray(0, got) : buffer;
     this.counters.bytesRead += got;
     let pos = 0;
@@ -467,15 +473,20 @@ export class FileSource {
       f.lastGrowthMs = Date.now();
     }
     if (f.size !== f.headCheckedAtSize) {
-      const length = f.head.length;
-      const got = await readAt(f.handle, this.head, length, 0);
-      if (got < length || this.head.compare(f.head, 0, length, 0, length) !== 0) {
+      if (!(await this.sameHead(f))) {
         await this.dropTruncated(f, st.size);
         return false;
       }
       f.headCheckedAtSize = f.size;
     }
     return true;
+  }
+
+  /** Whether the file still starts with the bytes its fingerprint was made of. */
+  private async sameHead(f: OpenFile): Promise<boolean> {
+    const length = f.head.length;
+    const got = await readAt(f.handle, this.head, length, 0);
+    return got === length && this.head.compare(f.head, 0, length, 0, length) === 0;
   }
 
   private async dropTruncated(f: OpenFile, size: number): Promise<void> {
