@@ -10,19 +10,13 @@
 // twice. Either way, the only other copies are of a batch committed in the milliseconds before its
 // checkpoint was written.
 import kafkajs, { type Message, type Producer } from "kafkajs";
-import lz4 from "lz4-napi";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { KafkaClient } from "../../stream/kafka/client.ts";
 import type { ShipEntry } from "../types.ts";
 
-const { CompressionCodecs, CompressionTypes } = kafkajs;
-
-// kafkajs ships gzip only; Kafka's lz4 is the LZ4 frame format, which lz4-napi writes.
-CompressionCodecs[CompressionTypes.LZ4] = () => ({
-  compress: (encoder: { buffer: Buffer }) => lz4.compressFrame(encoder.buffer),
-  decompress: (buffer: Buffer) => lz4.decompressFrame(buffer),
-});
+// The lz4 codec is registered by stream/kafka/codecs.ts (imported by client.ts).
+const { CompressionTypes } = kafkajs;
 
 export const KafkaSinkConfigSchema = z
   .object({

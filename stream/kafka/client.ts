@@ -3,6 +3,7 @@
 // measurement against @platformatic/kafka).
 import kafkajs, { type Consumer, type EachBatchPayload, type Producer, type Transaction } from "kafkajs";
 import type { Logger } from "pino";
+import "./codecs.ts";
 
 const { Kafka, logLevel, CompressionTypes, Partitioners } = kafkajs;
 

@@ -57,6 +57,9 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** Each worker's output so far, shown when the test times out waiting for it. */
+const workerLogs = new Map<string, () => string>();
+
 function startWorker(name: string): ChildProcess {
   const child = spawn(
     process.execPath,
@@ -69,10 +72,12 @@ function startWorker(name: string): ChildProcess {
   let log = "";
   child.stdout?.on("data", (d) => {
     log += d;
+    if (log.length > 200_000) log = log.slice(-100_000);
   });
   child.stderr?.on("data", (d) => {
     log += d;
   });
+  workerLogs.set(name, () => log);
   child.on("exit", (code, signal) => {
     if (code !== 0 && signal !== "SIGKILL" && signal !== "SIGTERM")
       console.error(`${name} exited ${code}:\n${log.slice(-3000)}`);
@@ -202,7 +207,10 @@ async function rows<T>(query: string): Promise<T[]> {
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const logs = [...workerLogs].map(([name, log]) => `--- ${name}:\n${log().slice(-4000)}`).join("\n");
+      throw new Error(`timed out waiting for ${what}\n${logs}`);
+    }
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
