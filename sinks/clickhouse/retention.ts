@@ -6,10 +6,11 @@
 // is expired as of now, and drops those. `RetentionScheduler` runs retentions on a cron expression
 // (node-cron). The rules here read partition values, never rows: a partition is dropped only when
 // every row it can hold is past its keep duration.
+
 import type { ClickHouseClient } from "@clickhouse/client";
-import cron, { type ScheduledTask } from "node-cron";
 import pino, { type Logger } from "pino";
 import { type Duration, ms } from "../../stream/types.ts";
+import { CronRuns, type CronRunsOptions } from "../cron-runs.ts";
 import { ident, sql } from "./sql.ts";
 
 /** One value of a partition key: a number, a string, or a nested tuple. */
@@ -246,80 +247,24 @@ export class PartitionRetention {
   }
 }
 
-export interface RetentionSchedulerOptions {
-  /** A cron expression (node-cron: 5 or 6 fields), e.g. `17 * * * *` for every hour at :17. */
-  cron: string;
-  /** IANA timezone for the cron expression. Default the process's. */
-  timezone?: string;
-  logger?: Logger;
-}
+export type RetentionSchedulerOptions = CronRunsOptions;
 
-/** Runs retentions on a schedule; a run that is still going when the next is due makes that one skip. */
-export class RetentionScheduler {
-  private readonly log: Logger;
-  private task: ScheduledTask | null = null;
-  private running: Promise<RetentionRun[]> | null = null;
-
-  constructor(
-    readonly retentions: PartitionRetention[],
-    readonly options: RetentionSchedulerOptions,
-  ) {
-    if (!cron.validate(options.cron)) {
-      throw new RangeError(`not a cron expression: ${JSON.stringify(options.cron)} (e.g. "17 * * * *")`);
-    }
-    this.log = options.logger ?? pino({ name: "weir-retention" });
-  }
-
-  start(): void {
-    if (this.task) return;
-    this.task = cron.schedule(
-      this.options.cron,
-      async () => {
-        await this.runNow();
-      },
-      {
-        name: "weir-retention",
-        noOverlap: true,
-        ...(this.options.timezone ? { timezone: this.options.timezone } : {}),
-      },
-    );
-    this.log.info(
-      { cron: this.options.cron, tables: this.retentions.map((r) => r.qualifiedName), next: this.task.getNextRun() },
-      "retention scheduled",
-    );
-  }
-
-  /** Next time a run is due, or null when stopped. */
-  nextRun(): Date | null {
-    return this.task?.getNextRun() ?? null;
-  }
-
-  /** Runs every retention now. A table that fails is logged and the others still run. */
-  runNow(now = Date.now()): Promise<RetentionRun[]> {
-    if (this.running) return this.running;
-    this.running = (async () => {
-      const runs: RetentionRun[] = [];
-      for (const r of this.retentions) {
-        try {
-          runs.push(await r.run(now));
-        } catch (e) {
-          this.log.error({ table: r.qualifiedName, err: e }, "retention failed; the next run tries again");
-        }
-      }
-      const dropped = runs.reduce((n, r) => n + r.dropped.length, 0);
-      this.log.info({ dropped, tables: runs.length }, "retention run done");
-      return runs;
-    })().finally(() => {
-      this.running = null;
+/** Runs partition retentions on a schedule (sinks/cron-runs.ts). */
+export class RetentionScheduler extends CronRuns<PartitionRetention, RetentionRun> {
+  constructor(retentions: PartitionRetention[], options: RetentionSchedulerOptions) {
+    super(retentions, options, {
+      name: "weir-retention",
+      jobs: (js) => ({ tables: js.map((r) => r.qualifiedName) }),
+      job: (r) => ({ table: r.qualifiedName }),
+      summary: (runs) => ({ dropped: runs.reduce((n, r) => n + r.dropped.length, 0), tables: runs.length }),
+      scheduled: "retention scheduled",
+      failed: "retention failed; the next run tries again",
+      done: "retention run done",
     });
-    return this.running;
   }
 
-  async stop(): Promise<void> {
-    const t = this.task;
-    this.task = null;
-    if (t) await t.destroy();
-    await this.running?.catch(() => {});
+  get retentions(): PartitionRetention[] {
+    return this.jobs;
   }
 }
 

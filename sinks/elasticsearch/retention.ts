@@ -8,9 +8,9 @@
 // a real date: an index of another naming scheme, an alias or a hidden index is never touched.
 // `IndexRetentionScheduler` runs retentions on a cron expression (node-cron).
 import type { Client } from "@elastic/elasticsearch";
-import cron, { type ScheduledTask } from "node-cron";
 import pino, { type Logger } from "pino";
 import { type Duration, ms } from "../../stream/types.ts";
+import { CronRuns, type CronRunsOptions } from "../cron-runs.ts";
 import { dailyIndexDay } from "./index-name.ts";
 
 const DAY_MS = 86_400_000;
@@ -180,79 +180,23 @@ function numberOrNull(v: string | null | undefined): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-export interface IndexRetentionSchedulerOptions {
-  /** A cron expression (node-cron: 5 or 6 fields), e.g. `23 * * * *` for every hour at :23. */
-  cron: string;
-  /** IANA timezone for the cron expression. Default the process's. */
-  timezone?: string;
-  logger?: Logger;
-}
+export type IndexRetentionSchedulerOptions = CronRunsOptions;
 
-/** Runs retentions on a schedule; a run still going when the next is due makes that one skip. */
-export class IndexRetentionScheduler {
-  private readonly log: Logger;
-  private task: ScheduledTask | null = null;
-  private running: Promise<IndexRetentionRun[]> | null = null;
-
-  constructor(
-    readonly retentions: IndexRetention[],
-    readonly options: IndexRetentionSchedulerOptions,
-  ) {
-    if (!cron.validate(options.cron)) {
-      throw new RangeError(`not a cron expression: ${JSON.stringify(options.cron)} (e.g. "23 * * * *")`);
-    }
-    this.log = options.logger ?? pino({ name: "weir-es-retention" });
-  }
-
-  start(): void {
-    if (this.task) return;
-    this.task = cron.schedule(
-      this.options.cron,
-      async () => {
-        await this.runNow();
-      },
-      {
-        name: "weir-es-retention",
-        noOverlap: true,
-        ...(this.options.timezone ? { timezone: this.options.timezone } : {}),
-      },
-    );
-    this.log.info(
-      { cron: this.options.cron, patterns: this.retentions.flatMap((r) => r.patterns), next: this.task.getNextRun() },
-      "index retention scheduled",
-    );
-  }
-
-  /** Next time a run is due, or null when stopped. */
-  nextRun(): Date | null {
-    return this.task?.getNextRun() ?? null;
-  }
-
-  /** Runs every retention now. One that fails is logged and the others still run. */
-  runNow(now = Date.now()): Promise<IndexRetentionRun[]> {
-    if (this.running) return this.running;
-    this.running = (async () => {
-      const runs: IndexRetentionRun[] = [];
-      for (const r of this.retentions) {
-        try {
-          runs.push(await r.run(now));
-        } catch (e) {
-          this.log.error({ patterns: r.patterns, err: e }, "index retention failed; the next run tries again");
-        }
-      }
-      const deleted = runs.reduce((n, r) => n + r.deleted.length, 0);
-      this.log.info({ deleted, retentions: runs.length }, "index retention run done");
-      return runs;
-    })().finally(() => {
-      this.running = null;
+/** Runs index retentions on a schedule (sinks/cron-runs.ts). */
+export class IndexRetentionScheduler extends CronRuns<IndexRetention, IndexRetentionRun> {
+  constructor(retentions: IndexRetention[], options: IndexRetentionSchedulerOptions) {
+    super(retentions, options, {
+      name: "weir-es-retention",
+      jobs: (js) => ({ patterns: js.flatMap((r) => r.patterns) }),
+      job: (r) => ({ patterns: r.patterns }),
+      summary: (runs) => ({ deleted: runs.reduce((n, r) => n + r.deleted.length, 0), retentions: runs.length }),
+      scheduled: "index retention scheduled",
+      failed: "index retention failed; the next run tries again",
+      done: "index retention run done",
     });
-    return this.running;
   }
 
-  async stop(): Promise<void> {
-    const t = this.task;
-    this.task = null;
-    if (t) await t.destroy();
-    await this.running?.catch(() => {});
+  get retentions(): IndexRetention[] {
+    return this.jobs;
   }
 }
