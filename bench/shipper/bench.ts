@@ -2,14 +2,15 @@
 // and rsyslog with omkafka, on the same backlog of access-log JSON lines, file -> Kafka with
 // acks=all, an idempotent producer and lz4, on this machine.
 //
-//   node --import tsx bench/shipper/bench.ts [--lines 1000000] [--runs 3] [--peers weir,flume,rsyslog]
+//   node --import tsx bench/shipper/bench.ts [--lines 1000000] [--runs 3] [--peers weir,weir-interval,flume,rsyslog]
 //        [--flume-heap 512m] [--flume-batch 1000] [--timeout-minutes 15] [--stall-seconds 120]
 //        [--max-wait-minutes 20] [--quiet-cores 0.25] [--skip-verify] [--keep-logs] [--seed 1]
 //
 // The input file is written once, before any shipper starts (a backlog: what is measured is the
 // shipper's throughput, not the writer's). Each run of each peer gets a fresh 6-partition topic and
 // a fresh state folder; peers run interleaved (weir, flume, rsyslog, weir, ...). The topic's end
-// offsets are polled every 100 ms until they sum to the number of lines; the span measured runs from
+// offsets are polled every 100 ms until they sum to the number of lines (weir: its own count of
+// events Kafka acknowledged, since its transactions' commit markers take offsets too); the span runs from
 // the first poll that shows a message to the poll that shows them all, and only the messages that
 // arrived in between are credited. CPU is user + system time of the peer's process tree from /proc
 // over the same span; peak RSS is the sum of VmHWM over the tree. After the peer is stopped (SIGTERM)
@@ -27,6 +28,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
   writeSync,
@@ -284,6 +286,41 @@ async function waitQuiet(what: string): Promise<void> {
   }
 }
 
+/**
+ * The process listening on the first bootstrap server's port (the broker the peers talk to), whose CPU
+ * is reported apart from the rest; null when it is not on this machine or cannot be found. Found by
+ * the listening socket, not by name: another stack (a CI clone) may run a second broker.
+ */
+function brokerPid(): number | null {
+  const port = Number(BROKERS[0]?.split(":").at(-1));
+  if (!Number.isInteger(port)) return null;
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    try {
+      for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+        const f = line.trim().split(/\s+/);
+        // local_address is ADDR:PORT in hex; st 0A is LISTEN; field 9 is the socket's inode.
+        if (f[3] === "0A" && Number.parseInt(f[1]?.split(":")[1] ?? "", 16) === port && f[9]) inodes.add(f[9]);
+      }
+    } catch {
+      // no IPv6
+    }
+  }
+  if (inodes.size === 0) return null;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      for (const fd of readdirSync(`/proc/${d}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${d}/fd/${fd}`));
+        if (m && inodes.has(m[1] as string)) return Number(d);
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return null;
+}
+
 /** Busy CPU time of the whole machine so far (ms, all cores). */
 function machineBusyMs(): number {
   const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] as string).trim().split(/\s+/).slice(1).map(Number);
@@ -345,8 +382,13 @@ async function topicCount(topic: string): Promise<number> {
  * `expected` messages are in, then on until nothing more comes for 2 s (duplicates beyond it), or
  * until nothing comes for 30 s.
  */
-async function digestTopic(topic: string, expected: number, output: ShipperPeer["output"]): Promise<Digest> {
+async function digestTopic(
+  topic: string,
+  expected: number,
+  output: ShipperPeer["output"],
+): Promise<{ digest: Digest; valueBytes: number }> {
   const d = new Digest();
+  let valueBytes = 0;
   const codec = codecFor("AccessLog");
   let undecodable = 0;
   const groupId = `bench-shipper-verify-${uid()}`;
@@ -362,6 +404,7 @@ async function digestTopic(topic: string, expected: number, output: ShipperPeer[
         last = performance.now();
         for (const m of batch.messages) {
           const v = m.value ?? Buffer.alloc(0);
+          valueBytes += v.length;
           if (output === "raw") d.add(v);
           else {
             try {
@@ -383,7 +426,7 @@ async function digestTopic(topic: string, expected: number, output: ShipperPeer[
     await consumer.disconnect().catch(() => {});
   }
   if (undecodable > 0) say(`  ${undecodable} messages did not decode as AccessLog`);
-  return d;
+  return { digest: d, valueBytes };
 }
 
 // ---- one run ------------------------------------------------------------------------------------------------
@@ -400,14 +443,16 @@ interface Sample {
   mibPerSec: number;
   /** CPU of the process tree over the span, ms. */
   cpuMs: number;
-  /** CPU from start to the last message, startup included, ms. */
-  cpuTotalMs: number;
   peakRssKiB: number;
-  /** CPU the rest of the machine (the broker, this benchmark, anything else) used over the span, in cores. */
+  /** CPU the Kafka broker used over the span, in cores. */
+  brokerCores: number;
+  /** CPU everything else (this benchmark's polling, other processes) used over the span, in cores. */
   restCores: number;
   stopMs: number;
   /** Messages read back (read_committed) after the peer stopped, minus the lines: duplicates (if < 0, losses). */
   extra: number;
+  /** Average size of a message's value in the topic (bytes). */
+  messageBytes: number;
   /** "" when the topic's contents equal the input's; else what differs; "not checked" with --skip-verify. */
   verified: string;
 }
@@ -427,9 +472,11 @@ async function runPeer(peer: ShipperPeer, input: AccessFile, file: string): Prom
   const p = start(`${peer.name}-${id}`, c.cmd, c.args, c.env);
   current = p;
   const pid = p.child.pid as number;
+  // Looked up per run: the stack may have been restarted since the last one.
+  const brokerAt = brokerPid();
   const t0 = performance.now();
-  let first: { t: number; cpu: number; busy: number; count: number } | undefined;
-  let done: { t: number; cpu: number; busy: number } | undefined;
+  let first: { t: number; cpu: number; busy: number; broker: number; count: number } | undefined;
+  let done: { t: number; cpu: number; busy: number; broker: number } | undefined;
   let peakRss = 0;
   let lastCount = 0;
   let lastGrowth = t0;
@@ -440,14 +487,15 @@ async function runPeer(peer: ShipperPeer, input: AccessFile, file: string): Prom
       const now = performance.now();
       const cpu = cpuMsOf(pid);
       const busy = machineBusyMs();
+      const broker = brokerAt === null ? Number.NaN : cpuMsOf(brokerAt);
       peakRss = Math.max(peakRss, treePeakRssKiB(pid));
       if (count > lastCount) {
         lastCount = count;
         lastGrowth = now;
       }
-      if (count > 0 && !first) first = { t: now, cpu, busy, count };
+      if (count > 0 && !first) first = { t: now, cpu, busy, broker, count };
       if (count >= LINES) {
-        done = { t: now, cpu, busy };
+        done = { t: now, cpu, busy, broker };
         break;
       }
       if (p.exitCode !== undefined) throw new Error(`${peer.name} exited with ${p.exitCode} at ${count} messages`);
@@ -473,11 +521,13 @@ async function runPeer(peer: ShipperPeer, input: AccessFile, file: string): Prom
     const offsets = await topicCount(topic);
     let verified = "not checked";
     let extra = peer.progress === "offsets" ? offsets - LINES : Number.NaN;
+    let messageBytes = Number.NaN;
     if (!SKIP_VERIFY) {
       const got = await digestTopic(topic, peer.progress === "offsets" ? offsets : LINES, peer.output);
       const want = peer.output === "raw" ? input.lineDigest : input.fieldsDigest;
-      verified = got.difference(want);
-      extra = got.count - LINES;
+      verified = got.digest.difference(want);
+      extra = got.digest.count - LINES;
+      messageBytes = got.valueBytes / got.digest.count;
     }
     const f = first as NonNullable<typeof first>;
     const spanMs = done.t - f.t;
@@ -491,11 +541,12 @@ async function runPeer(peer: ShipperPeer, input: AccessFile, file: string): Prom
       eventsPerSec: credited / (spanMs / 1000),
       mibPerSec: (credited * (input.bytes / input.lines)) / MiB / (spanMs / 1000),
       cpuMs,
-      cpuTotalMs: done.cpu,
       peakRssKiB: peakRss,
-      restCores: (done.busy - f.busy - cpuMs) / spanMs,
+      brokerCores: (done.broker - f.broker) / spanMs,
+      restCores: (done.busy - f.busy - cpuMs - (brokerAt === null ? 0 : done.broker - f.broker)) / spanMs,
       stopMs,
       extra,
+      messageBytes,
       verified,
     };
   } catch (e) {
@@ -538,7 +589,7 @@ for (let run = 1; run <= RUNS; run++) {
       say(
         `  ${fmt(s.eventsPerSec)} events/s, ${f1(s.mibPerSec)} MiB/s over ${f1(s.spanMs / 1000)} s (startup ${f1(s.startupMs / 1000)} s), ` +
           `CPU ${f1(s.cpuMs / 1000)} s (${f2(s.cpuMs / s.spanMs)} cores), ${fmt(s.credited / (s.cpuMs / 1000))} events/CPU-s, ` +
-          `peak RSS ${fmt(s.peakRssKiB / 1024)} MiB, rest of the machine ${f2(s.restCores)} cores, stop ${f1(s.stopMs / 1000)} s, ` +
+          `peak RSS ${fmt(s.peakRssKiB / 1024)} MiB, broker ${f2(s.brokerCores)} cores, rest of the machine ${f2(s.restCores)} cores, stop ${f1(s.stopMs / 1000)} s, ` +
           `${s.extra === 0 ? "exactly N messages" : `${s.extra > 0 ? "+" : ""}${s.extra} messages vs N`}, ` +
           `contents ${s.verified === "" ? "equal to the input" : s.verified}`,
       );
@@ -563,17 +614,17 @@ const has = (name: string) => (samples.get(name)?.length ?? 0) > 0;
 
 function row(peer: ShipperPeer): string {
   const xs = samples.get(peer.name) ?? [];
-  if (xs.length === 0) return `| ${peer.name} | failed | | | | | | | | | |`;
+  if (xs.length === 0) return `| ${peer.name} | failed | | | | | | | | | | |`;
   const rates = xs.map(rate);
   const n = peer.name;
-  return `| ${n} | **${fmt(M(n, rate))}** (${k(Math.min(...rates))}–${k(Math.max(...rates))}) | ${f1(M(n, mib))} | ${f1(M(n, (s) => s.spanMs / 1000))} | ${f1(M(n, (s) => s.startupMs / 1000))} | ${f1(M(n, (s) => s.cpuMs / 1000))} (${f2(M(n, cores))}) | **${fmt(M(n, perCpu))}** | ${f1(M(n, mibPerCpu))} | ${fmt(M(n, rss))} | ${f2(M(n, (s) => s.restCores))} | ${f1(M(n, (s) => s.stopMs / 1000))} |`;
+  return `| ${n} | **${fmt(M(n, rate))}** (${k(Math.min(...rates))}–${k(Math.max(...rates))}) | ${f1(M(n, mib))} | ${f1(M(n, (s) => s.spanMs / 1000))} | ${f1(M(n, (s) => s.startupMs / 1000))} | ${f1(M(n, (s) => s.cpuMs / 1000))} (${f2(M(n, cores))}) | **${fmt(M(n, perCpu))}** | ${f1(M(n, mibPerCpu))} | ${fmt(M(n, rss))} | ${f2(M(n, (s) => s.brokerCores))} | ${f2(M(n, (s) => s.restCores))} | ${f1(M(n, (s) => s.stopMs / 1000))} |`;
 }
 
 const checks = PEERS.map((p) => {
   const xs = samples.get(p.name) ?? [];
   const dup = xs.map((s) => s.extra);
   const ver = xs.map((s) => (s.verified === "" ? "equal" : s.verified));
-  return `${p.name}: messages beyond N per run ${dup.join(", ") || "–"}; contents ${ver.join(", ") || "–"}`;
+  return `${p.name}: messages beyond N per run ${dup.join(", ") || "–"}; contents ${ver.join(", ") || "–"}; ${f1(M(p.name, (s) => s.messageBytes))} bytes a message`;
 }).join("; ");
 
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : "–");
@@ -617,18 +668,18 @@ events/s and MiB/s (input bytes) run from the first poll of the topic's end offs
 message to the poll that shows all ${fmt(LINES)}; only the messages that arrived in between are credited.
 Startup is the time from starting the process to that first message. CPU is user + system time of the peer's
 process tree (\`/proc/<pid>/stat\` with its children) over the same span, in seconds (and cores); MiB/s per core
-= input MiB per CPU-second. Peak RSS is VmHWM summed over the process tree. "Rest of the machine" is the busy CPU
-of everything else over the span (\`/proc/stat\`): the broker, this benchmark's polling, other processes. Stop is
-the time from SIGTERM to exit.
+= input MiB per CPU-second. Peak RSS is VmHWM summed over the process tree. Broker is the Kafka broker's CPU over
+the span; "rest of the machine" is the busy CPU of everything else (\`/proc/stat\` minus the peer and the broker):
+this benchmark's polling, other processes. Stop is the time from SIGTERM to exit.
 
-| shipper | events/s (min–max) | MiB/s | span (s) | startup (s) | CPU s (cores) | events per CPU-second | MiB/s per core | peak RSS (MiB) | rest of the machine (cores) | stop (s) |
-|---|---|---|---|---|---|---|---|---|---|---|
+| shipper | events/s (min–max) | MiB/s | span (s) | startup (s) | CPU s (cores) | events per CPU-second | MiB/s per core | peak RSS (MiB) | broker (cores) | rest of the machine (cores) | stop (s) |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 ${PEERS.map(row).join("\n")}
 
-Every run (events/s / cores / rest of the machine): ${PEERS.filter((p) => has(p.name))
+Every run (events/s / cores / broker cores / rest of the machine): ${PEERS.filter((p) => has(p.name))
   .map(
     (p) =>
-      `${p.name}: ${(samples.get(p.name) ?? []).map((s) => `${k(s.eventsPerSec)}/${f2(cores(s))}c/${f2(s.restCores)}c`).join(", ")}`,
+      `${p.name}: ${(samples.get(p.name) ?? []).map((s) => `${k(s.eventsPerSec)}/${f2(cores(s))}c/${f2(s.brokerCores)}c/${f2(s.restCores)}c`).join(", ")}`,
   )
   .join("; ")}.
 ${failures.length > 0 ? `\nFailed runs: ${failures.join("; ")}.\n` : ""}
@@ -641,6 +692,35 @@ ${goals}
 ## Durability of each peer
 
 ${PEERS.map((p) => `- **${p.name}** (${p.config}): ${p.durability}`).join("\n")}
+
+## Notes on fairness
+
+- **Durability is not equal, and the fastest peer keeps the least.** weir (\`--fsync always\`) and Flume both keep
+  a line on disk (fsynced) from the moment the source passes it on until Kafka has acknowledged it. rsyslog's
+  omkafka hands messages to librdkafka and forgets them before Kafka acknowledges, whatever its queue; with the
+  disk-assisted queue nothing is on disk while it keeps up. rsyslog configured to fsync every message (a pure disk
+  queue with \`queue.syncQueueFiles\`, \`--peers rsyslog-disk\`) shipped ~1,300 lines/s on this machine (13 minutes
+  for 1M lines, waiting on one fdatasync per message), so it is not in the default run.
+- **Not the same work per line.** Flume and rsyslog ship each line as it is. weir parses each JSON line, turns it
+  into an AccessLog record (Avro single-object encoding${has(W) ? `, ${f1(M(W, (s) => s.messageBytes))} bytes a message` : ""}) with its
+  source position, and checks it against the schema, so that downstream consumers read typed events; and it sends each
+  batch (up to 4000 records) as one Kafka transaction, a commit round trip the peers do not pay.
+- **The same input and settings otherwise.** One file, written before the shipper starts and left in the page
+  cache, read from its start; a fresh topic of ${PARTITIONS} partitions; acks=all, an idempotent producer, lz4;
+  messages without keys. Batches: weir's file source reads up to 1000 lines at a time, Flume's source and sink
+  move ${FLUME_BATCH} per transaction, rsyslog's imfile submits up to 1024 and its action dequeues up to 1024.
+${
+  has(F)
+    ? `- **Flume's Kafka sink is its bottleneck** (Flume used ${f2(M(F, cores))} cores in all): source and sink are one thread each;
+  the sink takes ${FLUME_BATCH} events, sends them, flushes the producer and waits for every acknowledgement before it
+  takes the next, while the source fills the channel faster than that. Its file channel's two fsyncs per batch cost
+  little on this disk (${f2(fsync.p50)} ms each). See bench/peers/flume/README.md ("Where the time goes").
+`
+    : ""
+}- **Startup is not in the rate.** JVM start (Flume: ${f1(M(F, (s) => s.startupMs / 1000))} s to the first message, including a fixed 0.5 s wait
+  for the channel) and Node start with tsx (weir: ${f1(M(W, (s) => s.startupMs / 1000))} s) are in the startup column only.
+- **The broker shares the machine.** Kafka runs on the same 2 cores; a shipper that sends faster, or in
+  transactions, also makes the broker work harder (the broker column).
 `;
 
 writeFileSync(join(PROJECT_ROOT, "bench/results/shipper.md"), md);
