@@ -5,6 +5,7 @@
 //   node --import tsx bench/shipper/bench.ts [--lines 1000000] [--runs 3] [--peers weir,weir-interval,flume,rsyslog]
 //        [--flume-heap 512m] [--flume-batch 1000] [--timeout-minutes 15] [--stall-seconds 120]
 //        [--max-wait-minutes 20] [--quiet-cores 0.25] [--skip-verify] [--keep-logs] [--seed 1]
+//        [--out bench/results/shipper.md]
 //
 // The input file is written once, before any shipper starts (a backlog: what is measured is the
 // shipper's throughput, not the writer's). Each run of each peer gets a fresh 6-partition topic and
@@ -91,6 +92,8 @@ const MAX_WAIT_MS = num("max-wait-minutes", 20) * 60_000;
 /** The rest of the machine counts as quiet below this much CPU (cores). */
 const QUIET_CORES = num("quiet-cores", 0.25);
 const KEEP_LOGS = flag("keep-logs") === "true";
+/** Where the report goes; side experiments name another file so as not to replace the committed table. */
+const OUT = flag("out") ?? join(PROJECT_ROOT, "bench/results/shipper.md");
 const PARTITIONS = 6;
 const SEED = num("seed", 1);
 const COMMAND = `node --import tsx bench/shipper/bench.ts ${argv.join(" ")}`.trim();
@@ -723,7 +726,7 @@ ${
   transactions, also makes the broker work harder (the broker column).
 `;
 
-writeFileSync(join(PROJECT_ROOT, "bench/results/shipper.md"), md);
+writeFileSync(OUT, md);
 console.log(md);
 if (KEEP_LOGS) {
   rmSync(inputFile, { force: true });
