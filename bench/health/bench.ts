@@ -5,6 +5,7 @@ import kafkajs from "kafkajs";
 import { ENDPOINTS, SERVICES as PLATFORM_SERVICES } from "../../infra/simulator/platform.ts";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { codecFor } from "../../schemas/codec.ts";
+import { benchFlags } from "../support/flags.ts";
 import {
   ancestors,
   CLK_TCK,
@@ -24,19 +25,7 @@ const { Kafka, logLevel } = kafkajs;
 
 // ---- flags ----------------------------------------------------------------------------------------
 
-const argv = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? "true" : v;
-}
-const num = (name: string, dflt: number) => {
-  const v = flag(name);
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-};
+const { argv, flag, num } = benchFlags();
 const RECORDS = num("records", 2_000_000);
 const RUNS = num("runs", 3);
 const RATE = num("rate", 5000);

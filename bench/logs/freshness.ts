@@ -25,22 +25,11 @@ import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/c
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { benchFlags } from "../support/flags.ts";
 import { ancestors, cpuMsOf, freePort, median, percentile, processes, statFields, tail } from "../support/process.ts";
 import { LogTraffic } from "./traffic.ts";
 
-const argv = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? "true" : v;
-}
-const num = (name: string, dflt: number) => {
-  const v = flag(name);
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-};
+const { argv, flag, num } = benchFlags();
 const RUNS = num("runs", 3);
 const SECONDS = num("seconds", 60);
 const WARMUP_S = num("warmup", 10);

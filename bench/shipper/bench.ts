@@ -40,6 +40,7 @@ import kafkajs from "kafkajs";
 import lz4 from "lz4-napi";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { codecFor } from "../../schemas/codec.ts";
+import { benchFlags } from "../support/flags.ts";
 import {
   ancestors,
   CLK_TCK,
@@ -66,19 +67,7 @@ CompressionCodecs[CompressionTypes.LZ4] = () => ({
 
 // ---- flags ----------------------------------------------------------------------------------------
 
-const argv = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? "true" : v;
-}
-const num = (name: string, dflt: number) => {
-  const v = flag(name);
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-};
+const { argv, flag, num } = benchFlags();
 const LINES = num("lines", 1_000_000);
 const RUNS = num("runs", 3);
 const PEER_NAMES = (flag("peers") ?? "weir,weir-interval,flume,rsyslog").split(",").map((s) => s.trim());

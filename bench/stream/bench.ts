@@ -4,6 +4,7 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import kafkajs from "kafkajs";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
+import { benchFlags } from "../support/flags.ts";
 import {
   ancestors,
   cpuMsOf,
@@ -20,19 +21,7 @@ const { Kafka, logLevel } = kafkajs;
 
 // ---- flags ----------------------------------------------------------------------------------------
 
-const argv = process.argv.slice(2);
-function flag(name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  if (i < 0) return undefined;
-  const v = argv[i + 1];
-  return v === undefined || v.startsWith("--") ? "true" : v;
-}
-const num = (name: string, dflt: number) => {
-  const v = flag(name);
-  const n = v === undefined ? dflt : Number(v);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-};
+const { argv, flag, num } = benchFlags();
 const RECORDS = num("records", 3_000_000);
 const RUNS = num("runs", 3);
 const TOPIC = flag("topic") ?? "bench.stream.access";
