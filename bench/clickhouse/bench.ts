@@ -8,7 +8,6 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@clickhouse/client";
@@ -18,6 +17,7 @@ import { LocalStack } from "../../infra/stack/local-stack.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { ident, sql } from "../../sinks/clickhouse/sql.ts";
 import type { Rec } from "../../stream/types.ts";
+import { clickhousePoster } from "../support/clickhouse-http.ts";
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -253,24 +253,7 @@ function runClient(file: string, bytes: number): Promise<Sample> {
  * reach on this server; the gap between it and the sink is the sink's own cost.
  */
 function runHttp(bodies: Buffer[], bytes: number): Promise<Sample> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const post = (query: string, body: Buffer) =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        `${url}/?query=${encodeURIComponent(query)}`,
-        { method: "POST", agent, headers: { "Content-Length": body.length } },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => {
-            text += d;
-          });
-          res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(text))));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
+  const { post, close } = clickhousePoster(url);
   return withTable(async (table) => {
     const query = `INSERT INTO ${ident("default", table)} FORMAT JSONEachRow`;
     const cpu0 = process.cpuUsage();
@@ -280,7 +263,7 @@ function runHttp(bodies: Buffer[], bytes: number): Promise<Sample> {
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const serverCpu = serverCpuSeconds() - s0;
-    agent.destroy();
+    close();
     return { rows: ROWS, bytes, wallMs, clientCpu: (cpu.user + cpu.system) / 1e6, serverCpu };
   });
 }

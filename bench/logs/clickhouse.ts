@@ -11,7 +11,6 @@
 // Writes bench/results/logs-clickhouse.md unless --no-write.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { Agent, request } from "node:http";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createClient } from "@clickhouse/client";
@@ -27,6 +26,7 @@ import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import type { Rec } from "../../stream/types.ts";
+import { clickhousePoster } from "../support/clickhouse-http.ts";
 import { median } from "../support/process.ts";
 import { LogTraffic } from "./traffic.ts";
 
@@ -170,24 +170,7 @@ function runClient(file: string): Promise<Sample> {
 }
 
 function runHttp(bodies: Buffer[]): Promise<Sample> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  const post = (query: string, body: Buffer) =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(
-        `${url}/?query=${encodeURIComponent(query)}`,
-        { method: "POST", agent, headers: { "Content-Length": body.length } },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => {
-            text += d;
-          });
-          res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(text))));
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
+  const { post, close } = clickhousePoster(url);
   return withTable(async (db) => {
     const cpu0 = process.cpuUsage();
     const s0 = serverCpuSeconds();
@@ -195,7 +178,7 @@ function runHttp(bodies: Buffer[]): Promise<Sample> {
     for (const body of bodies) await post(`INSERT INTO ${db}.logs FORMAT JSONEachRow`, body);
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    agent.destroy();
+    close();
     return { wallMs, clientCpu: (cpu.user + cpu.system) / 1e6, serverCpu: serverCpuSeconds() - s0 };
   });
 }
