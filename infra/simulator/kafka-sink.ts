@@ -2,10 +2,11 @@
 // encoding) and produced to its catalog topic, keyed as the catalog says, acks=all. With --dirty,
 // some messages are ones a consumer must dead-letter: not Avro at all, an unknown fingerprint, or a
 // truncated body; each is recorded in the ground truth by topic and its index in that topic's sends.
+// App lines, which have no file position to be named by, get ids from their content (appLineId).
 import { Kafka, logLevel, type Producer } from "kafkajs";
 import { keyReader, loadTopicCatalog } from "../../schemas/catalog.ts";
 import { type AvroCodec, codecFor } from "../../schemas/codec.ts";
-import type { SchemaName } from "../../schemas/types.generated.ts";
+import type { AppLog, SchemaName } from "../../schemas/types.generated.ts";
 import type { GroundTruth } from "./ground-truth.ts";
 import { type LineFormat, type StreamKind, TOPIC_OF } from "./platform.ts";
 import type { Rng } from "./random.ts";
@@ -145,7 +146,7 @@ class KafkaStream<T> implements SimStream<T> {
 
   write(record: T): void {
     // App log lines get their id from the shipper when shipped from files; here the stream names them.
-    if (this.kind === "app") (record as { id: string }).id = `${this.service}:${this.events}`;
+    if (this.kind === "app") (record as AppLog).id = appLineId(this.service, this.events, record as AppLog);
     this.sink.enqueue(this.topic, this.key(record), this.codec.encode(record));
     this.events++;
     this.sink.written++;
@@ -163,5 +164,68 @@ class KafkaStream<T> implements SimStream<T> {
       dirty: 0,
       rotations: 0,
     };
+  }
+}
+
+/**
+ * The id of an app line produced straight to Kafka: `<service>:<n>:<hash>`, its number in the run's
+ * stream of that service and a 53-bit hash of what it says (time, host, level, logger, message,
+ * trace, span, error, attributes). The number alone restarts at 0 every run, so two runs gave
+ * different lines one id, and the logs pipeline's Elasticsearch `create` kept only the first (a 409,
+ * counted as a duplicate: a lost line). The shipper names a line by its file's fingerprint and its
+ * offset; here the line's own content stands in for the fingerprint, so the id stays deterministic:
+ * a run repeated with the same seed and start writes the same lines under the same ids (the stores
+ * take them once), and lines that differ get different ids whatever the runs' options.
+ */
+export function appLineId(service: string, n: number, line: AppLog): string {
+  const h = new LineHash();
+  h.number(line.ts);
+  h.text(line.host);
+  h.text(line.level);
+  h.text(line.logger);
+  h.text(line.message);
+  h.text(line.traceId);
+  h.text(line.spanId);
+  if (line.error !== null) {
+    h.text(line.error.type);
+    h.text(line.error.message);
+    h.text(line.error.stack);
+  }
+  for (const k in line.attributes) {
+    h.text(k);
+    h.text(line.attributes[k] ?? null);
+  }
+  return `${service}:${n}:${h.digest()}`;
+}
+
+/** cyrb53 (two 32-bit multiply-xor lanes), fed field by field so that no string is built to hash. */
+class LineHash {
+  private h1 = 0xdeadbeef;
+  private h2 = 0x41c6ce57;
+
+  private unit(c: number): void {
+    this.h1 = Math.imul(this.h1 ^ c, 2654435761);
+    this.h2 = Math.imul(this.h2 ^ c, 1597334677);
+  }
+
+  /** A field's text, then a separator no UTF-16 unit equals, so ("ab", "c") and ("a", "bc") differ; null differs from "". */
+  text(s: string | null): void {
+    if (s !== null) for (let i = 0; i < s.length; i++) this.unit(s.charCodeAt(i));
+    this.unit(s === null ? 0x1_0001 : 0x1_0000);
+  }
+
+  number(x: number): void {
+    this.unit(x % 0x1_0000_0000);
+    this.unit(Math.floor(x / 0x1_0000_0000));
+  }
+
+  digest(): string {
+    let h1 = this.h1;
+    let h2 = this.h2;
+    h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
+    h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+    h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
+    h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+    return (0x1_0000_0000 * (0x1f_ffff & h2) + (h1 >>> 0)).toString(36);
   }
 }
