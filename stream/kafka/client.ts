@@ -35,6 +35,14 @@ export interface KafkaOptions {
   logger?: Logger;
 }
 
+/**
+ * How long a task's transaction may stay open. A checkpoint holds it open while the sinks flush, so
+ * this is how long a store may be down before the broker aborts the transaction and the worker has
+ * to start over from its last commit. A crashed worker's open transaction does not wait for it: its
+ * successor's producer fences it at once. Under the broker's transaction.max.timeout.ms (15 min).
+ */
+export const TASK_TRANSACTION_TIMEOUT_MS = 300_000;
+
 export class KafkaClient {
   private readonly kafka: InstanceType<typeof Kafka>;
 
@@ -101,7 +109,7 @@ export class KafkaClient {
       transactionalId,
       idempotent: true,
       maxInFlightRequests: 1,
-      transactionTimeout: 60_000,
+      transactionTimeout: TASK_TRANSACTION_TIMEOUT_MS,
       allowAutoTopicCreation: false,
       createPartitioner: Partitioners.DefaultPartitioner,
     });

@@ -8,7 +8,7 @@ export const DLQ_RAW_LIMIT = 256 * 1024;
 
 export function encodeDeadLetter(component: string, d: DeadLetterInput, now: number): { key: string; value: Buffer } {
   const raw = d.raw ?? Buffer.alloc(0);
-  const id = `${d.topic ?? "?"}/${d.partition ?? "?"}/${d.offset ?? "?"}/${d.reason}`;
+  const id = d.id ?? `${d.topic ?? "?"}/${d.partition ?? "?"}/${d.offset ?? "?"}/${d.reason}`;
   return {
     key: id,
     value: codec.encode({

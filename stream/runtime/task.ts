@@ -31,6 +31,8 @@ export interface DeadLetterInput {
   raw: Buffer | null;
   headers?: Record<string, string>;
   schema?: string;
+  /** The dead letter's id when it has no input offset to name it (a record a sink refused). */
+  id?: string;
 }
 
 export interface TaskIO {

@@ -5,6 +5,7 @@
 // checkpoints through a Kafka transaction of its own (transactional id = app + task), so its
 // changelog records and its source offsets commit together, and a crash after the sinks flushed
 // but before the commit replays input against state that does not include it: no count doubles.
+import { createHash } from "node:crypto";
 import type { Server } from "node:http";
 import pino, { type Logger } from "pino";
 import type { StreamApp } from "../dsl/app.ts";
@@ -16,6 +17,7 @@ import {
   KafkaClient,
   type OutRecord,
   type PlainProducer,
+  TASK_TRANSACTION_TIMEOUT_MS,
   type TransactionalProducer,
 } from "../kafka/client.ts";
 import type { Sink } from "../sink.ts";
@@ -50,7 +52,20 @@ interface LiveTask {
   restoreApplied: Map<string, bigint>;
   restoreStarted: number;
   lastAnnounce: number;
+  /** When the task's last transaction committed (or it opened): its open one began after that. */
+  committedAt: number;
   closed: boolean;
+}
+
+/** How often a checkpoint waiting for its sinks says so. */
+const SINK_WAIT_LOG_MS = 10_000;
+
+/** Errors of a group that is rebalancing or has dropped this member: a rejoin follows, not a failure. */
+function isRebalance(e: unknown): boolean {
+  const type = (e as { type?: string })?.type ?? "";
+  return /REBALANCE_IN_PROGRESS|UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|NOT_COORDINATOR|COORDINATOR_NOT_AVAILABLE/.test(
+    type,
+  );
 }
 
 class Mutex {
@@ -81,6 +96,8 @@ export class StreamWorker implements WorkerView {
   private readonly sinks = new Set<Sink>();
   private readonly lagByPartition = new Map<string, { topic: string; partition: number; lag: number }>();
   private lastCheckpoint = Date.now();
+  /** The consumer's heartbeat as the last batch handed it over; it works between batches too. */
+  private heartbeat: (() => Promise<void>) | null = null;
   private timer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private started = false;
@@ -277,6 +294,7 @@ export class StreamWorker implements WorkerView {
       restoreApplied: new Map(),
       restoreStarted: Date.now(),
       lastAnnounce: 0,
+      committedAt: Date.now(),
       closed: false,
     };
     lt.task = new Task(
@@ -457,6 +475,7 @@ export class StreamWorker implements WorkerView {
   }
 
   private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    this.heartbeat = heartbeat;
     if (this.stopping || this.fatalError) return;
     const role = this.topology.topicRoles.get(batch.topic);
     if (!role) return;
@@ -577,11 +596,9 @@ export class StreamWorker implements WorkerView {
     const running = [...this.live.values()].filter((lt) => lt.state === "running" && !lt.closed);
     const snaps = running.map((lt) => ({ lt, snap: lt.task.snapshot() }));
     // 1. external sinks
+    await this.flushSinks();
     for (const sink of this.sinks) {
-      await sink.flush();
-      for (const r of sink.takeRejected?.() ?? []) {
-        this.taskIODeadLetter(r.reason, r.message, r.rec.value);
-      }
+      for (const r of sink.takeRejected?.() ?? []) this.sinkDeadLetter(sink, r.reason, r.message, r.rec.value);
     }
     // 2. outputs outside transactions, and dead letters
     this.flushSharedOut();
@@ -601,7 +618,10 @@ export class StreamWorker implements WorkerView {
           plain.push(...offsets);
           return;
         }
-        if (!lt.dirty && snap.changelog.length === 0) return;
+        if (!lt.dirty && snap.changelog.length === 0) {
+          lt.committedAt = Date.now(); // nothing sent since the last commit: no transaction is open
+          return;
+        }
         this.flushTaskOut(lt);
         await Promise.all(lt.sends.splice(0, lt.sends.length));
         try {
@@ -612,36 +632,114 @@ export class StreamWorker implements WorkerView {
           await lt.producer.commit(this.appId, offsets);
           this.log.debug({ task: lt.task.id, offsets, changelog: snap.changelog.length }, "committed");
           lt.dirty = false;
+          lt.committedAt = Date.now();
         } catch (e) {
-          await this.taskLost(lt, e);
+          await this.taskLost(lt, e, Date.now() - lt.committedAt >= TASK_TRANSACTION_TIMEOUT_MS);
         }
       }),
     );
-    if (plain.length > 0) await this.consumer.commitOffsets(plain);
+    if (plain.length > 0) {
+      try {
+        await this.consumer.commitOffsets(plain);
+      } catch (e) {
+        if (!isRebalance(e)) throw e;
+        // The group moved on while the sinks were flushed (a long store outage, a member joining):
+        // these offsets are committed by the next checkpoint, or the tasks' next owners replay them
+        // into idempotent sinks. Either way nothing is lost, and the member rejoins on its own.
+        this.log.warn(
+          { err: (e as Error).message, waitedMs: Date.now() - started },
+          "offset commit refused by a rebalancing group; the next checkpoint commits them",
+        );
+      }
+    }
     this.metrics.commitSeconds.observe((Date.now() - started) / 1000);
   }
 
-  private taskIODeadLetter(reason: string, message: string, value: unknown): void {
+  /**
+   * Every sink's flush at once. A store that is down holds the checkpoint as long as it is down
+   * (the sources are not read meanwhile: this runs under the worker's lock); the member keeps
+   * heartbeating so the group does not drop it after sessionTimeout, and the log names the sinks
+   * still waited for every SINK_WAIT_LOG_MS.
+   */
+  private async flushSinks(): Promise<void> {
+    if (this.sinks.size === 0) return;
+    const started = Date.now();
+    const waiting = new Set(this.sinks);
+    let settled = false;
+    const all = Promise.all(
+      [...this.sinks].map((sink) =>
+        sink.flush().then(() => {
+          waiting.delete(sink);
+        }),
+      ),
+    ).finally(() => {
+      settled = true;
+    });
+    all.catch(() => {}); // awaited below
+    let logged = started;
+    while (!settled) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([all.catch(() => {}), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+      clearTimeout(timer);
+      if (settled) break;
+      await this.keepMembership();
+      if (Date.now() - logged >= SINK_WAIT_LOG_MS) {
+        logged = Date.now();
+        this.log.warn(
+          { sinks: [...waiting].map((s) => s.name), waitedMs: logged - started },
+          "checkpoint waiting for sinks to acknowledge; sources stay paused until they do",
+        );
+      }
+    }
+    await all;
+    if (Date.now() - started >= SINK_WAIT_LOG_MS) {
+      this.log.info({ waitedMs: Date.now() - started }, "sinks acknowledged; checkpoint goes on");
+    }
+  }
+
+  /** A heartbeat outside a batch's own processing (kafkajs's throttles it to heartbeatInterval). */
+  private async keepMembership(): Promise<void> {
+    try {
+      await this.heartbeat?.();
+    } catch (e) {
+      // A rebalance under way: the runner rejoins once this batch returns; the commit copes.
+      this.log.debug({ err: (e as Error).message }, "heartbeat refused");
+    }
+  }
+
+  /**
+   * A record a sink refused for good. It has no input offset by now, so its id is the sink's name
+   * and a digest of the record: the same record refused again on a replay has the same id.
+   */
+  private sinkDeadLetter(sink: Sink, reason: string, message: string, value: unknown): void {
     const raw = Buffer.from(JSON.stringify(value) ?? "null");
+    const digest = createHash("sha256").update(raw).digest("hex").slice(0, 32);
     const { key, value: enc } = encodeDeadLetter(
       this.appId,
-      { reason, message, topic: null, partition: null, offset: null, raw },
+      { reason, message, topic: null, partition: null, offset: null, raw, id: `sink:${sink.name}/${digest}/${reason}` },
       Date.now(),
     );
     this.sharedOut.push({ topic: this.app.dlqTopic, partition: null, key, value: enc, ts: Date.now() });
   }
 
-  /** A transaction failed (fenced: another member owns the task now; or the broker gave up). */
-  private async taskLost(lt: LiveTask, e: unknown): Promise<void> {
+  /**
+   * A transaction failed: fenced (another member owns the task now), or the broker gave up, or the
+   * transaction outlived its timeout while the sinks were flushed (the broker aborted it and bumped
+   * the epoch, which also reads as fenced, but the task is still ours).
+   */
+  private async taskLost(lt: LiveTask, e: unknown, timedOut: boolean): Promise<void> {
     const name = (e as { name?: string; type?: string })?.type ?? (e as Error)?.name;
     const id = lt.task.id;
     this.log.warn(
       { task: id, err: e },
-      `checkpoint of task ${id} failed (${name}); dropping it, its next owner replays`,
+      timedOut
+        ? `checkpoint of task ${id} failed (${name}) more than the transaction timeout (${TASK_TRANSACTION_TIMEOUT_MS / 1000} s) after its last commit: the broker aborted it; starting over from that commit`
+        : `checkpoint of task ${id} failed (${name}); dropping it, its next owner replays`,
     );
     this.live.delete(id);
     await this.closeTask(lt);
-    if (!/FENCED|INVALID_PRODUCER_EPOCH|ProducerFenced/i.test(String(name)) && !this.stopping) {
+    const moved = !timedOut && /FENCED|INVALID_PRODUCER_EPOCH|ProducerFenced/i.test(String(name));
+    if (!moved && !this.stopping) {
       // Not a move: rejoin so the group hands the task out again, starting from the last commit.
       this.die(e);
     }

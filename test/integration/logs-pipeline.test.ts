@@ -298,9 +298,11 @@ test("logs end to end: every line once in both stores despite a SIGKILL and an E
   const last = produceSlowly(keep(slices(traffic, start + 2 * third, end + 1, 8)));
   await new Promise((r) => setTimeout(r, 1000));
   await stack.process("elasticsearch").stop(60_000);
+  const stopped = Date.now();
   phase("Elasticsearch stopped");
   await last;
-  await new Promise((r) => setTimeout(r, 5000));
+  // Down for 2.5 of the worker's session timeouts (10 s) at least: it must wait, not leave its group.
+  await new Promise((r) => setTimeout(r, Math.max(5000, stopped + 25_000 - Date.now())));
   await stack.up();
   phase("Elasticsearch up again");
 
@@ -313,6 +315,7 @@ test("logs end to end: every line once in both stores despite a SIGKILL and an E
     240_000,
   );
   phase(`every line stored; workers that failed and were started again: ${worker.restarts}`);
+  assert.equal(worker.restarts, 0, "no worker exited on its own (the Elasticsearch outage was waited out)");
 
   // Elasticsearch: each line once, by _id; the refused one absent.
   const expectedIds = new Set<string>([

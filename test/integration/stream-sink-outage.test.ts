@@ -1,0 +1,197 @@
+// A store that stops answering holds the worker's checkpoint for as long as it is down. Here a sink's
+// flush is held for several session timeouts: the worker must stay in its group (it heartbeats while
+// it waits) instead of failing its offset commit and exiting; once the sink answers, everything
+// written reaches it and the offsets commit to the end of the input. A record the sink refuses goes
+// to the DLQ under an id of its own (the sink's name and a digest of the record), so two refused
+// records are two dead letters, and the same record refused on a replay is the same one.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { Admin, Producer } from "kafkajs";
+import pino from "pino";
+import { codecFor } from "../../schemas/codec.ts";
+import type { DeadLetter } from "../../schemas/types.generated.ts";
+import { StreamApp } from "../../stream/dsl/app.ts";
+import { StreamWorker } from "../../stream/runtime/worker.ts";
+import type { Sink } from "../../stream/sink.ts";
+import { json, type Rec } from "../../stream/types.ts";
+import { endpoints, kafkaClient, requireStack, uniqueName } from "../support/stack.ts";
+
+interface Event {
+  n: number;
+  bad?: boolean;
+}
+
+/** A sink whose acknowledgements can be held back, as a store that is down holds them. */
+class GatedSink implements Sink<Event> {
+  readonly name = "gated";
+  readonly highWater = 1_000_000;
+  readonly acknowledged = new Set<number>();
+  private written: Array<Rec<Event>> = [];
+  private rejected: Array<{ rec: Rec<Event>; reason: string; message: string }> = [];
+  private gate: Promise<void> = Promise.resolve();
+  private openGate: () => void = () => {};
+  flushesHeld = 0;
+
+  hold(): void {
+    this.gate = new Promise((r) => {
+      this.openGate = r;
+    });
+  }
+  release(): void {
+    this.openGate();
+  }
+  write(rec: Rec<Event>): void {
+    this.written.push(rec);
+  }
+  async flush(): Promise<void> {
+    const batch = this.written;
+    this.written = [];
+    let held = false;
+    const gate = this.gate;
+    await Promise.race([gate, Promise.resolve().then(() => (held = true))]);
+    if (held) this.flushesHeld++;
+    await gate;
+    for (const r of batch) {
+      if (r.value.bad) this.rejected.push({ rec: r, reason: "rejected-by-sink", message: `event ${r.value.n} refused` });
+      else this.acknowledged.add(r.value.n);
+    }
+  }
+  pending(): number {
+    return this.written.length;
+  }
+  takeRejected() {
+    const out = this.rejected;
+    this.rejected = [];
+    return out;
+  }
+  async close(): Promise<void> {}
+}
+
+const kafka = kafkaClient("weir-sink-outage-test");
+const run = uniqueName("outage");
+const topics = { input: `${run}.in`, dlq: `${run}.dlq` };
+let admin: Admin;
+let producer: Producer;
+
+before(async () => {
+  await requireStack();
+  admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic: topics.input, numPartitions: 2 },
+      { topic: topics.dlq, numPartitions: 1 },
+    ],
+  });
+  producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+});
+
+after(async () => {
+  await producer?.disconnect().catch(() => {});
+  await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
+  await admin.deleteGroups([run]).catch(() => {});
+  await admin.disconnect();
+});
+
+async function produce(from: number, to: number, bad: ReadonlySet<number> = new Set()): Promise<void> {
+  const messages = [];
+  for (let n = from; n < to; n++) {
+    const e: Event = bad.has(n) ? { n, bad: true } : { n };
+    messages.push({ key: `k${n % 7}`, value: JSON.stringify(e), timestamp: String(Date.now()) });
+  }
+  await producer.send({ topic: topics.input, acks: -1, messages });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function committedToEnd(): Promise<boolean> {
+  const ends = await admin.fetchTopicOffsets(topics.input);
+  const [committed] = await admin.fetchOffsets({ groupId: run, topics: [topics.input] });
+  return ends.every(
+    (e) => committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.offset,
+  );
+}
+
+test("a sink down for several session timeouts: the worker stays in its group, then everything lands and commits; refused records get ids of their own", async () => {
+  const SESSION_MS = 6000; // the broker's group.min.session.timeout.ms
+  const sink = new GatedSink();
+  const app = new StreamApp({ appId: run, dlqTopic: topics.dlq, guarantee: "at-least-once", commitInterval: 500 });
+  app.stream<undefined, Event>(topics.input, { serde: json() }).to(sink);
+  const lines: string[] = [];
+  const logger = pino(
+    { level: "info" },
+    {
+      write: (l: string) => {
+        lines.push(l);
+      },
+    },
+  );
+  const worker = new StreamWorker(app, {
+    brokers: endpoints.kafkaBrokers,
+    logger,
+    sessionTimeout: SESSION_MS,
+    instanceId: "outage-1",
+  });
+  let failure: Error | null | undefined;
+  void worker.done.then((e) => {
+    failure = e;
+  });
+  sink.hold();
+  await worker.start();
+  try {
+    await produce(0, 2000, new Set([17, 1234]));
+    await waitFor("a checkpoint held by the sink", () => sink.flushesHeld > 0, 60_000);
+    // Held for 3.5 session timeouts while events keep coming (so the consumer's own loop is stuck
+    // behind the held checkpoint, as in a real outage): without heartbeats the group drops the member.
+    let n = 2000;
+    const holdUntil = Date.now() + 3.5 * SESSION_MS;
+    while (Date.now() < holdUntil) {
+      await produce(n, n + 20);
+      n += 20;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.equal(failure, undefined, `the worker stopped while the sink was down: ${failure?.message}`);
+    assert.equal(sink.acknowledged.size, 0);
+    sink.release();
+    await produce(n, n + 1000);
+    n += 1000;
+    await waitFor("every event acknowledged", () => sink.acknowledged.size === n - 2, 60_000);
+    await waitFor("offsets committed to the end", committedToEnd, 60_000);
+    assert.equal(failure, undefined, `the worker stopped: ${failure?.message}`);
+    assert.ok(
+      lines.some((l) => l.includes("checkpoint waiting for sinks to acknowledge") && l.includes('"gated"')),
+      "the wait is logged with the sink's name",
+    );
+    // One assignment: the member never left the group (a dropped member rejoins and is assigned again).
+    assert.equal(lines.filter((l) => l.includes('"msg":"assignment"')).length, 1, "the member rejoined the group");
+  } finally {
+    await worker.stop();
+  }
+
+  // The two refused events: one dead letter each, ids naming the sink, distinct, with the record.
+  const codec = codecFor("DeadLetter");
+  const consumer = kafka.consumer({ groupId: uniqueName("outage-dlq") });
+  const dead: DeadLetter[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic: topics.dlq, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      dead.push(codec.decode(message.value as Buffer));
+    },
+  });
+  await waitFor("two dead letters", () => dead.length >= 2, 30_000);
+  await consumer.disconnect();
+  const refused = dead.filter((d) => d.reason === "rejected-by-sink");
+  assert.equal(new Set(refused.map((d) => JSON.parse(d.raw.toString()).n)).size, 2);
+  const ids = new Set(refused.map((d) => d.id));
+  assert.equal(ids.size, new Set(refused.map((d) => d.raw.toString())).size, "one id per refused record");
+  for (const d of refused) assert.match(d.id, /^sink:gated\/[0-9a-f]{32}\/rejected-by-sink$/);
+});
