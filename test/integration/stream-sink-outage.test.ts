@@ -52,7 +52,8 @@ class GatedSink implements Sink<Event> {
     if (held) this.flushesHeld++;
     await gate;
     for (const r of batch) {
-      if (r.value.bad) this.rejected.push({ rec: r, reason: "rejected-by-sink", message: `event ${r.value.n} refused` });
+      if (r.value.bad)
+        this.rejected.push({ rec: r, reason: "rejected-by-sink", message: `event ${r.value.n} refused` });
       else this.acknowledged.add(r.value.n);
     }
   }
@@ -115,9 +116,7 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
 async function committedToEnd(): Promise<boolean> {
   const ends = await admin.fetchTopicOffsets(topics.input);
   const [committed] = await admin.fetchOffsets({ groupId: run, topics: [topics.input] });
-  return ends.every(
-    (e) => committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.offset,
-  );
+  return ends.every((e) => committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.offset);
 }
 
 test("a sink down for several session timeouts: the worker stays in its group, then everything lands and commits; refused records get ids of their own", async () => {
