@@ -2,6 +2,7 @@
 // runtime hands records over with `write` and commits source offsets only after `flush` resolves, so
 // a sink must resolve `flush` only when every record written before it is durably accepted. Replays
 // after a crash write the same records again: sinks make that harmless with deterministic ids.
+import type { Registry } from "prom-client";
 import type { Rec } from "./types.ts";
 
 export interface Sink<V = unknown> {
@@ -15,5 +16,7 @@ export interface Sink<V = unknown> {
   readonly highWater: number;
   /** Records the store refused for good (mapping conflicts, ...), to be dead-lettered by the runtime. */
   takeRejected?(): Array<{ rec: Rec<V>; reason: string; message: string }>;
+  /** Adds the sink's own metrics to the worker's registry, served on its /metrics. */
+  registerMetrics?(registry: Registry): void;
   close(): Promise<void>;
 }

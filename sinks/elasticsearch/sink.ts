@@ -24,10 +24,11 @@
 // item created, a duplicate, or rejected (returned by takeRejected()).
 import { Client, type estypes } from "@elastic/elasticsearch";
 import pino, { type Logger } from "pino";
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import { z } from "zod";
 import type { Sink } from "../../stream/sink.ts";
 import { type Duration, ms, type Rec } from "../../stream/types.ts";
+import { sinkCounter, sinkCounterBy, sinkGauge, sinkHistogram } from "../metrics.ts";
 import {
   classifyItem,
   classifyRequestError,
@@ -678,22 +679,14 @@ export class ElasticsearchSink<V = unknown> implements Sink<V> {
 
   // --- metrics ------------------------------------------------------------------------------------
 
-  /** Adds weir_elasticsearch_sink_* metrics, labelled with this sink's name, to a prom-client registry. */
+  /**
+   * Adds weir_elasticsearch_sink_* metrics, labelled with this sink's name, to a prom-client registry
+   * (other sinks of this kind in the same registry share the metrics, each under its own label).
+   */
   registerMetrics(registry: Registry): void {
     const labels = { sink: this.name };
-    const labelNames = ["sink"] as const;
     const stats = this.stats;
-    const counter = (name: string, help: string, read: () => number) =>
-      new Counter({
-        name,
-        help,
-        labelNames,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(labels, read());
-        },
-      });
+    const counter = (name: string, help: string, read: () => number) => sinkCounter(registry, name, help, labels, read);
     counter("weir_elasticsearch_sink_docs_indexed_total", "Documents Elasticsearch created.", () => stats.docsIndexed);
     counter(
       "weir_elasticsearch_sink_duplicates_total",
@@ -708,34 +701,32 @@ export class ElasticsearchSink<V = unknown> implements Sink<V> {
       "NDJSON bytes of answered bulk requests.",
       () => stats.bytesSent,
     );
-    new Counter({
-      name: "weir_elasticsearch_sink_rejected_total",
-      help: "Records refused for good (dead-lettered), by error type.",
-      labelNames: ["sink", "error_type"] as const,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [type, n] of Object.entries(stats.rejectedByType)) this.inc({ ...labels, error_type: type }, n);
-      },
-    });
-    const sink = this;
-    new Gauge({
-      name: "weir_elasticsearch_sink_pending_docs",
-      help: "Documents written to the sink and not yet settled.",
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.set(labels, sink.pending());
-      },
-    });
-    const histogram = new Histogram({
-      name: "weir_elasticsearch_sink_bulk_seconds",
-      help: "Duration of answered bulk requests.",
-      labelNames,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    });
-    this.latency = histogram.labels(labels);
+    sinkCounterBy(
+      registry,
+      "weir_elasticsearch_sink_rejected_total",
+      "Records refused for good (dead-lettered), by error type.",
+      labels,
+      ["error_type"],
+      () =>
+        Object.entries(stats.rejectedByType).map(([type, n]): [Record<string, string>, number] => [
+          { error_type: type },
+          n,
+        ]),
+    );
+    sinkGauge(
+      registry,
+      "weir_elasticsearch_sink_pending_docs",
+      "Documents written to the sink and not yet settled.",
+      labels,
+      () => this.pending(),
+    );
+    this.latency = sinkHistogram(
+      registry,
+      "weir_elasticsearch_sink_bulk_seconds",
+      "Duration of answered bulk requests.",
+      labels,
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    );
   }
 }
 
