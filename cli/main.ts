@@ -49,6 +49,12 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`weir: invalid configuration\n${e.message}`);
       return 2;
     }
+    // Any other error that says what to do (a missing PII key, ...) is a known failure too.
+    const hint = (e as { hint?: unknown })?.hint;
+    if (e instanceof Error && typeof hint === "string" && hint !== "") {
+      console.error(`weir: ${e.message}\n  what to do: ${hint}`);
+      return 1;
+    }
     throw e;
   }
 }
