@@ -71,7 +71,7 @@ export function logsCommand(): Command {
         .description("lines matching a query, newest first (query language: docs/logs-query.md)")
         .argument("[query...]", "e.g. 'level:error \"upstream did not answer\"' (empty: every line)")
         .option("--since <period>", "the last period: 90s, 15m, 2h, 7d (default 15m)")
-        .option("--limit <n>", `lines to show (at most 10000)`, String(DEFAULT_SEARCH_LIMIT)),
+        .option("-n, --limit <n>", `lines to show (at most 10000)`, String(DEFAULT_SEARCH_LIMIT)),
     ),
   ).action(async (words: string[], opts: FilterOptions & { limit: string }) => {
     const now = Date.now();
