@@ -6,10 +6,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { columnMismatches, RowBinaryEncoder } from "../../sinks/clickhouse/rowbinary.ts";
 import { logDocument } from "./documents.ts";
 import { type AccessLog, type AppLog, type LogLine, lineId } from "./lines.ts";
 import { LOG_SCHEMA } from "./query/fields.ts";
-import { accessMessage, type LogRow, logRow } from "./rows.ts";
+import { accessMessage, denseLogRow, LOG_COLUMNS, type LogRow, logRow } from "./rows.ts";
 
 const TS = Date.UTC(2026, 10, 20, 12, 30, 0, 123);
 
@@ -140,5 +141,46 @@ describe("rows of the ClickHouse logs table", () => {
     ]) {
       assert.ok(columns.has(c), `the query table names ${c}, which the table lacks`);
     }
+  });
+
+  test("LOG_COLUMNS are 002_logs.sql's columns, in its order, with its types", () => {
+    const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8");
+    const create = splitStatements(ddl).find((s) => /CREATE TABLE/.test(s)) as string;
+    const body = create.slice(create.indexOf("(") + 1, create.lastIndexOf(")", create.indexOf("ENGINE")));
+    const columns = body
+      .split("\n")
+      .map((l) => l.replace(/--.*$/, "").trim().replace(/,$/, ""))
+      .filter(Boolean)
+      .map((l) => ({ name: l.slice(0, l.indexOf(" ")), type: l.slice(l.indexOf(" ") + 1).trim() }));
+    assert.deepEqual(
+      LOG_COLUMNS.map((c) => c.name),
+      columns.map((c) => c.name),
+    );
+    assert.deepEqual(columnMismatches(LOG_COLUMNS, columns), []);
+  });
+
+  test("denseLogRow has every column's key, in order, and logRow's values", () => {
+    const variants: LogLine[] = [
+      ...LINES,
+      { dataset: "app", log: { ...app, error: { type: "E", message: "m", stack: null }, spanId: null } },
+      { dataset: "access", log: { ...access, source: { file: "/a.log", fileId: "f-2", offset: 7, seq: 1 } } },
+      { dataset: "access", log: { ...access, userAgent: null, deviceId: null, roomId: null, caller: "gw" } },
+    ];
+    for (const line of variants) {
+      const rec = { key: null, ts: TS, value: line };
+      const dense = denseLogRow(rec) as unknown as Record<string, unknown>;
+      assert.deepEqual(
+        Object.keys(dense),
+        LOG_COLUMNS.map((c) => c.name),
+      );
+      const defined = Object.fromEntries(Object.entries(dense).filter(([, v]) => v !== undefined));
+      assert.deepEqual(defined, { ...logRow(rec) }, `${line.dataset} ${lineId(line)}`);
+    }
+  });
+
+  test("every line's dense row fits LOG_COLUMNS' types", () => {
+    const encoder = new RowBinaryEncoder(LOG_COLUMNS);
+    const out = { buf: Buffer.alloc(64), size: 0 };
+    for (const line of LINES) assert.equal(encoder.encode(denseLogRow({ key: null, ts: TS, value: line }), out), null);
   });
 });

@@ -8,6 +8,7 @@ import pino from "pino";
 import { Registry } from "prom-client";
 import type { Rec } from "../../stream/types.ts";
 import { classify, cleanMessage } from "./errors.ts";
+import type { ColumnSpec } from "./rowbinary.ts";
 import { backoff, ClickHouseSink, ClickHouseSinkError } from "./sink.ts";
 
 interface Row {
@@ -15,10 +16,31 @@ interface Row {
   bad?: boolean;
 }
 
+/** The RowBinary tests' table: `i UInt32, s String`; a row whose s is "bad" is refused by the server. */
+const RB_COLUMNS: ColumnSpec[] = [
+  { name: "i", type: "UInt32" },
+  { name: "s", type: "String" },
+];
+
+function rowBinaryRows(body: Buffer): Row[] {
+  const rows: Row[] = [];
+  for (let at = 0; at < body.length; ) {
+    const i = body.readUInt32LE(at);
+    const n = body[at + 4] as number; // the tests' strings are shorter than 128 bytes: a one-byte length
+    const s = body.toString("utf8", at + 5, at + 5 + n);
+    at += 5 + n;
+    rows.push(s === "bad" ? { i, bad: true } : { i });
+  }
+  return rows;
+}
+
 /** Answers INSERTs like 18.16: a bad row fails the whole request, naming its 1-based row when `hints`. */
 class FakeClickHouse {
   requests: Row[][] = [];
   queries: string[] = [];
+  /** What system.columns lists for the table. */
+  columns: ColumnSpec[] = RB_COLUMNS;
+  columnQueries = 0;
   transientFailures = 0;
   fatal = false;
   hints = true;
@@ -29,11 +51,14 @@ class FakeClickHouse {
   async exec(params: { query: string; values: Readable }): Promise<{ stream: Readable }> {
     const chunks: Buffer[] = [];
     for await (const c of params.values) chunks.push(Buffer.from(c));
-    const rows = Buffer.concat(chunks)
-      .toString("utf8")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Row);
+    const body = Buffer.concat(chunks);
+    const rows = params.query.endsWith("FORMAT RowBinary")
+      ? rowBinaryRows(body)
+      : body
+          .toString("utf8")
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Row);
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     this.queries.push(params.query);
     if (this.transientFailures > 0) {
@@ -55,6 +80,15 @@ class FakeClickHouse {
     }
     return { stream: Readable.from([]) };
   }
+  async query(params: { query: string }): Promise<{ json(): Promise<unknown> }> {
+    this.columnQueries++;
+    assert.match(params.query, /FROM system\.columns WHERE database = 'weir' AND table = 't'/);
+    if (this.transientFailures > 0) {
+      this.transientFailures--;
+      throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8123"), { code: "ECONNREFUSED" });
+    }
+    return { json: async () => this.columns };
+  }
   async close(): Promise<void> {}
 }
 
@@ -72,6 +106,19 @@ function sinkOf(fake: FakeClickHouse, options: Partial<ConstructorParameters<typ
 }
 
 const rec = (i: number, bad = false): Rec<Row> => ({ key: null, ts: 0, value: bad ? { i, bad } : { i } });
+
+function rowBinarySinkOf(
+  fake: FakeClickHouse,
+  options: Partial<ConstructorParameters<typeof ClickHouseSink<Row>>[0]> = {},
+) {
+  return sinkOf(fake, {
+    format: "RowBinary",
+    columns: RB_COLUMNS,
+    // The server refuses s = "bad" (the encoder cannot know); i = -1 does not fit UInt32 (the encoder refuses it).
+    toRow: (r) => ({ i: r.value.i, s: r.value.bad ? "bad" : `row ${r.value.i}` }),
+    ...options,
+  });
+}
 
 test("a full batch is sent at once, the rest on flush, in order, one INSERT per batch", async () => {
   const fake = new FakeClickHouse();
@@ -282,5 +329,124 @@ test("backoff doubles up to the cap, with jitter in the upper half", () => {
   assert.equal(
     backoff(30, 100, 10_000, () => 0.5),
     7500,
+  );
+});
+
+test("RowBinary: rows land in order, one INSERT per batch naming its columns; the columns are checked once", async () => {
+  const fake = new FakeClickHouse();
+  const sink = rowBinarySinkOf(fake, { batchSize: 4, flushInterval: "1h" });
+  for (let i = 0; i < 10; i++) sink.write(rec(i));
+  await sink.flush();
+  assert.deepEqual(fake.stored, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    fake.requests.map((r) => r.length),
+    [4, 4, 2],
+  );
+  assert.equal(fake.queries[0], "INSERT INTO `weir`.`t` (`i`, `s`) FORMAT RowBinary");
+  assert.equal(fake.columnQueries, 1);
+  sink.write(rec(10));
+  await sink.flush();
+  assert.equal(fake.columnQueries, 1);
+  // 4 bytes of i, a length byte, "row N"
+  assert.equal(sink.stats.bytesWritten, 10 * (4 + 1 + 5) + (4 + 1 + 6));
+  await sink.close();
+});
+
+test("RowBinary: a value that does not fit its column is rejected at write, naming the column; the rest land", async () => {
+  const fake = new FakeClickHouse();
+  const sink = rowBinarySinkOf(fake, {
+    toRow: (r) => (r.value.i === 2 ? { i: -1, s: "x" } : r.value.i === 3 ? { i: 3, s: 3 } : { i: r.value.i, s: "ok" }),
+  });
+  for (let i = 0; i < 5; i++) sink.write(rec(i));
+  assert.equal(sink.pending(), 3);
+  const rejected = sink.takeRejected();
+  assert.deepEqual(
+    rejected.map((r) => [r.rec.value.i, r.reason, r.message]),
+    [
+      [2, "sink-rejected", "column i (UInt32): -1 is not an integer in 0..4294967295"],
+      [3, "sink-rejected", "column s (String): 3 is not a string"],
+    ],
+  );
+  await sink.flush();
+  assert.deepEqual(fake.stored, [0, 1, 4]);
+  assert.equal(sink.stats.rejected, 2);
+  await sink.close();
+});
+
+for (const hints of [true, false]) {
+  test(`RowBinary: rows the server refuses are split out by their recorded ends, also in merged batches (${hints ? "with" : "without"} the row number)`, async () => {
+    const fake = new FakeClickHouse();
+    fake.hints = hints;
+    fake.delayMs = 5;
+    const sink = rowBinarySinkOf(fake, { batchSize: 100, flushInterval: "1h" });
+    const bad = new Set([0, 17, 18, 63, 99, 130, 131]);
+    // A first batch goes out alone; the small ones sealed while it is in flight are merged into one INSERT.
+    for (let i = 0; i < 100; i++) sink.write(rec(i, bad.has(i)));
+    for (let i = 100; i < 140; i += 10) {
+      for (let j = i; j < i + 10; j++) sink.write(rec(j, bad.has(j)));
+      void sink.flush();
+    }
+    await sink.flush();
+    assert.deepEqual(
+      fake.stored,
+      Array.from({ length: 140 }, (_, i) => i).filter((i) => !bad.has(i)),
+    );
+    assert.deepEqual(
+      sink
+        .takeRejected()
+        .map((r) => r.rec.value.i)
+        .sort((a, b) => a - b),
+      [...bad],
+    );
+    assert.equal(sink.stats.batches, 2, "the 4 small batches went out merged");
+    assert.equal(sink.pending(), 0);
+    await sink.close();
+  });
+}
+
+test("RowBinary: columns that differ from the table's stop the sink before any INSERT; the next flush checks again", async () => {
+  const fake = new FakeClickHouse();
+  fake.columns = [
+    { name: "i", type: "UInt64" },
+    { name: "other", type: "String" },
+  ];
+  const sink = rowBinarySinkOf(fake);
+  sink.write(rec(1));
+  await assert.rejects(
+    sink.flush(),
+    (e: unknown) =>
+      e instanceof ClickHouseSinkError &&
+      e.failure.kind === "fatal" &&
+      e.message.includes("column i is UInt64 in the table, not UInt32; the table has no column s") &&
+      e.message.includes("migrate the table"),
+  );
+  assert.deepEqual(fake.queries, []);
+  fake.columns = [];
+  await assert.rejects(sink.flush(), /the table does not exist \(create it: weir migrate\)/);
+  fake.columns = [...RB_COLUMNS, { name: "extra", type: "Array(String)" }]; // a column not written takes its default
+  await sink.flush();
+  assert.deepEqual(fake.stored, [1]);
+  await sink.close();
+});
+
+test("RowBinary: reading the table's columns is retried like an INSERT", async () => {
+  const fake = new FakeClickHouse();
+  fake.transientFailures = 2;
+  const sink = rowBinarySinkOf(fake);
+  sink.write(rec(1));
+  await sink.flush();
+  assert.deepEqual(fake.stored, [1]);
+  assert.equal(sink.stats.retries, 2);
+  assert.equal(fake.columnQueries, 3);
+  await sink.close();
+});
+
+test("RowBinary options are validated", () => {
+  const fake = new FakeClickHouse();
+  assert.throws(() => sinkOf(fake, { format: "RowBinary" }), /columns: RowBinary needs the table's columns/);
+  assert.throws(() => sinkOf(fake, { columns: RB_COLUMNS }), /columns: only for format "RowBinary"/);
+  assert.throws(
+    () => sinkOf(fake, { format: "RowBinary", columns: [{ name: "d", type: "Decimal(9, 2)" }] }),
+    /columns: column type Decimal\(9, 2\): RowBinary is written here for .* use JSONEachRow/,
   );
 });

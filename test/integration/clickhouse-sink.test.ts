@@ -7,14 +7,18 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import pino from "pino";
+import { LogTraffic } from "../../bench/logs/traffic.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
-import { MigrationError, migrate } from "../../sinks/clickhouse/migrate.ts";
+import type { LogLine } from "../../pipelines/logs/lines.ts";
+import { denseLogRow, LOG_COLUMNS, logRow } from "../../pipelines/logs/rows.ts";
+import { MigrationError, migrate, splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import {
   monthlyExpiry,
   PartitionRetention,
   RetentionScheduler,
   resolutionDailyExpiry,
 } from "../../sinks/clickhouse/retention.ts";
+import type { ColumnSpec } from "../../sinks/clickhouse/rowbinary.ts";
 import { ClickHouseSink, ClickHouseSinkError } from "../../sinks/clickhouse/sink.ts";
 import { ident, sql } from "../../sinks/clickhouse/sql.ts";
 import type { Rec } from "../../stream/types.ts";
@@ -430,6 +434,233 @@ test("the retention scheduler runs on its cron expression", async () => {
     assert.equal(Number((await count(ch, sql`SELECT count() AS n FROM ${ident("default", table)}`)).n), 0);
   } finally {
     await scheduler.stop();
+    await ch.command({ query: sql`DROP TABLE IF EXISTS ${ident("default", table)}` });
+    await ch.close();
+  }
+});
+
+// --- RowBinary ------------------------------------------------------------------------------------------
+
+/** The simulator's app and access lines (bench/logs/traffic.ts, with PII in some), as the sinks get them. */
+function logLines(n: number): LogLine[] {
+  const traffic = new LogTraffic({ runId: uniqueName("rb"), start: T0, seconds: 3600, rate: 500 });
+  const lines: LogLine[] = [];
+  for (let t = T0 + 5000; lines.length < n; t += 5000) {
+    const b = traffic.until(t);
+    for (const log of b.app) lines.push({ dataset: "app", log });
+    for (const log of b.access) lines.push({ dataset: "access", log });
+  }
+  return lines.slice(0, n);
+}
+
+const RB_COLUMNS: ColumnSpec[] = [
+  { name: "n", type: "UInt32" },
+  { name: "s", type: "String" },
+  { name: "u64", type: "UInt64" },
+  { name: "i64", type: "Int64" },
+  { name: "u8", type: "UInt8" },
+  { name: "u16", type: "UInt16" },
+  { name: "i8", type: "Int8" },
+  { name: "i16", type: "Int16" },
+  { name: "i32", type: "Int32" },
+  { name: "f64", type: "Float64" },
+  { name: "f32", type: "Float32" },
+  { name: "ts", type: "DateTime" },
+  { name: "level", type: "Enum8('TRACE' = 1, 'INFO' = 3, 'ERROR' = 5)" },
+  { name: "e16", type: "Enum16('low' = -300, 'high' = 300)" },
+  { name: "tags", type: "Array(String)" },
+  { name: "grid", type: "Array(Array(UInt16))" },
+  { name: "code", type: "FixedString(4)" },
+  { name: "note", type: "Nullable(String)" },
+];
+
+test("RowBinary: every supported type lands as written, defaults where a key is missing", async () => {
+  await requireStack();
+  const ch = clickhouseClient();
+  const table = uniqueName("sink_rowbinary");
+  const rows: Array<Record<string, unknown>> = [
+    {
+      n: 1,
+      s: "直播 é 😀 \n\t\0 \"'` end",
+      u64: 2n ** 64n - 1n,
+      i64: -(2n ** 63n),
+      u8: 255,
+      u16: 65535,
+      i8: -128,
+      i16: 32767,
+      i32: -2_147_483_648,
+      f64: 0.1,
+      f32: 1.5,
+      ts: Math.floor(T0 / 1000),
+      level: "ERROR",
+      e16: "low",
+      tags: ["a", "", "ключ"],
+      grid: [[], [1], [2, 3, 65535]],
+      code: "ab",
+      note: "n",
+    },
+    { n: 2 }, // every other column: its default
+    { n: 3, s: "x".repeat(100_000), u64: Number.MAX_SAFE_INTEGER, i64: -5, tags: ["only"], note: null, e16: "high" },
+  ];
+  const sink = new ClickHouseSink<Record<string, unknown>>({
+    url: endpoints.clickhouseUrl,
+    database: "default",
+    table,
+    format: "RowBinary",
+    columns: RB_COLUMNS,
+    logger: quiet,
+    toRow: (r) => r.value,
+  });
+  try {
+    await ch.command({
+      query: `CREATE TABLE ${ident("default", table)} (${RB_COLUMNS.map((c) => `${c.name} ${c.type}`).join(", ")}) ENGINE = MergeTree ORDER BY n`,
+    });
+    for (const value of rows) sink.write({ key: null, ts: T0, value });
+    await sink.flush();
+    assert.deepEqual(sink.takeRejected(), []);
+    const got = (await (
+      await ch.query({
+        query: sql`SELECT *, toString(u64) AS u64s, toString(i64) AS i64s, toUInt32(length(s)) AS chars FROM ${ident("default", table)} ORDER BY n`,
+        format: "JSONEachRow",
+      })
+    ).json()) as Array<Record<string, unknown>>;
+    assert.equal(got.length, 3);
+    const [a, b, c] = got as [Record<string, unknown>, Record<string, unknown>, Record<string, unknown>];
+    assert.equal(a.s, rows[0]?.s);
+    assert.equal(a.u64s, "18446744073709551615");
+    assert.equal(a.i64s, "-9223372036854775808");
+    assert.deepEqual(
+      [a.u8, a.u16, a.i8, a.i16, a.i32, a.f64, a.f32, a.ts, a.level, a.e16, a.tags, a.grid, a.code, a.note],
+      [
+        255,
+        65535,
+        -128,
+        32767,
+        -2147483648,
+        0.1,
+        1.5,
+        "2026-11-20 10:00:00",
+        "ERROR",
+        "low",
+        ["a", "", "ключ"],
+        [[], [1], [2, 3, 65535]],
+        "ab\u0000\u0000",
+        "n",
+      ],
+    );
+    assert.deepEqual(
+      [b.s, b.u64s, b.i64s, b.u8, b.f64, b.ts, b.level, b.e16, b.tags, b.grid, b.code, b.note],
+      ["", "0", "0", 0, 0, "0000-00-00 00:00:00", "TRACE", "low", [], [], "\u0000\u0000\u0000\u0000", null],
+    );
+    assert.deepEqual(
+      [c.chars, c.u64s, c.i64s, c.tags, c.note, c.e16],
+      [100_000, "9007199254740991", "-5", ["only"], null, "high"],
+    );
+  } finally {
+    await sink.close();
+    await ch.command({ query: sql`DROP TABLE IF EXISTS ${ident("default", table)}` });
+    await ch.close();
+  }
+});
+
+test("RowBinary: weir.logs rows are stored exactly as the JSONEachRow path stores them; a bad row is rejected by column", async () => {
+  await requireStack();
+  const ch = clickhouseClient();
+  const db = uniqueName("weir_logs_rb");
+  const ddl = readFileSync(join(PROJECT_ROOT, "infra/clickhouse/002_logs.sql"), "utf8")
+    .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${db}`)
+    .replaceAll("weir.", `${db}.`);
+  const lines = logLines(3000);
+  const common = { url: endpoints.clickhouseUrl, database: db, batchSize: 1000, logger: quiet };
+  const json = new ClickHouseSink<LogLine>({ ...common, table: "logs_json", toRow: logRow });
+  const binary = new ClickHouseSink<LogLine>({
+    ...common,
+    table: "logs",
+    format: "RowBinary",
+    columns: [...LOG_COLUMNS],
+    toRow: (r) => {
+      const row = denseLogRow(r);
+      // Bad rows: a level outside the Enum, a negative UInt64, a string in a number column.
+      if (r.value.log.id === "bad-level") row.level = "LOUD";
+      if (r.value.log.id === "bad-uid") row.uid = -7;
+      if (r.value.log.id === "bad-status") (row as unknown as Record<string, unknown>).status = "200";
+      return row;
+    },
+  });
+  try {
+    for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+    await ch.command({ query: sql`CREATE TABLE ${ident(db, "logs_json")} AS ${ident(db, "logs")}` });
+    for (const line of lines) {
+      const rec = { key: null, ts: line.log.ts, value: line };
+      json.write(rec);
+      binary.write(rec);
+    }
+    for (const id of ["bad-level", "bad-uid", "bad-status"]) {
+      const base = lines.find((l) => l.dataset === "access") as LogLine & { dataset: "access" };
+      binary.write({ key: null, ts: T0, value: { dataset: "access", log: { ...base.log, id, source: null } } });
+    }
+    await Promise.all([json.flush(), binary.flush()]);
+    assert.deepEqual(json.takeRejected(), []);
+    assert.deepEqual(
+      binary.takeRejected().map((r) => [r.rec.value.log.id, r.message]),
+      [
+        ["bad-level", `column level (${LOG_COLUMNS[4]?.type}): "LOUD" is not one of the Enum's elements`],
+        [
+          "bad-uid",
+          "column uid (UInt64): -7 is not an integer in 0..18446744073709551615 (a number up to 2^53, or a bigint)",
+        ],
+        ["bad-status", 'column status (UInt16): "200" is not an integer in 0..65535'],
+      ],
+    );
+    assert.ok(binary.stats.bytesWritten < json.stats.bytesWritten * 0.7, "RowBinary bodies are smaller");
+    const all = async (t: string) =>
+      (await (
+        await ch.query({ query: sql`SELECT * FROM ${ident(db, t)} ORDER BY id`, format: "TabSeparated" })
+      ).text()) as string;
+    const [fromJson, fromBinary] = await Promise.all([all("logs_json"), all("logs")]);
+    assert.equal(fromJson.split("\n").length - 1, lines.length);
+    assert.ok(fromBinary === fromJson, "every column of every row is the same");
+  } finally {
+    await json.close();
+    await binary.close();
+    await ch.command({ query: sql`DROP DATABASE IF EXISTS ${ident(db)}` });
+    await ch.close();
+  }
+});
+
+test("RowBinary: columns that differ from the real table's stop the sink before anything is inserted", async () => {
+  await requireStack();
+  const ch = clickhouseClient();
+  const table = uniqueName("sink_rb_mismatch");
+  const sink = new ClickHouseSink<{ n: number }>({
+    url: endpoints.clickhouseUrl,
+    database: "default",
+    table,
+    format: "RowBinary",
+    columns: [
+      { name: "n", type: "UInt64" },
+      { name: "level", type: "Enum8('a' = 1, 'b' = 2)" },
+    ],
+    logger: quiet,
+    toRow: (r) => r.value,
+  });
+  try {
+    await ch.command({
+      query: sql`CREATE TABLE ${ident("default", table)} (n UInt32, level Enum8('b' = 2, 'a' = 1, 'c' = 3)) ENGINE = MergeTree ORDER BY n`,
+    });
+    sink.write({ key: null, ts: T0, value: { n: 1 } });
+    await assert.rejects(
+      sink.flush(),
+      (e: unknown) =>
+        e instanceof ClickHouseSinkError &&
+        e.message.includes(
+          "column n is UInt32 in the table, not UInt64; column level is Enum8('a' = 1, 'b' = 2, 'c' = 3) in the table, not Enum8('a' = 1, 'b' = 2)",
+        ),
+    );
+    const n = await count(ch, sql`SELECT count() AS n FROM ${ident("default", table)}`);
+    assert.equal(Number(n.n), 0);
+  } finally {
+    await sink.close();
     await ch.command({ query: sql`DROP TABLE IF EXISTS ${ident("default", table)}` });
     await ch.close();
   }
