@@ -110,3 +110,24 @@ export function shipSourceOf(
   if (!rec.source) throw new Error(`a shipped ${schema} has no source`);
   return rec.source;
 }
+
+/** The port a `weir ship` started with `metrics.port: 0` serves /metrics on, read from its start-up log line. */
+export async function shipMetricsPort(ship: ShipProcess, timeoutMs = 60_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = /"metricsPort":(\d+)/.exec(ship.output());
+    if (m) return Number(m[1]);
+    if (ship.child.exitCode !== null || ship.child.signalCode !== null)
+      throw new Error(`weir ship exited before it served /metrics:\n${ship.output().slice(-3000)}`);
+    if (Date.now() > deadline) throw new Error(`weir ship served no /metrics within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A metric of a Prometheus /metrics page on 127.0.0.1, summed over its label sets; 0 when it has none yet. */
+export async function metricSum(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  let sum = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))) sum += Number(m[1]);
+  return sum;
+}
