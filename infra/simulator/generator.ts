@@ -171,6 +171,12 @@ export class TrafficGenerator {
   readonly fraud: FraudCampaigns;
 
   private counter = 0;
+  /**
+   * Names this run (seed and start) in request, transaction and trace ids: the counters and the rng
+   * restart with every run, and two runs of one seed would otherwise reuse ids, so the stores (which
+   * keep the first line of an id) would drop the second run's lines and mix both runs' traces.
+   */
+  private readonly runTag: string;
   // when the last request served sent its response (a field, not a returned object: no allocation per request)
   private outEnd = 0;
 
@@ -180,6 +186,7 @@ export class TrafficGenerator {
     private readonly truth: GroundTruth,
   ) {
     this.rng = new Rng(opts.seed);
+    this.runTag = runTagOf(opts.seed, opts.start);
     this.now = opts.start;
     this.end = opts.start + opts.runMs;
     this.wheel = new TimingWheel(opts.start, WHEEL_MS);
@@ -505,11 +512,13 @@ export class TrafficGenerator {
   // ---- actions (also the fraud campaigns' building blocks) ------------------------------------
 
   newTrace(): string {
-    return this.rng.hex(32);
+    // The run's tag in place of the first 8 random digits: as many draws as before, so the rest of
+    // the run's traffic is unchanged.
+    return this.runTag + this.rng.hex(32).slice(8);
   }
 
   private nextId(prefix: string): string {
-    return `${prefix}${(this.counter++).toString(36)}`;
+    return `${prefix}${this.runTag}-${(this.counter++).toString(36)}`;
   }
 
   instrumentOf(user: number): string {
@@ -996,4 +1005,11 @@ export function diurnal(t: number): number {
   const hour = (((t / 3_600_000 + 8) % 24) + 24) % 24;
   const phase = (1 + Math.cos((2 * Math.PI * (hour - 21)) / 24)) / 2;
   return 0.15 + 0.85 * phase ** 1.5;
+}
+
+/** 8 hex digits from a run's seed and start (FNV-1a over both): the same run gives the same ids. */
+export function runTagOf(seed: number, start: number): string {
+  let h = 0x811c9dc5;
+  for (const c of `${seed}:${start}`) h = Math.imul(h ^ c.charCodeAt(0), 0x01000193);
+  return (h >>> 0).toString(16).padStart(8, "0");
 }
