@@ -17,6 +17,7 @@ interface Ids {
 
 class IdSink implements EventSink {
   readonly ids: Ids = { requests: [], txns: [], traces: new Set() };
+  written = 0;
   stream<K extends keyof RecordTypes>(_service: string, kind: K): SimStream<RecordTypes[K]> {
     return {
       write: (r: RecordTypes[K]) => {

@@ -17,11 +17,11 @@ import pino from "pino";
 import { type LogBatch, LogTraffic } from "../../bench/logs/traffic.ts";
 import { LocalStack } from "../../infra/stack/local-stack.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
-import { PiiDetector, PiiMatches } from "../../pipelines/logs/pii/detector.ts";
 import { logsRetention } from "../../pipelines/logs/pipeline.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog, DeadLetter } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { piiTokens, unmaskedPii } from "../support/pii.ts";
 import {
   clickhouseClient,
   elasticsearchClient,
@@ -243,15 +243,6 @@ async function deadLetters(expected: number): Promise<DeadLetter[]> {
   return out;
 }
 
-/** Each PII value the detector finds in any string of `v` (masked values are not found: their tokens are skipped). */
-function unmaskedPii(v: unknown, detector: PiiDetector, m: PiiMatches, out: string[]): void {
-  if (typeof v === "string") {
-    detector.scan(v, m);
-    for (let k = 0; k < m.length; k++) out.push(`${m.values[k]} in ${v.slice(0, 200)}`);
-  } else if (Array.isArray(v)) for (const x of v) unmaskedPii(x, detector, m, out);
-  else if (v && typeof v === "object") for (const x of Object.values(v)) unmaskedPii(x, detector, m, out);
-}
-
 test("logs end to end: every line once in both stores despite a SIGKILL and an Elasticsearch restart, no PII, refused documents in the DLQ", async () => {
   const start = Date.now() - 15 * 60_000;
   const seconds = 90;
@@ -364,21 +355,18 @@ test("logs end to end: every line once in both stores despite a SIGKILL and an E
   );
 
   // No unmasked phone or ID number in any document or row; the tokens of the ones written are there.
-  const detector = new PiiDetector({});
-  const m = new PiiMatches();
   const found: string[] = [];
-  for (const d of docs) unmaskedPii(d.source, detector, m, found);
+  for (const d of docs) unmaskedPii(d.source, found);
   const chRows = await rows<Record<string, unknown>>(`SELECT * FROM ${database}.logs FINAL`);
   assert.equal(chRows.length, lines);
-  for (const r of chRows) unmaskedPii(r, detector, m, found);
+  for (const r of chRows) unmaskedPii(r, found);
   assert.deepEqual(found.slice(0, 10), [], `${found.length} unmasked values`);
-  const tokens = (text: string) => text.match(/\[pii:(ph|id)_[0-9a-f]{16}\]/g)?.length ?? 0;
-  const inDocs = docs.reduce((n, d) => n + tokens(JSON.stringify(d.source)), 0);
-  const inRows = chRows.reduce((n, r) => n + tokens(JSON.stringify(r)), 0);
+  const inDocs = docs.reduce((n, d) => n + piiTokens(JSON.stringify(d.source)), 0);
+  const inRows = chRows.reduce((n, r) => n + piiTokens(JSON.stringify(r)), 0);
   const written = traffic.written.phones + traffic.written.idCards;
   assert.ok(written > 500, `${written} PII values written`);
   const inRefused: string[] = [];
-  unmaskedPii(refused, detector, m, inRefused);
+  unmaskedPii(refused, inRefused);
   assert.equal(inRows, written, "one token in ClickHouse per value written");
   assert.equal(
     inDocs,

@@ -33,12 +33,12 @@ import { loadScenario } from "../../infra/simulator/scenario.ts";
 import type { SimulatorTopics } from "../../infra/simulator/ship-config.ts";
 import type { EventSink, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/sink.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
-import { ID_CARD, PHONE, PiiDetector, PiiMatches } from "../../pipelines/logs/pii/detector.ts";
 import { idCheckChar } from "../../pipelines/logs/pii/validators.ts";
 import type { LogHit } from "../../pipelines/logs/search/hit.ts";
 import { LogSearch } from "../../pipelines/logs/search/search.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { piiTokens, unmaskedPii } from "../support/pii.ts";
 import {
   createTopics,
   deleteTopics,
@@ -456,16 +456,6 @@ async function inParallel<T>(limit: number, tasks: Array<() => Promise<T>>): Pro
  * skips them). Not its other kinds: a span id of 16 decimal digits can pass for a bank card, and span
  * ids are not masked.
  */
-function unmaskedPii(v: unknown, detector: PiiDetector, m: PiiMatches, out: string[]): void {
-  if (typeof v === "string") {
-    detector.scan(v, m);
-    for (let k = 0; k < m.length; k++)
-      if (m.kinds[k] === PHONE || m.kinds[k] === ID_CARD) out.push(`${m.values[k]} in ${v.slice(0, 200)}`);
-  } else if (Array.isArray(v)) for (const x of v) unmaskedPii(x, detector, m, out);
-  else if (v && typeof v === "object") for (const x of Object.values(v)) unmaskedPii(x, detector, m, out);
-}
-
-const tokens = (text: string) => text.match(/\[pii:(ph|id)_[0-9a-f]{16}\]/g)?.length ?? 0;
 
 test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: every line once, every trace complete, context exact, no PII", async () => {
   const began = Date.now();
@@ -715,22 +705,20 @@ test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: eve
   phase(`${hits.length} contexts exact through weir logs context`);
 
   // ---- no phone or ID number unmasked in either store; each one written is there as a token ----
-  const detector = new PiiDetector({});
-  const m = new PiiMatches();
   const found: string[] = [];
-  for (const d of docs) unmaskedPii(d.source, detector, m, found);
+  for (const d of docs) unmaskedPii(d.source, found);
   const rowsAll = await chRows<Record<string, unknown>>(`SELECT * FROM ${database}.logs FINAL`);
-  for (const r of rowsAll) unmaskedPii(r, detector, m, found);
+  for (const r of rowsAll) unmaskedPii(r, found);
   assert.deepEqual(found.slice(0, 10), [], `${found.length} unmasked values`);
   const piiWritten = written.pii.phones + written.pii.idCards;
   assert.ok(piiWritten > 500, `${piiWritten} PII values written`);
   assert.equal(
-    docs.reduce((n, d) => n + tokens(JSON.stringify(d.source)), 0),
+    docs.reduce((n, d) => n + piiTokens(JSON.stringify(d.source)), 0),
     piiWritten,
     "one token in Elasticsearch per value written",
   );
   assert.equal(
-    rowsAll.reduce((n, r) => n + tokens(JSON.stringify(r)), 0),
+    rowsAll.reduce((n, r) => n + piiTokens(JSON.stringify(r)), 0),
     piiWritten,
     "one token in ClickHouse per value written",
   );
