@@ -18,10 +18,11 @@ import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import pino, { type Logger } from "pino";
-import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
 import { z } from "zod";
 import type { Sink } from "../../stream/sink.ts";
 import { type Duration, ms, type Rec } from "../../stream/types.ts";
+import { sinkCounter, sinkGauge, sinkHistogram } from "../metrics.ts";
 import { classify, type Failure } from "./errors.ts";
 import { type ColumnSpec, ColumnTypeError, columnMismatches, RowBinaryEncoder } from "./rowbinary.ts";
 import { ident, sql } from "./sql.ts";
@@ -636,19 +637,8 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
   /** Adds weir_clickhouse_sink_* metrics, labelled with this sink's name and table, to a prom-client registry. */
   registerMetrics(registry: Registry): void {
     const labels = { sink: this.name, table: `${this.config.database}.${this.config.table}` };
-    const labelNames = ["sink", "table"] as const;
     const stats = this.stats;
-    const counter = (name: string, help: string, read: () => number) =>
-      new Counter({
-        name,
-        help,
-        labelNames,
-        registers: [registry],
-        collect() {
-          this.reset();
-          this.inc(labels, read());
-        },
-      });
+    const counter = (name: string, help: string, read: () => number) => sinkCounter(registry, name, help, labels, read);
     counter("weir_clickhouse_sink_rows_written_total", "Rows ClickHouse acknowledged.", () => stats.rowsWritten);
     counter(
       "weir_clickhouse_sink_bytes_written_total",
@@ -658,24 +648,20 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
     counter("weir_clickhouse_sink_batches_total", "Batches acknowledged.", () => stats.batches);
     counter("weir_clickhouse_sink_retries_total", "INSERT requests retried after a failure.", () => stats.retries);
     counter("weir_clickhouse_sink_rejected_total", "Records refused for good (dead-lettered).", () => stats.rejected);
-    const sink = this;
-    new Gauge({
-      name: "weir_clickhouse_sink_pending_rows",
-      help: "Rows written to the sink and not yet acknowledged.",
-      labelNames,
-      registers: [registry],
-      collect() {
-        this.set(labels, sink.pending());
-      },
-    });
-    const histogram = new Histogram({
-      name: "weir_clickhouse_sink_insert_seconds",
-      help: "Duration of successful INSERT requests.",
-      labelNames,
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    });
-    this.latency = histogram.labels(labels);
+    sinkGauge(
+      registry,
+      "weir_clickhouse_sink_pending_rows",
+      "Rows written to the sink and not yet acknowledged.",
+      labels,
+      () => this.pending(),
+    );
+    this.latency = sinkHistogram(
+      registry,
+      "weir_clickhouse_sink_insert_seconds",
+      "Duration of successful INSERT requests.",
+      labels,
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    );
   }
 }
 
