@@ -137,6 +137,9 @@ export class StreamWorker implements WorkerView {
     await this.prepareTopics();
     this.shared = await this.client.producer();
     if (this.options.metricsPort !== undefined && this.options.metricsPort !== null) {
+      const sinks = new Set<Sink>();
+      for (const node of this.app.graph.nodes) if (node.kind === "toSink") sinks.add(node.sink);
+      for (const sink of sinks) sink.registerMetrics?.(this.metrics.registry);
       const s = await serveObservability(this.metrics, this, this.options.metricsPort);
       this.server = s.server;
       this.metricsPort = s.port;

@@ -42,6 +42,8 @@ const es = elasticsearchClient();
 const children: ChildProcess[] = [];
 /** The last lines each worker wrote, by instance name. */
 const workerLogs = new Map<string, string>();
+/** Where each worker serves /metrics, as it logged at start. */
+const metricsPorts = new Map<ChildProcess, number>();
 let admin: Admin;
 let producer: Producer;
 const appCodec = codecFor("AppLog");
@@ -107,6 +109,8 @@ function startWorker(name: string): ChildProcess {
   const keep = (d: Buffer) => {
     log = (log + d).slice(-20_000);
     workerLogs.set(name, log);
+    const port = /"metricsPort":(\d+)/.exec(String(d))?.[1];
+    if (port && !metricsPorts.has(child)) metricsPorts.set(child, Number(port));
   };
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
@@ -123,7 +127,7 @@ function startWorker(name: string): ChildProcess {
  * (Restart=on-failure): what the test kills on purpose is killed with a signal.
  */
 class Supervised {
-  private child: ChildProcess;
+  child: ChildProcess;
   private n = 1;
   restarts = 0;
 
@@ -386,6 +390,16 @@ test("logs end to end: every line once in both stores despite a SIGKILL and an E
     assert.equal(d.component, appId);
   }
   assert.equal(byReason.get("unknown-fingerprint")?.[0]?.origin.topic, topics.access);
+  // The worker's /metrics carries both sinks' own metrics beside the runtime's.
+  const port = metricsPorts.get(worker.child);
+  assert.ok(port, "the worker logged its metrics port");
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(metrics, /^weir_elasticsearch_sink_docs_indexed_total\{sink="elasticsearch-logs",app="[^"]+"\} [1-9]/m);
+  assert.match(
+    metrics,
+    /^weir_clickhouse_sink_rows_written_total\{sink="clickhouse-logs",table="[^"]+",app="[^"]+"\} [1-9]/m,
+  );
+  assert.match(metrics, /^weir_stream_records_out_total\{target="sink:elasticsearch-logs",app="[^"]+"\} [1-9]/m);
   await worker.kill("SIGTERM");
 
   // Retention as the worker schedules it: two days after the run nothing is old enough to go; 31

@@ -3,11 +3,13 @@
 // it waits) instead of failing its offset commit and exiting; once the sink answers, everything
 // written reaches it and the offsets commit to the end of the input. A record the sink refuses goes
 // to the DLQ under an id of its own (the sink's name and a digest of the record), so two refused
-// records are two dead letters, and the same record refused on a replay is the same one.
+// records are two dead letters, and the same record refused on a replay is the same one. The sink's
+// own metrics are on the worker's /metrics.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Admin, Producer } from "kafkajs";
 import pino from "pino";
+import { Gauge, type Registry } from "prom-client";
 import { codecFor } from "../../schemas/codec.ts";
 import type { DeadLetter } from "../../schemas/types.generated.ts";
 import { StreamApp } from "../../stream/dsl/app.ts";
@@ -64,6 +66,17 @@ class GatedSink implements Sink<Event> {
     const out = this.rejected;
     this.rejected = [];
     return out;
+  }
+  registerMetrics(registry: Registry): void {
+    const sink = this;
+    new Gauge({
+      name: "weir_test_gated_acknowledged",
+      help: "Records the gated sink acknowledged.",
+      registers: [registry],
+      collect() {
+        this.set(sink.acknowledged.size);
+      },
+    });
   }
   async close(): Promise<void> {}
 }
@@ -138,11 +151,13 @@ test("a sink down for several session timeouts: the worker stays in its group, t
     logger,
     sessionTimeout: SESSION_MS,
     instanceId: "outage-1",
+    metricsPort: 0,
   });
-  let failure: Error | null | undefined;
+  const ended: { failure?: Error | null } = {};
   void worker.done.then((e) => {
-    failure = e;
+    ended.failure = e;
   });
+  const failure = (): Error | null | undefined => ended.failure;
   sink.hold();
   await worker.start();
   try {
@@ -157,18 +172,22 @@ test("a sink down for several session timeouts: the worker stays in its group, t
       n += 20;
       await new Promise((r) => setTimeout(r, 500));
     }
-    assert.equal(failure, undefined, `the worker stopped while the sink was down: ${failure?.message}`);
+    assert.equal(failure(), undefined, `the worker stopped while the sink was down: ${failure()?.message}`);
     assert.equal(sink.acknowledged.size, 0);
     sink.release();
     await produce(n, n + 1000);
     n += 1000;
     await waitFor("every event acknowledged", () => sink.acknowledged.size === n - 2, 60_000);
     await waitFor("offsets committed to the end", committedToEnd, 60_000);
-    assert.equal(failure, undefined, `the worker stopped: ${failure?.message}`);
+    assert.equal(failure(), undefined, `the worker stopped: ${failure()?.message}`);
     assert.ok(
       lines.some((l) => l.includes("checkpoint waiting for sinks to acknowledge") && l.includes('"gated"')),
       "the wait is logged with the sink's name",
     );
+    // The sink's own metrics are served beside the runtime's.
+    const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^weir_test_gated_acknowledged\\{app="${run}"\\} ${n - 2}$`, "m"));
+    assert.match(metrics, /^weir_stream_records_out_total\{/m);
     // One assignment: the member never left the group (a dropped member rejoins and is assigned again).
     assert.equal(lines.filter((l) => l.includes('"msg":"assignment"')).length, 1, "the member rejoined the group");
   } finally {
