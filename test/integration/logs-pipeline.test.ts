@@ -21,6 +21,7 @@ import { logsRetention } from "../../pipelines/logs/pipeline.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog, DeadLetter } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { allDocuments } from "../support/elasticsearch.ts";
 import { piiTokens, unmaskedPii } from "../support/pii.ts";
 import {
   clickhouseClient,
@@ -217,18 +218,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
   }
 }
 
-/** Every document of the run's indices: _id and _source. */
-async function allDocuments(): Promise<Array<{ id: string; source: Record<string, unknown> }>> {
-  const out: Array<{ id: string; source: Record<string, unknown> }> = [];
-  let page = await es.search({ index: `${prefix}-*`, scroll: "1m", size: 5000, sort: ["_doc"] });
-  while (page.hits.hits.length > 0) {
-    for (const h of page.hits.hits) out.push({ id: h._id as string, source: h._source as Record<string, unknown> });
-    page = await es.scroll({ scroll_id: page._scroll_id as string, scroll: "1m" });
-  }
-  await es.clearScroll({ scroll_id: page._scroll_id as string }).catch(() => {});
-  return out;
-}
-
 async function deadLetters(expected: number): Promise<DeadLetter[]> {
   const codec = codecFor("DeadLetter");
   const consumer = kafka.consumer({ groupId: uniqueName("logs-dlq") });
@@ -321,7 +310,7 @@ test("logs end to end: every line once in both stores despite a SIGKILL and an E
   const refusedId = refused.source
     ? `${refused.source.fileId}:${refused.source.offset}`
     : `req:${refused.service}:${refused.id}`;
-  const docs = await allDocuments();
+  const docs = await allDocuments(es, `${prefix}-*`);
   const docIds = new Set(docs.map((d) => d.id));
   assert.equal(docs.length, lines - 1);
   assert.equal(docIds.size, docs.length, "no _id twice");

@@ -38,6 +38,7 @@ import type { LogHit } from "../../pipelines/logs/search/hit.ts";
 import { LogSearch } from "../../pipelines/logs/search/search.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { allDocuments } from "../support/elasticsearch.ts";
 import { piiTokens, unmaskedPii } from "../support/pii.ts";
 import {
   createTopics,
@@ -412,17 +413,6 @@ async function storedCounts(): Promise<{ es: number; ch: number }> {
   return { es: inEs, ch: Number(row?.n ?? 0) };
 }
 
-async function allDocuments(): Promise<Array<{ id: string; source: Record<string, unknown> }>> {
-  const out: Array<{ id: string; source: Record<string, unknown> }> = [];
-  let page = await es.search({ index: `${prefix}-*`, scroll: "1m", size: 5000, sort: ["_doc"] });
-  while (page.hits.hits.length > 0) {
-    for (const h of page.hits.hits) out.push({ id: h._id as string, source: h._source as Record<string, unknown> });
-    page = await es.scroll({ scroll_id: page._scroll_id as string, scroll: "1m" });
-  }
-  await es.clearScroll({ scroll_id: page._scroll_id as string }).catch(() => {});
-  return out;
-}
-
 /** `weir logs <args> --json` as on-call runs it, against this test's indices: the lines it prints. */
 async function weirLogs(args: string[]): Promise<LogHit[]> {
   const { stdout } = await execFileP(
@@ -516,7 +506,7 @@ test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: eve
   phase(`stored: Elasticsearch ${counts.es}, ClickHouse ${counts.ch} of ${lines.length} lines`);
 
   // ---- every shipped line once in both stores, where the files say ----
-  const docs = await allDocuments();
+  const docs = await allDocuments(es, `${prefix}-*`);
   const fileIds = new Set<string>();
   for (const d of docs) {
     const fileId = (d.source.weir as { source?: { file_id: string } } | undefined)?.source?.file_id;
