@@ -60,12 +60,19 @@ interface LiveTask {
 /** How often a checkpoint waiting for its sinks says so. */
 const SINK_WAIT_LOG_MS = 10_000;
 
-/** Errors of a group that is rebalancing or has dropped this member: a rejoin follows, not a failure. */
+const REBALANCE_ERRORS =
+  /^(REBALANCE_IN_PROGRESS|UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|NOT_COORDINATOR(_FOR_GROUP)?|COORDINATOR_NOT_AVAILABLE)$/;
+
+/**
+ * Errors of a group that is rebalancing or has dropped this member: a rejoin follows, not a failure.
+ * kafkajs wraps an error it does not retry (UNKNOWN_MEMBER_ID) in one of its own, so the causes count.
+ */
 function isRebalance(e: unknown): boolean {
-  const type = (e as { type?: string })?.type ?? "";
-  return /REBALANCE_IN_PROGRESS|UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|NOT_COORDINATOR|COORDINATOR_NOT_AVAILABLE/.test(
-    type,
-  );
+  for (let c = e as { type?: string; cause?: unknown } | undefined, depth = 0; c && depth < 5; depth++) {
+    if (typeof c.type === "string" && REBALANCE_ERRORS.test(c.type)) return true;
+    c = c.cause as typeof c;
+  }
+  return false;
 }
 
 class Mutex {

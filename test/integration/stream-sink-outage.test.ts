@@ -83,7 +83,8 @@ class GatedSink implements Sink<Event> {
 
 const kafka = kafkaClient("weir-sink-outage-test");
 const run = uniqueName("outage");
-const topics = { input: `${run}.in`, dlq: `${run}.dlq` };
+const topics = { input: `${run}.in`, dlq: `${run}.dlq`, joined: `${run}.joined` };
+const joinedApp = `${run}-joined`;
 let admin: Admin;
 let producer: Producer;
 
@@ -95,6 +96,7 @@ before(async () => {
     waitForLeaders: true,
     topics: [
       { topic: topics.input, numPartitions: 2 },
+      { topic: topics.joined, numPartitions: 2 },
       { topic: topics.dlq, numPartitions: 1 },
     ],
   });
@@ -105,17 +107,22 @@ before(async () => {
 after(async () => {
   await producer?.disconnect().catch(() => {});
   await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => {});
-  await admin.deleteGroups([run]).catch(() => {});
+  await admin.deleteGroups([run, joinedApp]).catch(() => {});
   await admin.disconnect();
 });
 
-async function produce(from: number, to: number, bad: ReadonlySet<number> = new Set()): Promise<void> {
+async function produce(
+  from: number,
+  to: number,
+  bad: ReadonlySet<number> = new Set(),
+  topic = topics.input,
+): Promise<void> {
   const messages = [];
   for (let n = from; n < to; n++) {
     const e: Event = bad.has(n) ? { n, bad: true } : { n };
     messages.push({ key: `k${n % 7}`, value: JSON.stringify(e), timestamp: String(Date.now()) });
   }
-  await producer.send({ topic: topics.input, acks: -1, messages });
+  await producer.send({ topic, acks: -1, messages });
 }
 
 async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
@@ -126,9 +133,9 @@ async function waitFor(what: string, check: () => Promise<boolean> | boolean, ti
   }
 }
 
-async function committedToEnd(): Promise<boolean> {
-  const ends = await admin.fetchTopicOffsets(topics.input);
-  const [committed] = await admin.fetchOffsets({ groupId: run, topics: [topics.input] });
+async function committedToEnd(topic = topics.input, groupId = run): Promise<boolean> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   return ends.every((e) => committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.offset);
 }
 
@@ -212,4 +219,51 @@ test("a sink down for several session timeouts: the worker stays in its group, t
   const ids = new Set(refused.map((d) => d.id));
   assert.equal(ids.size, new Set(refused.map((d) => d.raw.toString())).size, "one id per refused record");
   for (const d of refused) assert.match(d.id, /^sink:gated\/[0-9a-f]{32}\/rejected-by-sink$/);
+});
+
+test("a member joins while the sink is held past the rebalance timeout: the held worker is dropped from the group, rejoins when the sink answers, and nothing is lost", async () => {
+  const quiet = pino({ level: "silent" });
+  const make = (sink: GatedSink) => {
+    const app = new StreamApp({
+      appId: joinedApp,
+      dlqTopic: topics.dlq,
+      guarantee: "at-least-once",
+      commitInterval: 500,
+    });
+    app.stream<undefined, Event>(topics.joined, { serde: json() }).to(sink);
+    return app;
+  };
+  const held = new GatedSink();
+  const other = new GatedSink();
+  const a = new StreamWorker(make(held), { brokers: endpoints.kafkaBrokers, logger: quiet, instanceId: "held" });
+  const ended: { failure?: Error | null } = {};
+  void a.done.then((e) => {
+    ended.failure = e;
+  });
+  const failure = (): Error | null | undefined => ended.failure;
+  held.hold();
+  await a.start();
+  const b = new StreamWorker(make(other), { brokers: endpoints.kafkaBrokers, logger: quiet, instanceId: "joiner" });
+  try {
+    await produce(0, 1000, new Set(), topics.joined);
+    await waitFor("a checkpoint held by the sink", () => held.flushesHeld > 0, 60_000);
+    await b.start(); // its join starts a rebalance the held worker cannot answer
+    let n = 1000;
+    const holdUntil = Date.now() + 40_000; // past the group's rebalance timeout (30 s)
+    while (Date.now() < holdUntil) {
+      await produce(n, n + 20, new Set(), topics.joined);
+      n += 20;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    held.release();
+    await produce(n, n + 500, new Set(), topics.joined);
+    n += 500;
+    const all = () => new Set([...held.acknowledged, ...other.acknowledged]).size;
+    await waitFor("every event acknowledged by one worker or the other", () => all() === n, 90_000);
+    await waitFor("offsets committed to the end", () => committedToEnd(topics.joined, joinedApp), 60_000);
+    assert.equal(failure(), undefined, `the held worker stopped: ${failure()?.message}`);
+  } finally {
+    await b.stop();
+    await a.stop();
+  }
 });
