@@ -83,6 +83,9 @@ export function sinkGauge(registry: Registry, name: string, help: string, labels
   });
 }
 
+/** Buckets (seconds) for a store's request latency: 5 ms to 10 s. */
+export const REQUEST_SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
 /** The sink's own child of a histogram the sinks of its kind share. */
 export function sinkHistogram(
   registry: Registry,

@@ -22,7 +22,7 @@ import type { Registry } from "prom-client";
 import { z } from "zod";
 import type { Sink } from "../../stream/sink.ts";
 import { type Duration, ms, type Rec } from "../../stream/types.ts";
-import { sinkCounter, sinkGauge, sinkHistogram } from "../metrics.ts";
+import { REQUEST_SECONDS_BUCKETS, sinkCounter, sinkGauge, sinkHistogram } from "../metrics.ts";
 import { classify, type Failure } from "./errors.ts";
 import { type ColumnSpec, ColumnTypeError, columnMismatches, RowBinaryEncoder } from "./rowbinary.ts";
 import { ident, sql } from "./sql.ts";
@@ -660,7 +660,7 @@ export class ClickHouseSink<V = unknown> implements Sink<V> {
       "weir_clickhouse_sink_insert_seconds",
       "Duration of successful INSERT requests.",
       labels,
-      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      REQUEST_SECONDS_BUCKETS,
     );
   }
 }

@@ -28,7 +28,7 @@ import type { Registry } from "prom-client";
 import { z } from "zod";
 import type { Sink } from "../../stream/sink.ts";
 import { type Duration, ms, type Rec } from "../../stream/types.ts";
-import { sinkCounter, sinkCounterBy, sinkGauge, sinkHistogram } from "../metrics.ts";
+import { REQUEST_SECONDS_BUCKETS, sinkCounter, sinkCounterBy, sinkGauge, sinkHistogram } from "../metrics.ts";
 import {
   classifyItem,
   classifyRequestError,
@@ -725,7 +725,7 @@ export class ElasticsearchSink<V = unknown> implements Sink<V> {
       "weir_elasticsearch_sink_bulk_seconds",
       "Duration of answered bulk requests.",
       labels,
-      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      REQUEST_SECONDS_BUCKETS,
     );
   }
 }
