@@ -5,7 +5,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { ConfigError, parseYamlConfig, validateConfig } from "../../schemas/config/yaml-config.ts";
+import {
+  ConfigError,
+  isPlainObject,
+  parseYamlConfig,
+  setIn,
+  validateConfig,
+} from "../../schemas/config/yaml-config.ts";
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -164,18 +170,4 @@ export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndp
     elasticsearchUrl: env.WEIR_ES_URL || (fallback as StackEndpoints).elasticsearchUrl,
     clickhouseUrl: env.WEIR_CLICKHOUSE_URL || (fallback as StackEndpoints).clickhouseUrl,
   };
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
-  let node = target;
-  for (const key of path.slice(0, -1)) {
-    const next = node[key];
-    if (!isPlainObject(next)) node[key] = {};
-    node = node[key] as Record<string, unknown>;
-  }
-  node[path[path.length - 1] as string] = value;
 }

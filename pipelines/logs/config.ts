@@ -6,7 +6,13 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import cron from "node-cron";
 import { z } from "zod";
-import { ConfigError, parseYamlConfig, validateConfig } from "../../schemas/config/yaml-config.ts";
+import {
+  ConfigError,
+  isPlainObject,
+  parseYamlConfig,
+  setIn,
+  validateConfig,
+} from "../../schemas/config/yaml-config.ts";
 import { prefixProblem } from "../../sinks/elasticsearch/index-name.ts";
 import { ms } from "../../stream/types.ts";
 import { PiiConfigSchema } from "./pii/config.ts";
@@ -152,18 +158,4 @@ export function parseLogsConfig(text: string, file = "logs.yaml", env: NodeJS.Pr
     fromEnv.set(path.join("."), name);
   }
   return validateConfig(file, LogsConfigSchema, raw, locate, (path) => fromEnv.get(path.join(".")));
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
-  let node = target;
-  for (const key of path.slice(0, -1)) {
-    const next = node[key];
-    if (!isPlainObject(next)) node[key] = {};
-    node = node[key] as Record<string, unknown>;
-  }
-  node[path[path.length - 1] as string] = value;
 }

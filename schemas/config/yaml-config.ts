@@ -121,3 +121,19 @@ function offsetOf(root: Node | null, path: PropertyKey[]): number | undefined {
   }
   return offset;
 }
+
+/** An object a YAML mapping parsed into (not null, not an array). */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Sets `path` in `target`, making the mappings on the way (an environment override of one setting). */
+export function setIn(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (!isPlainObject(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1] as string] = value;
+}
