@@ -9,7 +9,7 @@ import { Registry } from "prom-client";
 import type { Rec } from "../../stream/types.ts";
 import { classify, cleanMessage } from "./errors.ts";
 import type { ColumnSpec } from "./rowbinary.ts";
-import { backoff, ClickHouseSink, ClickHouseSinkError } from "./sink.ts";
+import { ClickHouseSink, ClickHouseSinkError } from "./sink.ts";
 
 interface Row {
   i: number;
@@ -310,25 +310,6 @@ test("errors are classified by ClickHouse's code, in 18.16's format and the mode
   assert.equal(
     cleanMessage("Code: 60. DB::Exception: Table a.b doesn't exist. (UNKNOWN_TABLE) (version 24.8.1)"),
     "Code 60: Table a.b doesn't exist. (UNKNOWN_TABLE)",
-  );
-});
-
-test("backoff doubles up to the cap, with jitter in the upper half", () => {
-  assert.equal(
-    backoff(1, 100, 10_000, () => 0),
-    50,
-  );
-  assert.equal(
-    backoff(1, 100, 10_000, () => 1),
-    100,
-  );
-  assert.equal(
-    backoff(4, 100, 10_000, () => 1),
-    800,
-  );
-  assert.equal(
-    backoff(30, 100, 10_000, () => 0.5),
-    7500,
   );
 });
 
