@@ -244,6 +244,35 @@ test("rows of any size and script survive the batch buffer growing and being reu
   await sink.close();
 });
 
+test("a batch that fails while being split goes again from its first row not settled: no row inserted or rejected twice", async () => {
+  const fake = new FakeClickHouse();
+  const sink = sinkOf(fake, { batchSize: 100, retries: { max: 1, initialDelay: 1, maxDelay: 1 } });
+  // The rows after the bad one fail twice for a passing reason: retries run out mid-split.
+  const exec = fake.exec.bind(fake);
+  let calls = 0;
+  fake.exec = (params) => {
+    calls++;
+    if (calls === 4 || calls === 5) fake.transientFailures = 1;
+    return exec(params);
+  };
+  for (let i = 0; i < 10; i++) sink.write(rec(i, i === 4));
+  await assert.rejects(sink.flush(), (e: unknown) => e instanceof ClickHouseSinkError && e.attempts === 2);
+  assert.equal(sink.pending(), 5);
+  await sink.flush();
+  assert.deepEqual(
+    fake.requests.map((r) => r.map((x) => x.i)),
+    [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 3], [4], [5, 6, 7, 8, 9]],
+  );
+  assert.deepEqual(fake.stored, [0, 1, 2, 3, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    sink.takeRejected().map((r) => r.rec.value.i),
+    [4],
+  );
+  assert.equal(sink.stats.rejected, 1);
+  assert.equal(sink.pending(), 0);
+  await sink.close();
+});
+
 test("a record whose toRow throws is rejected, not thrown", async () => {
   const fake = new FakeClickHouse();
   const sink = sinkOf(fake, {
