@@ -49,21 +49,24 @@ class FakeStore {
   readonly stored: number[] = [];
   /** Whole-request failures to throw, one per request, before answering normally. */
   failures: StoreError[] = [];
-  /** While set, each request waits for release(). */
+  /** While set, each request waits in `waiting` until answer() lets it through. */
   gated = false;
+  readonly waiting: Array<{ items: number[]; go: () => void }> = [];
   inFlight = 0;
   mostInFlight = 0;
-  private gates: Array<() => void> = [];
+  private readonly arrivals: Array<{ count: number; arrived: () => void }> = [];
   private readonly busyLeft = new Map<number, number>();
 
   readonly request = async (items: Item[], signal: AbortSignal): Promise<Answer> => {
-    this.requests.push(items.map((i) => i.n));
+    const ns = items.map((i) => i.n);
+    this.requests.push(ns);
+    for (const a of this.arrivals) if (a.count <= this.requests.length) a.arrived();
     this.mostInFlight = Math.max(this.mostInFlight, ++this.inFlight);
     try {
       if (this.gated) {
-        await new Promise<void>((resolve, reject) => {
-          this.gates.push(resolve);
-          signal.addEventListener("abort", () => reject(new StoreError("aborted", false)));
+        await new Promise<void>((go, stop) => {
+          this.waiting.push({ items: ns, go });
+          signal.addEventListener("abort", () => stop(new StoreError("aborted", false)));
         });
       }
       const failure = this.failures.shift();
@@ -83,15 +86,27 @@ class FakeStore {
     }
   };
 
-  /** Lets the oldest held request (or the one at `at`) be answered. */
-  release(at = 0): void {
-    const [gate] = this.gates.splice(at, 1);
-    assert.ok(gate, "a request is held");
-    gate();
+  /** Lets the held request at `at` (the oldest by default) be answered. */
+  answer(at = 0): void {
+    (this.waiting.splice(at, 1)[0] ?? assert.fail("no request is held")).go();
   }
 
-  get held(): number {
-    return this.gates.length;
+  /**
+   * Resolves once `count` requests have arrived, however late timers run on a loaded machine. Its own
+   * deadline keeps the event loop alive meanwhile (the sink's interval timer does not).
+   */
+  requested(count: number): Promise<void> {
+    if (this.requests.length >= count) return Promise.resolve();
+    return new Promise((arrived, late) => {
+      const deadline = setTimeout(() => late(new Error(`request ${count} did not come within 10 s`)), 10_000);
+      this.arrivals.push({
+        count,
+        arrived: () => {
+          clearTimeout(deadline);
+          arrived();
+        },
+      });
+    });
   }
 }
 
@@ -181,27 +196,24 @@ class LinesSink extends BatchingSink<Item, { rec: Rec<Item>; reason: string; mes
 
 const rec = (n: number, extra: Partial<Item> = {}): Rec<Item> => ({ key: null, ts: 0, value: { n, ...extra } });
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, k) => from + k);
-const tick = () => new Promise((r) => setTimeout(r, 5));
-/** Waits for something timers make happen, however late a loaded machine runs them. */
-async function until(done: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !done(); i++) await tick();
-  assert.ok(done(), "did not happen within 2.5 s");
-}
+/** Lets the answers given so far run through the sink (promise callbacks, no timers). */
+const answered = () => new Promise((r) => setImmediate(r));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("concurrency 1: batches go one at a time in the order filled; batches queued behind a request are merged up to maxRecords", async () => {
   const store = new FakeStore();
   store.gated = true;
   const sink = new LinesSink(store, { maxRecords: 4, merge: true });
   for (const n of range(0, 4)) sink.write(rec(n)); // full: sealed and sent
-  await tick();
+  await answered();
   for (const batch of [[4], [5, 6], [7, 8, 9], [10]]) {
     for (const n of batch) sink.write(rec(n));
     void sink.flush(); // seals a small batch behind the held request
   }
-  await tick();
-  assert.equal(store.held, 1, "one request at a time");
+  await answered();
+  assert.equal(store.waiting.length, 1, "one request at a time");
   store.gated = false;
-  store.release();
+  store.answer();
   await sink.flush();
   assert.deepEqual(store.requests, [range(0, 4), [4, 5, 6], [7, 8, 9, 10]]);
   assert.deepEqual(store.stored, range(0, 11));
@@ -215,8 +227,8 @@ test("concurrency n: up to n requests in flight, settled in any order; flush() w
   store.gated = true;
   const sink = new LinesSink(store, { maxRecords: 2, concurrency: 3 });
   for (const n of range(0, 8)) sink.write(rec(n)); // four full batches
-  await tick();
-  assert.equal(store.held, 3, "three in flight, the fourth waits for a slot");
+  await answered();
+  assert.equal(store.waiting.length, 3, "three in flight, the fourth waits for a slot");
   let first = false;
   const flushed = sink.flush().then(() => {
     first = true;
@@ -226,20 +238,20 @@ test("concurrency n: up to n requests in flight, settled in any order; flush() w
   const later = sink.flush().then(() => {
     second = true;
   });
-  store.release(2); // the newest first
-  await tick();
-  store.release(1);
-  await tick();
+  store.answer(2); // the newest first
+  await answered();
+  store.answer(1);
+  await answered();
   assert.equal(first, false, "the oldest batch is not answered yet");
   assert.ok(sink.pending() > 0);
-  store.release(0);
-  await tick();
-  assert.equal(store.held, 2, "the waiting batches took the freed slots");
-  store.release(0);
+  store.answer(0);
+  await answered();
+  assert.equal(store.waiting.length, 2, "the waiting batches took the freed slots");
+  store.answer(0);
   await flushed;
   assert.equal(first, true);
   assert.equal(second, false, "the batch written after the first flush is still held");
-  store.release(0);
+  store.answer(0);
   await later;
   assert.deepEqual(
     [...store.stored].sort((a, b) => a - b),
@@ -313,7 +325,7 @@ test("a failure no retry fixes rejects flush() at once; nothing is sent until th
   );
   assert.deepEqual(sink.retriedRecords, []);
   for (const n of range(3, 7)) sink.write(rec(n)); // one full batch sealed, one filling
-  await tick();
+  await answered();
   assert.equal(store.requests.length, 1, "nothing is sent between a failure and the next flush()");
   assert.equal(sink.pending(), 7);
   await sink.flush();
@@ -364,8 +376,8 @@ test("close() while a request is in flight aborts it, rejects the waiting flush(
   const sink = new LinesSink(store);
   sink.write(rec(0));
   const flushed = sink.flush();
-  await tick();
-  assert.equal(store.held, 1);
+  await answered();
+  assert.equal(store.waiting.length, 1);
   await sink.close();
   await assert.rejects(flushed, /LinesSink lines: closed/);
   assert.equal(store.inFlight, 0, "close() waited for the aborted request");
@@ -381,7 +393,9 @@ test("close() during a retry's pause ends the pause at once", async () => {
   const sink = new LinesSink(store, { retries: { max: 3, initialDelay: 60_000, maxDelay: 60_000 } });
   sink.write(rec(0));
   const flushed = sink.flush();
-  await until(() => sink.retriedRecords.length === 1);
+  await store.requested(1);
+  await answered();
+  assert.deepEqual(sink.retriedRecords, [1], "pausing before its retry");
   const started = performance.now();
   await sink.close();
   assert.ok(performance.now() - started < 1000);
@@ -398,51 +412,57 @@ test("backpressure: pending() counts records written and not settled, above high
   assert.equal(sink.pending(), 8);
   assert.ok(sink.pending() > sink.highWater, "the runtime would pause its sources");
   const flushed = sink.flush();
-  await tick();
-  store.release();
-  await until(() => sink.pending() === 5);
-  store.release();
-  await until(() => sink.pending() === 2);
-  store.release();
+  await answered();
+  store.answer();
+  await answered();
+  assert.equal(sink.pending(), 5);
+  store.answer();
+  await answered();
+  assert.equal(sink.pending(), 2);
+  store.answer();
   await flushed;
   assert.equal(sink.pending(), 0);
   await sink.close();
 });
 
-test("flushInterval sends a partial batch when a slot is free; without merging, a batch keeps filling while every slot is busy", async () => {
+test("flushInterval without merging: a partial batch goes when a slot is free; while every slot is busy it keeps filling and goes when one frees", async () => {
   const store = new FakeStore();
   store.gated = true;
-  const sink = new LinesSink(store, { flushInterval: 10 });
+  const sink = new LinesSink(store, { flushInterval: 10, concurrency: 2 });
   sink.write(rec(0));
-  await until(() => store.requests.length === 1);
-  for (const n of range(1, 5)) {
+  await store.requested(1); // sent by its timer, no flush()
+  sink.write(rec(1));
+  await store.requested(2); // the second slot
+  for (const n of range(2, 5)) {
     sink.write(rec(n));
-    await new Promise((r) => setTimeout(r, 15));
+    await sleep(30); // a timer set before this sleep's has fired when it ends
   }
-  assert.equal(store.requests.length, 1, "the only slot is busy: nothing more is sent");
-  store.release();
-  await until(() => store.requests.length === 2);
-  assert.deepEqual(store.requests[1], range(1, 5), "what waited goes as one body once the slot frees");
+  assert.equal(store.requests.length, 2, "both slots are busy: nothing more is sent");
+  store.answer(1);
+  await store.requested(3);
+  assert.deepEqual(store.requests, [[0], [1], [2, 3, 4]], "what waited goes as one body once a slot frees");
   store.gated = false;
-  store.release();
+  store.answer();
+  store.answer();
   await sink.flush();
   await sink.close();
 });
 
-test("flushInterval with merging: batches sealed by the timer behind a busy request go out together", async () => {
+test("flushInterval with merging: the timer seals batches behind a busy request, and they go out merged while they fit", async () => {
   const store = new FakeStore();
   store.gated = true;
-  const sink = new LinesSink(store, { flushInterval: 10, merge: true, maxRecords: 100 });
+  const sink = new LinesSink(store, { flushInterval: 10, merge: true, maxRecords: 3 });
   sink.write(rec(0));
-  await until(() => store.requests.length === 1);
-  for (const n of range(1, 4)) {
-    sink.write(rec(n));
-    await new Promise((r) => setTimeout(r, 20)); // each sealed by its timer
+  await store.requested(1);
+  for (const batch of [[1, 2], [3, 4], [5], [6]]) {
+    for (const n of batch) sink.write(rec(n));
+    await sleep(30); // sealed by its timer
   }
   store.gated = false;
-  store.release();
+  store.answer();
   await sink.flush();
-  assert.deepEqual(store.requests, [[0], [1, 2, 3]]);
+  // Kept filling instead, the batches would have been [1, 2, 3] (full) and [4, 5, 6].
+  assert.deepEqual(store.requests, [[0], [1, 2], [3, 4, 5], [6]]);
   await sink.close();
 });
 
