@@ -12,6 +12,7 @@ import type { Input, Operator, Port } from "../runtime/processor.ts";
 import type { Sink } from "../sink.ts";
 import { type Duration, type ErrorPolicy, json, ms, type Rec, type Serde, TopologyError } from "../types.ts";
 import { type Aggregator, counting } from "../windows/aggregator.ts";
+import { DEFAULT_DISTINCT_CAP, type DistinctCount, distinctCount } from "../windows/distinct-count.ts";
 import type { EmitMode, WindowDef, Windowed } from "../windows/window.ts";
 import { Graph } from "./graph.ts";
 
@@ -379,6 +380,39 @@ export class KStream<V> {
     const node = this.graph.addOperator(processOperator(name, fn as (rec: Rec, ctx: ProcessContext) => void, options));
     this.graph.connect(stream.nodeId, node.id, stream.port);
     return new KStream<O>(this.app, node.id, "out", stream.keyName, false);
+  }
+
+  /**
+   * Distinct values per key in a sliding event-time window ("distinct accounts per device within
+   * 1 h"), emitted as soon as a record brings a value new to its key's window. Values are what `of`
+   * returns (null or undefined: the record counts for nothing). State: each value's last-seen time,
+   * at most `cap` values per key (default 1000, overflow counted and reported), dropped when the
+   * watermark passes the window. See stream/windows/distinct-count.ts.
+   */
+  countDistinct(
+    of: (value: V, key: string | null) => string | null | undefined,
+    options: {
+      name: string;
+      within: Duration;
+      grace?: Duration;
+      cap?: number;
+      maxKeys?: number;
+    },
+  ): AggregatedStream<V, DistinctCount<V>> {
+    const operator = distinctCount(
+      {
+        size: ms(options.within),
+        grace: ms(options.grace ?? 0),
+        cap: options.cap ?? DEFAULT_DISTINCT_CAP,
+        ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+        of: of as (value: unknown, key: string | null) => string | null | undefined,
+      },
+      options.name,
+    );
+    const stream = this.partitioned(options.name);
+    const node = this.graph.addOperator(operator);
+    this.graph.connect(stream.nodeId, node.id, stream.port);
+    return new AggregatedStream<V, DistinctCount<V>>(this.app, node.id, stream.keyName);
   }
 
   /** Writes to a Kafka topic (Avro with the catalog's or the given schema, or a serde). */
