@@ -61,6 +61,20 @@ export interface ClickHouseLogHistogramOptions {
   client?: ClickHouseClient;
 }
 
+/** A client of ClickHouse's HTTP interface as the search user, sending no setting but the profile's. */
+export function searchClickHouseClient(url: string, user = SEARCH_USER, password = ""): ClickHouseClient {
+  return createClient({
+    url,
+    username: user,
+    password,
+    // The profile is readonly=1: the client may send no setting of its own (enable_http_compression).
+    compression: { request: false, response: false },
+    request_timeout: (SEARCH_QUERY_SETTINGS.max_execution_time + 10) * 1000,
+    // Failures are explained once, below; the client's own error log would repeat them.
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+}
+
 /** The search profile's settings as the client sends them (integers of 64 bits as strings). */
 const QUERY_SETTINGS = Object.fromEntries(
   Object.entries(SEARCH_QUERY_SETTINGS).map(([k, v]) => [k, String(v)]),
@@ -95,18 +109,7 @@ export class ClickHouseLogHistogram {
     this.url = options.url;
     this.user = options.user ?? SEARCH_USER;
     this.limits = options.limits ?? DEFAULT_SEARCH_LIMITS;
-    this.client =
-      options.client ??
-      createClient({
-        url: options.url,
-        username: this.user,
-        password: options.password ?? "",
-        // The profile is readonly=1: the client may send no setting of its own (enable_http_compression).
-        compression: { request: false, response: false },
-        request_timeout: (SEARCH_QUERY_SETTINGS.max_execution_time + 10) * 1000,
-        // Failures are explained once, below; the client's own error log would repeat them.
-        log: { level: ClickHouseLogLevel.OFF },
-      });
+    this.client = options.client ?? searchClickHouseClient(options.url, this.user, options.password);
     const service = (options.schema ?? LOG_SCHEMA).fields.find((f) => f.name === "service");
     if (!service) throw new Error('log schema: no field "service"');
     this.serviceColumn = service.ch;
