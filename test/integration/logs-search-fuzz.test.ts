@@ -93,6 +93,13 @@ const WORDS = [
   "-1",
   "1.5s",
   "250ms",
+  "0.0000001ns",
+  "99999999999h",
+  "9999999h",
+  "999999999999999",
+  "2147483648",
+  "9223372036854775808",
+  "65536",
   "13800138000",
   "+86 138 0013 8000",
   "bob@example.com",
@@ -146,7 +153,24 @@ const list = fc
     fc.constantFrom(" OR ", " AND ", " "),
   )
   .map(([f, vs, sep]) => `${f}:(${vs.join(sep)})`);
+/** Numbers at the edges of what each store holds, with and without units, in comparisons and ranges of ordered fields. */
+const number = fc
+  .tuple(
+    fc.oneof(
+      fc.bigInt({ min: 0n, max: 2n ** 70n }).map(String),
+      fc.double({ min: 0, max: 1e25, noNaN: true }).map((d) => String(d)),
+      fc.constantFrom("0", "1", "32767", "65535", "65536", "2147483648", "4294967296", "9223372036854775807"),
+    ),
+    fc.constantFrom("", "", "ns", "us", "µs", "ms", "s", "m", "h", "xx"),
+  )
+  .map(([n, unit]) => `${n}${unit}`);
+const ordered = fc.constantFrom("status", "latency", "duration", "level", "uid", "event.duration");
+const numeric = fc.oneof(
+  fc.tuple(ordered, fc.constantFrom(">", ">=", "<", "<=", ":"), number).map(([f, op, v]) => `${f} ${op} ${v}`),
+  fc.tuple(ordered, number, number).map(([f, a, b]) => `${f}:[${a} TO ${b}]`),
+);
 const term = fc.oneof(
+  { arbitrary: numeric, weight: 2 },
   { arbitrary: word, weight: 3 },
   { arbitrary: phrase, weight: 2 },
   { arbitrary: fc.tuple(fc.constantFrom(...FIELDS), value).map(([f, v]) => `${f}:${v}`), weight: 4 },

@@ -130,6 +130,11 @@ describe("terms, wildcards, length", () => {
     compileLogQuery("trace:* level:w* host:gift-svc-* endpoint:/room/*/enter", { pii });
   });
 
+  test("durations past what both stores hold as 64-bit integers are refused, not sent", () => {
+    assert.throws(() => compileLogQuery("latency > 99999999999h", { pii }), /longer than the stores can hold/);
+    compileLogQuery("latency:[1ns TO 1000000h]", { pii });
+  });
+
   test("length: the whole query, before anything is parsed", () => {
     refused("a".repeat(4097), "maxChars", 4097, 4096);
     refused("abc", "maxChars", 3, 2, { pii, limits: queryLimits({ maxChars: 2 }) });

@@ -66,6 +66,8 @@ const LEVEL_ALIASES: Record<string, (typeof LEVELS)[number]> = {
 };
 
 const DURATION_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+/** 1,000,000 hours: far above any latency, far below 2^63 ns. */
+const MAX_DURATION_NS = 3600e9 * 1e6;
 const TOKEN_BODY = /^[a-z][a-z0-9]{1,15}_[0-9a-f]{16}$/;
 const DEFAULT_DETECTOR = new PiiDetector();
 
@@ -482,7 +484,16 @@ class Resolver {
         `e.g. ${field.name} > 250ms, ${field.name} > 1.5s, ${field.name} < 800us (units: ns, us, ms, s, m, h)`,
       );
     }
-    return Math.round(Number(m[1]) * (DURATION_NS[m[2] as string] as number));
+    const ns = Math.round(Number(m[1]) * (DURATION_NS[m[2] as string] as number));
+    // Both stores keep durations as 64-bit integers (9.2e18 ns): past that a bound is not a number to them.
+    if (!Number.isFinite(ns) || ns > MAX_DURATION_NS) {
+      throw this.error(
+        `${field.name} ${value.text} is longer than the stores can hold (at most 1000000h)`,
+        value.span,
+        `e.g. ${field.name} > 1h`,
+      );
+    }
+    return ns;
   }
 
   private ordered(): string {
