@@ -86,7 +86,7 @@ test("limits are checked before Elasticsearch is asked", async () => {
     search.search({ from: 0, to: 40 * 86_400_000 }),
     /the window is 40d long, over the limit of 31d \(maxWindow\)/,
   );
-  await assert.rejects(search.search({ from: 0, to: 1, query: "NOT ".repeat(1000) + "a" }), /1000 levels deep/);
+  await assert.rejects(search.search({ from: 0, to: 1, query: `${"NOT ".repeat(1000)}a` }), /1000 levels deep/);
   await assert.rejects(search.trace({ traceId: "a b", from: 0, to: 1 }), /is not a trace id/);
   await assert.rejects(search.context({ hitId: "x", before: -1 }), /lines -1/);
   await assert.rejects(
