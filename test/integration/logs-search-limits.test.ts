@@ -312,6 +312,8 @@ test("the audit line: token name and scope, store, time, results, the query PII-
   assert.ok((h.body.total as number) > 0);
   assert.equal(refused?.status, 400);
   assert.equal(refused?.limit, "maxDepth");
+  const metrics = await (await fetch(`${api.url}/metrics`)).text();
+  assert.match(metrics, /weir_logs_api_limited_total\{limit="maxDepth"\} [1-9]/);
   const all = JSON.stringify(logLines);
   for (const secret of [GIFT, ALL, "13800138000"]) assert.ok(!all.includes(secret), secret);
 });

@@ -177,6 +177,12 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     help: "Tails streaming now.",
     registers: [registry],
   });
+  const limited = new Counter({
+    name: "weir_logs_api_limited_total",
+    help: "Requests refused by a limit, by the limit's name (maxDepth, maxTerms, rate, tails, ...).",
+    labelNames: ["limit"],
+    registers: [registry],
+  });
   const tails = new Set<AbortController>();
   const limiter = new TokenLimiter(options.apiLimits ?? ApiLimitsSchema.parse({}));
   const maxBuckets = search.limits.maxBuckets;
@@ -448,6 +454,7 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
       if (route !== "tail") seconds.observe({ route }, ms / 1000);
       if (route !== "metrics" && route !== "health") {
         const audit: AuditRecord = { route, status, ms: Math.round(ms * 10) / 10, ...who };
+        if (who.limit !== undefined) limited.inc({ limit: who.limit });
         log.info(audit, "request");
       }
     };

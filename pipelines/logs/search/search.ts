@@ -281,6 +281,7 @@ export class LogSearch {
         sort: [seqSort(order), { _index: { order } }, { _seq_no: { order } }],
         size,
         track_total_hits: false,
+        timeout: `${this.limits.timeoutMs}ms`,
       },
     ];
     const searches = [
@@ -292,6 +293,7 @@ export class LogSearch {
       const res = await this.call(() => this.client.msearch({ searches }));
       const answers = res.responses.map((r) => {
         if ("error" in r) throw this.responseFailure(r.status, r.error);
+        if (r.timed_out) throw this.timedOut();
         return r.hits.hits.map((h) => toLogHit(h as RawHit));
       });
       const earlier = before > 0 ? (answers[0] ?? []) : [];
@@ -390,14 +392,16 @@ export class LogSearch {
         ...params,
       }),
     );
-    if (res.timed_out) {
-      throw new SearchError(
-        "timeout",
-        `Elasticsearch stopped the search after ${this.limits.timeoutMs} ms (the limits' timeout)`,
-        "search a shorter window or a narrower query (a service, a level, a trace id)",
-      );
-    }
+    if (res.timed_out) throw this.timedOut();
     return res;
+  }
+
+  private timedOut(): SearchError {
+    return new SearchError(
+      "timeout",
+      `Elasticsearch stopped the search after ${this.limits.timeoutMs} ms (the limits' timeout)`,
+      "search a shorter window or a narrower query (a service, a level, a trace id)",
+    );
   }
 
   /** Elasticsearch's own query limits, read once from its cluster settings. */
