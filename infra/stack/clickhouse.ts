@@ -4,7 +4,11 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SEARCH_QUERY_SETTINGS, SEARCH_USER, searchUserXml } from "./clickhouse-search-user.ts";
+import {
+  SEARCH_QUERY_SETTINGS,
+  SEARCH_USER,
+  searchUserXml,
+} from "../../pipelines/logs/search/clickhouse-search-user.ts";
 import type { StackConfig } from "./config.ts";
 import { ensureDebianPackages, makeOwnedDirs, StackError, which } from "./prerequisites.ts";
 import { describeFetchError, type Health, type ServiceContext, type StackService } from "./service.ts";

@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { ClickHouseService } from "../../infra/stack/clickhouse.ts";
-import { SEARCH_QUERY_SETTINGS, SEARCH_USER } from "../../infra/stack/clickhouse-search-user.ts";
 import { resolveStackConfig } from "../../infra/stack/config.ts";
 import { ensureRunAs } from "../../infra/stack/prerequisites.ts";
 import type { ServiceContext } from "../../infra/stack/service.ts";
@@ -19,6 +18,7 @@ import { loadPiiKey } from "../../pipelines/logs/pii/key.ts";
 import { PiiMasker } from "../../pipelines/logs/pii/masker.ts";
 import { QueryLimitError } from "../../pipelines/logs/query/query.ts";
 import { ClickHouseLogHistogram } from "../../pipelines/logs/search/clickhouse-histogram.ts";
+import { SEARCH_QUERY_SETTINGS, SEARCH_USER } from "../../pipelines/logs/search/clickhouse-search-user.ts";
 import { requireStack, stackConfig } from "../support/stack.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "weir-ch-search-user-"));

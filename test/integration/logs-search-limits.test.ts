@@ -11,11 +11,11 @@ import { after, before, test } from "node:test";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Client } from "@elastic/elasticsearch";
 import pino from "pino";
-import { SEARCH_QUERY_SETTINGS, SEARCH_USER } from "../../infra/stack/clickhouse-search-user.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { type LogsApi, serveLogsApi } from "../../pipelines/logs/api/server.ts";
 import { hashToken, TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { ClickHouseLogHistogram, searchClickHouseClient } from "../../pipelines/logs/search/clickhouse-histogram.ts";
+import { SEARCH_QUERY_SETTINGS, SEARCH_USER } from "../../pipelines/logs/search/clickhouse-search-user.ts";
 import { searchLimits } from "../../pipelines/logs/search/limits.ts";
 import { LogSearch } from "../../pipelines/logs/search/search.ts";
 import {

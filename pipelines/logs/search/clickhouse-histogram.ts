@@ -13,15 +13,15 @@
 // within minutes). Reading with FINAL would count it once, at the price of merging a month of parts
 // on every request; the histogram does not.
 //
-// Every query runs as the read-only search user (infra/stack/clickhouse-search-user.ts) and carries the
+// Every query runs as the read-only search user (pipelines/logs/search/clickhouse-search-user.ts) and carries the
 // search profile's limits: max_ast_depth, max_ast_elements, max_query_size, max_execution_time,
 // max_result_rows, readonly. Its SQL is refused here first when it is longer than max_query_size.
 import { type ClickHouseClient, ClickHouseLogLevel, type ClickHouseSettings, createClient } from "@clickhouse/client";
-import { SEARCH_QUERY_SETTINGS, SEARCH_USER } from "../../../infra/stack/clickhouse-search-user.ts";
 import { classify } from "../../../sinks/clickhouse/errors.ts";
 import { ident, quoteString } from "../../../sinks/clickhouse/sql.ts";
 import type { PiiMasker } from "../pii/masker.ts";
 import { LOG_SCHEMA, type LogSchema } from "../query/fields.ts";
+import { SEARCH_QUERY_SETTINGS, SEARCH_USER } from "./clickhouse-search-user.ts";
 import { SearchError } from "./errors.ts";
 import { bucketStarts, histogramInterval } from "./interval.ts";
 import { checkWindow, DEFAULT_SEARCH_LIMITS, SearchLimitError, type SearchLimits } from "./limits.ts";
@@ -259,7 +259,7 @@ export class ClickHouseLogHistogram {
         return new SearchError(
           "unavailable",
           `ClickHouse's profile of ${this.user} does not match the limits this weir sends`,
-          "apply this version's search user: `weir stack up` (or install infra/stack/clickhouse-search-user.ts's users.d file on your server)",
+          "apply this version's search user: `weir stack up` (or install pipelines/logs/search/clickhouse-search-user.ts's users.d file on your server)",
         );
       case CH.UNKNOWN_USER:
       case CH.WRONG_PASSWORD:

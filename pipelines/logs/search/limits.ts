@@ -86,7 +86,7 @@ export const SearchConfigSchema = z.strictObject({
   api: ApiLimitsSchema.prefault({}),
   clickhouse: z
     .strictObject({
-      /** The read-only user searches run as (its profile and quota: infra/stack/clickhouse-search-user.ts). */
+      /** The read-only user searches run as (its profile and quota: pipelines/logs/search/clickhouse-search-user.ts). */
       user: z
         .string()
         .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "a ClickHouse user name")

@@ -10,7 +10,9 @@
 // running without them. Nothing here limits the parser's depth (18.16 has no max_parser_depth, and its
 // server dies past ~935 nested brackets): weir's query limits keep its SQL under 30 levels of brackets.
 //
-// This file imports nothing: the stack writes it, the search reads its values.
+// It belongs to the search, which runs against any cluster: `weir stack up` (infra/stack/clickhouse.ts)
+// writes this file for the local stack; elsewhere it is installed by hand (`searchUserXml()`). It
+// imports nothing.
 
 export const SEARCH_USER = "weir_search";
 
@@ -57,7 +59,7 @@ export function searchUserXml(): string {
         .join("\n")}\n      </interval>`,
   ).join("\n");
   return `<?xml version="1.0"?>
-<!-- written by weir stack up (infra/stack/clickhouse-search-user.ts): the logs search's read-only user -->
+<!-- written by weir stack up (pipelines/logs/search/clickhouse-search-user.ts): the logs search's read-only user -->
 <yandex>
   <profiles>
     <${SEARCH_USER}>
