@@ -18,6 +18,7 @@ import {
   chooseHistogramStore,
   type HistogramStore,
 } from "../../pipelines/logs/search/clickhouse-histogram.ts";
+import { searchUserXml } from "../../pipelines/logs/search/clickhouse-search-user.ts";
 import { SearchError } from "../../pipelines/logs/search/errors.ts";
 import {
   colours,
@@ -339,6 +340,15 @@ export function logsCommand(): Command {
       console.log(
         `  - name: ${opts.name}\n    sha256: ${entry.sha256}\n    services: ${JSON.stringify(entry.services)}`,
       );
+    });
+
+  logs
+    .command("clickhouse-user")
+    .description(
+      "print the users.d file of the read-only ClickHouse user searches run as, its profile and quota (weir stack up installs it locally)",
+    )
+    .action(() => {
+      process.stdout.write(searchUserXml());
     });
 
   logs

@@ -59,7 +59,7 @@ export function searchUserXml(): string {
         .join("\n")}\n      </interval>`,
   ).join("\n");
   return `<?xml version="1.0"?>
-<!-- written by weir stack up (pipelines/logs/search/clickhouse-search-user.ts): the logs search's read-only user -->
+<!-- the logs search's read-only user (pipelines/logs/search/clickhouse-search-user.ts); weir stack up installs it in users.d -->
 <yandex>
   <profiles>
     <${SEARCH_USER}>
