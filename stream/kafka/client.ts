@@ -1,11 +1,11 @@
-// The one module that knows the Kafka client library (kafkajs). The runtime talks to Kafka only
-// through these small interfaces, so the client can be swapped (see docs/stream.md for the
+// The stream runtime's Kafka client: the worker's plain and transactional producers and its admin,
+// on the Kafka setup every weir process shares (kafka/client.ts). With that setup, the only module
+// of the runtime that knows kafkajs, so the client can be swapped (see docs/stream.md for the
 // measurement against @platformatic/kafka).
-import kafkajs, { type Consumer, type EachBatchPayload, type Producer, type Transaction } from "kafkajs";
-import type { Logger } from "pino";
-import "./codecs.ts";
+import kafkajs, { type EachBatchPayload, type Producer, type Transaction } from "kafkajs";
+import { KafkaClient as SharedKafkaClient } from "../../kafka/client.ts";
 
-const { Kafka, logLevel, CompressionTypes, Partitioners } = kafkajs;
+const { CompressionTypes } = kafkajs;
 
 export type { EachBatchPayload };
 
@@ -29,12 +29,6 @@ export interface NewTopic {
   config: Record<string, string>;
 }
 
-export interface KafkaOptions {
-  brokers: string[];
-  clientId: string;
-  logger?: Logger;
-}
-
 /**
  * How long a task's transaction may stay open. A checkpoint holds it open while the sinks flush, so
  * this is how long a store may be down before the broker aborts the transaction and the worker has
@@ -43,100 +37,21 @@ export interface KafkaOptions {
  */
 export const TASK_TRANSACTION_TIMEOUT_MS = 300_000;
 
-export class KafkaClient {
-  private readonly kafka: InstanceType<typeof Kafka>;
-
-  constructor(options: KafkaOptions) {
-    const log = options.logger;
-    this.kafka = new Kafka({
-      clientId: options.clientId,
-      brokers: options.brokers,
-      logLevel: logLevel.WARN,
-      logCreator: () => (entry) => {
-        if (!log) return;
-        const { message, ...rest } = entry.log;
-        // Said once per producer because retries are bounded; they are, on purpose (docs/stream.md).
-        if (message.startsWith("Limiting retries for the idempotent producer")) return;
-        const fields = { ...rest, namespace: entry.namespace };
-        if (entry.level <= logLevel.ERROR) log.error(fields, `kafka: ${message}`);
-        else log.warn(fields, `kafka: ${message}`);
-      },
-      retry: { retries: 8, initialRetryTime: 200 },
-    });
-  }
-
-  /** The kafkajs client itself, for a caller that needs what these wrappers do not offer. */
-  get native(): InstanceType<typeof Kafka> {
-    return this.kafka;
-  }
-
+export class KafkaClient extends SharedKafkaClient {
   admin(): KafkaAdmin {
-    return new KafkaAdmin(this.kafka.admin());
+    return new KafkaAdmin(this.native.admin());
   }
 
   /** An idempotent producer (acks=all) for outputs outside transactions. */
   async producer(): Promise<PlainProducer> {
-    const p = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await p.connect();
-    return new PlainProducer(p);
-  }
-
-  /**
-   * A bare kafkajs producer, idempotent (acks=all is the caller's to pass), for a caller that retries
-   * on its own terms: the shipper retries a batch until Kafka takes it. With a transactional id the
-   * id survives restarts, so connecting aborts whatever a killed predecessor left open.
-   */
-  async idempotentProducer(transactionalId?: string): Promise<Producer> {
-    const p = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      ...(transactionalId ? { transactionalId, transactionTimeout: 60_000 } : {}),
-    });
-    await p.connect();
-    return p;
+    return new PlainProducer(await this.idempotentProducer());
   }
 
   /** A transactional producer; connecting it fences any older producer with the same id (a zombie task). */
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const p = this.kafka.producer({
-      transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: TASK_TRANSACTION_TIMEOUT_MS,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await p.connect();
-    const tp = new TransactionalProducer(p);
+    const tp = new TransactionalProducer(await this.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS));
     await tp.begin();
     return tp;
-  }
-
-  consumer(options: {
-    groupId: string;
-    assigner: Parameters<InstanceType<typeof Kafka>["consumer"]>[0]["partitionAssigners"];
-    sessionTimeout?: number;
-    maxBytesPerPartition?: number;
-  }): Consumer {
-    return this.kafka.consumer({
-      groupId: options.groupId,
-      ...(options.assigner ? { partitionAssigners: options.assigner } : {}),
-      sessionTimeout: options.sessionTimeout ?? 10_000,
-      rebalanceTimeout: 30_000,
-      heartbeatInterval: 1000,
-      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
-      maxBytes: 16 * 1_048_576,
-      maxWaitTimeInMs: 100,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
-    });
   }
 }
 
@@ -309,7 +224,7 @@ export class TransactionalProducer {
 export class KafkaAdmin {
   private connected = false;
 
-  constructor(private readonly a: ReturnType<InstanceType<typeof Kafka>["admin"]>) {}
+  constructor(private readonly a: ReturnType<SharedKafkaClient["native"]["admin"]>) {}
 
   private async ready() {
     if (!this.connected) {
