@@ -50,7 +50,16 @@ export function distribute(tasks: string[], members: Array<{ id: string; owned: 
   return out;
 }
 
-export function taskAssigner(topology: CompiledTopology, taskCounts: Map<number, number>, owned: () => string[]) {
+/**
+ * Each member's assignment (topic -> partitions): every task of the topology, distributed over the
+ * members (`distribute`), each task as all its topics' partition p. Pure: the group's assigner runs
+ * it, and so does the in-memory group of stream/testing/fake-kafka.ts.
+ */
+export function assignTasks(
+  topology: CompiledTopology,
+  taskCounts: Map<number, number>,
+  members: Array<{ id: string; owned: string[] }>,
+): Map<string, Record<string, number[]>> {
   const allTasks: string[] = [];
   for (const sub of topology.subtopologies) {
     for (let p = 0; p < (taskCounts.get(sub.id) ?? 0); p++) allTasks.push(taskKey({ sub: sub.id, partition: p }));
@@ -61,6 +70,23 @@ export function taskAssigner(topology: CompiledTopology, taskCounts: Map<number,
     list.push(topic);
     topicsOfSub.set(role.sub, list);
   }
+  const out = new Map<string, Record<string, number[]>>();
+  for (const [memberId, tasks] of distribute(allTasks, members)) {
+    const assignment: Record<string, number[]> = {};
+    for (const t of tasks) {
+      const [sub, partition] = t.split("_").map(Number) as [number, number];
+      for (const topic of topicsOfSub.get(sub) ?? []) {
+        const list = assignment[topic] ?? [];
+        list.push(partition);
+        assignment[topic] = list;
+      }
+    }
+    out.set(memberId, assignment);
+  }
+  return out;
+}
+
+export function taskAssigner(topology: CompiledTopology, taskCounts: Map<number, number>, owned: () => string[]) {
   return () => ({
     name: ASSIGNER_NAME,
     version: 1,
@@ -75,26 +101,14 @@ export function taskAssigner(topology: CompiledTopology, taskCounts: Map<number,
         }
         return { id: m.memberId, owned: prev };
       });
-      const plan = distribute(allTasks, decoded);
-      return [...plan].map(([memberId, tasks]) => {
-        const assignment: Record<string, number[]> = {};
-        for (const t of tasks) {
-          const [sub, partition] = t.split("_").map(Number) as [number, number];
-          for (const topic of topicsOfSub.get(sub) ?? []) {
-            const list = assignment[topic] ?? [];
-            list.push(partition);
-            assignment[topic] = list;
-          }
-        }
-        return {
-          memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: 1,
-            assignment,
-            userData: Buffer.alloc(0),
-          }),
-        };
-      });
+      return [...assignTasks(topology, taskCounts, decoded)].map(([memberId, assignment]) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment,
+          userData: Buffer.alloc(0),
+        }),
+      }));
     },
     protocol({ topics }: { topics: string[] }) {
       return {

@@ -1,57 +1,102 @@
-// The stream runtime's Kafka client: the worker's plain and transactional producers and its admin,
-// on the Kafka setup every weir process shares (kafka/client.ts). With that setup, the only module
-// of the runtime that knows kafkajs, so the client can be swapped (see docs/stream.md for the
-// measurement against @platformatic/kafka).
-import kafkajs, { type EachBatchPayload, type Producer, type Transaction } from "kafkajs";
-import { KafkaClient as SharedKafkaClient } from "../../kafka/client.ts";
+// The stream runtime's Kafka client on kafkajs (`StreamKafkaClient`, ./stream-client.ts): the worker's
+// group consumer, its plain and transactional producers and its admin, built on the Kafka setup
+// every weir process shares (kafka/client.ts). With the task assigner's protocol (./assigner.ts),
+// the only runtime module that knows kafkajs, so the client can be swapped (see docs/stream.md for
+// the measurement against @platformatic/kafka).
+import kafkajs, { type Consumer, type Producer, type Transaction } from "kafkajs";
+import { KafkaClient, type KafkaOptions } from "../../kafka/client.ts";
+import { taskAssigner } from "./assigner.ts";
+import {
+  type BatchEnd,
+  type FetchedBatch,
+  type GroupConsumer,
+  type GroupConsumerOptions,
+  type NewTopic,
+  type OutputProducer,
+  type OutRecord,
+  type PartitionList,
+  type StreamAdmin,
+  type StreamKafkaClient,
+  TASK_TRANSACTION_TIMEOUT_MS,
+  type TopicPartitionOffset,
+  type TransactionalProducer,
+} from "./stream-client.ts";
 
 const { CompressionTypes } = kafkajs;
 
-export type { EachBatchPayload };
+export class KafkajsStreamClient implements StreamKafkaClient {
+  readonly client: KafkaClient;
 
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
-
-export interface OutRecord {
-  topic: string;
-  partition: number | null;
-  key: string | null;
-  value: Buffer | null;
-  ts: number;
-  headers?: Record<string, string>;
-}
-
-export interface NewTopic {
-  topic: string;
-  partitions: number;
-  config: Record<string, string>;
-}
-
-/**
- * How long a task's transaction may stay open. A checkpoint holds it open while the sinks flush, so
- * this is how long a store may be down before the broker aborts the transaction and the worker has
- * to start over from its last commit. A crashed worker's open transaction does not wait for it: its
- * successor's producer fences it at once. Under the broker's transaction.max.timeout.ms (15 min).
- */
-export const TASK_TRANSACTION_TIMEOUT_MS = 300_000;
-
-export class KafkaClient extends SharedKafkaClient {
-  admin(): KafkaAdmin {
-    return new KafkaAdmin(this.native.admin());
+  constructor(options: KafkaOptions | KafkaClient) {
+    this.client = options instanceof KafkaClient ? options : new KafkaClient(options);
   }
 
-  /** An idempotent producer (acks=all) for outputs outside transactions. */
-  async producer(): Promise<PlainProducer> {
-    return new PlainProducer(await this.idempotentProducer());
+  admin(): StreamAdmin {
+    return new KafkaAdmin(this.client.native.admin());
   }
 
-  /** A transactional producer; connecting it fences any older producer with the same id (a zombie task). */
+  async producer(): Promise<OutputProducer> {
+    return new PlainProducer(await this.client.idempotentProducer());
+  }
+
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const tp = new TransactionalProducer(await this.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS));
+    const p = await this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS);
+    const tp = new KafkajsTransactionalProducer(p);
     await tp.begin();
     return tp;
+  }
+
+  consumer(options: GroupConsumerOptions): GroupConsumer {
+    const { topology, taskCounts, owned } = options.tasks;
+    const consumer = this.client.consumer({
+      groupId: options.groupId,
+      assigner: [taskAssigner(topology, taskCounts, owned)],
+      ...(options.sessionTimeout ? { sessionTimeout: options.sessionTimeout } : {}),
+    });
+    return new KafkajsGroupConsumer(consumer, options);
+  }
+}
+
+class KafkajsGroupConsumer implements GroupConsumer {
+  constructor(
+    private readonly c: Consumer,
+    options: GroupConsumerOptions,
+  ) {
+    c.on(c.events.GROUP_JOIN, (e) => options.onAssignment(e.payload.memberAssignment));
+    c.on(c.events.END_BATCH_PROCESS, (e) => options.onBatchEnd(e.payload as BatchEnd));
+    c.on(c.events.CRASH, (e) => options.onCrash(e.payload.error, e.payload.restart));
+  }
+
+  connect(): Promise<void> {
+    return this.c.connect();
+  }
+
+  subscribe(topics: string[]): Promise<void> {
+    return this.c.subscribe({ topics, fromBeginning: true });
+  }
+
+  run(eachBatch: (fetched: FetchedBatch) => Promise<void>): Promise<void> {
+    return this.c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+  }
+
+  pause(partitions: PartitionList[]): void {
+    this.c.pause(partitions);
+  }
+
+  resume(partitions: PartitionList[]): void {
+    this.c.resume(partitions);
+  }
+
+  seek(position: TopicPartitionOffset): void {
+    this.c.seek(position);
+  }
+
+  commitOffsets(offsets: TopicPartitionOffset[]): Promise<void> {
+    return this.c.commitOffsets(offsets);
+  }
+
+  disconnect(): Promise<void> {
+    return this.c.disconnect();
   }
 }
 
@@ -137,7 +182,7 @@ class SendQueue {
   }
 }
 
-export class PlainProducer {
+class PlainProducer implements OutputProducer {
   private readonly queue = new SendQueue();
 
   constructor(private readonly p: Producer) {}
@@ -160,7 +205,8 @@ export class PlainProducer {
   }
 }
 
-export class TransactionalProducer {
+class KafkajsTransactionalProducer implements TransactionalProducer {
+  readonly transactionTimeoutMs = TASK_TRANSACTION_TIMEOUT_MS;
   private tx: Transaction | null = null;
 
   constructor(private readonly p: Producer) {}
@@ -191,7 +237,7 @@ export class TransactionalProducer {
   }
 
   /** Commits the consumer offsets with the transaction, then the transaction, and opens the next one. */
-  async commit(groupId: string, offsets: Array<TopicPartition & { offset: string }>): Promise<void> {
+  async commit(groupId: string, offsets: TopicPartitionOffset[]): Promise<void> {
     const tx = this.active;
     if (offsets.length > 0) {
       const topics = new Map<string, Array<{ partition: number; offset: string }>>();
@@ -221,10 +267,10 @@ export class TransactionalProducer {
   }
 }
 
-export class KafkaAdmin {
+class KafkaAdmin implements StreamAdmin {
   private connected = false;
 
-  constructor(private readonly a: ReturnType<SharedKafkaClient["native"]["admin"]>) {}
+  constructor(private readonly a: ReturnType<KafkaClient["native"]["admin"]>) {}
 
   private async ready() {
     if (!this.connected) {
