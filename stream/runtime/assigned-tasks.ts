@@ -1,6 +1,7 @@
 // The tasks a worker owns, as the group assigns them: opened on assignment (fencing the previous
 // owner's producer first, then restoring: changelog-reader.ts), kept on a rejoin at their own
-// positions, closed when revoked, dropped when their transaction fails.
+// positions, closed when revoked, dropped when their transaction fails, opened again when the
+// group has given a fenced task back to this worker.
 import type { Logger } from "pino";
 import type { StreamApp } from "../dsl/app.ts";
 import type { CompiledTopology, SubTopology } from "../dsl/compile.ts";
@@ -27,6 +28,11 @@ export interface AssignedTasksContext {
 
 export class AssignedTasks {
   private readonly live = new Map<string, OwnedTask>();
+  /** The tasks of the latest assignment, as the group announced it (before `assign` runs). */
+  private latest = new Set<string>();
+  /** Assignments received so far; and for each open task, how many there were when it was opened. */
+  private assignments = 0;
+  private readonly openedAt = new Map<string, number>();
 
   constructor(private readonly ctx: AssignedTasksContext) {}
 
@@ -49,13 +55,24 @@ export class AssignedTasks {
     return t?.closed ? undefined : t;
   }
 
-  async assign(assignment: Record<string, number[]>): Promise<void> {
-    const { topology, log } = this.ctx;
+  private tasksOf(assignment: Record<string, number[]>): Set<string> {
     const wanted = new Set<string>();
     for (const [topic, partitions] of Object.entries(assignment)) {
-      const role = topology.topicRoles.get(topic);
+      const role = this.ctx.topology.topicRoles.get(topic);
       if (role) for (const p of partitions) wanted.add(taskKey({ sub: role.sub, partition: p }));
     }
+    return wanted;
+  }
+
+  /** The group's new assignment, noted at once; `assign` acts on it when the worker's lock allows. */
+  received(assignment: Record<string, number[]>): void {
+    this.latest = this.tasksOf(assignment);
+    this.assignments++;
+  }
+
+  async assign(assignment: Record<string, number[]>): Promise<void> {
+    const { topology, log } = this.ctx;
+    const wanted = this.tasksOf(assignment);
     for (const [id, t] of this.live) {
       if (!wanted.has(id)) {
         this.live.delete(id);
@@ -95,6 +112,7 @@ export class AssignedTasks {
     t.task = new Task(topology, sub, partition, this.ctx.ioFor(t), upstreamTasks, app.onError);
     consumer.pause(sub.sources.map((s) => ({ topic: s.topic, partitions: [partition] })));
     this.live.set(t.task.id, t);
+    this.openedAt.set(t.task.id, this.assignments);
     const transactional =
       app.guarantee === "exactly-once" || sub.stores.some((s) => s.changelog !== null) || sub.repartitions.length > 0;
     // Fence first: an older owner's open transaction is aborted before we read the changelog's end.
@@ -119,6 +137,7 @@ export class AssignedTasks {
 
   private async close(t: OwnedTask): Promise<void> {
     t.closed = true;
+    this.openedAt.delete(t.task.id);
     await t.output?.drain();
     await t.producer?.close().catch(() => {});
   }
@@ -135,6 +154,7 @@ export class AssignedTasks {
    */
   async lost(t: OwnedTask, e: unknown, timedOut: boolean): Promise<void> {
     const id = t.task.id;
+    const openedAt = this.openedAt.get(id) ?? 0;
     const timeout = (t.producer?.transactionTimeoutMs ?? 0) / 1000;
     this.ctx.log.warn(
       { task: id, err: e },
@@ -145,6 +165,13 @@ export class AssignedTasks {
     this.live.delete(id);
     await this.close(t);
     // Not a move: rejoin so the group hands the task out again, starting from the last commit.
-    if (timedOut || !isFenced(e)) this.ctx.fail(e);
+    if (timedOut || !isFenced(e)) return this.ctx.fail(e);
+    // Fenced, yet the group's latest assignment, newer than the task, gives it to this worker: an
+    // owner in between (while this worker was out of the group) fenced it and has handed it back.
+    // Nobody else will open it, so open it here, restoring from the changelogs.
+    if (this.latest.has(id) && openedAt < this.assignments) {
+      this.ctx.log.info({ task: id }, `task ${id} is assigned here again: opening it again`);
+      await this.open(t.sub, t.task.partition);
+    }
   }
 }

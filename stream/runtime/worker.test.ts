@@ -175,8 +175,10 @@ function assertCountedOnce(c: FakeKafkaCluster, total: number): void {
     const v = jsonOf(r.value) as Counted;
     counts.set(v.key, [...(counts.get(v.key) ?? []), v.count]);
   }
+  const inputs = c.records(IN).filter((r) => decodable(r.value) !== null);
+  assert.equal(inputs.length, total);
   for (const key of KEYS) {
-    const expected = Array.from({ length: total }, (_, n) => n).filter((n) => keyOf(n) === key).length;
+    const expected = inputs.filter((r) => r.key === key).length;
     const got = counts.get(key) ?? [];
     assert.deepEqual(
       got,
@@ -356,6 +358,52 @@ test("fencing: a task taken over from a stalled owner; the old producer is fence
     "checkpoint of task 0_0 failed (INVALID_PRODUCER_EPOCH); dropping it, its next owner replays",
   );
   assertCountedOnce(c, 300);
+});
+
+test("a stalled owner given a task back after it was fenced opens it again, so the task is not left without an owner", async () => {
+  const c = cluster({ rebalanceTimeoutMs: 30 });
+  const sinkA = new FakeSink<Counted>("store", c.journal);
+  const a = await start(c, "a", countingApp(sinkA));
+  let b: Running | null = null;
+  const onPartition1 = (from: number, to: number) =>
+    c.produce(
+      IN,
+      Array.from({ length: to - from }, (_, i) => from + i)
+        .filter((n) => partitionFor(keyOf(n), 2) === 1)
+        .map((n) => ({ key: keyOf(n), value: JSON.stringify({ n }) })),
+    );
+  try {
+    produce(c, 0, 100);
+    await until("offsets committed to the end", () => committedToEnd(c));
+    // a stalls with task 0_1 dirty and 0_0 clean: only 0_1's commit will tell a it was fenced.
+    sinkA.hold();
+    onPartition1(100, 150);
+    await until("a checkpoint held by the sink", () => sinkA.flushesHeld > 0);
+    onPartition1(150, 160);
+    await until("a batch waiting behind the checkpoint", () => a.client.batchesInFlight() > 0);
+    b = await start(c, "b", countingApp(new FakeSink<Counted>("store", c.journal)));
+    await until("b running both tasks", () => b?.worker.tasks().filter((t) => t.state === "running").length === 2);
+    sinkA.release();
+    // a drops 0_1, rejoins still holding 0_0, and the sticky assignment gives 0_0 back to it; its
+    // producer for 0_0 was fenced by b meanwhile, so its next commit of 0_0 fails.
+    await until(
+      "0_0 back at a",
+      () => a.worker.tasks().some((t) => t.id === "0_0") && !b?.worker.tasks().some((t) => t.id === "0_0"),
+    );
+    produce(c, 200, 300);
+    await until("offsets committed to the end", () => committedToEnd(c));
+  } finally {
+    sinkA.release();
+    await b?.worker.stop();
+    await a.worker.stop();
+  }
+  assert.ok(
+    a.logs.some(
+      (l) => l.msg === "checkpoint of task 0_0 failed (INVALID_PRODUCER_EPOCH); dropping it, its next owner replays",
+    ),
+  );
+  assert.ok(a.logs.some((l) => l.msg === "task 0_0 is assigned here again: opening it again"));
+  assertCountedOnce(c, c.records(IN).length);
 });
 
 test("restore from the changelogs up to the last stable offset; /health answers 503 while a task restores", async () => {

@@ -97,6 +97,7 @@ export class StreamWorker implements WorkerView {
       tasks: { topology, taskCounts, owned: () => this.assigned.ids() },
       ...(this.options.sessionTimeout ? { sessionTimeout: this.options.sessionTimeout } : {}),
       onAssignment: (assignment) => {
+        this.assigned.received(assignment);
         void this.lock.run(() => this.assigned.assign(assignment)).catch((err) => this.die(err));
       },
       onBatchEnd: (end) => this.onBatchEnd(end),
