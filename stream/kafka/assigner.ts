@@ -1,13 +1,9 @@
 // Assigns tasks, not partitions: every topic-partition a task reads (its sources' partition p, its
 // tables' and changelogs' partition p) goes to the same member, which plain round-robin does not
 // guarantee. Sticky: a member keeps the tasks it had (its state is warm) as far as balance allows;
-// members announce what they own in the group protocol's user data.
-import kafkajs from "kafkajs";
+// members announce what they own in the group protocol's user data (the protocol is the client's:
+// stream/kafka/client.ts).
 import type { CompiledTopology } from "../dsl/compile.ts";
-
-const { AssignerProtocol } = kafkajs;
-
-export const ASSIGNER_NAME = "weir-task-sticky";
 
 export interface TaskId {
   sub: number;
@@ -53,7 +49,7 @@ export function distribute(tasks: string[], members: Array<{ id: string; owned: 
 /**
  * Each member's assignment (topic -> partitions): every task of the topology, distributed over the
  * members (`distribute`), each task as all its topics' partition p. Pure: the group's assigner runs
- * it, and so does the in-memory group of stream/testing/fake-kafka.ts.
+ * it (stream/kafka/client.ts), and so does the in-memory group of stream/testing/fake-kafka.ts.
  */
 export function assignTasks(
   topology: CompiledTopology,
@@ -84,41 +80,4 @@ export function assignTasks(
     out.set(memberId, assignment);
   }
   return out;
-}
-
-export function taskAssigner(topology: CompiledTopology, taskCounts: Map<number, number>, owned: () => string[]) {
-  return () => ({
-    name: ASSIGNER_NAME,
-    version: 1,
-    async assign({ members }: { members: Array<{ memberId: string; memberMetadata: Buffer }>; topics: string[] }) {
-      const decoded = members.map((m) => {
-        let prev: string[] = [];
-        try {
-          const md = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
-          if (md?.userData && md.userData.length > 0) prev = JSON.parse(md.userData.toString("utf8")).tasks ?? [];
-        } catch {
-          prev = [];
-        }
-        return { id: m.memberId, owned: prev };
-      });
-      return [...assignTasks(topology, taskCounts, decoded)].map(([memberId, assignment]) => ({
-        memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({
-          version: 1,
-          assignment,
-          userData: Buffer.alloc(0),
-        }),
-      }));
-    },
-    protocol({ topics }: { topics: string[] }) {
-      return {
-        name: ASSIGNER_NAME,
-        metadata: AssignerProtocol.MemberMetadata.encode({
-          version: 1,
-          topics,
-          userData: Buffer.from(JSON.stringify({ tasks: owned() })),
-        }),
-      };
-    },
-  });
 }

@@ -1,11 +1,12 @@
 // The stream runtime's Kafka client on kafkajs (`StreamKafkaClient`, ./stream-client.ts): the worker's
-// group consumer, its plain and transactional producers and its admin, built on the Kafka setup
-// every weir process shares (kafka/client.ts). With the task assigner's protocol (./assigner.ts),
-// the only runtime module that knows kafkajs, so the client can be swapped (see docs/stream.md for
-// the measurement against @platformatic/kafka).
+// group consumer with the task assigner's protocol, its plain and transactional producers and its
+// admin, built on the Kafka setup every weir process shares (kafka/client.ts). The only runtime
+// module that knows kafkajs, so the client can be swapped (see docs/stream.md for the measurement
+// against @platformatic/kafka).
 import kafkajs, { type Consumer, type Producer, type Transaction } from "kafkajs";
 import { KafkaClient, type KafkaOptions } from "../../kafka/client.ts";
-import { taskAssigner } from "./assigner.ts";
+import type { CompiledTopology } from "../dsl/compile.ts";
+import { assignTasks } from "./assigner.ts";
 import {
   type BatchEnd,
   type FetchedBatch,
@@ -22,7 +23,9 @@ import {
   type TransactionalProducer,
 } from "./stream-client.ts";
 
-const { CompressionTypes } = kafkajs;
+const { AssignerProtocol, CompressionTypes } = kafkajs;
+
+const ASSIGNER_NAME = "weir-task-sticky";
 
 export class KafkajsStreamClient implements StreamKafkaClient {
   readonly client: KafkaClient;
@@ -338,4 +341,45 @@ class KafkaAdmin implements StreamAdmin {
     if (this.connected) await this.a.disconnect();
     this.connected = false;
   }
+}
+
+/**
+ * The group's assigner: whole tasks, sticky (./assigner.ts). Members announce the tasks they own in
+ * the protocol's user data; the leader decodes them and hands out `assignTasks`.
+ */
+function taskAssigner(topology: CompiledTopology, taskCounts: Map<number, number>, owned: () => string[]) {
+  return () => ({
+    name: ASSIGNER_NAME,
+    version: 1,
+    async assign({ members }: { members: Array<{ memberId: string; memberMetadata: Buffer }>; topics: string[] }) {
+      const decoded = members.map((m) => {
+        let prev: string[] = [];
+        try {
+          const md = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
+          if (md?.userData && md.userData.length > 0) prev = JSON.parse(md.userData.toString("utf8")).tasks ?? [];
+        } catch {
+          prev = [];
+        }
+        return { id: m.memberId, owned: prev };
+      });
+      return [...assignTasks(topology, taskCounts, decoded)].map(([memberId, assignment]) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment,
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }: { topics: string[] }) {
+      return {
+        name: ASSIGNER_NAME,
+        metadata: AssignerProtocol.MemberMetadata.encode({
+          version: 1,
+          topics,
+          userData: Buffer.from(JSON.stringify({ tasks: owned() })),
+        }),
+      };
+    },
+  });
 }
