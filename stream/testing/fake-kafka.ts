@@ -209,7 +209,6 @@ export class FakeKafkaCluster {
   private readonly open = new Map<string, Transaction>();
   private readonly held = new Set<string>();
   private readonly failing = new Map<string, Error>();
-  private readonly clients: FakeStreamClient[] = [];
   private roundRobin = 0;
 
   constructor(options: FakeKafkaOptions = {}) {
@@ -221,9 +220,7 @@ export class FakeKafkaCluster {
 
   /** A client for one worker (one process); `kill()` on it is that process dying. */
   client(name: string): FakeStreamClient {
-    const c = new FakeStreamClient(this, name);
-    this.clients.push(c);
-    return c;
+    return new FakeStreamClient(this, name);
   }
 
   createTopic(name: string, partitions: number, config: Record<string, string> = {}): void {
@@ -316,7 +313,10 @@ export class FakeKafkaCluster {
     return t;
   }
 
-  /** The partition a record goes to: its own, else the default partitioner's (murmur2 of the key). */
+  /**
+   * Appends a record, inside `txn` or outside any transaction, to its own partition or else the
+   * default partitioner's (murmur2 of the key, round robin without one).
+   */
   append(r: OutRecord, txn: Transaction | null): void {
     const failure = this.failing.get(r.topic);
     if (failure) throw failure;
