@@ -14,7 +14,7 @@ import { ElasticsearchSink } from "../../sinks/elasticsearch/sink.ts";
 import { installTemplates } from "../../sinks/elasticsearch/templates.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, type LogsConfig, loadLogsConfig } from "./config.ts";
-import { logLineMapping } from "./documents.ts";
+import { logLineMapping } from "./line-mapping.ts";
 import type { LogLine } from "./lines.ts";
 import { loadPiiKey, type PiiKey, PiiKeyError } from "./pii/key.ts";
 import { PiiMasker } from "./pii/masker.ts";
