@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { columnMismatches, RowBinaryEncoder } from "../../sinks/clickhouse/rowbinary.ts";
-import { logDocument } from "./line-mapping.ts";
+import { logDocument } from "./documents.ts";
 import { type AccessLog, type AppLog, type LogLine, lineId } from "./lines.ts";
 import { LOG_SCHEMA } from "./query/fields.ts";
 import { accessMessage, denseLogRow, LOG_COLUMNS, type LogRow, logRow } from "./rows.ts";

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { codecFor } from "../../schemas/codec.ts";
 import { CollectingSink, TopologyTestDriver } from "../../stream/testing/test-driver.ts";
 import type { Rec } from "../../stream/types.ts";
-import { logLineMapping } from "./line-mapping.ts";
+import { logLineMapping } from "./documents.ts";
 import { type AccessLog, type AppLog, type LogLine, lineId } from "./lines.ts";
 import { PiiDetector, PiiMatches } from "./pii/detector.ts";
 import { PiiKey } from "./pii/key.ts";

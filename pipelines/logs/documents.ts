@@ -1,66 +1,20 @@
-// The logs' side of Elasticsearch: the index template (logs-settings.json, logs-mappings.json,
-// logs-template.json) and how an AppLog or AccessLog record becomes a document of it, which index
-// it goes to and its _id. The sink (sinks/elasticsearch) is generic; the logs pipeline hands it
-// these functions.
+// A log line as an Elasticsearch document of the logs template (template.ts): the document
+// builders for AppLog and AccessLog records, the same documents as JSON text, and what the sink
+// needs to write them: the daily index per service (`<prefix>-<service>-YYYY.MM.DD`) and the line's
+// id as _id (lines.ts). The sink (sinks/elasticsearch) is generic; the pipeline hands it these
+// functions. It writes `create` actions, so a replayed line is answered 409 and counted as a
+// duplicate, never indexed twice.
 //
 // Field names follow ECS (@timestamp, log.level, service.name, trace.id, http.response.status_code,
 // ...), so on-call queries read as they do in any Elastic setup. Fields ECS has no name for live
 // under `weir.`; the free-form attributes of an app log line in `attributes`, a flattened field
 // (one field in the mapping however many keys the lines carry). The mapping is closed
-// (dynamic: false): a field that is not in it stays in _source but is not searchable, so a document
-// builder must only write mapped fields (logs.test.ts checks it).
-import { readFileSync } from "node:fs";
+// (dynamic: false): a builder must only write mapped fields (documents.test.ts checks it).
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
-import type { ComponentTemplateBody, IndexTemplateBody, TemplateSet } from "../../sinks/elasticsearch/templates.ts";
 import type { Rec } from "../../stream/types.ts";
-
-/** Log indices are `logs-<service>-YYYY.MM.DD`. */
-export const LOGS_INDEX_PREFIX = "logs";
-/** The index template's name; its component templates are `<name>-settings` and `<name>-mappings`. */
-export const LOGS_TEMPLATE_NAME = "weir-logs";
-
-function readJson<T>(file: string): T {
-  return JSON.parse(readFileSync(new URL(file, import.meta.url), "utf8")) as T;
-}
-
-export interface LogsTemplateOptions {
-  /** Index names start with `<prefix>-`; the template applies to `<prefix>-*`. Default `logs`. */
-  prefix?: string;
-  /** Template name. Default `weir-logs`. */
-  name?: string;
-  /** Replicas per shard. Default 0 (the local stack is one node); 1 on a real cluster. */
-  replicas?: number;
-  /** Primary shards per daily index. Default 1: a day of one service's logs is small. */
-  shards?: number;
-}
-
-/** The logs' component and index templates, as `installTemplates` takes them. */
-export function logsTemplates(options: LogsTemplateOptions = {}): TemplateSet {
-  const prefix = options.prefix ?? LOGS_INDEX_PREFIX;
-  const name = options.name ?? LOGS_TEMPLATE_NAME;
-  // Checks the prefix the way index names will use it.
-  new DailyIndexNamer(prefix);
-  const settings = readJson<ComponentTemplateBody>("./logs-settings.json");
-  const mappings = readJson<ComponentTemplateBody>("./logs-mappings.json");
-  const template = readJson<IndexTemplateBody>("./logs-template.json");
-  const index = (settings.template.settings as { index: Record<string, unknown> }).index;
-  if (options.replicas !== undefined) index.number_of_replicas = options.replicas;
-  if (options.shards !== undefined) index.number_of_shards = options.shards;
-  const components = [
-    { name: `${name}-settings`, body: settings },
-    { name: `${name}-mappings`, body: mappings },
-  ];
-  return {
-    components,
-    indexTemplates: [
-      {
-        name,
-        body: { ...template, index_patterns: [`${prefix}-*`], composed_of: components.map((c) => c.name) },
-      },
-    ],
-  };
-}
+import { accessLogId, appLogId, type LogLine, levelOfStatus, lineId } from "./lines.ts";
+import { LOGS_INDEX_PREFIX } from "./template.ts";
 
 /** A log document as the template maps it; absent fields are left out, not null. */
 export interface LogDocument {
@@ -168,7 +122,7 @@ export function accessLogDocument(l: AccessLog): LogDocument {
 //
 // Most of the sink's own time went to JSON.stringify: a 735-byte access document as an object,
 // stringified and copied into a buffer, took 3.6 to 8 µs on the (shared) development machine, the
-// text below 2.2 to 3.6 µs (medians about 5.4 and 3.3). So the mappings hand the sink these strings. They must stay equal to the objects above: logs.test.ts parses
+// text below 2.2 to 3.6 µs (medians about 5.4 and 3.3). So the mappings hand the sink these strings. They must stay equal to the objects above: documents.test.ts parses
 // them back and compares, for shipped and unshipped lines and for text that needs escaping.
 
 /** Strings JSON can carry between plain quotes: no quote, backslash, control character or surrogate. */
@@ -221,23 +175,6 @@ export function accessLogJson(l: AccessLog): string {
   return `${o}}}`;
 }
 
-export function levelOfStatus(status: number): "ERROR" | "INFO" {
-  return status >= 500 ? "ERROR" : "INFO";
-}
-
-/** An app line's _id: its `id`, `<fileId>:<offset>` for a shipped line, the same however often it is shipped. */
-export function appLogId(l: AppLog): string {
-  return l.id;
-}
-
-/**
- * An access line's _id: where it was read (`<fileId>:<offset>`) when shipped from a file, else the
- * service and request id (`req:<service>:<id>`, unique per request and service).
- */
-export function accessLogId(l: AccessLog): string {
-  return l.source !== null ? `${l.source.fileId}:${l.source.offset}` : `req:${l.service}:${l.id}`;
-}
-
 /** What an ElasticsearchSink needs to know of a log record: its document (as JSON text), index and _id. */
 export interface LogMapping<V> {
   toDocument: (rec: Rec<V>) => string;
@@ -262,5 +199,26 @@ export function accessLogMapping(prefix = LOGS_INDEX_PREFIX): LogMapping<AccessL
     toDocument: (rec: Rec<AccessLog>) => accessLogJson(rec.value),
     index: (rec: Rec<AccessLog>) => namer.name(rec.value.service, rec.value.ts),
     id: (rec: Rec<AccessLog>) => accessLogId(rec.value),
+  };
+}
+
+/** The document as an object (what the sink indexes is its JSON text, `logLineMapping`'s). */
+export function logDocument(line: LogLine): LogDocument {
+  return line.dataset === "app" ? appLogDocument(line.log) : accessLogDocument(line.log);
+}
+
+/**
+ * What the pipeline's ElasticsearchSink needs for a line: the document as JSON text (built directly,
+ * cheaper than JSON.stringify of the object), its daily index and its _id.
+ */
+export function logLineMapping(prefix: string): LogMapping<LogLine> {
+  const namer = new DailyIndexNamer(prefix);
+  return {
+    toDocument: (rec: Rec<LogLine>) => {
+      const line = rec.value;
+      return line.dataset === "app" ? appLogJson(line.log) : accessLogJson(line.log);
+    },
+    index: (rec: Rec<LogLine>) => namer.name(rec.value.log.service, rec.value.log.ts),
+    id: (rec: Rec<LogLine>) => lineId(rec.value),
   };
 }
