@@ -26,11 +26,11 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { Client } from "@elastic/elasticsearch";
 import pino from "pino";
+import type { EventWriter, RecordTypes, SimStream } from "../../infra/simulator/event-writer.ts";
 import { TrafficGenerator } from "../../infra/simulator/generator.ts";
 import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
 import { loadScenario } from "../../infra/simulator/scenario.ts";
 import { DEFAULT_START, SIMULATE_DEFAULTS } from "../../infra/simulator/simulate.ts";
-import type { EventSink, RecordTypes, SimStream } from "../../infra/simulator/sink.ts";
 import { PROJECT_ROOT, resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack } from "../../infra/stack/local-stack.ts";
 import { accessLogMapping, appLogMapping } from "../../pipelines/logs/documents.ts";
@@ -82,7 +82,7 @@ const isAccess = (v: LogRecord): v is AccessLog => "latencyUs" in v;
 function simulatedRecords(n: number): Array<Rec<LogRecord>> {
   const out: Array<Rec<LogRecord>> = [];
   const sources = new Map<string, { fileId: string; offset: number; seq: number }>();
-  const sink: EventSink = {
+  const sink: EventWriter = {
     written: 0,
     stream<K extends keyof RecordTypes>(service: string, kind: K): SimStream<RecordTypes[K]> {
       if (kind !== "app" && kind !== "access") return { write() {} };

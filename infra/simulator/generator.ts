@@ -7,6 +7,7 @@
 // Every record is written at its own timestamp (a request's access log when its response is sent),
 // through a timing wheel, so files are in time order as services would write them.
 import type { AccessLog, AppLog, BehaviorEvent, CoinTxn, DeviceReport, Level } from "../../schemas/types.generated.ts";
+import type { EventWriter, SimStream } from "./event-writer.ts";
 import { FraudCampaigns } from "./fraud.ts";
 import type { GroundTruth } from "./ground-truth.ts";
 import { APP, ENDPOINTS, endpointIndex, GATEWAY_TIMEOUT_MS, SERVICES, type ServiceDef, service } from "./platform.ts";
@@ -14,7 +15,6 @@ import { CHAT_PHRASES, homeIp, legitPhone, Population } from "./population.ts";
 import { AliasTable, Rng, zipfWeights } from "./random.ts";
 import { offsetMs, type Scenario } from "./scenario.ts";
 import { errorMessage, infoMessage, loggerName, stackFor, userAgent } from "./service-logs.ts";
-import type { EventSink, SimStream } from "./sink.ts";
 import { Schedule, TimingWheel } from "./timing.ts";
 
 export interface GeneratorOptions {
@@ -182,7 +182,7 @@ export class TrafficGenerator {
 
   constructor(
     readonly opts: GeneratorOptions,
-    private readonly sink: EventSink,
+    private readonly writer: EventWriter,
     private readonly truth: GroundTruth,
   ) {
     this.rng = new Rng(opts.seed);
@@ -201,15 +201,15 @@ export class TrafficGenerator {
         def,
         hosts,
         hostIps: hosts.map((_, i) => `10.${10 + SERVICES.indexOf(def)}.${this.rng.range(0, 255)}.${10 + i}`),
-        access: sink.stream(def.name, "access", "json"),
-        app: sink.stream(def.name, "app", def.appLog),
+        access: writer.stream(def.name, "access", "json"),
+        app: writer.stream(def.name, "app", def.appLog),
         statsLogger: loggerName(def, "stats"),
       };
       this.services.set(def.name, rt);
-      if (def.events.includes("behavior")) this.behavior[def.name] = sink.stream(def.name, "behavior", "json");
-      if (def.events.includes("coin")) this.coin[def.name] = sink.stream(def.name, "coin", "json");
+      if (def.events.includes("behavior")) this.behavior[def.name] = writer.stream(def.name, "behavior", "json");
+      if (def.events.includes("coin")) this.coin[def.name] = writer.stream(def.name, "coin", "json");
     }
-    this.device = sink.stream("device-svc", "device", "json");
+    this.device = writer.stream("device-svc", "device", "json");
     this.svcOfEndpoint = ENDPOINTS.map((e) => this.services.get(e.service) as ServiceRuntime);
 
     this.latencyFactor = new Float64Array(ENDPOINTS.length).fill(1);
@@ -246,7 +246,7 @@ export class TrafficGenerator {
   }
 
   /**
-   * Generates every action before simulated time `until`, or until the sink has `maxRecords`.
+   * Generates every action before simulated time `until`, or until the writer has `maxRecords`.
    * Returns false once the run is over (its end reached or the record budget spent).
    */
   runUntil(until: number, maxRecords: number): boolean {
@@ -271,9 +271,9 @@ export class TrafficGenerator {
         t = this.nextBackground;
         source = 4;
       }
-      if (t >= stop || this.sink.written >= maxRecords) {
+      if (t >= stop || this.writer.written >= maxRecords) {
         this.drain(Math.min(t, stop));
-        return t < this.end && this.sink.written < maxRecords;
+        return t < this.end && this.writer.written < maxRecords;
       }
       this.drain(t);
       this.now = t;

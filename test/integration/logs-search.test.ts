@@ -13,10 +13,10 @@ import { after, before, test } from "node:test";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Client } from "@elastic/elasticsearch";
 import pino from "pino";
+import type { EventWriter, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/event-writer.ts";
 import { TrafficGenerator } from "../../infra/simulator/generator.ts";
 import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
 import { loadScenario } from "../../infra/simulator/scenario.ts";
-import type { EventSink, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/sink.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { OPENAPI } from "../../pipelines/logs/api/openapi.ts";
 import { hashToken } from "../../pipelines/logs/api/tokens.ts";
@@ -63,7 +63,7 @@ const TOKENS = { all: "wlt_test-all-services", gift: "wlt_test-gift-only" };
 let tokensFile: string;
 
 /** Keeps the simulator's app and access records per stream; drops the business events. */
-class MemorySink implements EventSink {
+class MemorySink implements EventWriter {
   readonly streams = new Map<string, Array<AppLog | AccessLog>>();
   written = 0;
   stream<K extends keyof RecordTypes>(service: string, kind: K): SimStream<RecordTypes[K]> {
