@@ -8,7 +8,7 @@ import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import type { Rec } from "../../stream/types.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import type { HealthAlert } from "./alerts.ts";
-import { scheduleDailyReport } from "./report.ts";
+import { scheduleDailyReport } from "./report-files.ts";
 import { healthRetention } from "./retention.ts";
 import type { HealthMetric } from "./rows.ts";
 import { DEFAULT_SLO_FILE, SloConfig } from "./slo.ts";
