@@ -171,7 +171,7 @@ export class FileScanner {
     }
   }
 
-  async scan(): Promise<void> {
+  private async scan(): Promise<void> {
     this.counters.scans++;
     const found = await this.globs.scan();
     this.syncWatchers(found);
