@@ -1,7 +1,6 @@
 // Reads the disk channel's records back from its segment files (take() when the in-memory tail no
 // longer holds them, uncommitted() after open), through a bounded window: a segment is never read
 // whole, and a record damaged since the scan on open is counted, not returned.
-import type { ChannelBatch } from "./disk-channel.ts";
 import {
   closeFile,
   FileWindow,
@@ -13,6 +12,15 @@ import {
   SEGMENT_HEADER_BYTES,
 } from "./segment.ts";
 import type { Segment } from "./segment-log.ts";
+
+/** Where read() appends records: a ChannelBatch of disk-channel.ts (declared here, which it need not import). */
+export interface RecordsRead {
+  seqs: number[];
+  /** Views of the window's buffers (a fresh one per load), never reused by it. */
+  payloads: Buffer[];
+  /** Payload bytes. */
+  bytes: number;
+}
 
 /** Reads records back from the segment files through a bounded window. */
 export class SegmentReader {
@@ -57,7 +65,7 @@ export class SegmentReader {
     afterSeq: number,
     maxRecords: number,
     maxBytes: number,
-    out: ChannelBatch,
+    out: RecordsRead,
     ends: number[],
   ): Promise<{ at: number; full: boolean }> {
     let at = from;
