@@ -9,7 +9,7 @@ import { Registry } from "prom-client";
 import type { Rec } from "../../stream/types.ts";
 import { classify, cleanMessage } from "./errors.ts";
 import type { ColumnSpec } from "./rowbinary.ts";
-import { backoff, ClickHouseSink, ClickHouseSinkError } from "./sink.ts";
+import { ClickHouseSink, ClickHouseSinkError } from "./sink.ts";
 
 interface Row {
   i: number;
@@ -244,6 +244,35 @@ test("rows of any size and script survive the batch buffer growing and being reu
   await sink.close();
 });
 
+test("a batch that fails while being split goes again from its first row not settled: no row inserted or rejected twice", async () => {
+  const fake = new FakeClickHouse();
+  const sink = sinkOf(fake, { batchSize: 100, retries: { max: 1, initialDelay: 1, maxDelay: 1 } });
+  // The rows after the bad one fail twice for a passing reason: retries run out mid-split.
+  const exec = fake.exec.bind(fake);
+  let calls = 0;
+  fake.exec = (params) => {
+    calls++;
+    if (calls === 4 || calls === 5) fake.transientFailures = 1;
+    return exec(params);
+  };
+  for (let i = 0; i < 10; i++) sink.write(rec(i, i === 4));
+  await assert.rejects(sink.flush(), (e: unknown) => e instanceof ClickHouseSinkError && e.attempts === 2);
+  assert.equal(sink.pending(), 5);
+  await sink.flush();
+  assert.deepEqual(
+    fake.requests.map((r) => r.map((x) => x.i)),
+    [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9], [0, 1, 2, 3], [4], [5, 6, 7, 8, 9]],
+  );
+  assert.deepEqual(fake.stored, [0, 1, 2, 3, 5, 6, 7, 8, 9]);
+  assert.deepEqual(
+    sink.takeRejected().map((r) => r.rec.value.i),
+    [4],
+  );
+  assert.equal(sink.stats.rejected, 1);
+  assert.equal(sink.pending(), 0);
+  await sink.close();
+});
+
 test("a record whose toRow throws is rejected, not thrown", async () => {
   const fake = new FakeClickHouse();
   const sink = sinkOf(fake, {
@@ -310,25 +339,6 @@ test("errors are classified by ClickHouse's code, in 18.16's format and the mode
   assert.equal(
     cleanMessage("Code: 60. DB::Exception: Table a.b doesn't exist. (UNKNOWN_TABLE) (version 24.8.1)"),
     "Code 60: Table a.b doesn't exist. (UNKNOWN_TABLE)",
-  );
-});
-
-test("backoff doubles up to the cap, with jitter in the upper half", () => {
-  assert.equal(
-    backoff(1, 100, 10_000, () => 0),
-    50,
-  );
-  assert.equal(
-    backoff(1, 100, 10_000, () => 1),
-    100,
-  );
-  assert.equal(
-    backoff(4, 100, 10_000, () => 1),
-    800,
-  );
-  assert.equal(
-    backoff(30, 100, 10_000, () => 0.5),
-    7500,
   );
 });
 

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { errors } from "@elastic/elasticsearch";
-import {
-  backoff,
-  classifyItem,
-  classifyRequestError,
-  describeItemError,
-  parseRetryAfter,
-  retryDelay,
-} from "./errors.ts";
+import { classifyItem, classifyRequestError, describeItemError, parseRetryAfter } from "./errors.ts";
 
 test("bulk items: created, a 409 on create is a duplicate, busy is retried, bad documents rejected, access problems fatal", () => {
   assert.equal(classifyItem(201), "created");
@@ -94,42 +87,4 @@ test("Retry-After as seconds or an HTTP date", () => {
   assert.equal(parseRetryAfter(new Date(now + 5000).toUTCString(), now), 5000);
   assert.equal(parseRetryAfter(undefined, now), null);
   assert.equal(parseRetryAfter("soon", now), null);
-});
-
-test("backoff doubles up to its cap, with half of each step random; Retry-After lengthens it, never past the cap", () => {
-  assert.equal(
-    backoff(1, 200, 15_000, () => 0),
-    100,
-  );
-  assert.equal(
-    backoff(1, 200, 15_000, () => 1),
-    200,
-  );
-  assert.equal(
-    backoff(4, 200, 15_000, () => 1),
-    1600,
-  );
-  assert.equal(
-    backoff(20, 200, 15_000, () => 1),
-    15_000,
-  );
-  assert.equal(
-    backoff(20, 200, 15_000, () => 0),
-    7_500,
-  );
-  const seen = new Set(Array.from({ length: 50 }, () => backoff(3, 200, 15_000)));
-  for (const d of seen) assert.ok(d >= 400 && d <= 800);
-  assert.ok(seen.size > 10, "jittered");
-  assert.equal(
-    retryDelay(1, 200, 15_000, 5000, () => 0),
-    5000,
-  );
-  assert.equal(
-    retryDelay(1, 200, 15_000, 60_000, () => 0),
-    15_000,
-  );
-  assert.equal(
-    retryDelay(1, 200, 15_000, null, () => 0),
-    100,
-  );
 });
