@@ -11,7 +11,7 @@
 //     silent still resolves.
 
 import type { SchemaTypes } from "../../schemas/types.generated.ts";
-import type { KeyValueAccess } from "../../stream/dsl/graph.ts";
+import type { KeyValueAccess } from "../../stream/operators/process.ts";
 import type { HealthMetric } from "./rows.ts";
 import {
   type BurnRateRule,

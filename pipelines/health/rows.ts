@@ -3,9 +3,9 @@
 // counts plus a DDSketch of latency, so every roll-up merges sketches and never averages percentiles.
 import { DDSketch } from "@datadog/sketches-js";
 import type { SchemaTypes } from "../../schemas/types.generated.ts";
-import type { Aggregator } from "../../stream/dsl/aggregator.ts";
 import type { Serde } from "../../stream/types.ts";
-import type { Windowed } from "../../stream/windows/spec.ts";
+import type { Aggregator } from "../../stream/windows/aggregator.ts";
+import type { Windowed } from "../../stream/windows/window.ts";
 import { type HealthNode, type Level, nodeId, type SloConfig } from "./slo.ts";
 
 export type AccessLog = SchemaTypes["AccessLog"];

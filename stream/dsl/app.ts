@@ -4,11 +4,17 @@
 import { loadTopicCatalog, type TopicCatalog } from "../../schemas/catalog.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { SchemaName, SchemaTypes } from "../../schemas/types.generated.ts";
+import { streamJoin } from "../joins/stream-join.ts";
+import { tableJoin } from "../joins/table-join.ts";
+import { type ProcessContext, processOperator, type StoreOptions } from "../operators/process.ts";
+import { filterOperator, flatMapOperator, mapOperator, mergeOperator, peekOperator } from "../operators/stateless.ts";
+import type { Input, Operator, Port } from "../runtime/processor.ts";
 import type { Sink } from "../sink.ts";
 import { type Duration, type ErrorPolicy, json, ms, type Rec, type Serde, TopologyError } from "../types.ts";
-import type { WindowDef, Windowed } from "../windows/spec.ts";
-import { type Aggregator, counting } from "./aggregator.ts";
-import { type EmitMode, Graph, type Input, type Port, type ProcessContext, type StoreOptions } from "./graph.ts";
+import { type Aggregator, counting } from "../windows/aggregator.ts";
+import { DEFAULT_DISTINCT_CAP, type DistinctCount, distinctCount } from "../windows/distinct-count.ts";
+import type { EmitMode, WindowDef, Windowed } from "../windows/window.ts";
+import { Graph } from "./graph.ts";
 
 export interface StreamAppConfig {
   /** Consumer group id, and the prefix of the app's internal topics (repartition, changelog). */
@@ -117,7 +123,7 @@ export class StreamApp {
       keyName,
       store,
     }));
-    return new KTable(node.id, keyName, topic);
+    return new KTable(node.id, keyName, topic, store);
   }
 
   private decoderFor(
@@ -151,6 +157,8 @@ export class KTable<V> {
     readonly nodeId: number,
     readonly keyName: string,
     readonly topic: string,
+    /** The store each task materializes the table in. */
+    readonly store: string,
   ) {}
 }
 
@@ -185,56 +193,46 @@ export class KStream<V> {
     return new KStream<U>(this.app, node.id, "out", keyName, keyChanged);
   }
 
+  /** An operator fed by this stream. */
+  private through<U>(operator: Operator, keyName = this.keyName, keyChanged = this.keyChanged): KStream<U> {
+    return this.next<U>(this.graph.addOperator(operator), keyName, keyChanged);
+  }
+
   filter(predicate: (value: V, key: string | null) => boolean): KStream<V> {
-    const node = this.graph.add((id) => ({
-      kind: "filter" as const,
-      id,
-      fn: (r: Rec) => predicate(r.value as V, r.key),
-    }));
-    return this.next<V>(node);
+    return this.through(filterOperator((r) => predicate(r.value as V, r.key)));
   }
 
   /** Maps values; the key and timestamp stay. */
   map<U>(fn: (value: V, key: string | null, ts: number) => U): KStream<U> {
-    const node = this.graph.add((id) => ({
-      kind: "map" as const,
-      id,
-      fn: (r: Rec) => ({ key: r.key, value: fn(r.value as V, r.key, r.ts), ts: r.ts }),
-    }));
-    return this.next<U>(node);
+    return this.through(mapOperator((r) => ({ key: r.key, value: fn(r.value as V, r.key, r.ts), ts: r.ts })));
   }
 
   /** Zero or more values per record; the key and timestamp stay. */
   flatMap<U>(fn: (value: V, key: string | null, ts: number) => Iterable<U>): KStream<U> {
-    const node = this.graph.add((id) => ({
-      kind: "flatMap" as const,
-      id,
-      fn: function* (r: Rec) {
+    return this.through(
+      flatMapOperator(function* (r: Rec) {
         for (const value of fn(r.value as V, r.key, r.ts)) yield { key: r.key, value, ts: r.ts };
-      },
-    }));
-    return this.next<U>(node);
+      }),
+    );
   }
 
   /** Re-keys the stream. A following aggregate or join repartitions it through a topic first. */
   keyBy(fn: (value: V, key: string | null) => string, keyName: string): KStream<V> {
-    const node = this.graph.add((id) => ({
-      kind: "map" as const,
-      id,
-      fn: (r: Rec) => ({ key: fn(r.value as V, r.key), value: r.value, ts: r.ts }),
-    }));
-    return this.next<V>(node, keyName, true);
+    return this.through(
+      mapOperator((r) => ({ key: fn(r.value as V, r.key), value: r.value, ts: r.ts }), "keyBy"),
+      keyName,
+      true,
+    );
   }
 
   peek(fn: (value: V, key: string | null, ts: number) => void): KStream<V> {
-    const node = this.graph.add((id) => ({ kind: "peek" as const, id, fn: (r: Rec) => fn(r.value as V, r.key, r.ts) }));
-    return this.next<V>(node);
+    return this.through(peekOperator((r) => fn(r.value as V, r.key, r.ts)));
   }
 
   /** Records of both streams, as one stream. Both must be keyed alike. */
   merge(other: KStream<V>): KStream<V> {
     if (other.app !== this.app) throw new TopologyError("merge: the streams belong to different apps");
-    const node = this.graph.add((id) => ({ kind: "merge" as const, id }));
+    const node = this.graph.addOperator(mergeOperator());
     this.graph.connect(other.nodeId, node.id, other.port, "main");
     const changed = this.keyChanged || other.keyChanged || this.keyName !== other.keyName;
     return this.next<V>(
@@ -317,16 +315,17 @@ export class KStream<V> {
         `join ${options.name}: the left stream is keyed by ${left.keyName} and the right by ${right.keyName}; re-key one side with keyBy(...) so both are keyed alike`,
       );
     }
-    const store = this.graph.claimStore(options.name, `join ${options.name}`);
-    const node = this.graph.add((id) => ({
-      kind: "join" as const,
-      id,
-      store,
-      type,
-      within: ms(options.within),
-      grace: ms(options.grace ?? 0),
-      joiner: joiner as (l: unknown, r: unknown, k: string | null) => unknown,
-    }));
+    const node = this.graph.addOperator(
+      streamJoin(
+        {
+          type,
+          within: ms(options.within),
+          grace: ms(options.grace ?? 0),
+          joiner: joiner as (l: unknown, r: unknown, k: string | null) => unknown,
+        },
+        options.name,
+      ),
+    );
     this.graph.connect(left.nodeId, node.id, left.port, "left");
     this.graph.connect(right.nodeId, node.id, right.port, "right");
     return new KStream<O>(this.app, node.id, "out", left.keyName, false);
@@ -353,13 +352,17 @@ export class KStream<V> {
         `joinTable(${table.topic}): the stream is keyed by ${stream.keyName} and the table by ${table.keyName}; re-key the stream with keyBy(...)`,
       );
     }
-    const node = this.graph.add((id) => ({
-      kind: "tableJoin" as const,
-      id,
-      type,
-      table: table.nodeId,
-      joiner: joiner as (v: unknown, r: unknown, k: string | null) => unknown,
-    }));
+    const node = this.graph.addOperator(
+      tableJoin(
+        {
+          type,
+          tableStore: table.store,
+          joiner: joiner as (v: unknown, r: unknown, k: string | null) => unknown,
+        },
+        `joinTable(${table.topic})`,
+      ),
+      [table.nodeId],
+    );
     this.graph.connect(stream.nodeId, node.id, stream.port);
     return new KStream<O>(this.app, node.id, "out", stream.keyName, false);
   }
@@ -374,18 +377,42 @@ export class KStream<V> {
     options: StoreOptions & { onWatermark?: (watermark: number, ctx: ProcessContext) => void } = {},
   ): KStream<O> {
     const stream = this.partitioned(name);
-    const store = this.graph.claimStore(name, `process ${name}`);
-    const { onWatermark, ...storeOptions } = options;
-    const node = this.graph.add((id) => ({
-      kind: "process" as const,
-      id,
-      store,
-      options: storeOptions,
-      fn: fn as (rec: Rec, ctx: ProcessContext) => void,
-      ...(onWatermark ? { onWatermark } : {}),
-    }));
+    const node = this.graph.addOperator(processOperator(name, fn as (rec: Rec, ctx: ProcessContext) => void, options));
     this.graph.connect(stream.nodeId, node.id, stream.port);
     return new KStream<O>(this.app, node.id, "out", stream.keyName, false);
+  }
+
+  /**
+   * Distinct values per key in a sliding event-time window ("distinct accounts per device within
+   * 1 h"), emitted as soon as a record brings a value new to its key's window. Values are what `of`
+   * returns (null or undefined: the record counts for nothing). State: each value's last-seen time,
+   * at most `cap` values per key (default 1000, overflow counted and reported), dropped when the
+   * watermark passes the window. See stream/windows/distinct-count.ts.
+   */
+  countDistinct(
+    of: (value: V, key: string | null) => string | null | undefined,
+    options: {
+      name: string;
+      within: Duration;
+      grace?: Duration;
+      cap?: number;
+      maxKeys?: number;
+    },
+  ): AggregatedStream<V, DistinctCount<V>> {
+    const operator = distinctCount(
+      {
+        size: ms(options.within),
+        grace: ms(options.grace ?? 0),
+        cap: options.cap ?? DEFAULT_DISTINCT_CAP,
+        ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+        of: of as (value: unknown, key: string | null) => string | null | undefined,
+      },
+      options.name,
+    );
+    const stream = this.partitioned(options.name);
+    const node = this.graph.addOperator(operator);
+    this.graph.connect(stream.nodeId, node.id, stream.port);
+    return new AggregatedStream<V, DistinctCount<V>>(this.app, node.id, stream.keyName);
   }
 
   /** Writes to a Kafka topic (Avro with the catalog's or the given schema, or a serde). */
@@ -433,21 +460,10 @@ export class WindowedStream<V> {
 
   aggregate<A, R = A>(aggregator: Aggregator<V, A, R>, options: { name: string }): AggregatedStream<V, R> {
     const app = this.stream.app;
-    if (this.def.spec.kind === "session" && !aggregator.merge) {
-      throw new TopologyError(
-        `aggregate ${options.name}: session windows merge sessions, so the aggregator needs merge()`,
-      );
-    }
+    // Built first: a window kind may refuse the aggregator before anything is added to the graph.
+    const operator = this.def.aggregate(options.name, this.emit, aggregator as Aggregator<unknown, unknown, unknown>);
     const input = this.stream.keyChanged ? this.stream.repartition({ name: options.name }) : this.stream;
-    const store = app.graph.claimStore(options.name, `aggregate ${options.name}`);
-    const node = app.graph.add((id) => ({
-      kind: "window" as const,
-      id,
-      store,
-      def: this.def,
-      emit: this.emit,
-      aggregator: aggregator as Aggregator<unknown, unknown, unknown>,
-    }));
+    const node = app.graph.addOperator(operator);
     app.graph.connect(input.nodeId, node.id, input.port);
     return new AggregatedStream<V, R>(app, node.id, input.keyName);
   }

@@ -2,7 +2,8 @@
 // topics. A sub-topology runs as one task per partition of its (co-partitioned) input topics; its
 // stores each have a changelog topic with the same partition count.
 
-import { TopologyError } from "../types.ts";
+import type { StoreConfig } from "../state/store.ts";
+import { json, TopologyError } from "../types.ts";
 import type { StreamApp } from "./app.ts";
 import type { Node, RepartitionNode, SourceNode, TableNode } from "./graph.ts";
 
@@ -11,6 +12,8 @@ export interface StoreSpec {
   /** The compacted topic that makes the store survive a move; null for tables (their topic is the log). */
   changelog: string | null;
   nodeId: number;
+  /** How each task creates the store (serde, TTL, bound). */
+  config: StoreConfig<unknown>;
 }
 
 export interface SubTopology {
@@ -53,7 +56,7 @@ export function compile(app: StreamApp): CompiledTopology {
     parent[find(a)] = find(b);
   };
   for (const e of edges) union(e.from, e.to);
-  for (const n of nodes) if (n.kind === "tableJoin") union(n.id, n.table);
+  for (const n of nodes) if (n.kind === "operator") for (const r of n.reads) union(n.id, r);
 
   const groups = new Map<number, Node[]>();
   for (const n of nodes) {
@@ -80,9 +83,14 @@ export function compile(app: StreamApp): CompiledTopology {
     }
     const stores: StoreSpec[] = [];
     for (const n of members) {
-      if (n.kind === "window" || n.kind === "join" || n.kind === "process") {
-        stores.push({ name: n.store, changelog: app.internalTopic(n.store, "changelog"), nodeId: n.id });
-      } else if (n.kind === "table") stores.push({ name: n.store, changelog: null, nodeId: n.id });
+      if (n.kind === "operator") {
+        for (const s of n.operator.stores) {
+          stores.push({ name: s.name, changelog: app.internalTopic(s.name, "changelog"), nodeId: n.id, config: s });
+        }
+      } else if (n.kind === "table") {
+        // Decoded rows, never encoded: the table's topic is its log.
+        stores.push({ name: n.store, changelog: null, nodeId: n.id, config: { name: n.store, serde: json() } });
+      }
     }
     subtopologies.push({
       id,

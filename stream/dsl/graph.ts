@@ -1,19 +1,21 @@
 // The logical topology the DSL builds: nodes and the edges between them. `compile` cuts it into
 // sub-topologies at repartition topics; each sub-topology runs as one task per partition.
+//
+// Almost every node is an `OperatorNode`: it carries its own processor factory and store needs
+// (runtime/processor.ts), and the runtime runs it without knowing what it is. Five kinds stay
+// special because the runtime itself must act on them, not just call `process`:
+// - a source is where records enter: the task decodes them, takes their event time and moves the
+//   watermark; the worker consumes its partitions and commits their offsets;
+// - a table is consumed like a changelog (read to its end before the task starts, no offsets
+//   committed, no watermark), and its store is the topic itself, with no changelog of its own;
+// - a repartition ends a sub-topology (`compile` cuts there and plans its partition count), and the
+//   task writes it with origin headers and the watermark markers downstream tasks wait for;
+// - a topic output must be known to the worker before it starts (its topics checked, written in the
+//   task's transaction);
+// - a sink must be flushed by the worker at every checkpoint before offsets are committed.
+import type { Input, Operator, Port } from "../runtime/processor.ts";
 import type { Sink } from "../sink.ts";
-import type { Rec, Serde } from "../types.ts";
-import type { WindowDef } from "../windows/spec.ts";
-import type { Aggregator } from "./aggregator.ts";
-
-export type EmitMode = { mode: "final" } | { mode: "early"; every: number };
-
-export interface StoreOptions {
-  /** Drop an entry this long (event time) after its last update. */
-  ttl?: number;
-  /** Keep at most this many entries; the least recently updated are evicted (and counted). */
-  maxEntries?: number;
-  serde?: Serde<unknown>;
-}
+import type { Serde } from "../types.ts";
 
 export interface SourceNode {
   kind: "source";
@@ -42,13 +44,6 @@ export interface TableNode {
   store: string;
 }
 
-export type StatelessNode =
-  | { kind: "filter"; id: number; fn: (rec: Rec) => boolean }
-  | { kind: "map"; id: number; fn: (rec: Rec) => Rec }
-  | { kind: "flatMap"; id: number; fn: (rec: Rec) => Iterable<Rec> }
-  | { kind: "peek"; id: number; fn: (rec: Rec) => void }
-  | { kind: "merge"; id: number };
-
 export interface RepartitionNode {
   kind: "repartition";
   id: number;
@@ -57,55 +52,12 @@ export interface RepartitionNode {
   partitions?: number;
 }
 
-export interface WindowNode {
-  kind: "window";
+export interface OperatorNode {
+  kind: "operator";
   id: number;
-  store: string;
-  def: WindowDef;
-  emit: EmitMode;
-  aggregator: Aggregator<unknown, unknown, unknown>;
-}
-
-export interface JoinNode {
-  kind: "join";
-  id: number;
-  store: string;
-  type: "inner" | "left";
-  within: number;
-  grace: number;
-  joiner: (left: unknown, right: unknown, key: string | null) => unknown;
-}
-
-export interface TableJoinNode {
-  kind: "tableJoin";
-  id: number;
-  type: "inner" | "left";
-  table: number;
-  joiner: (value: unknown, row: unknown, key: string | null) => unknown;
-}
-
-export interface ProcessNode {
-  kind: "process";
-  id: number;
-  store: string;
-  options: StoreOptions;
-  fn: (rec: Rec, ctx: ProcessContext) => void;
-  onWatermark?: (watermark: number, ctx: ProcessContext) => void;
-}
-
-/** What a custom stateful step sees: its keyed store, the watermark, and a way to emit. */
-export interface ProcessContext {
-  readonly store: KeyValueAccess;
-  readonly watermark: number;
-  forward(rec: Rec): void;
-}
-
-export interface KeyValueAccess {
-  get(key: string): unknown;
-  put(key: string, value: unknown, ts: number): void;
-  delete(key: string): void;
-  entries(): IterableIterator<[string, unknown]>;
-  readonly size: number;
+  operator: Operator;
+  /** Nodes whose stores the operator reads (a stream-table join reads its table's): compiled into its task. */
+  reads: number[];
 }
 
 export interface ToTopicNode {
@@ -121,21 +73,7 @@ export interface ToSinkNode {
   sink: Sink;
 }
 
-export type Node =
-  | SourceNode
-  | TableNode
-  | StatelessNode
-  | RepartitionNode
-  | WindowNode
-  | JoinNode
-  | TableJoinNode
-  | ProcessNode
-  | ToTopicNode
-  | ToSinkNode;
-
-/** `late` is a window's or join's side output of late records. */
-export type Port = "out" | "late";
-export type Input = "main" | "left" | "right";
+export type Node = SourceNode | TableNode | RepartitionNode | OperatorNode | ToTopicNode | ToSinkNode;
 
 export interface Edge {
   from: number;
@@ -153,6 +91,12 @@ export class Graph {
     const node = make(this.nodes.length);
     this.nodes.push(node);
     return node;
+  }
+
+  /** Adds an operator, claiming the names of its stores. */
+  addOperator(operator: Operator, reads: number[] = []): OperatorNode {
+    for (const s of operator.stores) this.claimStore(s.name, operator.name);
+    return this.add((id) => ({ kind: "operator" as const, id, operator, reads }));
   }
 
   connect(from: number, to: number, port: Port = "out", input: Input = "main"): void {

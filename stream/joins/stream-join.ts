@@ -4,11 +4,27 @@
 // an unmatched left record with null at that moment, never early (so no spurious null results).
 // A record more than grace behind the watermark is late: everything it could have joined with is
 // still buffered for any record that is not.
-import type { JoinNode } from "../dsl/graph.ts";
-import type { Emit, OperatorContext, Processor } from "../runtime/processor.ts";
+import type { Emit, Input, Operator, OperatorContext, Processor } from "../runtime/processor.ts";
 import type { KeyValueStore } from "../state/store.ts";
 import { EventTimers } from "../time/timers.ts";
-import type { Rec } from "../types.ts";
+import { json, type Rec } from "../types.ts";
+
+export interface StreamJoinSpec {
+  type: "inner" | "left";
+  /** Records of the two sides join when their timestamps are at most this far apart. */
+  within: number;
+  grace: number;
+  joiner: (left: unknown, right: unknown, key: string | null) => unknown;
+}
+
+/** A windowed stream-stream join, both sides buffered in the store `store` (JSON). */
+export function streamJoin(spec: StreamJoinSpec, store: string): Operator {
+  return {
+    name: `join ${store}`,
+    stores: [{ name: store, serde: json() }],
+    create: (ctx) => new StreamJoin(spec, ctx.store(store), ctx),
+  };
+}
 
 /** [timestamp, value, matched] triples, in arrival order. */
 export interface JoinBuffer {
@@ -18,22 +34,21 @@ export interface JoinBuffer {
 
 export class StreamJoin implements Processor {
   private readonly timers = new EventTimers();
-  lateCount = 0;
+  private readonly out: Emit;
 
   constructor(
-    private readonly node: JoinNode,
+    private readonly node: StreamJoinSpec,
     private readonly store: KeyValueStore<JoinBuffer>,
     private readonly ctx: OperatorContext,
-    private readonly out: Emit,
-    private readonly late: Emit,
-  ) {}
+  ) {
+    this.out = ctx.forward;
+  }
 
-  process(rec: Rec, input: "main" | "left" | "right"): void {
+  process(rec: Rec, input: Input): void {
     const { within, grace, joiner } = this.node;
     const ts = rec.ts;
     if (ts + grace <= this.ctx.watermark) {
-      this.lateCount++;
-      this.late(rec);
+      this.ctx.late(rec);
       return;
     }
     const side = input === "right" ? "R" : "L";

@@ -1,21 +1,43 @@
-// What an operator instance in a task looks like, and what the task offers it.
-import type { Input } from "../dsl/graph.ts";
-import type { KeyValueStore } from "../state/store.ts";
+// The operator contract. An operator node of the topology carries an `Operator`: the stores it
+// needs and a factory for the processor each task runs (Kafka Streams' ProcessorSupplier with its
+// stores). The task builds every operator once, hands it an OperatorContext, and from then on only
+// calls `process` and the hooks below: it knows no operator by name, so a new window, join or rule
+// construct is its own file plus one DSL method. Windows, joins and stream/operators/ depend on this
+// module, the stores (state/), timers (time/) and types.ts, never on the task or the DSL.
+import type { KeyValueStore, StoreConfig } from "../state/store.ts";
 import type { Rec } from "../types.ts";
 
 export type Emit = (rec: Rec) => void;
 
+/** An operator's outputs: its results, and `late`, its side output of late records. */
+export type Port = "out" | "late";
+/** The input a record arrives on: `main`, or a side of a two-input operator (a join). */
+export type Input = "main" | "left" | "right";
+
+/** What the task offers one operator instance. */
 export interface OperatorContext {
-  /** The task's watermark: no record at or before it is expected any more (beyond grace). */
+  /**
+   * The task's watermark as this operator has heard of it: no record at or before it is expected
+   * any more (beyond grace). It moves only after everything upstream has handled that watermark.
+   */
   readonly watermark: number;
   /** The newest record timestamp the task has seen. */
   readonly streamTime: number;
+  /** A store of the task: one the operator declared, or one of a node it reads (a table). */
   store<V>(name: string): KeyValueStore<V>;
+  /** Sends a record to the operator's children. */
+  readonly forward: Emit;
+  /**
+   * Sends a late record to the `late` side output. The runtime counts it
+   * (weir_stream_late_records_total) and, unless the topology routes the side output, dead-letters it
+   * with reason late-event.
+   */
+  readonly late: Emit;
 }
 
 export interface Processor {
   process(rec: Rec, input: Input): void;
-  /** The task's watermark advanced. */
+  /** The operator's watermark advanced. */
   onWatermark?(watermark: number): void;
   /** The task's stream time advanced (drives early emission). */
   onStreamTime?(streamTime: number): void;
@@ -23,8 +45,20 @@ export interface Processor {
   restored?(): void;
   /** Open windows / buffered records, for metrics. */
   openCount?(): number;
-  /** Records refused as late, for metrics. */
-  lateCount?: number;
+  /** Records or values the operator dropped by design (a cap reached, no table row), by reason: never silent. */
+  dropped?(): Record<string, number>;
+}
+
+/** A node's factory: the stores it owns and the processor it runs in each task. */
+export interface Operator {
+  /** What it is, for messages: "aggregate counts", "join clicks". */
+  readonly name: string;
+  /**
+   * The stores it owns. Each is created empty in every task of the operator's sub-topology and
+   * changelogged to `<appId>-<store name>-changelog`: keep the names stable across versions.
+   */
+  readonly stores: ReadonlyArray<StoreConfig<unknown>>;
+  create(ctx: OperatorContext): Processor;
 }
 
 /** A window or join value layout shared by the stateful operators: [u32 key length][key][f64 time][payload]. */

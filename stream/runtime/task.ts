@@ -2,18 +2,13 @@
 // the watermark of that partition, and talks to the outside only through TaskIO, so the Kafka
 // worker and the test driver run exactly the same code.
 import type { CompiledTopology, SubTopology } from "../dsl/compile.ts";
-import type { Input, Node, Port, ProcessContext, SourceNode } from "../dsl/graph.ts";
-import { StreamJoin } from "../joins/stream-join.ts";
-import { TableJoin, TableMaterializer } from "../joins/table-join.ts";
+import type { Node, SourceNode, TableNode } from "../dsl/graph.ts";
 import { partitionFor } from "../kafka/partitioner.ts";
 import type { Sink } from "../sink.ts";
 import { KeyValueStore } from "../state/store.ts";
 import { WatermarkTracker } from "../time/watermark.ts";
-import { type ErrorPolicy, json, type Rec, type Serde } from "../types.ts";
-import { SessionWindowAggregate } from "../windows/session.ts";
-import { SlidingWindowAggregate } from "../windows/sliding.ts";
-import { FixedWindowAggregate, windowEntrySerde } from "../windows/window-aggregate.ts";
-import type { Emit, OperatorContext, Processor } from "./processor.ts";
+import type { ErrorPolicy, Rec } from "../types.ts";
+import type { Emit, Input, OperatorContext, Port, Processor } from "./processor.ts";
 
 export const WATERMARK_HEADER = "weir-watermark";
 export const ORIGIN_HEADER = "weir-origin";
@@ -102,16 +97,18 @@ export class TaskInput {
   }
 }
 
-export class Task implements OperatorContext {
+export class Task {
   readonly id: string;
   readonly tracker = new WatermarkTracker();
   readonly stores = new Map<string, KeyValueStore<unknown>>();
   readonly inputs = new Map<string, TaskInput>();
   readonly counters: TaskCounters = { recordsIn: 0, late: 0, dlq: new Map(), skipped: 0 };
   private readonly processors = new Map<number, Processor>();
+  /** The operators' processors by the operator's name, for dropped(). */
+  private readonly named: Array<[string, Processor]> = [];
   private readonly sourceEmits = new Map<number, Emit>();
   /** Each operator's own watermark, delivered parents first (see advanced()). */
-  private readonly clocks: Array<[OperatorClock, Processor]> = [];
+  private readonly clocks: Array<[TaskOperatorContext, Processor]> = [];
   private readonly onStreamTimes: Processor[] = [];
   private lastStreamTime = Number.NEGATIVE_INFINITY;
   private lastMarker = Number.NEGATIVE_INFINITY;
@@ -132,10 +129,7 @@ export class Task implements OperatorContext {
     this.id = `${sub.id}_${partition}`;
     const graph = topology.app.graph;
     const now = io.now();
-    for (const st of sub.stores) {
-      const node = graph.nodes[st.nodeId] as Node;
-      this.stores.set(st.name, new KeyValueStore({ name: st.name, ...storeConfig(node) }));
-    }
+    for (const st of sub.stores) this.stores.set(st.name, new KeyValueStore(st.config));
     this.metaChangelog = sub.stores.find((s) => s.changelog)?.changelog ?? null;
     for (const s of sub.sources) {
       if (s.internal) {
@@ -157,13 +151,14 @@ export class Task implements OperatorContext {
       built.add(id);
       for (const e of graph.edges) if (e.from === id) build(e.to);
       const node = graph.nodes[id] as Node;
-      if (node.kind === "tableJoin") build(node.table);
-      const clock = new OperatorClock(this);
-      const p = this.makeProcessor(node, this.emitter(id, "out"), this.emitter(id, "late"), clock);
+      if (node.kind === "operator") for (const r of node.reads) build(r);
+      const ctx = new TaskOperatorContext(this, this.emitter(id, "out"), this.emitter(id, "late"));
+      const p = this.makeProcessor(node, ctx);
       if (p) {
         this.processors.set(id, p);
-        this.clocks.push([clock, p]);
+        this.clocks.push([ctx, p]);
         if (p.onStreamTime) this.onStreamTimes.push(p);
+        if (node.kind === "operator") this.named.push([node.operator.name, p]);
       }
     };
     for (const id of sub.nodes) build(id);
@@ -259,8 +254,9 @@ export class Task implements OperatorContext {
     this.afterRecord(advanced);
   }
 
+  /** A table keeps the latest value per key; a null value (a tombstone) deletes it. */
   private handleTable(input: TaskInput, msg: InputMessage): void {
-    const node = input.node as Extract<Node, { kind: "table" }>;
+    const node = input.node as TableNode;
     if (msg.key === null) return;
     this.current = { input, msg };
     let value: unknown = null;
@@ -272,10 +268,10 @@ export class Task implements OperatorContext {
         return;
       }
     }
-    (this.processors.get(node.id) as Processor).process(
-      { key: msg.key.toString("utf8"), value, ts: msg.timestamp },
-      "main",
-    );
+    const store = this.stores.get(node.store) as KeyValueStore<unknown>;
+    const key = msg.key.toString("utf8");
+    if (value === null || value === undefined) store.delete(key);
+    else store.put(key, value, msg.timestamp);
     this.current = null;
   }
 
@@ -418,6 +414,16 @@ export class Task implements OperatorContext {
     return n;
   }
 
+  /** What the operators dropped by design (caps reached, records without a table row), by operator and reason. */
+  dropped(): Array<{ operator: string; reason: string; count: number }> {
+    const out: Array<{ operator: string; reason: string; count: number }> = [];
+    for (const [operator, p] of this.named) {
+      const counts = p.dropped?.();
+      if (counts) for (const [reason, count] of Object.entries(counts)) out.push({ operator, reason, count });
+    }
+    return out;
+  }
+
   // --- wiring ------------------------------------------------------------------------------------
 
   private emitter(id: number, port: Port): Emit {
@@ -428,7 +434,18 @@ export class Task implements OperatorContext {
       const p = this.processors.get(e.to);
       if (p) targets.push([p, e.input]);
     }
-    if (port === "late" && targets.length === 0) return (rec) => this.lateRecord(rec);
+    if (port === "late") {
+      if (targets.length === 0) return (rec) => this.lateRecord(rec);
+      const route = this.fanOut(targets);
+      return (rec) => {
+        this.counters.late++;
+        route(rec);
+      };
+    }
+    return this.fanOut(targets);
+  }
+
+  private fanOut(targets: Array<[Processor, Input]>): Emit {
     if (targets.length === 0) return () => {};
     if (targets.length === 1) {
       const [p, input] = targets[0] as [Processor, Input];
@@ -439,31 +456,17 @@ export class Task implements OperatorContext {
     };
   }
 
-  private makeProcessor(node: Node, out: Emit, late: Emit, clock: OperatorClock): Processor | null {
+  /**
+   * The processor of a node: an operator builds its own; the special nodes (see dsl/graph.ts) are the
+   * runtime's. Sources and tables are handled by handleSource/handleTable, not as processors.
+   */
+  private makeProcessor(node: Node, ctx: TaskOperatorContext): Processor | null {
     switch (node.kind) {
       case "source":
-        return null;
       case "table":
-        return new TableMaterializer(this.store(node.store));
-      case "filter":
-        return { process: (r) => (node.fn(r) ? out(r) : undefined) };
-      case "map":
-        return { process: (r) => out(node.fn(r)) };
-      case "flatMap":
-        return {
-          process: (r) => {
-            for (const x of node.fn(r)) out(x);
-          },
-        };
-      case "peek":
-        return {
-          process: (r) => {
-            node.fn(r);
-            out(r);
-          },
-        };
-      case "merge":
-        return { process: (r) => out(r) };
+        return null;
+      case "operator":
+        return node.operator.create(ctx);
       case "repartition": {
         const n = this.io.partitionsOf(node.topic);
         let rr = 0;
@@ -480,89 +483,8 @@ export class Task implements OperatorContext {
         return { process: (r) => this.io.send(node.topic, null, r.key, node.encode(r.value), r.ts) };
       case "toSink":
         return { process: (r) => this.io.sink(node.sink, r) };
-      case "window": {
-        const spec = node.def.spec;
-        const store = this.store<never>(node.store);
-        if (spec.kind === "tumbling" || spec.kind === "hopping") {
-          return new FixedWindowAggregate(spec, node.emit, node.aggregator, store, clock, out, late);
-        }
-        if (spec.kind === "sliding")
-          return new SlidingWindowAggregate(spec, node.emit, node.aggregator, store, clock, out, late);
-        return new SessionWindowAggregate(spec, node.emit, node.aggregator, store, clock, out, late);
-      }
-      case "join":
-        return new StreamJoin(node, this.store(node.store), clock, out, late);
-      case "tableJoin": {
-        const table = this.topology.app.graph.nodes[node.table] as Extract<Node, { kind: "table" }>;
-        return new TableJoin(node, this.store(table.store), out);
-      }
-      case "process": {
-        const store = this.store<unknown>(node.store);
-        const ctx: ProcessContext = {
-          store: {
-            get: (k) => store.get(k),
-            put: (k, v, ts) => store.put(k, v, ts),
-            delete: (k) => store.delete(k),
-            entries: () => store.entries(),
-            get size() {
-              return store.size;
-            },
-          },
-          get watermark() {
-            return clock.watermark;
-          },
-          forward: out,
-        };
-        return {
-          process: (r) => node.fn(r, ctx),
-          onWatermark: (wm) => {
-            store.expire(wm);
-            node.onWatermark?.(wm, ctx);
-          },
-        };
-      }
     }
   }
-}
-
-function storeConfig(node: Node): { serde: Serde<unknown>; ttl?: number; maxEntries?: number } {
-  if (node.kind === "window") {
-    const kind = node.def.spec.kind;
-    if (kind === "tumbling" || kind === "hopping") {
-      return { serde: windowEntrySerde(node.aggregator.serde as Serde<unknown> | undefined) as Serde<unknown> };
-    }
-    if (kind === "session") return { serde: sessionSerde(node.aggregator.serde as Serde<unknown> | undefined) };
-    return { serde: json() };
-  }
-  if (node.kind === "process") {
-    return {
-      serde: node.options.serde ?? json(),
-      ...(node.options.ttl !== undefined ? { ttl: node.options.ttl } : {}),
-      ...(node.options.maxEntries !== undefined ? { maxEntries: node.options.maxEntries } : {}),
-    };
-  }
-  return { serde: json() };
-}
-
-/** Session lists with accumulators encoded by the aggregator's serde (base64 inside JSON). */
-function sessionSerde(acc: Serde<unknown> | undefined): Serde<unknown> {
-  if (!acc) return json();
-  return {
-    encode: (v) => {
-      const list = v as { key: string | null; sessions: Array<{ first: number; last: number; acc: unknown }> };
-      return Buffer.from(
-        JSON.stringify({
-          key: list.key,
-          sessions: list.sessions.map((s) => ({ ...s, acc: acc.encode(s.acc).toString("base64") })),
-        }),
-      );
-    },
-    decode: (b) => {
-      const raw = JSON.parse(b.toString("utf8"));
-      for (const s of raw.sessions) s.acc = acc.decode(Buffer.from(s.acc, "base64"));
-      return raw;
-    },
-  };
 }
 
 function codecReason(e: unknown): string {
@@ -579,14 +501,19 @@ function stringHeaders(h: Record<string, unknown>): Record<string, string> {
 }
 
 /**
- * The watermark as one operator has heard of it. Watermarks travel behind the records they release
- * (as in Flink): a window that emits on a watermark feeds the next window before that one closes,
- * so chained windows (1 s results rolled up to 1 min) lose nothing however far the watermark jumps.
+ * What one operator instance sees of its task, with the watermark as that operator has heard of it.
+ * Watermarks travel behind the records they release (as in Flink): a window that emits on a
+ * watermark feeds the next window before that one closes, so chained windows (1 s results rolled up
+ * to 1 min) lose nothing however far the watermark jumps.
  */
-class OperatorClock implements OperatorContext {
+class TaskOperatorContext implements OperatorContext {
   watermark = Number.NEGATIVE_INFINITY;
 
-  constructor(private readonly task: Task) {}
+  constructor(
+    private readonly task: Task,
+    readonly forward: Emit,
+    readonly late: Emit,
+  ) {}
 
   get streamTime(): number {
     return this.task.streamTime;

@@ -1,7 +1,7 @@
 // Small helpers shared by the runtime's unit tests.
 import { StreamApp } from "../dsl/app.ts";
 import { json, type Serde } from "../types.ts";
-import type { Windowed } from "../windows/spec.ts";
+import type { Windowed } from "../windows/window.ts";
 
 export interface Ev {
   ts: number;

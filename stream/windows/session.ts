@@ -2,13 +2,19 @@
 // bridges two sessions merges them (the aggregator's merge). A session [first, last] closes when the
 // watermark reaches last + gap - 1 + grace: no on-time record can extend it any more. A record is
 // late when it is more than grace behind the watermark, which keeps every session it could join open.
-import type { Aggregator } from "../dsl/aggregator.ts";
-import type { EmitMode } from "../dsl/graph.ts";
-import type { Emit, OperatorContext, Processor } from "../runtime/processor.ts";
+import type { Emit, Operator, OperatorContext, Processor } from "../runtime/processor.ts";
 import type { KeyValueStore } from "../state/store.ts";
 import { EventTimers } from "../time/timers.ts";
-import type { Rec } from "../types.ts";
-import type { Windowed, WindowSpec } from "./spec.ts";
+import { json, type Rec, type Serde, TopologyError } from "../types.ts";
+import type { Aggregator } from "./aggregator.ts";
+import type { EmitMode, Windowed } from "./window.ts";
+
+/** Activity separated by less than `gap` forms one session. */
+export interface SessionSpec {
+  kind: "session";
+  gap: number;
+  grace: number;
+}
 
 export interface Session {
   first: number;
@@ -21,28 +27,65 @@ export interface SessionList {
   sessions: Session[];
 }
 
+/** Session-window aggregation, its session lists in the store `store`. */
+export function sessionWindowAggregate(
+  spec: SessionSpec,
+  store: string,
+  emit: EmitMode,
+  aggregator: Aggregator<unknown, unknown, unknown>,
+): Operator {
+  if (!aggregator.merge) {
+    throw new TopologyError(`aggregate ${store}: session windows merge sessions, so the aggregator needs merge()`);
+  }
+  return {
+    name: `aggregate ${store}`,
+    stores: [{ name: store, serde: sessionSerde(aggregator.serde as Serde<unknown> | undefined) }],
+    create: (ctx) => new SessionWindowAggregate(spec, emit, aggregator, ctx.store(store), ctx),
+  };
+}
+
+/** Session lists with accumulators encoded by the aggregator's serde (base64 inside JSON). */
+function sessionSerde(acc: Serde<unknown> | undefined): Serde<unknown> {
+  if (!acc) return json();
+  return {
+    encode: (v) => {
+      const list = v as SessionList;
+      return Buffer.from(
+        JSON.stringify({
+          key: list.key,
+          sessions: list.sessions.map((s) => ({ ...s, acc: acc.encode(s.acc).toString("base64") })),
+        }),
+      );
+    },
+    decode: (b) => {
+      const raw = JSON.parse(b.toString("utf8"));
+      for (const s of raw.sessions) s.acc = acc.decode(Buffer.from(s.acc, "base64"));
+      return raw;
+    },
+  };
+}
+
 export class SessionWindowAggregate implements Processor {
   private readonly timers = new EventTimers();
   private readonly changed = new Set<string>();
   private nextEarly = Number.NEGATIVE_INFINITY;
-  lateCount = 0;
+  private readonly out: Emit;
 
   constructor(
-    private readonly spec: Extract<WindowSpec, { kind: "session" }>,
+    private readonly spec: SessionSpec,
     private readonly emit: EmitMode,
     private readonly aggregator: Aggregator<unknown, unknown, unknown>,
     private readonly store: KeyValueStore<SessionList>,
     private readonly ctx: OperatorContext,
-    private readonly out: Emit,
-    private readonly late: Emit,
-  ) {}
+  ) {
+    this.out = ctx.forward;
+  }
 
   process(rec: Rec): void {
     const ts = rec.ts;
     const { gap, grace } = this.spec;
     if (ts + grace <= this.ctx.watermark) {
-      this.lateCount++;
-      this.late(rec);
+      this.ctx.late(rec);
       return;
     }
     const id = rec.key ?? "\u0000";

@@ -5,13 +5,33 @@
 // Unlike Kafka Streams' SlidingWindows there are no "right" windows (those starting just after a
 // record): a window ending at a record is where any count over the window peaks, which is what
 // velocity rules look at.
-import type { Aggregator } from "../dsl/aggregator.ts";
-import type { EmitMode } from "../dsl/graph.ts";
-import type { Emit, OperatorContext, Processor } from "../runtime/processor.ts";
+import type { Emit, Operator, OperatorContext, Processor } from "../runtime/processor.ts";
 import type { KeyValueStore } from "../state/store.ts";
 import { EventTimers } from "../time/timers.ts";
-import type { Rec } from "../types.ts";
-import type { Windowed, WindowSpec } from "./spec.ts";
+import { json, type Rec } from "../types.ts";
+import type { Aggregator } from "./aggregator.ts";
+import type { EmitMode, Windowed } from "./window.ts";
+
+/** One window per record, ending at it: [t - size, t]. */
+export interface SlidingSpec {
+  kind: "sliding";
+  size: number;
+  grace: number;
+}
+
+/** Sliding-window aggregation, its buffers in the store `store` (JSON). */
+export function slidingWindowAggregate(
+  spec: SlidingSpec,
+  store: string,
+  emit: EmitMode,
+  aggregator: Aggregator<unknown, unknown, unknown>,
+): Operator {
+  return {
+    name: `aggregate ${store}`,
+    stores: [{ name: store, serde: json() }],
+    create: (ctx) => new SlidingWindowAggregate(spec, emit, aggregator, ctx.store(store), ctx),
+  };
+}
 
 /** [timestamp, value] pairs, sorted by timestamp. */
 export interface SlidingBuffer {
@@ -22,23 +42,22 @@ export interface SlidingBuffer {
 export class SlidingWindowAggregate implements Processor {
   private readonly timers = new EventTimers();
   private readonly expiry = new EventTimers();
-  lateCount = 0;
+  private readonly out: Emit;
 
   constructor(
-    private readonly spec: Extract<WindowSpec, { kind: "sliding" }>,
+    private readonly spec: SlidingSpec,
     private readonly emit: EmitMode,
     private readonly aggregator: Aggregator<unknown, unknown, unknown>,
     private readonly store: KeyValueStore<SlidingBuffer>,
     private readonly ctx: OperatorContext,
-    private readonly out: Emit,
-    private readonly late: Emit,
-  ) {}
+  ) {
+    this.out = ctx.forward;
+  }
 
   process(rec: Rec): void {
     const ts = rec.ts;
     if (ts + this.spec.grace <= this.ctx.watermark) {
-      this.lateCount++;
-      this.late(rec);
+      this.ctx.late(rec);
       return;
     }
     const id = rec.key ?? "\u0000";

@@ -1,13 +1,48 @@
 // Tumbling and hopping window aggregation. State: one accumulator per (key, window start), keyed
 // "start|key" in the task's store; a timer per window end. A window emits its final value when the
 // watermark reaches end + grace, and its state is deleted then (a tombstone in the changelog).
-import type { Aggregator } from "../dsl/aggregator.ts";
-import type { EmitMode } from "../dsl/graph.ts";
-import { type Emit, type OperatorContext, type Processor, packKeyed, unpackKeyed } from "../runtime/processor.ts";
+import {
+  type Emit,
+  type Operator,
+  type OperatorContext,
+  type Processor,
+  packKeyed,
+  unpackKeyed,
+} from "../runtime/processor.ts";
 import type { KeyValueStore } from "../state/store.ts";
 import { EventTimers } from "../time/timers.ts";
 import { json, type Rec, type Serde } from "../types.ts";
-import type { Windowed, WindowSpec } from "./spec.ts";
+import type { Aggregator } from "./aggregator.ts";
+import type { EmitMode, Windowed } from "./window.ts";
+
+export interface TumblingSpec {
+  kind: "tumbling";
+  size: number;
+  grace: number;
+}
+
+export interface HoppingSpec {
+  kind: "hopping";
+  size: number;
+  advance: number;
+  grace: number;
+}
+
+/** Tumbling and hopping aggregation, its state in the store `store`. */
+export function fixedWindowAggregate(
+  spec: TumblingSpec | HoppingSpec,
+  store: string,
+  emit: EmitMode,
+  aggregator: Aggregator<unknown, unknown, unknown>,
+): Operator {
+  return {
+    name: `aggregate ${store}`,
+    stores: [
+      { name: store, serde: windowEntrySerde(aggregator.serde as Serde<unknown> | undefined) as Serde<unknown> },
+    ],
+    create: (ctx) => new FixedWindowAggregate(spec, emit, aggregator, store, ctx),
+  };
+}
 
 export interface WindowEntry {
   key: string | null;
@@ -33,17 +68,20 @@ export class FixedWindowAggregate implements Processor {
   private readonly size: number;
   private readonly advance: number;
   private readonly grace: number;
-  lateCount = 0;
+  private readonly store: KeyValueStore<WindowEntry>;
+  private readonly out: Emit;
+  private readonly late: Emit;
 
   constructor(
-    spec: Extract<WindowSpec, { kind: "tumbling" | "hopping" }>,
+    spec: TumblingSpec | HoppingSpec,
     private readonly emit: EmitMode,
     private readonly aggregator: Aggregator<unknown, unknown, unknown>,
-    private readonly store: KeyValueStore<WindowEntry>,
+    store: string,
     private readonly ctx: OperatorContext,
-    private readonly out: Emit,
-    private readonly late: Emit,
   ) {
+    this.store = ctx.store(store);
+    this.out = ctx.forward;
+    this.late = ctx.late;
     this.size = spec.size;
     this.advance = spec.kind === "tumbling" ? spec.size : spec.advance;
     this.grace = spec.grace;
@@ -71,10 +109,7 @@ export class FixedWindowAggregate implements Processor {
         else this.changed.add(id);
       }
     }
-    if (!accepted) {
-      this.lateCount++;
-      this.late(rec);
-    }
+    if (!accepted) this.late(rec);
   }
 
   onStreamTime(streamTime: number): void {

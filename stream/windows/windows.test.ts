@@ -64,6 +64,7 @@ test("late() routes late records to a topic of the user's choice instead of the 
   d.pipe("in", { ts: 10, user: "a" }, { key: "a" });
   assert.equal(d.output("late").length, 1);
   assert.equal(d.deadLetters.length, 0);
+  assert.equal(d.allTasks()[0]?.counters.late, 1, "counted though routed (weir_stream_late_records_total)");
 });
 
 test("hopping: a record counts in size/advance windows", () => {
