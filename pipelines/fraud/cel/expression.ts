@@ -22,6 +22,8 @@ export interface CompiledExpression {
   evaluate(activation: Record<string, unknown>): unknown;
   /** The CEL type the checker inferred: bool, string, double, dyn, ... */
   type: string;
+  /** The expression as it was compiled (macros expanded, lists and matches rewritten). */
+  text: string;
   /** Field paths read from the root variables, e.g. `event.phone`, `device.build.hardware`. */
   fields: string[];
   /** Root variables used (event, device, registration, aggregates, steps). */
@@ -54,6 +56,7 @@ export function compileExpression(
     compiled: {
       evaluate: (activation) => parsed(activation),
       type: String(checked.type),
+      text,
       fields: [...fields].sort(),
       variables: [...variables].sort(),
     },

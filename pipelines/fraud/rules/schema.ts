@@ -9,7 +9,11 @@ import { STREAM_NAMES } from "../cel/environment.ts";
 export const MAX_RULES_PER_FILE = 200;
 export const MAX_FIXTURES_PER_RULE = 50;
 export const MAX_EVENTS_PER_FIXTURE = 500;
-export const MAX_AGGREGATES_PER_RULE = 8;
+/**
+ * One aggregate per rule, as in Sigma's correlation rules: a rule over several aggregates is written
+ * as several rules (a sequence or a shared key). The syntax is a map so that it can grow.
+ */
+export const MAX_AGGREGATES_PER_RULE = 1;
 export const MAX_SEQUENCE_STEPS = 8;
 export const MAX_MACROS_PER_FILE = 500;
 /** The longest window, span or cool-down a rule may hold state for. */
@@ -118,7 +122,10 @@ export const RuleSpec = z
     when: Expression.optional(),
     aggregates: z
       .record(Name, Aggregate)
-      .refine((a) => Object.keys(a).length <= MAX_AGGREGATES_PER_RULE, `at most ${MAX_AGGREGATES_PER_RULE}`)
+      .refine(
+        (a) => Object.keys(a).length >= 1 && Object.keys(a).length <= MAX_AGGREGATES_PER_RULE,
+        "one aggregate per rule: split a rule over two aggregates into two rules",
+      )
       .optional(),
     condition: Expression.optional(),
     sequence: z
