@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { compileRuleSet, formatRuleProblem } from "../../pipelines/fraud/rules/compile.ts";
 import type { RulePlan } from "../../pipelines/fraud/rules/plan.ts";
+import { formatFailure, runFixtures } from "../../pipelines/fraud/rules/test-runner.ts";
 import { printTable } from "../table.ts";
 
 /** `rules/` of the working directory when there is one, else this checkout's. */
@@ -16,7 +17,7 @@ export function defaultRulesDir(): string {
 
 export function rulesCommand(): Command {
   const rules = new Command("rules").description(
-    "the risk team's rules: check a rules folder, list its rules (docs/rules.md)",
+    "the risk team's rules: check a rules folder, test its fixtures, list its rules (docs/rules.md)",
   );
 
   rules
@@ -41,6 +42,32 @@ export function rulesCommand(): Command {
         `${dir ?? root}: ${plan.rules.length} rules (${by("active")} active, ${by("shadow")} shadow, ${by("disabled")} disabled), ` +
           `${fixtures} fixtures, ${plan.lists.length} lists, ${plan.macros.length} macros, ${plan.patterns} regular expressions: ok (snapshot ${plan.version})`,
       );
+    });
+
+  rules
+    .command("test")
+    .description("run every rule's fixtures through the fraud pipeline on the stream runtime's test driver")
+    .argument("[dir]", "the rules folder (default: ./rules, else this checkout's rules/)")
+    .option("--rule <id>", "only the rules whose id starts with this")
+    .action((dir: string | undefined, opts: { rule?: string }) => {
+      const root = dir ? resolve(dir) : defaultRulesDir();
+      const result = compileRuleSet(root);
+      if (!result.plan) {
+        for (const p of result.problems) console.log(formatRuleProblem(p));
+        console.error(
+          `weir: ${result.problems.length} problem(s) in ${dir ?? root}: weir rules check shows them; nothing was tested`,
+        );
+        process.exitCode = 1;
+        return;
+      }
+      const results = runFixtures(result.plan, opts.rule ? (r) => r.id.startsWith(opts.rule as string) : undefined);
+      const failed = results.filter((r) => !r.passed);
+      for (const f of failed) console.log(formatFailure(f));
+      const rules = new Set(results.map((r) => r.rule)).size;
+      console.log(
+        `${results.length - failed.length} passed, ${failed.length} failed (${results.length} fixtures of ${rules} rules)`,
+      );
+      if (failed.length > 0) process.exitCode = 1;
     });
 
   rules
