@@ -1,0 +1,64 @@
+// `weir run fraud`: the rules of a rules folder (`--config <dir>`, default this checkout's rules/),
+// compiled as one snapshot, run on the stream runtime; signals to signals.risk. A folder with any
+// problem is refused at start with every problem (`weir rules check` shows the same).
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../../infra/stack/config.ts";
+import { StackError } from "../../infra/stack/prerequisites.ts";
+import { loadPiiKey, PiiKeyError } from "../logs/pii/key.ts";
+import type { Pipeline, PipelineContext } from "../types.ts";
+import { compileRuleSet, formatRuleProblem } from "./rules/compile.ts";
+import { fraudTopology } from "./topology.ts";
+
+export const DEFAULT_RULES_DIR = join(PROJECT_ROOT, "rules");
+/** How often the per-rule counters are logged. */
+const STATS_EVERY_MS = 60_000;
+
+export function fraudPipeline(ctx: PipelineContext): Pipeline {
+  const dir = ctx.config ?? DEFAULT_RULES_DIR;
+  const result = compileRuleSet(dir);
+  if (!result.plan) {
+    throw new StackError(
+      `the rules in ${dir} have ${result.problems.length} problem(s):\n${result.problems.slice(0, 20).map(formatRuleProblem).join("\n")}`,
+      "fix them (weir rules check shows them all), then start again",
+    );
+  }
+  let key: Buffer;
+  try {
+    key = loadPiiKey(ctx.env).bytes();
+  } catch (e) {
+    if (e instanceof PiiKeyError) throw new StackError(e.message, e.hint);
+    throw e;
+  }
+  const plan = result.plan;
+  const { app, counters } = fraudTopology(plan, { hashKey: key });
+  const log = ctx.logger;
+  let timer: NodeJS.Timeout | undefined;
+  return {
+    app,
+    start() {
+      log.info(
+        { snapshot: plan.version, rules: plan.rules.length, streams: plan.streams, enrich: plan.enrich },
+        `running rule snapshot ${plan.version} from ${dir}`,
+      );
+      timer = setInterval(() => {
+        const rules = Object.fromEntries(
+          [...counters].map(([id, c]) => [
+            id,
+            {
+              evaluations: c.evaluations,
+              hits: c.hits,
+              errors: c.errors,
+              skipped: c.skipped,
+              cooledDown: c.cooledDown,
+            },
+          ]),
+        );
+        log.info({ snapshot: plan.version, rules }, "rule counters");
+      }, STATS_EVERY_MS);
+      timer.unref();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+    },
+  };
+}
