@@ -5,9 +5,11 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
+import { backtest } from "../../pipelines/fraud/backtest.ts";
 import { compileRuleSet, formatRuleProblem } from "../../pipelines/fraud/rules/compile.ts";
 import type { RulePlan } from "../../pipelines/fraud/rules/plan.ts";
-import { formatFailure, runFixtures } from "../../pipelines/fraud/rules/test-runner.ts";
+import { FIXTURE_HASH_KEY, formatFailure, runFixtures } from "../../pipelines/fraud/rules/test-runner.ts";
+import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
 /** `rules/` of the working directory when there is one, else this checkout's. */
@@ -68,6 +70,82 @@ export function rulesCommand(): Command {
         `${results.length - failed.length} passed, ${failed.length} failed (${results.length} fixtures of ${rules} rules)`,
       );
       if (failed.length > 0) process.exitCode = 1;
+    });
+
+  rules
+    .command("backtest")
+    .description(
+      "replay a simulator run's events through a rule set: per-rule signals, and precision and recall per category",
+    )
+    .requiredOption("--sim <dir>", "the output folder of a weir simulate run (its manifest.json and logs)")
+    .option("--rules <dir>", "the rules folder (default: ./rules, else this checkout's rules/)")
+    .option("--truth <file>", "the run's ground truth (default: <sim>/ground-truth.jsonl when it exists)")
+    .option("--no-truth", "no precision and recall")
+    .option("--limit <n>", "only the first n events")
+    .option("--json", "the report as one JSON object")
+    .action((opts: { sim: string; rules?: string; truth?: string | boolean; limit?: string; json?: boolean }) => {
+      const root = opts.rules ? resolve(opts.rules) : defaultRulesDir();
+      const result = compileRuleSet(root);
+      if (!result.plan) {
+        for (const p of result.problems) console.log(formatRuleProblem(p));
+        console.error(`weir: ${result.problems.length} problem(s) in ${root}: weir rules check shows them`);
+        process.exitCode = 1;
+        return;
+      }
+      const simDir = resolve(opts.sim);
+      const truth =
+        opts.truth === false
+          ? undefined
+          : typeof opts.truth === "string"
+            ? resolve(opts.truth)
+            : existsSync(join(simDir, "ground-truth.jsonl"))
+              ? join(simDir, "ground-truth.jsonl")
+              : undefined;
+      const limit = opts.limit ? Number(opts.limit) : 0;
+      if (!Number.isInteger(limit) || limit < 0) throw new UsageError("--limit takes a whole number of events");
+      if (!existsSync(join(simDir, "manifest.json")))
+        throw new UsageError(
+          `${simDir} is not the output of weir simulate (no manifest.json)`,
+          "weir simulate --out <dir> first",
+        );
+      const report = backtest(result.plan, simDir, truth, { hashKey: FIXTURE_HASH_KEY, limit });
+      if (opts.json) {
+        console.log(JSON.stringify({ ...report, signals: report.signals.length }));
+        return;
+      }
+      console.log(
+        `${report.events} events, ${Math.round(report.eventsPerSecond)} events/s (rules snapshot ${result.plan.version})\n`,
+      );
+      printTable(
+        ["RULE", "CATEGORY", "STATUS", "SIGNALS", "ENTITIES", "EVALUATIONS", "ERRORS", "SKIPPED"],
+        report.rules.map((r) => [
+          r.rule,
+          r.category,
+          r.status,
+          String(r.signals),
+          String(r.entities),
+          String(r.counters.evaluations),
+          String(r.counters.errors),
+          String(r.counters.skipped),
+        ]),
+      );
+      if (report.scores) {
+        console.log("");
+        const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)}%`);
+        printTable(
+          ["CATEGORY", "ENTITY", "FLAGGED", "RIGHT", "PRECISION", "IN TRUTH", "FOUND", "RECALL"],
+          report.scores.map((s) => [
+            s.category,
+            s.entity,
+            String(s.flagged),
+            String(s.truePositives),
+            pct(s.precision),
+            String(s.truth),
+            String(s.found),
+            pct(s.recall),
+          ]),
+        );
+      }
     });
 
   rules
