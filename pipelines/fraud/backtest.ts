@@ -112,7 +112,7 @@ export function backtest(
   options: BacktestOptions,
 ): BacktestReport {
   const sink = new CollectingSink<RiskSignal>();
-  const { app, counters } = fraudTopology(plan, { hashKey: options.hashKey, signalsTopic: null, signalSink: sink });
+  const { app, counters } = fraudTopology(plan, { hashKey: options.hashKey, signalsTopic: null, signalSinks: [sink] });
   const driver = new TopologyTestDriver(app);
   const inputs = new Set(driver.topology.subtopologies.flatMap((s) => s.externalTopics));
   const wanted = new Set(STREAM_NAMES.filter((s) => inputs.has(STREAMS[s].topic)));

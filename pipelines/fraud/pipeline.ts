@@ -1,13 +1,20 @@
 // `weir run fraud`: the rules of a rules folder (`--config <dir>`, default this checkout's rules/),
-// compiled as one snapshot, run on the stream runtime; signals to signals.risk. A folder with any
+// compiled as one snapshot, run on the stream runtime; signals to signals.risk and weir.risk_signals
+// in ClickHouse. A folder with any
 // problem is refused at start with every problem (`weir rules check` shows the same).
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
+import type { RiskSignal } from "../../schemas/types.generated.ts";
+import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { loadPiiKey, PiiKeyError } from "../logs/pii/key.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
+import { RISK_SIGNALS_TABLE, signalRow } from "./rows.ts";
 import { compileRuleSet, formatRuleProblem } from "./rules/compile.ts";
 import { fraudTopology } from "./topology.ts";
+
+/** The ClickHouse database of weir.risk_signals (WEIR_FRAUD_DATABASE overrides, for tests). */
+export const FRAUD_DATABASE = "weir";
 
 export const DEFAULT_RULES_DIR = join(PROJECT_ROOT, "rules");
 /** How often the per-rule counters are logged. */
@@ -30,7 +37,21 @@ export function fraudPipeline(ctx: PipelineContext): Pipeline {
     throw e;
   }
   const plan = result.plan;
-  const { app, counters } = fraudTopology(plan, { hashKey: key });
+  const categoryOf = new Map(plan.rules.map((r) => [r.id, r.category]));
+  const clickhouse = new ClickHouseSink<RiskSignal>({
+    url: ctx.endpoints.clickhouseUrl,
+    database: ctx.env.WEIR_FRAUD_DATABASE ?? FRAUD_DATABASE,
+    name: "clickhouse-risk-signals",
+    table: RISK_SIGNALS_TABLE,
+    batchSize: 1000,
+    toRow: (rec) => signalRow(rec.value, categoryOf.get(rec.value.ruleId) ?? ""),
+    logger: ctx.logger,
+  });
+  const { app, counters } = fraudTopology(plan, {
+    hashKey: key,
+    signalSinks: [clickhouse],
+    ...(ctx.env.WEIR_FRAUD_APP_ID ? { appId: ctx.env.WEIR_FRAUD_APP_ID } : {}),
+  });
   const log = ctx.logger;
   let timer: NodeJS.Timeout | undefined;
   return {

@@ -90,7 +90,7 @@ describe("the fraud topology", () => {
     const { app, counters } = fraudTopology(p, {
       hashKey: FIXTURE_HASH_KEY,
       signalsTopic: null,
-      signalSink: sink,
+      signalSinks: [sink],
       outOfOrderness: 0,
     });
     const d = new TopologyTestDriver(app);

@@ -51,9 +51,9 @@ export interface FraudTopologyOptions {
   outOfOrderness?: Duration;
   /** How long after its time a record may still count in the rules' windows (default 0). */
   grace?: number;
-  /** Where signals go: signals.risk (default), or also a sink. */
+  /** Where signals go: signals.risk (default; null for none), and the sinks (ClickHouse, a test's collector). */
   signalsTopic?: string | null;
-  signalSink?: Sink<RiskSignal>;
+  signalSinks?: Array<Sink<RiskSignal>>;
 }
 
 export interface FraudTopology {
@@ -146,7 +146,7 @@ export function fraudTopology(plan: RuleSetPlan, options: FraudTopologyOptions):
   const topic = options.signalsTopic === undefined ? SIGNALS_TOPIC : options.signalsTopic;
   const deliver = (s: KStream<RiskSignal>) => {
     if (topic) s.to(topic, { schema: "RiskSignal" });
-    if (options.signalSink) s.to(options.signalSink);
+    for (const sink of options.signalSinks ?? []) s.to(sink);
   };
   const cooldown = (name: string, ttl: number) => ({
     fn: (rec: { key: string | null; value: RiskSignal; ts: number }, ctx: ProcessContext) => {

@@ -51,7 +51,7 @@ function runFixture(plan: RuleSetPlan, rule: RulePlan, fx: FixturePlan): Fixture
   const { app, counters } = fraudTopology(only, {
     hashKey: FIXTURE_HASH_KEY,
     signalsTopic: null,
-    signalSink: sink,
+    signalSinks: [sink],
     outOfOrderness: 0,
   });
   const driver = new TopologyTestDriver(app);
