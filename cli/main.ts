@@ -18,6 +18,7 @@ const COMMANDS: Array<[string, () => Promise<Command>]> = [
   ["health", async () => (await import("./commands/health.ts")).healthCommand()],
   ["logs", async () => (await import("./commands/logs.ts")).logsCommand()],
   ["rules", async () => (await import("./commands/rules.ts")).rulesCommand()],
+  ["risk", async () => (await import("./commands/risk.ts")).riskCommand()],
 ];
 
 /** The command line; with `argv` naming a command, only that command is loaded. */
