@@ -9,6 +9,7 @@ import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { loadPiiKey, PiiKeyError } from "../logs/pii/key.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
+import { registerRuleMetrics } from "./metrics.ts";
 import { RISK_SIGNALS_TABLE, signalRow } from "./rows.ts";
 import { compileRuleSet, formatRuleProblem } from "./rules/compile.ts";
 import { fraudTopology } from "./topology.ts";
@@ -56,6 +57,9 @@ export function fraudPipeline(ctx: PipelineContext): Pipeline {
   let timer: NodeJS.Timeout | undefined;
   return {
     app,
+    registerMetrics(registry) {
+      registerRuleMetrics(registry, counters, plan.version);
+    },
     start() {
       log.info(
         { snapshot: plan.version, rules: plan.rules.length, streams: plan.streams, enrich: plan.enrich },
