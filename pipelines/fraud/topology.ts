@@ -310,7 +310,7 @@ function ruleSignals(
               name: storeName(rule),
               within: agg.withinMs,
               grace,
-              cap: Math.min(agg.maxDistinct, 3000),
+              cap: agg.maxDistinct,
               maxKeys: agg.maxKeys,
             },
           )

@@ -300,3 +300,18 @@ describe("compileRuleSet on hostile input", () => {
     assert.match(problems[0] as string, /^r\.yaml:\d+:\d+: /);
   });
 });
+
+describe("compileRuleSet on keys", () => {
+  it("refuses steps of one stream keyed differently", () => {
+    const seq = `    sequence:
+      maxspan: 10m
+      steps:
+        - { name: a, stream: coin, when: event.type == "RECHARGE", by: event.uid }
+        - { name: b, stream: coin, when: event.type == "GIFT", by: event.counterpartUid }`;
+    const { problems } = check({ "r.yaml": rule(seq) });
+    assert.ok(
+      problems.some((p) => /steps\[1\]\.by: steps reading the coin stream must share their key/.test(p)),
+      problems.join("\n"),
+    );
+  });
+});

@@ -485,7 +485,17 @@ class RuleCompiler {
       windowMs = seq.maxspan;
       const steps: StepPlan[] = [];
       const named: Array<[string, StreamName]> = [];
+      const keyOfStream = new Map<string, string>();
       seq.steps.forEach((s, i) => {
+        // An event is keyed once, by its stream: steps reading one stream share their key.
+        const sharedKey = (s.by ?? seq.by ?? "").replace(/\s+/g, "");
+        const other = keyOfStream.get(s.stream);
+        if (other !== undefined && other !== sharedKey)
+          problem(
+            ["sequence", "steps", i, "by"],
+            `steps reading the ${s.stream} stream must share their key (by); this one differs from an earlier step's`,
+          );
+        keyOfStream.set(s.stream, sharedKey);
         const stream = s.stream as StreamName;
         streams.add(stream);
         if (RESERVED.has(s.name) || this.macros.has(s.name))

@@ -64,7 +64,7 @@ const Aggregate = z.strictObject({
   within: Duration,
   where: Expression.optional(),
   /** distinct_count: values kept per key before the count saturates (counted as a drop). */
-  max_distinct: z.number().int().min(1).max(100_000).optional(),
+  max_distinct: z.number().int().min(1).max(3000).optional(),
 });
 
 const Step = z.strictObject({
