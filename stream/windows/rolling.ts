@@ -1,12 +1,14 @@
 // Rolling sum and count per key ("coins recharged by this user in the last 24 h", "follows of this
-// streamer in the last 10 min"): for each record with a value, the sum and count of its key's values in
-// the sliding event-time window [its time - size, its time], emitted at once. Fraud signals fire on
-// the triggering event, not when a window closes.
+// streamer in the last 10 min"): the sum and count of a key's values in the sliding event-time window
+// [newest - size, newest], newest being the key's newest record (as countDistinct's window), emitted at
+// once by every record that changes them. Fraud signals fire on the triggering event, not when a window
+// closes. A record that arrives out of order still raises the window ending at the newest record, so
+// twenty follows from three partitions, read in any order, reach twenty when the last one is read.
 //
-// State is one entry per key: the values of the last size + grace as (time, sum, count) entries sorted
-// by time, with the running sum and count of the window ending at the key's newest record. A record in
-// order (the common case) costs O(1) amortised: its entry is appended and the entries that fell out
-// of the window are subtracted. A record out of order is summed over its own window by a scan.
+// State is one entry per key: the values of the window as (time, sum, count) entries sorted by time,
+// with the running sum and count. A record in order (the common case) costs O(1) amortised: its entry
+// is appended and the entries that fell out of the window are subtracted; one out of order is
+// inserted in its place.
 //
 // Bounds, all counted: at most `maxEntries` entries per key; past it the two oldest merge into one
 // (their sum and count, at the later time), so the window's far edge keeps them a little longer
@@ -99,8 +101,6 @@ class RollingSumProcessor implements Processor {
       this.behindWindow++;
       return;
     }
-    let sum: number;
-    let count: number;
     if (t >= st.newest) {
       st.ts.push(t);
       st.sums.push(raw);
@@ -114,41 +114,26 @@ class RollingSumProcessor implements Processor {
         st.count -= st.counts[st.from] as number;
         st.from++;
       }
-      sum = st.sum;
-      count = st.count;
     } else {
-      // Out of order: it belongs before newer entries, and its own window is summed by a scan.
+      // Out of order, inside the window: it goes before the newer entries and counts in the window.
       let i = st.ts.length;
-      while (i > 0 && (st.ts[i - 1] as number) > t) i--;
+      while (i > st.from && (st.ts[i - 1] as number) > t) i--;
       st.ts.splice(i, 0, t);
       st.sums.splice(i, 0, raw);
       st.counts.splice(i, 0, 1);
-      if (i >= st.from) {
-        st.sum += raw;
-        st.count += 1;
-      } else st.from++;
-      sum = 0;
-      count = 0;
-      for (let k = 0; k < st.ts.length && (st.ts[k] as number) <= t; k++) {
-        if ((st.ts[k] as number) >= t - size) {
-          sum += st.sums[k] as number;
-          count += st.counts[k] as number;
-        }
-      }
+      st.sum += raw;
+      st.count += 1;
     }
     this.compact(st);
     this.store.put(id, st, st.newest);
-    const value: RollingSum = { sum, count, record: rec.value };
-    const result: Windowed<RollingSum> = { start: t - size, end: t + 1, value, final: false };
-    this.ctx.forward({ key: rec.key, value: result, ts: t });
+    const value: RollingSum = { sum: st.sum, count: st.count, record: rec.value };
+    const result: Windowed<RollingSum> = { start: st.newest - size, end: st.newest + 1, value, final: false };
+    this.ctx.forward({ key: rec.key, value: result, ts: st.newest });
   }
 
-  /** Drops entries no window can reach any more, and merges the oldest past the cap. */
+  /** Drops the entries that left the window, and merges the oldest past the cap. */
   private compact(st: RollingState): void {
-    // An out-of-order record may still arrive up to grace behind the watermark and size behind newest.
-    const keepFrom = Math.min(st.newest - this.spec.size, this.ctx.watermark - this.spec.grace - this.spec.size);
-    let cut = 0;
-    while (cut < st.from && (st.ts[cut] as number) < keepFrom) cut++;
+    const cut = st.from;
     if (cut > 0) {
       st.ts.splice(0, cut);
       st.sums.splice(0, cut);
