@@ -52,6 +52,7 @@ export function fraudPipeline(ctx: PipelineContext): Pipeline {
     hashKey: key,
     signalSinks: [clickhouse],
     ...(ctx.env.WEIR_FRAUD_APP_ID ? { appId: ctx.env.WEIR_FRAUD_APP_ID } : {}),
+    ...(ctx.env.WEIR_FRAUD_TOPIC_PREFIX ? { topicPrefix: ctx.env.WEIR_FRAUD_TOPIC_PREFIX } : {}),
   });
   const log = ctx.logger;
   let timer: NodeJS.Timeout | undefined;

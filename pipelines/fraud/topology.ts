@@ -51,6 +51,8 @@ export interface FraudTopologyOptions {
   outOfOrderness?: Duration;
   /** How long after its time a record may still count in the rules' windows (default 0). */
   grace?: number;
+  /** Put before every input topic's, the signals topic's and the DLQ's name (isolated runs: tests). Default "". */
+  topicPrefix?: string;
   /** Where signals go: signals.risk (default; null for none), and the sinks (ClickHouse, a test's collector). */
   signalsTopic?: string | null;
   signalSinks?: Array<Sink<RiskSignal>>;
@@ -72,7 +74,11 @@ const riskSignalSerde: Serde<RiskSignal> = {
 
 /** The topology running every enabled rule of `plan`. */
 export function fraudTopology(plan: RuleSetPlan, options: FraudTopologyOptions): FraudTopology {
-  const app = new StreamApp({ appId: options.appId ?? "fraud", dlqTopic: FRAUD_DLQ, guarantee: "exactly-once" });
+  const app = new StreamApp({
+    appId: options.appId ?? "fraud",
+    dlqTopic: `${options.topicPrefix ?? ""}${FRAUD_DLQ}`,
+    guarantee: "exactly-once",
+  });
   const counters = new Map<string, RuleCounters>();
   const rules = plan.rules.filter((r) => r.status !== "disabled");
   const grace = options.grace ?? 0;
@@ -83,7 +89,7 @@ export function fraudTopology(plan: RuleSetPlan, options: FraudTopologyOptions):
   let events: KStream<Envelope> | undefined;
   for (const s of [...needed].sort()) {
     const stream = app
-      .stream<undefined, Record<string, unknown>>(STREAMS[s].topic, {
+      .stream<undefined, Record<string, unknown>>(`${options.topicPrefix ?? ""}${STREAMS[s].topic}`, {
         schema: STREAMS[s].schema as never,
         outOfOrderness: options.outOfOrderness ?? "5s",
       })
@@ -143,7 +149,8 @@ export function fraudTopology(plan: RuleSetPlan, options: FraudTopologyOptions):
   // Signals go through a cool-down per (rule, entity). Streams of different sub-topologies cannot be
   // merged before a repartition, so the single-event rules (all in the enrichment's sub-topology)
   // share one, and each stateful rule has its own: inline when its key is its entity.
-  const topic = options.signalsTopic === undefined ? SIGNALS_TOPIC : options.signalsTopic;
+  const topic =
+    options.signalsTopic === undefined ? `${options.topicPrefix ?? ""}${SIGNALS_TOPIC}` : options.signalsTopic;
   const deliver = (s: KStream<RiskSignal>) => {
     if (topic) s.to(topic, { schema: "RiskSignal" });
     for (const sink of options.signalSinks ?? []) s.to(sink);
