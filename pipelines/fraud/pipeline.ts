@@ -1,13 +1,11 @@
 // `weir run fraud`: the rules of a rules folder (`--config <dir>`, default this checkout's rules/),
 // compiled as one snapshot, run on the stream runtime; signals to signals.risk and weir.risk_signals
-// in ClickHouse. A folder with any
-// problem is refused at start with every problem (`weir rules check` shows the same).
-import { join } from "node:path";
-import { PROJECT_ROOT } from "../../infra/stack/config.ts";
-import { StackError } from "../../infra/stack/prerequisites.ts";
+// in ClickHouse. A folder with any problem is refused at start with every problem (`weir rules check`
+// shows the same).
+import { fileURLToPath } from "node:url";
 import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
-import { loadPiiKey, PiiKeyError } from "../logs/pii/key.ts";
+import { loadPiiKey } from "../logs/pii/key.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import { registerRuleMetrics } from "./metrics.ts";
 import { RISK_SIGNALS_TABLE, signalRow } from "./rows.ts";
@@ -17,7 +15,19 @@ import { fraudTopology } from "./topology.ts";
 /** The ClickHouse database of weir.risk_signals (WEIR_FRAUD_DATABASE overrides, for tests). */
 export const FRAUD_DATABASE = "weir";
 
-export const DEFAULT_RULES_DIR = join(PROJECT_ROOT, "rules");
+/** This checkout's rules/. */
+export const DEFAULT_RULES_DIR = fileURLToPath(new URL("../../rules", import.meta.url));
+
+/** A rules folder the worker cannot run; the CLI prints its message and hint. */
+export class RulesError extends Error {
+  constructor(
+    message: string,
+    readonly hint: string,
+  ) {
+    super(message);
+    this.name = "RulesError";
+  }
+}
 /** How often the per-rule counters are logged. */
 const STATS_EVERY_MS = 60_000;
 
@@ -25,18 +35,13 @@ export function fraudPipeline(ctx: PipelineContext): Pipeline {
   const dir = ctx.config ?? DEFAULT_RULES_DIR;
   const result = compileRuleSet(dir);
   if (!result.plan) {
-    throw new StackError(
+    throw new RulesError(
       `the rules in ${dir} have ${result.problems.length} problem(s):\n${result.problems.slice(0, 20).map(formatRuleProblem).join("\n")}`,
       "fix them (weir rules check shows them all), then start again",
     );
   }
-  let key: Buffer;
-  try {
-    key = loadPiiKey(ctx.env).bytes();
-  } catch (e) {
-    if (e instanceof PiiKeyError) throw new StackError(e.message, e.hint);
-    throw e;
-  }
+  // A missing key throws a PiiKeyError with its hint, which the CLI prints.
+  const key = loadPiiKey(ctx.env).bytes();
   const plan = result.plan;
   const categoryOf = new Map(plan.rules.map((r) => [r.id, r.category]));
   const clickhouse = new ClickHouseSink<RiskSignal>({
