@@ -3,12 +3,19 @@
 // and fails when there is one; `list` shows what the folder holds.
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { createClient } from "@clickhouse/client";
 import { Command } from "commander";
-import { PROJECT_ROOT } from "../../infra/stack/config.ts";
+import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
+import { StackError } from "../../infra/stack/prerequisites.ts";
 import { backtest } from "../../pipelines/fraud/backtest.ts";
+import { explainSignal } from "../../pipelines/fraud/explain.ts";
+import { FRAUD_DATABASE } from "../../pipelines/fraud/pipeline.ts";
 import { compileRuleSet, formatRuleProblem } from "../../pipelines/fraud/rules/compile.ts";
 import type { RulePlan } from "../../pipelines/fraud/rules/plan.ts";
 import { FIXTURE_HASH_KEY, formatFailure, runFixtures } from "../../pipelines/fraud/rules/test-runner.ts";
+import { readSignal } from "../../pipelines/fraud/signals-reader.ts";
+import { SearchError } from "../../pipelines/logs/search/errors.ts";
+import { resolveWindow } from "../../pipelines/logs/search/time.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
@@ -19,7 +26,7 @@ export function defaultRulesDir(): string {
 
 export function rulesCommand(): Command {
   const rules = new Command("rules").description(
-    "the risk team's rules: check a rules folder, test its fixtures, list its rules (docs/rules.md)",
+    "the risk team's rules: check a rules folder, test its fixtures, list its rules, backtest them, explain a signal (docs/rules.md)",
   );
 
   rules
@@ -146,6 +153,43 @@ export function rulesCommand(): Command {
           ]),
         );
       }
+    });
+
+  rules
+    .command("explain")
+    .description(
+      "a signal from ClickHouse, read with its rule: each expression with the values it saw, the counts, the events",
+    )
+    .argument("<signal-id>", "the signal's id (weir risk signals shows them)")
+    .option("--rules <dir>", "the rules folder (default: ./rules, else this checkout's rules/)")
+    .option("--since <period>", "look for the signal in the last period of event time (default 30d)", "30d")
+    .option("--url <url>", "ClickHouse HTTP URL (default: WEIR_CLICKHOUSE_URL, else the local stack)")
+    .action(async (id: string, opts: { rules?: string; since: string; url?: string }) => {
+      let from: number;
+      try {
+        from = resolveWindow({ since: opts.since }, 0, Date.now()).from;
+      } catch (e) {
+        if (e instanceof SearchError) throw new UsageError(e.message, e.hint);
+        throw e;
+      }
+      const url = opts.url ?? clientEndpoints().clickhouseUrl;
+      const client = createClient({ url });
+      let signal: Awaited<ReturnType<typeof readSignal>>;
+      try {
+        signal = await readSignal(client, process.env.WEIR_FRAUD_DATABASE ?? FRAUD_DATABASE, id, from);
+      } catch (e) {
+        throw new StackError(
+          `ClickHouse at ${url} did not answer: ${String((e as Error).message).split("\n")[0]}`,
+          "start the local stack (weir stack up), apply the migrations (weir migrate) or pass --url",
+        );
+      } finally {
+        await client.close();
+      }
+      if (!signal)
+        throw new UsageError(`no signal ${id} in the last ${opts.since}`, "check the id, or give a longer --since");
+      const root = opts.rules ? resolve(opts.rules) : defaultRulesDir();
+      const rule = compileRuleSet(root).rules.find((r) => r.id === signal.ruleId);
+      for (const line of explainSignal(signal, rule)) console.log(line);
     });
 
   rules

@@ -27,3 +27,15 @@ export async function readSignals(
   const rows = await (await client.query({ query, format: "JSONEachRow" })).json<Record<string, unknown>>();
   return rows.map(rowSignal);
 }
+
+/** One signal by id, looked for from event time `from` on; undefined when absent. */
+export async function readSignal(
+  client: ClickHouseClient,
+  database: string,
+  id: string,
+  from: number,
+): Promise<(RiskSignal & { category: string }) | undefined> {
+  const query = sql`SELECT * FROM ${ident(database, RISK_SIGNALS_TABLE)} FINAL WHERE ts >= toDateTime(${Math.floor(from / 1000)}) AND id = ${id} LIMIT 1`;
+  const rows = await (await client.query({ query, format: "JSONEachRow" })).json<Record<string, unknown>>();
+  return rows[0] ? rowSignal(rows[0]) : undefined;
+}

@@ -11,7 +11,7 @@ import { RISK_SIGNALS_TABLE, signalRow } from "../../pipelines/fraud/rows.ts";
 import { compileRuleSet } from "../../pipelines/fraud/rules/compile.ts";
 import type { RuleSetPlan } from "../../pipelines/fraud/rules/plan.ts";
 import { FIXTURE_HASH_KEY } from "../../pipelines/fraud/rules/test-runner.ts";
-import { readSignals } from "../../pipelines/fraud/signals-reader.ts";
+import { readSignal, readSignals } from "../../pipelines/fraud/signals-reader.ts";
 import { fraudTopology } from "../../pipelines/fraud/topology.ts";
 import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
@@ -89,6 +89,10 @@ test("signals go through the ClickHouse sink into weir.risk_signals and come bac
     assert.equal(category, categoryOf.get(s.ruleId));
     assert.deepEqual(s, JSON.parse(JSON.stringify(byId.get(s.id))));
   }
+  const one = signals[0] as RiskSignal;
+  const found = await readSignal(ch, database, one.id, from);
+  assert.equal(found?.id, one.id, "one signal by its id (weir rules explain)");
+  assert.equal(await readSignal(ch, database, "no-such-id", from), undefined);
   const coin = await readSignals(ch, database, { from, to, limit: 10_000, category: "coin_brushing" });
   assert.ok(coin.length > 0 && coin.every((s) => s.category === "coin_brushing"));
 });
