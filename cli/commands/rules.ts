@@ -136,6 +136,13 @@ export function rulesCommand(): Command {
           String(r.counters.skipped),
         ]),
       );
+      if (report.shadows.length > 0) {
+        console.log("");
+        printTable(
+          ["RULE", "REPLACES", "BOTH", "ONLY NEW", "ONLY OLD"],
+          report.shadows.map((c) => [c.rule, c.replaces, String(c.both), String(c.onlyNew), String(c.onlyOld)]),
+        );
+      }
       if (report.scores) {
         console.log("");
         const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)}%`);

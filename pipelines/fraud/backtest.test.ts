@@ -43,4 +43,7 @@ test("replays a simulator run through the rules and scores them against its grou
   assert.equal(scores.get("root_jailbreak")?.recall, 1, "every rooted device reports its su or manager");
   assert.ok((scores.get("coin_brushing")?.recall ?? 0) >= 0.9, JSON.stringify(scores.get("coin_brushing")));
   for (const r of report.rules) assert.equal(r.counters.errors, 0, `${r.rule}: ${r.counters.lastError}`);
+  const shadow = report.shadows.find((c) => c.rule === "example.fake_phone.virtual_number_register_sms");
+  assert.ok(shadow && shadow.both > 0, JSON.stringify(report.shadows));
+  assert.equal(shadow.onlyNew, 0, "the stricter candidate flags no one its predecessor does not");
 });

@@ -49,12 +49,36 @@ export interface CategoryScore {
   recall: number | null;
 }
 
+/** A shadow rule against the rule it replaces: the entities each flagged. */
+export interface ShadowComparison {
+  rule: string;
+  replaces: string;
+  both: number;
+  onlyNew: number;
+  onlyOld: number;
+}
+
 export interface BacktestReport {
   events: number;
   eventsPerSecond: number;
   rules: RuleReport[];
   signals: RiskSignal[];
+  shadows: ShadowComparison[];
   scores?: CategoryScore[];
+}
+
+/** For each rule that `replaces` another of the set: which entities both, or only one of them, flagged. */
+export function compareShadows(plan: RuleSetPlan, signals: RiskSignal[]): ShadowComparison[] {
+  const entities = (rule: string) =>
+    new Set(signals.filter((s) => s.ruleId === rule).map((s) => `${s.entity.type}:${s.entity.id}`));
+  return plan.rules
+    .filter((r) => r.replaces !== undefined && r.status !== "disabled")
+    .map((r) => {
+      const mine = entities(r.id);
+      const old = entities(r.replaces as string);
+      const both = [...mine].filter((e) => old.has(e)).length;
+      return { rule: r.id, replaces: r.replaces as string, both, onlyNew: mine.size - both, onlyOld: old.size - both };
+    });
 }
 
 interface SimEvent {
@@ -142,6 +166,7 @@ export function backtest(
     eventsPerSecond: events.length / Math.max(seconds, 1e-9),
     rules,
     signals,
+    shadows: compareShadows(plan, signals),
   };
   if (truthFile) report.scores = score(plan, signals, truthFile);
   return report;
