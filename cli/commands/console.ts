@@ -24,6 +24,8 @@ export interface ConsoleOptions {
   host: string;
   tokens?: string;
   config?: string;
+  /** Index prefix (default: the logs config's). */
+  prefix?: string;
   slo?: string;
   scenes?: string;
   url?: string;
@@ -49,7 +51,11 @@ export async function startConsole(
 ): Promise<RunningConsole> {
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${opts.port} is not a port`);
-  const setup = openSearch({ ...(opts.url ? { url: opts.url } : {}), ...(opts.config ? { config: opts.config } : {}) });
+  const setup = openSearch({
+    ...(opts.url ? { url: opts.url } : {}),
+    ...(opts.config ? { config: opts.config } : {}),
+    ...(opts.prefix ? { prefix: opts.prefix } : {}),
+  });
   const clickhouse = openClickHouse(opts, setup);
   const clickhouseUrl = opts.clickhouseUrl ?? clientEndpoints().clickhouseUrl;
   const scenes = Scenes.load(opts.scenes ?? env[SCENES_FILE_ENV] ?? DEFAULT_SCENES_FILE);
@@ -120,6 +126,7 @@ export function consoleCommand(): Command {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--tokens <file>", "YAML file of token hashes and their services (default: WEIR_LOGS_TOKENS_FILE)")
     .option("--config <logs.yaml>", "the logs pipeline's configuration (index prefix, PII, limits)")
+    .option("--prefix <prefix>", "index prefix (default: the logs config's)")
     .option("--slo <slo.yaml>", "the health pipeline's objectives (default pipelines/health/slo.yaml)")
     .option(
       "--scenes <scenes.yaml>",

@@ -53,7 +53,9 @@ export const CONSOLE_LIMITS = {
   maxPoints: 600,
 };
 const HEARTBEAT_MS = 15_000;
-const ALERT_ID = /^[\x21-\x7e]{1,512}$/;
+/** An alert's id: its rule, level, node name (which may hold spaces) and start; no control characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const ALERT_ID = /^[^\u0000-\u001f\u007f]{1,512}$/;
 
 export interface ConsoleServerOptions {
   /** The logs API's options: its search, tokens, limits and masker (its port and host are ignored). */
