@@ -18,7 +18,7 @@ import { ShipAgent } from "../../shipper/agent.ts";
 import { parseShipConfig } from "../../shipper/config.ts";
 import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
-import { CONSOLE_PORT, type RunningConsole, startConsole } from "./console.ts";
+import { CONSOLE_PORT, type RunningConsole, startConsole } from "../../web/server/start.ts";
 import { stackUp } from "./stack.ts";
 
 /** The demo's console token, when no tokens file is configured; else one is made for the session. */

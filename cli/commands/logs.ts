@@ -43,7 +43,7 @@ import { DEFAULT_TAIL_BACKLOG, LogTail, TAIL_POLL_MS } from "../../pipelines/log
 import { formatPeriod, resolveWindow } from "../../pipelines/logs/search/time.ts";
 import { UsageError } from "../errors.ts";
 
-export interface CommonOptions {
+interface CommonOptions {
   url?: string;
   prefix?: string;
   config?: string;
@@ -414,7 +414,7 @@ function printJsonLines(lines: readonly LogHit[]): void {
   process.stdout.write(`${lines.map((l) => JSON.stringify(l)).join("\n")}\n`);
 }
 
-export interface SearchSetup {
+interface SearchSetup {
   search: LogSearch;
   client: Client;
   config: LogsConfig;
@@ -429,7 +429,7 @@ export interface SearchSetup {
  * in a query into the token stored. Without a key, a query holding PII is refused by the query
  * compiler, which says which variable to set; every other query works.
  */
-export function openSearch(opts: CommonOptions): SearchSetup {
+function openSearch(opts: CommonOptions): SearchSetup {
   const config = loadLogsConfig(opts.config ?? DEFAULT_LOGS_CONFIG_FILE, process.env);
   let masker: PiiMasker | undefined;
   let developmentKey = false;
@@ -450,7 +450,7 @@ export function openSearch(opts: CommonOptions): SearchSetup {
   return { search, client, config, limits, masker, developmentKey };
 }
 
-export function openClickHouse(opts: { clickhouseUrl?: string }, setup: SearchSetup): ClickHouseLogHistogram {
+function openClickHouse(opts: { clickhouseUrl?: string }, setup: SearchSetup): ClickHouseLogHistogram {
   return new ClickHouseLogHistogram({
     url: opts.clickhouseUrl ?? clientEndpoints().clickhouseUrl,
     database: setup.config.clickhouse.database,

@@ -14,7 +14,6 @@ import { after, before, test } from "node:test";
 import type { Admin, Consumer } from "kafkajs";
 import pino from "pino";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { type RunningConsole, startConsole } from "../../cli/commands/console.ts";
 import type { HealthAlert } from "../../pipelines/health/alerts.ts";
 import { alertRow, metricRow } from "../../pipelines/health/pipeline.ts";
 import type { HealthMetric } from "../../pipelines/health/rows.ts";
@@ -29,6 +28,7 @@ import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
 import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
+import { type RunningConsole, startConsole } from "../../web/server/start.ts";
 import { createLogsFixture, type LogsFixture } from "../support/logs-fixture.ts";
 import {
   clickhouseClient,
