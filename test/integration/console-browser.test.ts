@@ -67,9 +67,12 @@ const database = uniqueName("t_console");
 const appId = uniqueName("t-console").replaceAll("_", "-");
 const input = `${appId}.access`;
 const alertsTopic = `${appId}.alerts`;
-const logger = pino({ level: process.env.WEIR_TEST_LOG ?? "silent" });
+/** The console's log lines (its audit lines among them). */
+const logged: Array<Record<string, unknown>> = [];
+const logger = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
 const all = newToken();
 const gifting = newToken();
+const burst = newToken();
 const userData = mkdtempSync(join(tmpdir(), "weir-console-chromium-"));
 
 let admin: Admin;
@@ -129,6 +132,7 @@ before(async () => {
   const tokens = new TokenStore([
     { name: "sre", sha256: hashToken(all), services: "*" },
     { name: "oncall-gifting", sha256: hashToken(gifting), services: ["gift-svc"] },
+    { name: "script", sha256: hashToken(burst), services: "*" },
   ]);
   running = await startConsole(
     { port: "0", host: "127.0.0.1", prefix: fixture.prefix, database, alertsTopic, notify: false },
@@ -440,4 +444,86 @@ test("a token limited to gift-svc sees only gift-svc's logs, health and alerts, 
     alerts: Array<{ target: string }>;
   };
   assert.ok(reportOfAlerts.alerts.every((a) => a.target.startsWith("gift-svc")));
+});
+
+test("the console's own routes under hostile input: 400s naming the limit, 401, 404, 405, 429 with Retry-After, never a 500; an audit line per request", async () => {
+  const expect = async (path: string, status: number, init: RequestInit = {}, token: string | null = all) => {
+    const res = token === null ? await fetch(`${base}${path}`, init) : await api(path, token, init);
+    const body = (await res.json()) as { error?: { code: string; limit?: string; message: string } };
+    assert.equal(res.status, status, `${path}: ${JSON.stringify(body)}`);
+    return body.error;
+  };
+  await expect("/v1/health/tree", 401, {}, null);
+  await expect("/v1/health/tree", 401, {}, "wlt_not-a-token");
+  await expect("/v1/health/tree", 405, { method: "POST" });
+  await expect("/v1/nothing", 404);
+  assert.equal((await expect("/v1/health/tree?since=40d", 400))?.limit, "maxWindow");
+  assert.equal((await expect("/v1/health/series?service=gift-svc&points=100000", 400))?.limit, "maxPoints");
+  await expect("/v1/health/tree?since=yesterday", 400);
+  await expect(`/v1/health/tree?since=${"9".repeat(5000)}`, 400);
+  await expect("/v1/health/series", 400);
+  await expect("/v1/health/report?day=2026-02-30", 400);
+  await expect("/v1/alerts/%ZZ", 400);
+  await expect(`/v1/alerts/${"x".repeat(600)}`, 400);
+  await expect("/v1/alerts/no-such-alert/ack", 404, { method: "POST" });
+  const board = (await (await api("/v1/alerts", all)).json()) as { alerts: Array<{ id: string }> };
+  const id = encodeURIComponent(board.alerts[0]?.id ?? "");
+  const json = { "content-type": "application/json" };
+  assert.equal(
+    (
+      await expect(`/v1/alerts/${id}/note`, 400, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ note: "x".repeat(5000) }),
+      })
+    )?.limit,
+    "maxBodyBytes",
+  );
+  assert.equal(
+    (
+      await expect(`/v1/alerts/${id}/note`, 400, {
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ note: "x".repeat(1001) }),
+      })
+    )?.limit,
+    "maxNoteChars",
+  );
+  await expect(`/v1/alerts/${id}/note`, 400, { method: "POST", headers: json, body: "{not json" });
+  await expect(`/v1/alerts/${id}/note`, 400, { method: "POST", headers: json, body: "[1]" });
+  await expect(`/v1/alerts/${id}/note`, 400, { method: "POST", headers: json, body: JSON.stringify({ note: 5 }) });
+  await expect(`/v1/alerts/${id}/note`, 400, {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({ note: "a", by: "x" }),
+  });
+  await expect(`/v1/alerts/${id}/note`, 400, {
+    method: "POST",
+    headers: { "content-type": "text/plain" },
+    body: "hello",
+  });
+  await expect(`/v1/alerts/${id}/note`, 200, {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify({ note: "checked the upstream" }),
+  });
+  const audit = logged.find((l) => l.msg === "request" && l.route === "alert-note" && l.status === 200);
+  assert.ok(audit, "an audit line for the note");
+  assert.equal(audit.token, "sre");
+  assert.equal(audit.alert, decodeURIComponent(id));
+  assert.ok(!JSON.stringify(logged).includes(all), "no token in the log");
+
+  // One token's burst: past it, 429 with Retry-After, and the other tokens are not held back.
+  const statuses = await Promise.all(
+    Array.from({ length: 40 }, () =>
+      api("/v1/me", burst).then((r) => [r.status, r.headers.get("retry-after")] as const),
+    ),
+  );
+  assert.ok(
+    statuses.some(([s]) => s === 429),
+    statuses.map(([s]) => s).join(","),
+  );
+  assert.ok(statuses.filter(([s]) => s === 429).every(([, after]) => Number(after) >= 1));
+  assert.equal((await api("/v1/me", all)).status, 200);
+  assert.ok(!logged.some((l) => l.msg === "request" && l.status === 500), "no 500");
 });
