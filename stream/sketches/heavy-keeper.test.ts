@@ -111,7 +111,7 @@ test("HeavyKeeper never reports a count above the exact one, for any stream (num
       (stream, width, k, seed) => {
         const hk = new HeavyKeeper<number | string>({ k, width, seeds: SEEDS, randomSeed: seed });
         for (const key of stream) hk.add(key);
-        const exact = exactCounts(stream);
+        const exact = exactCounts<number | string>(stream);
         assert.equal(hk.total, stream.length);
         for (const { key, count } of hk.top()) {
           assert.ok(count <= (exact.get(key) ?? 0), `${key}: ${count} > ${exact.get(key)}`);

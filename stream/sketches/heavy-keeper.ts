@@ -43,6 +43,14 @@ export const HEAP_ENTRY_BYTES = 54;
 const MAX_WIDTH = 1 << 26;
 const MAX_DEPTH = 8;
 
+/**
+ * A 32-bit hash onto [0, width): Lemire's multiply-and-shift instead of a division (the product is a
+ * double: its rounding never reaches width, since width <= 2^26).
+ */
+function bucketOf(h: number, width: number): number {
+  return Math.floor((h >>> 0) * width * 2.3283064365386963e-10);
+}
+
 /** decay^-c scaled to 2^32, for c below the first count whose probability is under 2^-32. */
 function decayThresholds(b: number): Float64Array {
   const out: number[] = [];
