@@ -72,7 +72,7 @@ test("coalesce: across checkpoints and crashes at any point, the deltas applied 
           dt: fc.integer({ min: -1500, max: 400 }),
           key: fc.constantFrom("s1", "s2", "s3", "s4"),
           coins: fc.integer({ min: -3, max: 50 }),
-          then: fc.constantFrom("none", "none", "none", "checkpoint", "crash"),
+          after: fc.constantFrom("none", "none", "none", "checkpoint", "crash"),
         }),
         { minLength: 1, maxLength: 300 },
       ),
@@ -89,8 +89,8 @@ test("coalesce: across checkpoints and crashes at any point, the deltas applied 
           newest = Math.max(newest, t);
           d.pipe("gifts", { ts: t, streamer: s.key, coins: s.coins }, { key: s.key, ts: t });
           exact.set(s.key, (exact.get(s.key) ?? 0) + s.coins);
-          if (s.then === "checkpoint") d.checkpoint();
-          if (s.then === "crash") d.crash();
+          if (s.after === "checkpoint") d.checkpoint();
+          if (s.after === "crash") d.crash();
         }
         // A record far ahead on each partition closes every period left open.
         for (let p = 0; p < 2; p++) {

@@ -129,7 +129,7 @@ export class HeavyKeeper<K extends SketchKey = SketchKey> {
     const nmin = heap.min;
     let maxv = 0;
     for (let j = 0, base = 0; j < this.depth; j++, base += width) {
-      const slot = base + (((h1 + Math.imul(j, step)) >>> 0) % width);
+      const slot = base + bucketOf(h1 + Math.imul(j, step), width);
       const c = counts[slot] as number;
       if (c === 0) {
         fps[slot] = fp;
@@ -167,7 +167,7 @@ export class HeavyKeeper<K extends SketchKey = SketchKey> {
     const step = fp | 1;
     let best = 0;
     for (let j = 0, base = 0; j < this.depth; j++, base += this.width) {
-      const slot = base + (((h1 + Math.imul(j, step)) >>> 0) % this.width);
+      const slot = base + bucketOf(h1 + Math.imul(j, step), this.width);
       if (this.fps[slot] === fp && (this.counts[slot] as number) > best) best = this.counts[slot] as number;
     }
     return best;
