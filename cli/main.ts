@@ -17,6 +17,7 @@ const COMMANDS: Array<[string, () => Promise<Command>]> = [
   ["migrate", async () => (await import("./commands/migrate.ts")).migrateCommand()],
   ["health", async () => (await import("./commands/health.ts")).healthCommand()],
   ["logs", async () => (await import("./commands/logs.ts")).logsCommand()],
+  ["hotkeys", async () => (await import("./commands/hotkeys.ts")).hotkeysCommand()],
 ];
 
 /** The command line; with `argv` naming a command, only that command is loaded. */
