@@ -74,6 +74,7 @@ export function hotkeysCommand(): Command {
           topic: opts.topic,
           marksTopic: opts.marksTopic,
           clientId: "weir-hotkeys-top",
+          onError: (e) => console.error(`weir hotkeys top: ${e.message}`),
           ...(opts.dimension ? { dimensions: [opts.dimension] } : {}),
         });
         await client.start();

@@ -71,6 +71,10 @@ export const HotKeysConfigSchema = z
     slide: Duration.refine((v) => v >= 100, "at least 100ms").default(1000),
     windows: z.array(Duration).min(1).max(8).default([10_000, 60_000]),
     sketch: Sketch.prefault({ width: 1024 }),
+    /** The schema of each input topic that is not in the topic catalog (schemas/topics.yaml). */
+    schemas: z
+      .record(TopicName, z.string().regex(/^[A-Za-z][A-Za-z0-9]*$/, "a schema name such as AccessLog"))
+      .default({}),
     dimensions: z.record(DimensionName, Dimension).default({}),
     counters: z.record(DimensionName, Counter).default({}),
   })

@@ -3,7 +3,7 @@
 // dimension, stream/windows/top-k.ts), published as HotKeys records every slide; and each counter is
 // a filter, a re-key by the counter, the runtime's coalesce (one delta per counter and period) and
 // the Redis counter sink.
-import type { HotKeys } from "../../schemas/types.generated.ts";
+import type { HotKeys, SchemaName } from "../../schemas/types.generated.ts";
 import { type KStream, StreamApp } from "../../stream/dsl/app.ts";
 import type { CoalescedDelta } from "../../stream/operators/coalesce.ts";
 import type { Sink } from "../../stream/sink.ts";
@@ -82,7 +82,10 @@ export function buildHotKeysApp({ config, counterSink }: HotKeysAppOptions): Str
   for (const d of Object.values(config.dimensions)) for (const t of Object.keys(d.from)) topics.add(t);
   for (const c of Object.values(config.counters)) topics.add(c.from);
   const streams = new Map<string, KStream<unknown>>();
-  for (const topic of topics) streams.set(topic, app.stream(topic));
+  for (const topic of topics) {
+    const schema = config.schemas[topic] as SchemaName | undefined;
+    streams.set(topic, app.stream(topic, schema ? { schema } : {}));
+  }
 
   const itemStreams: Array<KStream<TopKItem>> = [];
   for (const topic of topics) {

@@ -83,7 +83,8 @@ export class HotKeysClient {
   private readonly lists = new Map<string, HotKeys>();
   private readonly measured = new Map<string, Map<string, Measured>>();
   private readonly marks = new Map<string, Map<string, HotKeyMark>>();
-  private readonly hot = new Map<string, Set<string>>();
+  /** The keys hot now, with why (a cool-down event says why the key had been hot). */
+  private readonly hot = new Map<string, Map<string, { reason: "measured" | "marked"; mark: HotKeyMark | null }>>();
   private readonly staleAfter: number;
   private readonly coolBelow: number;
   private readonly topic: string;
@@ -122,7 +123,7 @@ export class HotKeysClient {
 
   /** The keys hot for this client now. */
   hotKeys(dimension: string): string[] {
-    return [...(this.hot.get(dimension) ?? [])];
+    return [...(this.hot.get(dimension)?.keys() ?? [])];
   }
 
   /** The latest list of a dimension's window (ms), as published. */
@@ -233,23 +234,26 @@ export class HotKeysClient {
     const measured = this.measured.get(dimension)?.get(key);
     const mark = this.marks.get(dimension)?.get(key);
     const marked = mark !== undefined && mark.until > now;
-    let set = this.hot.get(dimension);
-    const was = set?.has(key) ?? false;
+    let map = this.hot.get(dimension);
+    const was = map?.get(key);
     const is = measured !== undefined || marked;
-    if (was === is) return;
-    if (!set) {
-      set = new Set();
-      this.hot.set(dimension, set);
+    if ((was !== undefined) === is) {
+      if (was && is) was.reason = marked ? "marked" : "measured";
+      return;
     }
-    if (is) set.add(key);
-    else set.delete(key);
+    if (!map) {
+      map = new Map();
+      this.hot.set(dimension, map);
+    }
+    if (is) map.set(key, { reason: marked ? "marked" : "measured", mark: marked ? mark : null });
+    else map.delete(key);
     const event: HotKeyEvent = {
       dimension,
       key,
-      reason: marked ? "marked" : measured ? "measured" : mark ? "marked" : "measured",
+      reason: is ? (marked ? "marked" : "measured") : (was?.reason ?? "measured"),
       count: measured?.count ?? null,
       window: measured?.window ?? null,
-      mark: mark ?? null,
+      mark: is ? (marked ? mark : null) : (was?.mark ?? null),
       at: now,
     };
     try {
