@@ -18,7 +18,7 @@ import { SAMPLES } from "../../schemas/testdata/samples.ts";
 import type { AccessLog } from "../../schemas/types.generated.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { CollectingSink } from "../../stream/testing/test-driver.ts";
-import { endpoints, kafkaClient, requireStack, uniqueName } from "../support/stack.ts";
+import { endpoints, kafkaClient, requireServices, uniqueName } from "../support/stack.ts";
 
 const kafka = kafkaClient("weir-hotkeys-test");
 const appId = uniqueName("hotkeys").replaceAll("_", "-");
@@ -31,7 +31,7 @@ let admin: Admin;
 let producer: Producer;
 
 before(async () => {
-  await requireStack();
+  await requireServices(["kafka", "redis"]);
   admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({
