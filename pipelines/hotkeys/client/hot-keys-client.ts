@@ -57,6 +57,8 @@ export interface HotKeysClientOptions {
   onHot?: (e: HotKeyEvent) => void;
   onCool?: (e: HotKeyEvent) => void;
   onError?: (e: Error) => void;
+  /** Every list as it arrives (dashboards, the demo). */
+  onList?: (list: HotKeys) => void;
   /** Names the Kafka consumer (its group is this plus a random suffix: every client reads everything). */
   clientId?: string;
 }
@@ -164,6 +166,11 @@ export class HotKeysClient {
     const prev = this.lists.get(id);
     if (prev && prev.windowStart > list.windowStart) return;
     this.lists.set(id, list);
+    try {
+      this.options.onList?.(list);
+    } catch (e) {
+      this.options.onError?.(e as Error);
+    }
     const t = this.thresholds.get(list.dimension);
     if (!t || t.window !== list.windowMs) return;
     let m = this.measured.get(list.dimension);
