@@ -85,6 +85,8 @@ port ${port}
 protected-mode yes
 daemonize no
 supervised no
+# The config file in the process title: ps and weir's own checks tell this stack's Redis from another's.
+proc-title-template "{title} {listen-addr} {config-file}"
 dir ${data}
 logfile ${log}
 # Counters are state: every write in the append-only file, fsynced each second; no RDB snapshots.
