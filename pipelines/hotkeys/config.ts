@@ -66,6 +66,11 @@ export const HotKeysConfigSchema = z
       })
       .prefault({}),
     commitInterval: Duration.default(200),
+    /**
+     * Where input partitions the app has never committed start: `latest` (a list is about the last
+     * minute: a new deployment skips the backlog) or `earliest` (the runtime's default: the whole retention).
+     */
+    startAt: z.enum(["latest", "earliest"]).default("latest"),
     k: z.number().int().min(1).max(10_000).default(100),
     partialK: z.number().int().min(1).max(20_000).optional(),
     slide: Duration.refine((v) => v >= 100, "at least 100ms").default(1000),

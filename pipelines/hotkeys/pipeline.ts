@@ -2,9 +2,10 @@
 import { RedisCounterSink } from "../../sinks/redis/sink.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import { DEFAULT_HOTKEYS_CONFIG_FILE, loadHotKeysConfig } from "./config.ts";
+import { startNewPartitionsAtEnd } from "./start-offsets.ts";
 import { buildHotKeysApp } from "./topology.ts";
 
-export function hotKeysPipeline(ctx: PipelineContext): Pipeline {
+export async function hotKeysPipeline(ctx: PipelineContext): Promise<Pipeline> {
   const config = loadHotKeysConfig(ctx.config ?? DEFAULT_HOTKEYS_CONFIG_FILE);
   const app = buildHotKeysApp({
     config,
@@ -18,5 +19,10 @@ export function hotKeysPipeline(ctx: PipelineContext): Pipeline {
       });
     },
   });
+  if (config.startAt === "latest") {
+    const inputs = app.graph.nodes.flatMap((n) => (n.kind === "source" && !n.internal ? [n.topic] : []));
+    const moved = await startNewPartitionsAtEnd(ctx.endpoints.kafkaBrokers, config.appId, inputs);
+    if (moved > 0) ctx.logger.info({ partitions: moved }, "a new deployment: input partitions start at their end");
+  }
   return { app };
 }
