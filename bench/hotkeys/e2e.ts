@@ -165,7 +165,7 @@ async function latency(): Promise<void> {
   log(`\n### Hot room latency, end to end through Kafka (${RATE} requests/s over 500 rooms; the hot room gets 10%)\n`);
   log("| trial | room | first in a published 10 s list (ms after its traffic began) | ranked #1 (ms) |");
   log("|---|---|---|---|");
-  results.forEach((r, i) => log(`| ${i + 1} | ${r.room} | ${r.seen} | ${r.first ?? "-"} |`));
+  for (const [i, r] of results.entries()) log(`| ${i + 1} | ${r.room} | ${r.seen} | ${r.first ?? "-"} |`);
   const seen = results.map((r) => r.seen).sort((a, b) => a - b);
   log(
     `\nmedian ${seen[Math.floor(seen.length / 2)] ?? "-"} ms, max ${seen[seen.length - 1] ?? "-"} ms over ${results.length} of ${TRIALS} trials`,

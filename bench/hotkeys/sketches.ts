@@ -66,18 +66,11 @@ interface Row {
   are: number;
   aae: number;
   updatesPerSec: number;
-  heapMiB: number;
 }
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
-}
-
-function heapNow(): number {
-  (globalThis as { gc?: () => void }).gc?.();
-  const m = process.memoryUsage();
-  return m.heapUsed + m.arrayBuffers;
 }
 
 interface Algo {
@@ -116,7 +109,6 @@ function measure(
 ): Omit<Row, "skew" | "distinct"> {
   const speeds: number[] = [];
   let top: Array<{ key: number | string; count: number }> = [];
-  let heap = 0;
   for (let run = 0; run <= RUNS; run++) {
     let s: ReturnType<Algo["make"]> | null = algo.make(bytes);
     const n = stream.length;
@@ -125,10 +117,7 @@ function measure(
     const ns = Number(process.hrtime.bigint() - started);
     if (run > 0) speeds.push(n / (ns / 1e9));
     top = s.top();
-    // What the structure holds, keys included: the heap with it, less the heap without it.
-    const withIt = heapNow();
     s = null;
-    heap = withIt - heapNow();
   }
   let hits = 0;
   let are = 0;
@@ -147,7 +136,6 @@ function measure(
     are: are / Math.max(1, top.length),
     aae: aae / Math.max(1, top.length),
     updatesPerSec: median(speeds),
-    heapMiB: heap / 2 ** 20,
   };
 }
 
@@ -209,7 +197,7 @@ for (const distinct of DISTINCT) {
         const r = measure(algo, kib * 1024, stream, exact, truth);
         rows.push({ skew, distinct, ...r });
         log(
-          `  ${r.algo.padEnd(12)} ${String(kib).padStart(4)} KiB  precision ${r.precision.toFixed(3)}  recall ${r.recall.toFixed(3)}  ARE ${r.are.toExponential(2)}  AAE ${r.aae.toFixed(1)}  ${(r.updatesPerSec / 1e6).toFixed(2)} M updates/s  heap ${r.heapMiB.toFixed(2)} MiB`,
+          `  ${r.algo.padEnd(12)} ${String(kib).padStart(4)} KiB  precision ${r.precision.toFixed(3)}  recall ${r.recall.toFixed(3)}  ARE ${r.are.toExponential(2)}  AAE ${r.aae.toFixed(1)}  ${(r.updatesPerSec / 1e6).toFixed(2)} M updates/s`,
         );
       }
     }
@@ -225,11 +213,11 @@ if (OUT) {
         " ",
       )}; Node ${process.version}. Top-${K}, ${LENGTH.toLocaleString("en")} updates, ${STRINGS ? "string" : "numeric"} keys.`,
     "",
-    "| skew | distinct keys | algorithm | memory (KiB) | precision | recall | ARE | AAE | M updates/s (median of runs) | JS heap (MiB) |",
-    "|---|---|---|---|---|---|---|---|---|---|",
+    "| skew | distinct keys | algorithm | memory (KiB) | precision | recall | ARE | AAE | M updates/s (median of runs) |",
+    "|---|---|---|---|---|---|---|---|---|",
     ...rows.map(
       (r) =>
-        `| ${r.skew} | ${r.distinct.toLocaleString("en")} | ${r.algo} | ${r.kib} | ${r.precision.toFixed(3)} | ${r.recall.toFixed(3)} | ${r.are.toExponential(2)} | ${r.aae.toFixed(1)} | ${(r.updatesPerSec / 1e6).toFixed(2)} | ${r.heapMiB.toFixed(2)} |`,
+        `| ${r.skew} | ${r.distinct.toLocaleString("en")} | ${r.algo} | ${r.kib} | ${r.precision.toFixed(3)} | ${r.recall.toFixed(3)} | ${r.are.toExponential(2)} | ${r.aae.toFixed(1)} | ${(r.updatesPerSec / 1e6).toFixed(2)} |`,
     ),
     "",
   ];
