@@ -18,6 +18,7 @@ import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
 import type { HotKeys } from "../../schemas/types.generated.ts";
 import { ShipAgent } from "../../shipper/agent.ts";
 import { parseShipConfig } from "../../shipper/config.ts";
+import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { stackUp } from "./stack.ts";
 
@@ -47,9 +48,10 @@ export function demoCommand(): Command {
       const running: Array<{ pipeline: Pipeline; worker: StreamWorker }> = [];
       for (const make of [healthPipeline, logsPipeline, hotKeysPipeline]) {
         const pipeline = await make(ctx);
+        const clientId = `${pipeline.app.appId}-demo`;
+        const kafka = new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId, logger });
         const worker = new StreamWorker(pipeline.app, {
-          brokers: endpoints.kafkaBrokers,
-          instanceId: "demo",
+          kafka,
           logger,
           metricsPort: 0,
         });

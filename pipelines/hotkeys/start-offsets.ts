@@ -3,11 +3,10 @@
 // (`startAt: latest`, the default) instead of chewing through days of retention first. Partitions the
 // group has committed keep their offsets: a restart resumes where it stopped. This is set before the
 // worker joins, as Kafka's auto.offset.reset=latest would be for a Java consumer.
-import { Kafka, logLevel } from "kafkajs";
+import { KafkaClient } from "../../kafka/client.ts";
 
 export async function startNewPartitionsAtEnd(brokers: string[], groupId: string, topics: string[]): Promise<number> {
-  const kafka = new Kafka({ clientId: `${groupId}-start`, brokers, logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
+  const admin = new KafkaClient({ clientId: `${groupId}-start`, brokers }).native.admin();
   await admin.connect();
   let moved = 0;
   try {

@@ -13,6 +13,19 @@
 // record cache or Vector's reduce: docs/hotkeys.md.
 import { Redis, type RedisOptions } from "ioredis";
 
+/**
+ * A delta as a pipeline step emits it (the runtime's `coalesce`): `delta` to counter `key` for the
+ * periods ending at `end`, by `writer`. The sink writes it with `end` as its sequence.
+ */
+export interface CounterDelta {
+  key: string;
+  delta: number;
+  /** The periods summed: [start, end). */
+  start: number;
+  end: number;
+  writer: string;
+}
+
 /** One write: `delta` to counter `key`, by `writer`, whose `seq` grows from write to write. */
 export interface CounterWrite {
   key: string;

@@ -1,4 +1,4 @@
-// The Redis counter sink: the deltas of a `coalesce` step (stream/operators/coalesce.ts), one per
+// The Redis counter sink: the deltas of a `coalesce` step (the stream runtime's), one per
 // counter per period, applied by counters.ts's script, which counts each writer's delta once. On the
 // batching sink (sinks/batching/) with one batch in flight, so a writer's deltas reach Redis in the
 // order they were emitted (a later one applied first would make the earlier one look replayed), and
@@ -6,12 +6,11 @@
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { z } from "zod";
-import type { CoalescedDelta } from "../../stream/operators/coalesce.ts";
 import type { Rec } from "../../stream/types.ts";
 import { type Batch, reserve } from "../batching/batch.ts";
 import { DurationSchema, parseOptions, RetriesSchema } from "../batching/options.ts";
 import { BatchingSink, BatchingSinkError, type RejectedRecord, type SinkMetricSet } from "../batching/sink.ts";
-import { CounterStore, type CounterWrite, isTransientRedisError, writeProblem } from "./counters.ts";
+import { type CounterDelta, CounterStore, type CounterWrite, isTransientRedisError, writeProblem } from "./counters.ts";
 
 export const RedisCounterSinkConfigSchema = z.strictObject({
   name: z.string().min(1).default("redis-counters"),
@@ -46,7 +45,7 @@ export interface RedisFailure {
 
 export class RedisCounterSinkError extends BatchingSinkError<RedisFailure> {}
 
-export class RedisCounterSink extends BatchingSink<CoalescedDelta, RejectedRecord<CoalescedDelta>, RedisFailure> {
+export class RedisCounterSink extends BatchingSink<CounterDelta, RejectedRecord<CounterDelta>, RedisFailure> {
   readonly config: z.output<typeof RedisCounterSinkConfigSchema>;
   readonly store: CounterStore;
   readonly stats: RedisCounterSinkStats = { applied: 0, duplicates: 0, requests: 0, retries: 0, rejected: 0 };
@@ -74,7 +73,7 @@ export class RedisCounterSink extends BatchingSink<CoalescedDelta, RejectedRecor
     if (registry) this.registerMetrics(registry);
   }
 
-  protected encode(rec: Rec<CoalescedDelta>, out: Batch<CoalescedDelta>): boolean {
+  protected encode(rec: Rec<CounterDelta>, out: Batch<CounterDelta>): boolean {
     const d = rec.value;
     const write: CounterWrite = { key: d.key, delta: d.delta, writer: d.writer, seq: d.end };
     const problem = writeProblem(write);
@@ -91,7 +90,7 @@ export class RedisCounterSink extends BatchingSink<CoalescedDelta, RejectedRecor
     return true;
   }
 
-  protected async send(batch: Batch<CoalescedDelta>): Promise<void> {
+  protected async send(batch: Batch<CounterDelta>): Promise<void> {
     const items = batch.unsettled();
     const writes = items.map((i) => {
       const [key, delta, writer, seq] = JSON.parse(batch.bytes(i, i + 1).toString("utf8")) as [

@@ -16,6 +16,7 @@ import { buildHotKeysApp } from "../../pipelines/hotkeys/topology.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import { SAMPLES } from "../../schemas/testdata/samples.ts";
 import type { AccessLog } from "../../schemas/types.generated.ts";
+import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { CollectingSink } from "../../stream/testing/test-driver.ts";
 import { endpoints, kafkaClient, requireServices, uniqueName } from "../support/stack.ts";
@@ -111,8 +112,7 @@ test("hot keys end to end: per-service thresholds and callbacks over Kafka and H
   let running = true;
   const supervise = async (): Promise<void> => {
     const w = new StreamWorker(buildHotKeysApp({ config, counterSink: () => new CollectingSink() }), {
-      brokers: endpoints.kafkaBrokers,
-      instanceId: `hk-test-${restarts}`,
+      kafka: new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId: `${appId}-${restarts}` }),
       metricsPort: null,
     });
     worker = w;

@@ -9,7 +9,7 @@ import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts"
 import { LocalStack } from "../../infra/stack/local-stack.ts";
 import type { ServiceName } from "../../infra/stack/service.ts";
 // Test consumers read topics weir ship wrote, lz4-compressed.
-import "../../stream/kafka/codecs.ts";
+import "../../kafka/codecs.ts";
 
 export const stackConfig = resolveStackConfig();
 export const endpoints = stackEndpoints(stackConfig);

@@ -11,12 +11,10 @@
 // level, or when no list has shown it for `staleAfter` (the pipeline stopped: stale knowledge is not
 // kept forever).
 import { hostname } from "node:os";
-import { Kafka, logLevel } from "kafkajs";
+import { KafkaClient } from "../../../kafka/client.ts";
 import { codecFor } from "../../../schemas/codec.ts";
 import type { HotKeyMark, HotKeys } from "../../../schemas/types.generated.ts";
 import { type Duration, ms } from "../../../stream/types.ts";
-// hotkeys.top is written by the stream runtime's producers, lz4-compressed.
-import "../../../stream/kafka/codecs.ts";
 
 export interface Threshold {
   /** The window whose lists decide: one the pipeline publishes (10s, 1m by default). */
@@ -93,7 +91,7 @@ export class HotKeysClient {
   private readonly marksTopic: string;
   private timer: NodeJS.Timeout | null = null;
   private poller: NodeJS.Timeout | null = null;
-  private consumer: ReturnType<Kafka["consumer"]> | null = null;
+  private consumer: ReturnType<KafkaClient["native"]["consumer"]> | null = null;
   private closed = false;
 
   constructor(private readonly options: HotKeysClientOptions) {
@@ -274,7 +272,8 @@ export class HotKeysClient {
 
   private async startKafka(brokers: string[]): Promise<void> {
     const clientId = this.options.clientId ?? "weir-hotkeys-client";
-    const kafka = new Kafka({ clientId, brokers, logLevel: logLevel.NOTHING });
+    // The setup every weir process shares (kafka/client.ts): bounded retries, the lz4 codec.
+    const kafka = new KafkaClient({ clientId, brokers }).native;
     // A group of its own: every client reads every list (a broadcast), and commits nothing.
     const groupId = `${clientId}-${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
     const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 });

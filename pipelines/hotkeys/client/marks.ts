@@ -3,7 +3,7 @@
 // start; removing a mark writes a null value. A drill before a big event goes through the same
 // clients and callbacks as a key measured hot.
 import { hostname, userInfo } from "node:os";
-import { Kafka, logLevel } from "kafkajs";
+import { KafkaClient } from "../../../kafka/client.ts";
 import { codecFor } from "../../../schemas/codec.ts";
 import type { HotKeyMark } from "../../../schemas/types.generated.ts";
 import { DimensionName } from "../config.ts";
@@ -38,9 +38,10 @@ export function buildMark(dimension: string, key: string, forMs: number, reason:
 }
 
 async function produce(target: MarkTarget, id: string, value: Buffer | null): Promise<void> {
-  const kafka = new Kafka({ clientId: "weir-hotkeys-mark", brokers: target.brokers, logLevel: logLevel.NOTHING });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
+  const producer = await new KafkaClient({
+    clientId: "weir-hotkeys-mark",
+    brokers: target.brokers,
+  }).idempotentProducer();
   try {
     await producer.send({ topic: target.topic ?? "hotkeys.marks", acks: -1, messages: [{ key: id, value }] });
   } finally {
@@ -61,7 +62,7 @@ export async function unmarkKey(target: MarkTarget, dimension: string, key: stri
 /** The marks in force: the topic read from its start to its end. */
 export async function readMarks(target: MarkTarget, now = Date.now()): Promise<HotKeyMark[]> {
   const topic = target.topic ?? "hotkeys.marks";
-  const kafka = new Kafka({ clientId: "weir-hotkeys-marks", brokers: target.brokers, logLevel: logLevel.NOTHING });
+  const kafka = new KafkaClient({ clientId: "weir-hotkeys-marks", brokers: target.brokers }).native;
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
