@@ -97,7 +97,7 @@ export function demoCommand(): Command {
         .reduce((n, s) => n + s.events, 0);
       const logsOk = await showLogs(endpoints, env, start, accessAndApp);
       const healthOk = await showHealth(endpoints.clickhouseUrl, start, parseDuration(opts.duration));
-      const hotOk = await showHotRoom(simDir, roomLists);
+      const hotOk = await showHotRoom(simDir, roomLists, start);
       await hotClient.close();
       for (const { pipeline, worker } of running) {
         await worker.stop();
@@ -233,7 +233,7 @@ async function showHealth(clickhouseUrl: string, start: number, durationMs: numb
  * The simulator's hot room (its ground truth) as the hot-key pipeline saw it: the first 10 s room
  * list that ranked it first, and the list of the window that covers the event at full strength.
  */
-async function showHotRoom(simDir: string, lists: HotKeys[]): Promise<boolean> {
+async function showHotRoom(simDir: string, lists: HotKeys[], runStart: number): Promise<boolean> {
   const truth = readFileSync(join(simDir, "ground-truth.jsonl"), "utf8")
     .split("\n")
     .filter(Boolean)
@@ -271,7 +271,7 @@ async function showHotRoom(simDir: string, lists: HotKeys[]): Promise<boolean> {
         (a, b) => (b.keys.find((e) => e.key === room)?.count ?? 0) - (a.keys.find((e) => e.key === room)?.count ?? 0),
       )[0];
   console.log(
-    `\nhot keys: ${lists.length} room lists (10 s windows) on hotkeys.top; the simulator's hot room ${room} (x${hot.multiplier} from +${((hot.start - (sorted[0]?.windowStart ?? hot.start)) / 1000).toFixed(0)} s of event time)`,
+    `\nhot keys: ${lists.length} room lists (10 s windows) on hotkeys.top; the simulator's hot room ${room} (x${hot.multiplier} from ${((hot.start - runStart) / 1000).toFixed(0)} s into the run)`,
   );
   if (first) {
     console.log(
