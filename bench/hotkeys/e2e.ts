@@ -52,6 +52,39 @@ function startWorker(config: string, name: string): ChildProcess {
   return child;
 }
 
+/**
+ * A worker under a supervisor, as in production (docs/stream.md): restarted when it exits on an
+ * error; the restarts are reported with the results.
+ */
+class Supervised {
+  child: ChildProcess;
+  restarts = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly config: string,
+    private readonly name: string,
+  ) {
+    this.child = this.spawn();
+  }
+
+  private spawn(): ChildProcess {
+    const child = startWorker(this.config, `${this.name}-${this.restarts}`);
+    child.once("exit", () => {
+      if (this.stopped) return;
+      this.restarts++;
+      console.error(`worker ${this.name} exited; restarting (${this.restarts})`);
+      this.child = this.spawn();
+    });
+    return child;
+  }
+
+  async stop(signal: NodeJS.Signals): Promise<void> {
+    this.stopped = true;
+    await kill(this.child, signal);
+  }
+}
+
 async function kill(child: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill(signal);
@@ -86,7 +119,7 @@ async function latency(): Promise<void> {
     config,
     `appId: ${appId}\ntopics: { output: ${output}, marks: ${marks} }\nschemas: { ${input}: AccessLog }\ndimensions:\n  room:\n    from: { ${input}: roomId }\n`,
   );
-  const worker = startWorker(config, "latency");
+  const worker = new Supervised(config, "latency");
   const producer = kafka.producer();
   await producer.connect();
   const codec = codecFor("AccessLog");
@@ -100,7 +133,7 @@ async function latency(): Promise<void> {
     clientId: "bench-hk",
     onList: (l) => {
       if (!hot || l.windowMs !== 10_000) return;
-      const at = l.keys.findIndex((e) => e.key === String(hot?.room));
+      const at = l.keys.findIndex((e) => e.key === String(700_000 + (hot?.room ?? 0)));
       if (at >= 0 && hot.seen === undefined) hot.seen = Date.now();
       if (at === 0 && hot.first === undefined) hot.first = Date.now();
     },
@@ -154,7 +187,7 @@ async function latency(): Promise<void> {
     await produce;
     await client.close();
     await producer.disconnect();
-    await kill(worker, "SIGTERM");
+    await worker.stop("SIGTERM");
     const mine = (await admin.listTopics()).filter(
       (t) => t.startsWith(`${appId}-`) || [input, output, marks].includes(t),
     );
@@ -163,6 +196,7 @@ async function latency(): Promise<void> {
     await admin.disconnect();
   }
   log(`\n### Hot room latency, end to end through Kafka (${RATE} requests/s over 500 rooms; the hot room gets 10%)\n`);
+  log(`Worker restarts after an error (under a supervisor): ${worker.restarts}\n`);
   log("| trial | room | first in a published 10 s list (ms after its traffic began) | ranked #1 (ms) |");
   log("|---|---|---|---|");
   for (const [i, r] of results.entries()) log(`| ${i + 1} | ${r.room} | ${r.seen} | ${r.first ?? "-"} |`);
@@ -228,16 +262,16 @@ async function counters(): Promise<void> {
   const third = Math.ceil(GIFTS / 3);
   try {
     await produce(third);
-    let w = startWorker(config, "c1");
+    let w = new Supervised(config, "c1");
     await until("first counters", async () => (await total()) > 0, 300_000);
-    await kill(w);
+    await w.stop("SIGKILL");
     const one = await total();
     await produce(third);
-    w = startWorker(config, "c2");
+    w = new Supervised(config, "c2");
     await until("more counters", async () => (await total()) > one, 300_000);
-    await kill(w);
+    await w.stop("SIGKILL");
     await produce(GIFTS);
-    w = startWorker(config, "c3");
+    w = new Supervised(config, "c3");
     const ends = await admin.fetchTopicOffsets(coin);
     await until(
       "every gift committed",
@@ -268,7 +302,7 @@ async function counters(): Promise<void> {
     const want = [...exact.values()].reduce((a, b) => a + b, 0);
     await until("every coin in Redis", async () => (await total()) >= want, 300_000).catch(() => {});
     await new Promise((r) => setTimeout(r, 3000));
-    await kill(w, "SIGTERM");
+    await w.stop("SIGTERM");
     const after = await stat();
     let wrong = 0;
     for (const [s, sum] of exact) if (Number(await redis.get(`${prefix}{${s}}`)) !== sum) wrong++;
