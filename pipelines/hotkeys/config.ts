@@ -68,7 +68,8 @@ export const HotKeysConfigSchema = z
     commitInterval: Duration.default(200),
     /**
      * Where input partitions the app has never committed start: `latest` (a list is about the last
-     * minute: a new deployment skips the backlog) or `earliest` (the runtime's default: the whole retention).
+     * minute: a new deployment skips the backlog) or `earliest` (the runtime's default: the whole
+     * retention). Topics a counter reads always start at the earliest: no increment is skipped.
      */
     startAt: z.enum(["latest", "earliest"]).default("latest"),
     k: z.number().int().min(1).max(10_000).default(100),

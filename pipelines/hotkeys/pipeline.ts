@@ -20,7 +20,12 @@ export async function hotKeysPipeline(ctx: PipelineContext): Promise<Pipeline> {
     },
   });
   if (config.startAt === "latest") {
-    const inputs = app.graph.nodes.flatMap((n) => (n.kind === "source" && !n.internal ? [n.topic] : []));
+    // Only topics no counter reads: a counter must see every increment, so its topics start at the
+    // beginning of their retention (the runtime's default), and a topic both read waits for it.
+    const counted = new Set(Object.values(config.counters).map((c) => c.from));
+    const inputs = app.graph.nodes.flatMap((n) =>
+      n.kind === "source" && !n.internal && !counted.has(n.topic) ? [n.topic] : [],
+    );
     const moved = await startNewPartitionsAtEnd(ctx.endpoints.kafkaBrokers, config.appId, inputs);
     if (moved > 0) ctx.logger.info({ partitions: moved }, "a new deployment: input partitions start at their end");
   }
