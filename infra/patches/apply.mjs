@@ -20,6 +20,12 @@ const patches = [
     original: "ea72357721fbf67770b5e06b9bf4260faa1e60f3affb556bff2cc7892c1881fb",
     replacement: "infra/patches/kafkajs-group-messages.cjs",
   },
+  {
+    why: "a record declaring an array or map block larger than its bytes kept the reader looping (docs/events.md)",
+    target: "node_modules/avsc/lib/types.js",
+    original: "f5c8bfe63da5a9201397446e3fc159f2e5800cd9303e395a97b3b464790ac2e1",
+    replacement: "infra/patches/avsc-types.cjs",
+  },
 ];
 
 const sha = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");
