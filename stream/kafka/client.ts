@@ -4,7 +4,7 @@
 // module that knows kafkajs, so the client can be swapped (see docs/stream.md for the measurement
 // against @platformatic/kafka).
 import kafkajs, { type Consumer, type Producer, type Transaction } from "kafkajs";
-import { KafkaClient, type KafkaOptions } from "../../kafka/client.ts";
+import { KafkaClient, type KafkaOptions, unreachableReason } from "../../kafka/client.ts";
 import type { CompiledTopology } from "../dsl/compile.ts";
 import { assignTasks } from "./assigner.ts";
 import {
@@ -12,6 +12,7 @@ import {
   type FetchedBatch,
   type GroupConsumer,
   type GroupConsumerOptions,
+  KafkaUnreachableError,
   type NewTopic,
   type OutputProducer,
   type OutRecord,
@@ -34,16 +35,22 @@ export class KafkajsStreamClient implements StreamKafkaClient {
     this.client = options instanceof KafkaClient ? options : new KafkaClient(options);
   }
 
+  get brokers(): readonly string[] {
+    return this.client.brokers;
+  }
+
   admin(): StreamAdmin {
-    return new KafkaAdmin(this.client.native.admin());
+    return new KafkaAdmin(this.client.native.admin(), this.brokers);
   }
 
   async producer(): Promise<OutputProducer> {
-    return new PlainProducer(await this.client.idempotentProducer());
+    return new PlainProducer(await reachable(this.brokers, () => this.client.idempotentProducer()));
   }
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const p = await this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS);
+    const p = await reachable(this.brokers, () =>
+      this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS),
+    );
     const tp = new KafkajsTransactionalProducer(p);
     await tp.begin();
     return tp;
@@ -56,7 +63,18 @@ export class KafkajsStreamClient implements StreamKafkaClient {
       assigner: [taskAssigner(topology, taskCounts, owned)],
       ...(options.sessionTimeout ? { sessionTimeout: options.sessionTimeout } : {}),
     });
-    return new KafkajsGroupConsumer(consumer, options);
+    return new KafkajsGroupConsumer(consumer, options, this.brokers);
+  }
+}
+
+/** Runs a call, turning kafkajs' "no broker answered" errors into KafkaUnreachableError. */
+async function reachable<T>(brokers: readonly string[], call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    const reason = unreachableReason(e);
+    if (reason !== null) throw new KafkaUnreachableError(brokers, reason, { cause: e });
+    throw e;
   }
 }
 
@@ -64,6 +82,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
   constructor(
     private readonly c: Consumer,
     options: GroupConsumerOptions,
+    private readonly brokers: readonly string[],
   ) {
     c.on(c.events.GROUP_JOIN, (e) => options.onAssignment(e.payload.memberAssignment));
     c.on(c.events.END_BATCH_PROCESS, (e) => options.onBatchEnd(e.payload as BatchEnd));
@@ -71,7 +90,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 
   connect(): Promise<void> {
-    return this.c.connect();
+    return reachable(this.brokers, () => this.c.connect());
   }
 
   subscribe(topics: string[]): Promise<void> {
@@ -273,18 +292,25 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 class KafkaAdmin implements StreamAdmin {
   private connected = false;
 
-  constructor(private readonly a: ReturnType<KafkaClient["native"]["admin"]>) {}
+  constructor(
+    private readonly a: ReturnType<KafkaClient["native"]["admin"]>,
+    private readonly brokers: readonly string[],
+  ) {}
 
   private async ready() {
     if (!this.connected) {
-      await this.a.connect();
+      await reachable(this.brokers, () => this.a.connect());
       this.connected = true;
     }
     return this.a;
   }
 
   /** Partition count of each topic that exists. */
-  async partitionCounts(topics: string[]): Promise<Map<string, number>> {
+  partitionCounts(topics: string[]): Promise<Map<string, number>> {
+    return reachable(this.brokers, () => this.partitionCountsNow(topics));
+  }
+
+  private async partitionCountsNow(topics: string[]): Promise<Map<string, number>> {
     const a = await this.ready();
     const existing = new Set(await a.listTopics());
     const wanted = topics.filter((t) => existing.has(t));
@@ -295,7 +321,11 @@ class KafkaAdmin implements StreamAdmin {
     return out;
   }
 
-  async createTopics(topics: NewTopic[]): Promise<void> {
+  createTopics(topics: NewTopic[]): Promise<void> {
+    return reachable(this.brokers, () => this.createTopicsNow(topics));
+  }
+
+  private async createTopicsNow(topics: NewTopic[]): Promise<void> {
     if (topics.length === 0) return;
     const a = await this.ready();
     await a.createTopics({
