@@ -18,6 +18,12 @@ export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.u
 const Port = z.number().int().min(1024, "use a port >= 1024 (the stack never runs privileged)").max(65535);
 const JvmSize = z.string().regex(/^\d+[mMgG]$/, "a JVM memory size such as 512m or 1g");
 
+export const STACK_SERVICES = ["kafka", "elasticsearch", "clickhouse"] as const;
+export type StackServiceKind = (typeof STACK_SERVICES)[number];
+
+/** The most brokers a local cluster may have: each is a JVM on this machine. */
+export const MAX_LOCAL_BROKERS = 5;
+
 export const StackConfigSchema = z
   .strictObject({
     /** State of the stack (configs, data, logs, pid files); relative paths are from the project root. */
@@ -29,13 +35,31 @@ export const StackConfigSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_-]*$/, "a system user name")
       .default("weir"),
+    /** The servers this stack runs (a stack of Kafka alone for a Kafka test, say). */
+    services: z
+      .array(z.enum(STACK_SERVICES))
+      .min(1)
+      .default([...STACK_SERVICES])
+      .transform((list) => STACK_SERVICES.filter((s) => list.includes(s))),
     kafka: z
       .strictObject({
+        /** The first broker's client port; broker i (from 0) of a cluster listens on port + 2i. */
         port: Port.default(9092),
+        /** The first broker's KRaft controller port; broker i's is controllerPort + 2i. */
         controllerPort: Port.default(9093),
+        /**
+         * Brokers: 1 is a single node; 3 (or more) a KRaft cluster of combined broker+controller
+         * nodes whose topics are replicated (the catalog's `cluster` environment: RF 3, min.insync 2).
+         */
+        brokers: z.number().int().min(1).max(MAX_LOCAL_BROKERS).default(1),
         heap: JvmSize.default("1g"),
       })
       .prefault({}),
+    /**
+     * SASL/SCRAM-SHA-512 over TLS on Kafka's client and inter-broker listener (a CA and certificates
+     * made under <dir>/tls), and passwords for ClickHouse's users (under <dir>/secrets).
+     */
+    security: z.boolean().default(false),
     elasticsearch: z
       .strictObject({
         port: Port.default(9200),
@@ -55,17 +79,27 @@ export const StackConfigSchema = z
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<number, string>();
-    const ports: [string, string, number][] = [
-      ["kafka", "port", cfg.kafka.port],
-      ["kafka", "controllerPort", cfg.kafka.controllerPort],
+    const ports: [string, string, number][] = [];
+    for (let i = 0; i < cfg.kafka.brokers; i++) {
+      const node = i === 0 ? "" : ` (broker ${i + 1})`;
+      ports.push(["kafka", `port${node}`, cfg.kafka.port + 2 * i]);
+      ports.push(["kafka", `controllerPort${node}`, cfg.kafka.controllerPort + 2 * i]);
+    }
+    ports.push(
       ["elasticsearch", "port", cfg.elasticsearch.port],
       ["elasticsearch", "transportPort", cfg.elasticsearch.transportPort],
       ["clickhouse", "httpPort", cfg.clickhouse.httpPort],
       ["clickhouse", "tcpPort", cfg.clickhouse.tcpPort],
-    ];
+    );
     for (const [service, key, port] of ports) {
+      if (port > 65535) {
+        ctx.addIssue({ code: "custom", path: [service, "port"], message: `${service}.${key} would be port ${port}` });
+        continue;
+      }
       const other = seen.get(port);
-      if (other) ctx.addIssue({ code: "custom", path: [service, key], message: `port ${port} is also ${other}` });
+      const path = [service, key.replace(/ .*/, "")];
+      const which = key.includes(" ") ? ` (${service}.${key})` : "";
+      if (other) ctx.addIssue({ code: "custom", path, message: `port ${port}${which} is also ${other}` });
       else seen.set(port, `${service}.${key}`);
     }
   });
@@ -75,6 +109,9 @@ export type StackSettings = z.output<typeof StackConfigSchema>;
 /** Environment variable -> config path. Documented in docs/configuration.md. */
 export const STACK_ENV: Record<string, readonly string[]> = {
   WEIR_STACK_DIR: ["dir"],
+  WEIR_STACK_SERVICES: ["services"],
+  WEIR_STACK_BROKERS: ["kafka", "brokers"],
+  WEIR_STACK_SECURITY: ["security"],
   WEIR_STACK_DOWNLOADS: ["downloads"],
   WEIR_STACK_USER: ["user"],
   WEIR_KAFKA_PORT: ["kafka", "port"],
@@ -126,7 +163,7 @@ export function resolveStackConfig(env: NodeJS.ProcessEnv = process.env, project
   for (const [name, path] of Object.entries(STACK_ENV)) {
     const text = env[name];
     if (text === undefined || text === "" || !isPlainObject(raw)) continue;
-    setIn(raw, path, /^\d+$/.test(text) && /port/i.test(name) ? Number(text) : text);
+    setIn(raw, path, envValue(name, text));
     fromEnv.set(path.join("."), name);
   }
   const settings = validateConfig(file ?? "stack settings", StackConfigSchema, raw, parsed.locate, (path) =>
@@ -146,9 +183,27 @@ export function resolveStackConfig(env: NodeJS.ProcessEnv = process.env, project
   };
 }
 
+/** An environment variable's text as its setting's type (validated after). */
+function envValue(name: string, text: string): unknown {
+  if (name === "WEIR_STACK_SERVICES") return text.split(",").map((s) => s.trim());
+  if (name === "WEIR_STACK_SECURITY")
+    return /^(1|true|on|yes)$/i.test(text) ? true : /^(0|false|off|no)$/i.test(text) ? false : text;
+  if (/^\d+$/.test(text) && (/PORT/.test(name) || name === "WEIR_STACK_BROKERS")) return Number(text);
+  return text;
+}
+
+/** The client and controller ports of each broker of the local Kafka, in node order (node id = index + 1). */
+export function kafkaNodes(cfg: StackSettings): Array<{ id: number; port: number; controllerPort: number }> {
+  return Array.from({ length: cfg.kafka.brokers }, (_, i) => ({
+    id: i + 1,
+    port: cfg.kafka.port + 2 * i,
+    controllerPort: cfg.kafka.controllerPort + 2 * i,
+  }));
+}
+
 export function stackEndpoints(cfg: StackSettings): StackEndpoints {
   return {
-    kafkaBrokers: [`127.0.0.1:${cfg.kafka.port}`],
+    kafkaBrokers: kafkaNodes(cfg).map((n) => `127.0.0.1:${n.port}`),
     elasticsearchUrl: `http://127.0.0.1:${cfg.elasticsearch.port}`,
     clickhouseUrl: `http://127.0.0.1:${cfg.clickhouse.httpPort}`,
   };

@@ -24,7 +24,7 @@ import {
   type TransactionalProducer,
 } from "./stream-client.ts";
 
-const { AssignerProtocol, CompressionTypes } = kafkajs;
+const { AssignerProtocol, CompressionTypes, ConfigResourceTypes } = kafkajs;
 
 const ASSIGNER_NAME = "weir-task-sticky";
 
@@ -291,6 +291,7 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 
 class KafkaAdmin implements StreamAdmin {
   private connected = false;
+  private defaultReplication: number | null = null;
 
   constructor(
     private readonly a: ReturnType<KafkaClient["native"]["admin"]>,
@@ -328,17 +329,45 @@ class KafkaAdmin implements StreamAdmin {
   private async createTopicsNow(topics: NewTopic[]): Promise<void> {
     if (topics.length === 0) return;
     const a = await this.ready();
+    const replicationFactor = await this.replicationFactor();
     await a.createTopics({
       waitForLeaders: true,
       topics: topics.map((t) => ({
         topic: t.topic,
         numPartitions: t.partitions,
-        replicationFactor: Number(process.env.WEIR_TOPIC_REPLICATION_FACTOR ?? 1),
+        replicationFactor,
         configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
       })),
     });
     // A new partition answers NOT_LEADER_FOR_PARTITION for a moment after creation: wait until each serves.
     for (const t of topics) await this.offsets(t.topic);
+  }
+
+  /**
+   * The replication factor of the topics a worker creates: the broker's default.replication.factor,
+   * as Kafka Streams' replication.factor=-1 means (kafkajs' CreateTopics is too old to send -1), so a
+   * worker on a 3-broker cluster replicates its changelogs 3 times with no setting of its own;
+   * WEIR_TOPIC_REPLICATION_FACTOR overrides it.
+   */
+  private async replicationFactor(): Promise<number> {
+    const override = process.env.WEIR_TOPIC_REPLICATION_FACTOR;
+    if (override) return Number(override);
+    if (this.defaultReplication !== null) return this.defaultReplication;
+    const a = await this.ready();
+    const { brokers } = await a.describeCluster();
+    const node = brokers[0]?.nodeId;
+    if (node === undefined) return 1;
+    const { resources } = await a.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        { type: ConfigResourceTypes.BROKER, name: String(node), configNames: ["default.replication.factor"] },
+      ],
+    });
+    const value = Number(
+      resources[0]?.configEntries.find((e) => e.configName === "default.replication.factor")?.configValue,
+    );
+    this.defaultReplication = Number.isInteger(value) && value > 0 ? value : 1;
+    return this.defaultReplication;
   }
 
   /** Earliest and end (last stable) offsets per partition; retriable errors (a leader moving) are retried for 30 s. */
