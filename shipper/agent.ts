@@ -477,13 +477,13 @@ export class ShipAgent {
   }
 
   private health(): { ok: boolean; detail: Record<string, unknown> } {
-    const s = this.sink?.stats;
+    const kafka = this.sink?.health();
     const c = this.channel?.stats();
-    const kafkaOk = !s || s.failing < 3;
+    const kafkaOk = !kafka || kafka.ok;
     return {
       ok: kafkaOk && !this.fatal,
       detail: {
-        kafka: kafkaOk ? "ok" : `failing: ${s?.lastError}`,
+        kafka: kafka?.detail ?? "ok",
         channelFill: c ? Number(c.fill.toFixed(3)) : null,
         sources: this.runners.map((r) => r.config.name),
       },
@@ -500,7 +500,7 @@ export class ShipAgent {
         const c = this.channel.stats();
         return { bytes: c.bytes, records: c.records, maxBytes: c.maxBytes };
       },
-      sink: () => this.sink.stats,
+      sink: () => ({ ...this.sink.stats, ...this.sink.health() }),
     };
   }
 }

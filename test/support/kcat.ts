@@ -23,15 +23,20 @@ export async function ensureKcat(): Promise<string> {
  * prints each one as a header line `partition offset keyLength valueLength` followed by the raw key
  * and value bytes, which are then parsed by length (values are binary Avro).
  */
-export async function consumeAll(topic: string): Promise<KcatMessage[]> {
+export async function consumeAll(
+  topic: string,
+  options: { brokers?: string[]; config?: Record<string, string> } = {},
+): Promise<KcatMessage[]> {
   const bin = await ensureKcat();
+  const config = Object.entries(options.config ?? {}).flatMap(([k, v]) => ["-X", `${k}=${v}`]);
   const out = await new Promise<Buffer>((resolve, reject) => {
     const child = spawn(
       bin,
       [
         "-C",
         "-b",
-        endpoints.kafkaBrokers.join(","),
+        (options.brokers ?? endpoints.kafkaBrokers).join(","),
+        ...config,
         "-t",
         topic,
         "-o",
