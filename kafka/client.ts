@@ -5,6 +5,7 @@
 import kafkajs, { type Consumer, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import "./codecs.ts";
+import { type KafkaSecurity, kafkajsSecurity } from "./security.ts";
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 
@@ -12,6 +13,8 @@ export interface KafkaOptions {
   brokers: string[];
   clientId: string;
   logger?: Logger;
+  /** TLS and SASL (./security.ts); none: plaintext. */
+  security?: KafkaSecurity | undefined;
 }
 
 export class KafkaClient {
@@ -22,6 +25,7 @@ export class KafkaClient {
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      ...kafkajsSecurity(options.security),
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => {
         if (!log) return;

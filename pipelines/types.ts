@@ -1,5 +1,6 @@
 // What `weir run <pipeline>` gives a pipeline, and what a pipeline gives back.
 import type { Logger } from "pino";
+import type { StoreEndpoints } from "../sinks/credentials.ts";
 import type { StreamApp } from "../stream/dsl/app.ts";
 
 export interface PipelineContext {
@@ -7,7 +8,8 @@ export interface PipelineContext {
   config?: string;
   /** Where the pipeline may write files (reports, ...). */
   dataDir: string;
-  endpoints: { kafkaBrokers: string[]; elasticsearchUrl: string; clickhouseUrl: string };
+  /** Where the stores and Kafka are, with the stores' credentials (sinks/credentials.ts). */
+  endpoints: StoreEndpoints & { kafkaBrokers: string[] };
   env: NodeJS.ProcessEnv;
   logger: Logger;
 }

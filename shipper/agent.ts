@@ -13,6 +13,7 @@ import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
+import type { KafkaSecurity } from "../kafka/security.ts";
 import type { TopicCatalog } from "../schemas/catalog.ts";
 import { codecFor } from "../schemas/codec.ts";
 import { serveMetrics } from "../telemetry/metrics-server.ts";
@@ -31,6 +32,8 @@ import type { FileState, LinePosition, RawLine, ResumePoint, ShipEntry } from ".
 
 export interface ShipAgentOptions {
   brokers: string[];
+  /** TLS and SASL for Kafka (kafka/security.ts); none: plaintext. */
+  security?: KafkaSecurity | undefined;
   logger: Logger;
   /** For stdin sources: the stream to read (process.stdin by default). */
   stdin?: NodeJS.ReadableStream;
@@ -262,6 +265,7 @@ export class ShipAgent {
       {
         ...this.config.kafka,
         brokers: this.config.kafka.brokers ?? this.options.brokers,
+        security: this.options.security,
         transactionalId:
           this.config.kafka.transactionalId ??
           `weir-ship-${createHash("sha256").update(`${this.config.host}\0${dataDir}`).digest("hex").slice(0, 16)}`,

@@ -60,6 +60,7 @@ export function runCommand(): Command {
           brokers: endpoints.kafkaBrokers,
           clientId: `${app.appId}-${opts.instance}`,
           logger,
+          security: endpoints.kafkaSecurity,
         });
         const worker = new StreamWorker(app, {
           kafka,

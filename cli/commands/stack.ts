@@ -2,9 +2,10 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
+import { localKafkaSecurity, resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack, type ServiceStatus } from "../../infra/stack/local-stack.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
+import { readSecret } from "../../infra/stack/security.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, printTable } from "../table.ts";
 import { applyMigrations, printMigrated } from "./migrate.ts";
@@ -95,10 +96,14 @@ export async function stackUp(): Promise<{ local: LocalStack; rows: ServiceStatu
   const endpoints = stackEndpoints(local.cfg);
   if (local.cfg.services.includes("kafka")) {
     const environment = local.cfg.kafka.brokers > 1 ? "cluster" : "local";
-    printApplied(await applyCatalog(endpoints.kafkaBrokers.join(","), false, environment), false);
+    const security = local.cfg.security ? localKafkaSecurity(local.cfg) : undefined;
+    printApplied(await applyCatalog(endpoints.kafkaBrokers.join(","), false, environment, security), false);
   }
   if (local.cfg.services.includes("clickhouse")) {
-    const migrated = await applyMigrations(endpoints.clickhouseUrl, false);
+    const auth = local.cfg.security
+      ? { username: "default", password: readSecret(local.cfg, "clickhouse-default") }
+      : undefined;
+    const migrated = await applyMigrations(endpoints.clickhouseUrl, false, undefined, auth);
     if (migrated) printMigrated(migrated);
   }
   return { local, rows };

@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { clientEndpoints } from "../../infra/stack/config.ts";
 import { type CatalogState, reconcileCatalog } from "../../infra/topics/apply.ts";
 import { describeChange } from "../../infra/topics/reconcile.ts";
+import { type KafkaSecurity, kafkaSecurityFromEnv } from "../../kafka/security.ts";
 import { loadTopicCatalog } from "../../schemas/catalog.ts";
 import { printTable } from "../table.ts";
 
@@ -33,7 +34,10 @@ export function topicsCommand(): Command {
       "the catalog's environment whose replication is expected (default: WEIR_TOPICS_ENV, else local)",
     )
     .action(async (opts: { json?: boolean; brokers?: string; env?: string }) => {
-      const state = await reconcileCatalog(brokersFrom(opts.brokers), catalogFor(opts.env), { dryRun: true });
+      const state = await reconcileCatalog(brokersFrom(opts.brokers), catalogFor(opts.env), {
+        dryRun: true,
+        security: securityFor(opts.brokers),
+      });
       if (opts.json) {
         console.log(
           JSON.stringify(
@@ -70,6 +74,11 @@ export function topicsCommand(): Command {
   return topics;
 }
 
+/** Brokers given on the command line: their security from the environment only, never the local stack's. */
+function securityFor(option: string | undefined): KafkaSecurity | undefined {
+  return option ? kafkaSecurityFromEnv() : clientEndpoints().kafkaSecurity;
+}
+
 function brokersFrom(option: string | undefined): string[] {
   return option ? option.split(",").map((b) => b.trim()) : clientEndpoints().kafkaBrokers;
 }
@@ -83,8 +92,9 @@ export async function applyCatalog(
   brokers: string | undefined,
   dryRun: boolean,
   environment?: string,
+  security: KafkaSecurity | undefined = securityFor(brokers),
 ): Promise<CatalogState> {
-  return reconcileCatalog(brokersFrom(brokers), catalogFor(environment), { dryRun });
+  return reconcileCatalog(brokersFrom(brokers), catalogFor(environment), { dryRun, security });
 }
 
 export function printApplied(state: CatalogState, dryRun: boolean): void {

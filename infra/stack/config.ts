@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { type KafkaSecurity, kafkaSecurityFromEnv } from "../../kafka/security.ts";
 import {
   ConfigError,
   isPlainObject,
@@ -12,6 +13,8 @@ import {
   setIn,
   validateConfig,
 } from "../../schemas/config/yaml-config.ts";
+import type { ClickHouseAuth, ElasticsearchAuth, StoreEndpoints } from "../../sinks/credentials.ts";
+import { StackError } from "./prerequisites.ts";
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -139,8 +142,10 @@ export interface StackConfig extends StackSettings {
   paths: StackPaths;
 }
 
-export interface StackEndpoints {
+export interface StackEndpoints extends StoreEndpoints {
   kafkaBrokers: string[];
+  /** TLS and SASL of Kafka; absent: plaintext. */
+  kafkaSecurity?: KafkaSecurity;
   elasticsearchUrl: string;
   clickhouseUrl: string;
 }
@@ -210,19 +215,123 @@ export function stackEndpoints(cfg: StackSettings): StackEndpoints {
 }
 
 /**
- * Where weir's clients connect: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL and
- * WEIR_CLICKHOUSE_URL when set (a production cluster), otherwise the local stack.
+ * Where weir's clients connect, and how: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL and
+ * WEIR_CLICKHOUSE_URL when set (a production cluster), otherwise the local stack. Credentials come
+ * from the environment (docs/configuration.md: Kafka's TLS and SASL in kafka/security.ts, the
+ * stores' below); for a local stack with `security` on, its own CA and passwords are used for what
+ * the environment does not name.
  */
 export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndpoints {
-  const local = () => stackEndpoints(resolveStackConfig(env));
   const brokers = env.WEIR_KAFKA_BROKERS?.split(",")
     .map((b) => b.trim())
     .filter(Boolean);
-  const needLocal = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL;
-  const fallback = needLocal ? local() : undefined;
+  const cfg = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL ? resolveStackConfig(env) : undefined;
+  const fallback = cfg ? stackEndpoints(cfg) : undefined;
+  const local = (service: string, remote: boolean) =>
+    !remote && cfg?.security === true && cfg.services.includes(service as StackServiceKind);
+  const kafkaSecurity =
+    kafkaSecurityFromEnv(env) ?? (local("kafka", !!brokers?.length) && cfg ? localKafkaSecurity(cfg) : undefined);
+  const localEs = local("elasticsearch", !!env.WEIR_ES_URL) && cfg ? cfg : undefined;
+  const localCh = local("clickhouse", !!env.WEIR_CLICKHOUSE_URL) && cfg ? cfg : undefined;
+  const esAuth =
+    elasticsearchAuthFromEnv(env, "WEIR_ES") ?? (localEs && localSecretAuth(localEs, "weir", "elasticsearch-weir"));
+  const esSearchAuth =
+    elasticsearchAuthFromEnv(env, "WEIR_ES_SEARCH") ??
+    (localEs && localSecretAuth(localEs, "weir_search", "elasticsearch-weir_search"));
+  const chUser = env.WEIR_CLICKHOUSE_USER;
+  const chPassword = secretFrom(env, "WEIR_CLICKHOUSE_PASSWORD");
+  const chAuth: ClickHouseAuth | undefined = chUser
+    ? { username: chUser, password: chPassword ?? "" }
+    : localCh
+      ? localSecretAuth(localCh, "default", "clickhouse-default")
+      : undefined;
+  const chSearchPassword =
+    secretFrom(env, "WEIR_CLICKHOUSE_SEARCH_PASSWORD") ??
+    (localCh ? readLocalSecret(localCh, "clickhouse-weir_search") : undefined);
+  const esCa = env.WEIR_ES_CA_FILE ? readSecretText(env.WEIR_ES_CA_FILE, "WEIR_ES_CA_FILE") : undefined;
   return {
     kafkaBrokers: brokers?.length ? brokers : (fallback as StackEndpoints).kafkaBrokers,
+    ...(kafkaSecurity ? { kafkaSecurity } : {}),
     elasticsearchUrl: env.WEIR_ES_URL || (fallback as StackEndpoints).elasticsearchUrl,
+    ...(esAuth ? { elasticsearchAuth: esAuth } : {}),
+    ...(esSearchAuth ? { elasticsearchSearchAuth: esSearchAuth } : {}),
+    ...(esCa ? { elasticsearchCa: esCa } : {}),
     clickhouseUrl: env.WEIR_CLICKHOUSE_URL || (fallback as StackEndpoints).clickhouseUrl,
+    ...(chAuth ? { clickhouseAuth: chAuth } : {}),
+    ...(chSearchPassword !== undefined ? { clickhouseSearchPassword: chSearchPassword } : {}),
+  };
+}
+
+/** `<PREFIX>_USERNAME` with `<PREFIX>_PASSWORD(_FILE)`, or `<PREFIX>_API_KEY(_FILE)`; undefined when neither is set. */
+function elasticsearchAuthFromEnv(env: NodeJS.ProcessEnv, prefix: string): ElasticsearchAuth | undefined {
+  const apiKey = secretFrom(env, `${prefix}_API_KEY`);
+  const username = env[`${prefix}_USERNAME`];
+  if (apiKey && username) {
+    throw new StackError(`${prefix}_API_KEY and ${prefix}_USERNAME are both set`, "give Elasticsearch one of them");
+  }
+  if (apiKey) return { apiKey };
+  if (username) {
+    const password = secretFrom(env, `${prefix}_PASSWORD`);
+    if (password === undefined)
+      throw new StackError(
+        `${prefix}_USERNAME is set without a password`,
+        `set ${prefix}_PASSWORD_FILE (or ${prefix}_PASSWORD)`,
+      );
+    return { username, password };
+  }
+  return undefined;
+}
+
+/** A secret from `<NAME>_FILE` (a file holding it) or `<NAME>`; undefined when neither is set. */
+function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) return readSecretText(file, `${name}_FILE`).trim();
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function readSecretText(path: string, setting: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new StackError(
+      `${setting}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      `point ${setting} at a readable file`,
+    );
+  }
+}
+
+function readLocalSecret(cfg: StackConfig, name: string): string {
+  const file = join(cfg.paths.root, "secrets", `${name}.password`);
+  if (!existsSync(file)) {
+    throw new StackError(
+      `security is on, but ${cfg.paths.root} has no passwords yet`,
+      "run weir stack up (it makes them under <dir>/secrets)",
+    );
+  }
+  return readFileSync(file, "utf8").trim();
+}
+
+function localSecretAuth(cfg: StackConfig, username: string, secret: string): { username: string; password: string } {
+  return { username, password: readLocalSecret(cfg, secret) };
+}
+
+/** How this stack's own Kafka is reached (its CA and client user) when `security` is on. */
+export function localKafkaSecurity(cfg: StackConfig): KafkaSecurity {
+  const tls = join(cfg.paths.root, "tls", "ca.pem");
+  const password = join(cfg.paths.root, "secrets", "kafka-weir.password");
+  if (!existsSync(tls) || !existsSync(password)) {
+    throw new ConfigError(cfg.file ?? "stack settings", [
+      {
+        line: 0,
+        column: 0,
+        field: "security",
+        message: `security is on, but ${cfg.paths.root} has no certificates or passwords yet: run weir stack up`,
+      },
+    ]);
+  }
+  return {
+    tls: { ca: readFileSync(tls, "utf8") },
+    sasl: { mechanism: "scram-sha-512", username: "weir", password: readFileSync(password, "utf8").trim() },
   };
 }

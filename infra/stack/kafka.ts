@@ -3,12 +3,14 @@
 // on this machine, each with its own ports and folder (kafka/, kafka-2/, kafka-3/), one controller
 // quorum, and replicated internal topics (RF 3, min.insync.replicas 2).
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { stringify } from "yaml";
+import { kafkajsSecurity } from "../../kafka/security.ts";
 import { kafkaNodes, PROJECT_ROOT, type StackConfig } from "./config.ts";
 import { makeOwnedDirs, maven, run, StackError } from "./prerequisites.ts";
+import { KAFKA_BROKER_USER, KAFKA_CLIENT_USER, readSecret, stackKafkaSecurity, tlsDir } from "./security.ts";
 import { type Health, installOnce, type ServiceContext, type ServiceName, type StackService } from "./service.ts";
 import type { LaunchSpec } from "./service-process.ts";
 import { KAFKA_VERSION, LOG4J_VERSION, SLF4J_VERSION } from "./versions.ts";
@@ -93,11 +95,27 @@ export class KafkaService implements StackService {
     }
     const properties = join(config, "server.properties");
     const log4j = join(config, "log4j2.yaml");
-    writeFileSync(properties, serverProperties(this.cfg, this.node, this.nodes, data));
+    const security = this.cfg.security
+      ? {
+          keystore: join(tlsDir(this.cfg), "server-keystore.pem"),
+          ca: join(tlsDir(this.cfg), "ca.pem"),
+          brokerPassword: readSecret(this.cfg, "kafka-broker"),
+        }
+      : undefined;
+    // The broker's own password is in it (its JAAS line): its user reads it, nobody else.
+    writeFileSync(properties, serverProperties(this.node, this.nodes, data, security), { mode: 0o600 });
+    chmodSync(properties, 0o600);
     writeFileSync(log4j, log4jConfig(logs));
+    makeOwnedDirs(ctx.runAs, config);
     const classpath = `${this.libs}/*`;
     const logging = `-Dlog4j2.configurationFile=${log4j}`;
 
+    const scram = this.cfg.security
+      ? [
+          { name: KAFKA_BROKER_USER, password: readSecret(this.cfg, "kafka-broker") },
+          { name: KAFKA_CLIENT_USER, password: readSecret(this.cfg, "kafka-weir") },
+        ]
+      : [];
     // KRaft storage is formatted once.
     if (!formatted) {
       ctx.log(
@@ -116,10 +134,14 @@ export class KafkaService implements StackService {
           "-c",
           properties,
           "--ignore-formatted",
+          // The SCRAM users, in the cluster's metadata from its first record (KRaft has no other way
+          // to give the brokers their own credential before they can talk to each other).
+          ...scramUsers(scram),
         ],
         {
           uid: ctx.runAs.uid,
           gid: ctx.runAs.gid,
+          secrets: scram.map((u) => u.password),
         },
       );
       writeFileSync(quorumFile, `${quorum}\n`);
@@ -168,6 +190,7 @@ export class KafkaService implements StackService {
     const kafka = new Kafka({
       clientId: "weir-stack",
       brokers: [this.endpoint()],
+      ...(this.cfg.security ? kafkajsSecurity(stackKafkaSecurity(this.cfg)) : {}),
       connectionTimeout: 1000,
       requestTimeout: 3000,
       retry: { retries: 0 },
@@ -194,8 +217,24 @@ export class KafkaService implements StackService {
   }
 }
 
-export function serverProperties(cfg: StackConfig, node: KafkaNode, nodes: KafkaNode[], data: string): string {
+/** TLS material and the broker's own SCRAM password, for a broker of a stack with `security` on. */
+export interface BrokerSecurity {
+  keystore: string;
+  ca: string;
+  brokerPassword: string;
+}
+
+function scramUsers(users: Array<{ name: string; password: string }>): string[] {
+  return users.flatMap((u) => ["--add-scram", `SCRAM-SHA-512=[name=${u.name},password=${u.password}]`]);
+}
+
+/**
+ * A node's server.properties. With `security`, clients and brokers speak SASL_SSL (SCRAM-SHA-512 over
+ * TLS) on the broker port; the KRaft controller listener stays plaintext on loopback.
+ */
+export function serverProperties(node: KafkaNode, nodes: KafkaNode[], data: string, security?: BrokerSecurity): string {
   const { port, controllerPort } = node;
+  const client = security ? "SASL_SSL" : "PLAINTEXT";
   // A cluster replicates what it keeps: a broker may die without a write acknowledged by acks=all
   // being lost (two copies in sync), and the group and transaction state survive it.
   const replicas = Math.min(3, nodes.length);
@@ -204,11 +243,24 @@ export function serverProperties(cfg: StackConfig, node: KafkaNode, nodes: Kafka
     "process.roles": "broker,controller",
     "node.id": node.id,
     "controller.quorum.voters": nodes.map((n) => `${n.id}@127.0.0.1:${n.controllerPort}`).join(","),
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    "advertised.listeners": `PLAINTEXT://127.0.0.1:${port}`,
+    listeners: `${client}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    "advertised.listeners": `${client}://127.0.0.1:${port}`,
     "controller.listener.names": "CONTROLLER",
-    "inter.broker.listener.name": "PLAINTEXT",
-    "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    "inter.broker.listener.name": client,
+    "listener.security.protocol.map": `${client}:${client},CONTROLLER:PLAINTEXT`,
+    ...(security
+      ? {
+          "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+          "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+          "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="${KAFKA_BROKER_USER}" password="${security.brokerPassword}";`,
+          "ssl.keystore.type": "PEM",
+          "ssl.keystore.location": security.keystore,
+          "ssl.truststore.type": "PEM",
+          "ssl.truststore.location": security.ca,
+          "ssl.endpoint.identification.algorithm": "https",
+          "ssl.client.auth": "none",
+        }
+      : {}),
     "log.dirs": data,
     // Topics come from the topic catalog (`weir topics apply`), never from a typo in a producer.
     "auto.create.topics.enable": false,

@@ -9,6 +9,7 @@ import { ElasticsearchService } from "./elasticsearch.ts";
 import { kafkaServices } from "./kafka.ts";
 import { checkReachable, ensureRunAs, findJava, StackError, tail } from "./prerequisites.ts";
 import { portIsFree, portOwner } from "./proc.ts";
+import { ensureSecrets, ensureTls } from "./security.ts";
 import { type Health, type ServiceContext, type ServiceName, type StackService, serviceKind } from "./service.ts";
 import { ServiceProcess } from "./service-process.ts";
 
@@ -87,6 +88,10 @@ export class LocalStack {
       toStart.push(svc);
     }
 
+    if (this.cfg.security) {
+      ensureSecrets(this.cfg);
+      await ensureTls(this.cfg, runAs, this.out);
+    }
     const versions = await Promise.all(toStart.map((svc) => svc.install(ctx)));
     await Promise.all(
       toStart.map(async (svc, i) => {

@@ -3,10 +3,12 @@
 // downtime it amounts to, the error budget left, latency compliance and quantiles, the worst
 // endpoints, and the day's alerts. Read from ClickHouse's 1-minute rows (FINAL); written as Markdown
 // for people and JSON for machines, on demand (`weir health report`) or every night (node-cron).
+
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import cron from "node-cron";
 import { raw, sql } from "../../sinks/clickhouse/sql.ts";
+import type { ClickHouseAuth } from "../../sinks/credentials.ts";
 import {
   formatAvailability,
   formatCount,
@@ -183,6 +185,7 @@ export interface DailyReportOptions {
   /** The UTC day, YYYY-MM-DD. */
   day: string;
   clickhouseUrl: string;
+  clickhouseAuth?: ClickHouseAuth;
   /** Default weir. */
   database?: string;
   slo: SloConfig;

@@ -13,6 +13,7 @@ import kafkajs, { type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { KafkaClient } from "../../kafka/client.ts";
+import type { KafkaSecurity } from "../../kafka/security.ts";
 import type { ShipEntry } from "../types.ts";
 
 // The lz4 codec is registered by kafka/codecs.ts (imported by kafka/client.ts).
@@ -146,11 +147,20 @@ export class KafkaSink {
 
   constructor(
     private readonly channel: ChannelSource,
-    private readonly config: KafkaSinkConfig & { brokers: string[]; transactionalId: string },
+    private readonly config: KafkaSinkConfig & {
+      brokers: string[];
+      transactionalId: string;
+      security?: KafkaSecurity | undefined;
+    },
     private readonly hooks: KafkaSinkHooks,
     private readonly log: Logger,
   ) {
-    this.client = new KafkaClient({ brokers: config.brokers, clientId: config.clientId, logger: log });
+    this.client = new KafkaClient({
+      brokers: config.brokers,
+      clientId: config.clientId,
+      logger: log,
+      security: config.security,
+    });
     this.compression =
       config.compression === "lz4"
         ? CompressionTypes.LZ4
