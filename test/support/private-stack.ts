@@ -32,6 +32,12 @@ export interface PrivateStackOptions {
 export interface PrivateStack {
   /** The environment that points weir (commands, clients) at this stack and nothing else. */
   env: NodeJS.ProcessEnv;
+  /**
+   * That environment with the stack's Kafka named as a remote cluster is: WEIR_KAFKA_BROKERS and, with
+   * security on, WEIR_KAFKA_CA_FILE, WEIR_KAFKA_USERNAME and WEIR_KAFKA_PASSWORD_FILE (what a weir
+   * process on another machine would be given). Tests' own clients and kcat read the same.
+   */
+  kafkaEnv: NodeJS.ProcessEnv;
   cfg: StackConfig;
   endpoints: StackEndpoints;
   local: LocalStack;
@@ -103,8 +109,20 @@ export async function startPrivateStack(options: PrivateStackOptions = {}): Prom
       });
       child.on("close", (code) => resolve({ code, out }));
     });
+  const kafkaEnv: NodeJS.ProcessEnv = {
+    ...env,
+    WEIR_KAFKA_BROKERS: stackEndpoints(cfg).kafkaBrokers.join(","),
+    ...(options.security
+      ? {
+          WEIR_KAFKA_CA_FILE: join(dir, "tls", "ca.pem"),
+          WEIR_KAFKA_USERNAME: "weir",
+          WEIR_KAFKA_PASSWORD_FILE: join(dir, "secrets", "kafka-weir.password"),
+        }
+      : {}),
+  };
   const stack: PrivateStack = {
     env,
+    kafkaEnv,
     cfg,
     endpoints: stackEndpoints(cfg),
     local,

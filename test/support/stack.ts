@@ -9,9 +9,14 @@ import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts"
 import { LocalStack } from "../../infra/stack/local-stack.ts";
 // Test consumers read topics weir ship wrote, lz4-compressed.
 import "../../kafka/codecs.ts";
+import { kafkajsSecurity, kafkaSecurityFromEnv } from "../../kafka/security.ts";
 
 export const stackConfig = resolveStackConfig();
-export const endpoints = stackEndpoints(stackConfig);
+/** The stack's endpoints; WEIR_KAFKA_BROKERS, when set, names the Kafka the tests use (a private cluster, say). */
+export const endpoints = {
+  ...stackEndpoints(stackConfig),
+  ...(process.env.WEIR_KAFKA_BROKERS ? { kafkaBrokers: process.env.WEIR_KAFKA_BROKERS.split(",") } : {}),
+};
 
 export async function requireStack(): Promise<void> {
   const rows = await new LocalStack(stackConfig, () => {}).status();
@@ -28,8 +33,14 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
 }
 
+/** A kafkajs client of the stack's Kafka, with the security the environment names (WEIR_KAFKA_*, kafka/security.ts). */
 export function kafkaClient(clientId = "weir-test") {
-  return new Kafka({ clientId, brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
+  return new Kafka({
+    clientId,
+    brokers: endpoints.kafkaBrokers,
+    ...kafkajsSecurity(kafkaSecurityFromEnv()),
+    logLevel: logLevel.NOTHING,
+  });
 }
 
 export function elasticsearchClient() {
