@@ -1,5 +1,7 @@
 // What `weir run <pipeline>` gives a pipeline, and what a pipeline gives back.
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
+import type { KafkaSecurity } from "../kafka/security.ts";
 import type { StoreEndpoints } from "../sinks/credentials.ts";
 import type { StreamApp } from "../stream/dsl/app.ts";
 
@@ -9,7 +11,13 @@ export interface PipelineContext {
   /** Where the pipeline may write files (reports, ...). */
   dataDir: string;
   /** Where the stores and Kafka are, with the stores' credentials (sinks/credentials.ts). */
-  endpoints: StoreEndpoints & { kafkaBrokers: string[] };
+  endpoints: StoreEndpoints & {
+    kafkaBrokers: string[];
+    /** TLS and SASL of Kafka (kafka/security.ts); absent: plaintext. */
+    kafkaSecurity?: KafkaSecurity | undefined;
+    redisUrl: string;
+    redisPassword?: string | undefined;
+  };
   env: NodeJS.ProcessEnv;
   logger: Logger;
 }
@@ -18,5 +26,7 @@ export interface Pipeline {
   app: StreamApp;
   /** Background jobs started with the worker (scheduled retention, reports). */
   start?(): void | Promise<void>;
+  /** Registers the pipeline's own metrics in the worker's /metrics registry. */
+  registerMetrics?(registry: Registry): void;
   stop?(): void | Promise<void>;
 }

@@ -4,7 +4,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
-import { portOwner } from "../infra/stack/proc.ts";
+import { portOwner } from "./port-owner.ts";
 
 /** The port is taken: said in one line, naming the port and who holds it, with what to do. */
 export class PortInUseError extends Error {

@@ -9,13 +9,13 @@
 //   them yet, and sent their records again beside the first copies: both landed, in one transaction.
 // Now every partition of the batch is added to the transaction once, before any record is sent (as
 // Java's producer does), and a retry waits until every request of the attempt has settled.
-const { KafkaJSMetadataNotLoaded } = require('../errors')
-const { staleMetadata } = require('../protocol/error')
-const groupMessagesPerPartition = require('./groupMessagesPerPartition')
-const createTopicData = require('./createTopicData')
-const responseSerializer = require('./responseSerializer')
+const { KafkaJSMetadataNotLoaded } = require("../errors");
+const { staleMetadata } = require("../protocol/error");
+const groupMessagesPerPartition = require("./groupMessagesPerPartition");
+const createTopicData = require("./createTopicData");
+const responseSerializer = require("./responseSerializer");
 
-const { keys } = Object
+const { keys } = Object;
 
 /**
  * @param {Object} options
@@ -28,24 +28,24 @@ const { keys } = Object
 module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
   return async ({ acks, timeout, compression, topicMessages }) => {
     /** @type {Map<import("../../types").Broker, any[]>} */
-    const responsePerBroker = new Map()
+    const responsePerBroker = new Map();
 
     /** @param {Map<import("../../types").Broker, any[]>} responsePerBroker */
-    const createProducerRequests = async responsePerBroker => {
-      const topicMetadata = new Map()
+    const createProducerRequests = async (responsePerBroker) => {
+      const topicMetadata = new Map();
 
-      await cluster.refreshMetadataIfNecessary()
+      await cluster.refreshMetadataIfNecessary();
 
       for (const { topic, messages } of topicMessages) {
-        const partitionMetadata = cluster.findTopicPartitionMetadata(topic)
+        const partitionMetadata = cluster.findTopicPartitionMetadata(topic);
 
         if (partitionMetadata.length === 0) {
-          logger.debug('Producing to topic without metadata', {
+          logger.debug("Producing to topic without metadata", {
             topic,
             targetTopics: Array.from(cluster.targetTopics),
-          })
+          });
 
-          throw new KafkaJSMetadataNotLoaded('Producing to topic without metadata')
+          throw new KafkaJSMetadataNotLoaded("Producing to topic without metadata");
         }
 
         const messagesPerPartition = groupMessagesPerPartition({
@@ -53,142 +53,140 @@ module.exports = ({ logger, cluster, partitioner, eosManager, retrier }) => {
           partitionMetadata,
           messages,
           partitioner,
-        })
+        });
 
-        const partitions = keys(messagesPerPartition)
-        const partitionsPerLeader = cluster.findLeaderForPartitions(topic, partitions)
-        const leaders = keys(partitionsPerLeader)
+        const partitions = keys(messagesPerPartition);
+        const partitionsPerLeader = cluster.findLeaderForPartitions(topic, partitions);
+        const leaders = keys(partitionsPerLeader);
 
         topicMetadata.set(topic, {
           partitionsPerLeader,
           messagesPerPartition,
-        })
+        });
 
         for (const nodeId of leaders) {
-          const broker = await cluster.findBroker({ nodeId })
+          const broker = await cluster.findBroker({ nodeId });
           if (!responsePerBroker.has(broker)) {
-            responsePerBroker.set(broker, null)
+            responsePerBroker.set(broker, null);
           }
         }
       }
 
-      const brokers = Array.from(responsePerBroker.keys())
-      const brokersWithoutResponse = brokers.filter(broker => !responsePerBroker.get(broker))
+      const brokers = Array.from(responsePerBroker.keys());
+      const brokersWithoutResponse = brokers.filter((broker) => !responsePerBroker.get(broker));
 
       if (eosManager.isTransactional()) {
-        const partitionsToAdd = []
+        const partitionsToAdd = [];
         for (const [topic, { partitionsPerLeader }] of topicMetadata.entries()) {
-          const partitions = brokersWithoutResponse.flatMap(b => partitionsPerLeader[b.nodeId] || [])
+          const partitions = brokersWithoutResponse.flatMap((b) => partitionsPerLeader[b.nodeId] || []);
           if (partitions.length > 0) {
-            partitionsToAdd.push({ topic, partitions: partitions.map(partition => ({ partition })) })
+            partitionsToAdd.push({ topic, partitions: partitions.map((partition) => ({ partition })) });
           }
         }
-        await eosManager.addPartitionsToTransaction(partitionsToAdd)
+        await eosManager.addPartitionsToTransaction(partitionsToAdd);
       }
 
-      return brokersWithoutResponse.map(async broker => {
-        const entries = Array.from(topicMetadata.entries())
+      return brokersWithoutResponse.map(async (broker) => {
+        const entries = Array.from(topicMetadata.entries());
         const topicDataForBroker = entries
           .filter(([_, { partitionsPerLeader }]) => !!partitionsPerLeader[broker.nodeId])
-          .map(([topic, { partitionsPerLeader, messagesPerPartition, sequencePerPartition }]) => ({
+          .map(([topic, { partitionsPerLeader, messagesPerPartition }]) => ({
             topic,
             partitions: partitionsPerLeader[broker.nodeId],
             messagesPerPartition,
-          }))
+          }));
 
-        const topicData = createTopicData(topicDataForBroker)
+        const topicData = createTopicData(topicDataForBroker);
 
-        await eosManager.acquireBrokerLock(broker)
+        await eosManager.acquireBrokerLock(broker);
         try {
           if (eosManager.isTransactional()) {
-            await eosManager.addPartitionsToTransaction(topicData)
+            await eosManager.addPartitionsToTransaction(topicData);
           }
 
           topicData.forEach(({ topic, partitions }) => {
-            partitions.forEach(entry => {
-              entry['firstSequence'] = eosManager.getSequence(topic, entry.partition)
-              eosManager.updateSequence(topic, entry.partition, entry.messages.length)
-            })
-          })
+            partitions.forEach((entry) => {
+              entry.firstSequence = eosManager.getSequence(topic, entry.partition);
+              eosManager.updateSequence(topic, entry.partition, entry.messages.length);
+            });
+          });
 
-          let response
+          let response;
           try {
             response = await broker.produce({
-              transactionalId: eosManager.isTransactional()
-                ? eosManager.getTransactionalId()
-                : undefined,
+              transactionalId: eosManager.isTransactional() ? eosManager.getTransactionalId() : undefined,
               producerId: eosManager.getProducerId(),
               producerEpoch: eosManager.getProducerEpoch(),
               acks,
               timeout,
               compression,
               topicData,
-            })
+            });
           } catch (e) {
             topicData.forEach(({ topic, partitions }) => {
-              partitions.forEach(entry => {
-                eosManager.updateSequence(topic, entry.partition, -entry.messages.length)
-              })
-            })
-            throw e
+              partitions.forEach((entry) => {
+                eosManager.updateSequence(topic, entry.partition, -entry.messages.length);
+              });
+            });
+            throw e;
           }
 
-          const expectResponse = acks !== 0
-          const formattedResponse = expectResponse ? responseSerializer(response) : []
+          const expectResponse = acks !== 0;
+          const formattedResponse = expectResponse ? responseSerializer(response) : [];
 
-          responsePerBroker.set(broker, formattedResponse)
+          responsePerBroker.set(broker, formattedResponse);
         } catch (e) {
-          responsePerBroker.delete(broker)
-          throw e
+          responsePerBroker.delete(broker);
+          throw e;
         } finally {
-          await eosManager.releaseBrokerLock(broker)
+          await eosManager.releaseBrokerLock(broker);
         }
-      })
-    }
+      });
+    };
 
     return retrier(async (bail, retryCount, retryTime) => {
-      const topics = topicMessages.map(({ topic }) => topic)
-      await cluster.addMultipleTargetTopics(topics)
+      const topics = topicMessages.map(({ topic }) => topic);
+      await cluster.addMultipleTargetTopics(topics);
 
       try {
-        const requests = await createProducerRequests(responsePerBroker)
-        const settled = await Promise.allSettled(requests)
-        const failure = settled.find(r => r.status === 'rejected')
-        if (failure) throw failure.reason
-        return Array.from(responsePerBroker.values()).flat()
+        const requests = await createProducerRequests(responsePerBroker);
+        const settled = await Promise.allSettled(requests);
+        const failure = settled.find((r) => r.status === "rejected");
+        if (failure) throw failure.reason;
+        return Array.from(responsePerBroker.values()).flat();
       } catch (e) {
-        if (e.name === 'KafkaJSConnectionClosedError') {
-          cluster.removeBroker({ host: e.host, port: e.port })
+        if (e.name === "KafkaJSConnectionClosedError") {
+          cluster.removeBroker({ host: e.host, port: e.port });
         }
 
         if (!cluster.isConnected()) {
           logger.debug(`Cluster has disconnected, reconnecting: ${e.message}`, {
             retryCount,
             retryTime,
-          })
-          await cluster.connect()
-          await cluster.refreshMetadata()
-          throw e
+          });
+          await cluster.connect();
+          await cluster.refreshMetadata();
+          throw e;
         }
 
         // This is necessary in case the metadata is stale and the number of partitions
         // for this topic has increased in the meantime
         if (
           staleMetadata(e) ||
-          e.name === 'KafkaJSMetadataNotLoaded' ||
-          e.name === 'KafkaJSConnectionError' ||
-          e.name === 'KafkaJSConnectionClosedError' ||
-          (e.name === 'KafkaJSProtocolError' && e.retriable)
+          e.name === "KafkaJSMetadataNotLoaded" ||
+          e.name === "KafkaJSConnectionError" ||
+          e.name === "KafkaJSConnectionClosedError" ||
+          (e.name === "KafkaJSProtocolError" && e.retriable)
         ) {
-          logger.error(`Failed to send messages: ${e.message}`, { retryCount, retryTime })
-          await cluster.refreshMetadata()
-          throw e
+          logger.error(`Failed to send messages: ${e.message}`, { retryCount, retryTime });
+          await cluster.refreshMetadata();
+          throw e;
         }
 
-        logger.error(`${e.message}`, { retryCount, retryTime })
-        if (e.retriable) throw e
-        bail(e)
+        logger.error(`${e.message}`, { retryCount, retryTime });
+        if (e.retriable) throw e;
+        bail(e);
       }
-    })
-  }
-}
+    });
+  };
+};

@@ -21,7 +21,7 @@ export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.u
 const Port = z.number().int().min(1024, "use a port >= 1024 (the stack never runs privileged)").max(65535);
 const JvmSize = z.string().regex(/^\d+[mMgG]$/, "a JVM memory size such as 512m or 1g");
 
-export const STACK_SERVICES = ["kafka", "elasticsearch", "clickhouse"] as const;
+export const STACK_SERVICES = ["kafka", "elasticsearch", "clickhouse", "redis"] as const;
 export type StackServiceKind = (typeof STACK_SERVICES)[number];
 
 /** The most brokers a local cluster may have: each is a JVM on this machine. */
@@ -79,6 +79,16 @@ export const StackConfigSchema = z
         binary: z.string().min(1).optional(),
       })
       .prefault({}),
+    redis: z
+      .strictObject({
+        port: Port.default(6379),
+        /** Redis's maxmemory; with noeviction, writes are refused (and retried by the sink) when it is full. */
+        maxMemory: z
+          .string()
+          .regex(/^\d+(kb|mb|gb)$/i, "a Redis memory size such as 512mb")
+          .default("512mb"),
+      })
+      .prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<number, string>();
@@ -93,6 +103,7 @@ export const StackConfigSchema = z
       ["elasticsearch", "transportPort", cfg.elasticsearch.transportPort],
       ["clickhouse", "httpPort", cfg.clickhouse.httpPort],
       ["clickhouse", "tcpPort", cfg.clickhouse.tcpPort],
+      ["redis", "port", cfg.redis.port],
     );
     for (const [service, key, port] of ports) {
       if (port > 65535) {
@@ -127,6 +138,8 @@ export const STACK_ENV: Record<string, readonly string[]> = {
   WEIR_CH_HTTP_PORT: ["clickhouse", "httpPort"],
   WEIR_CH_TCP_PORT: ["clickhouse", "tcpPort"],
   WEIR_CH_BINARY: ["clickhouse", "binary"],
+  WEIR_REDIS_PORT: ["redis", "port"],
+  WEIR_REDIS_MAX_MEMORY: ["redis", "maxMemory"],
 };
 
 export interface StackPaths {
@@ -148,6 +161,9 @@ export interface StackEndpoints extends StoreEndpoints {
   kafkaSecurity?: KafkaSecurity;
   elasticsearchUrl: string;
   clickhouseUrl: string;
+  redisUrl: string;
+  /** Redis's password (WEIR_REDIS_PASSWORD_FILE or WEIR_REDIS_PASSWORD), when it asks for one. */
+  redisPassword?: string;
 }
 
 export function resolveStackConfig(env: NodeJS.ProcessEnv = process.env, projectRoot = PROJECT_ROOT): StackConfig {
@@ -211,21 +227,23 @@ export function stackEndpoints(cfg: StackSettings): StackEndpoints {
     kafkaBrokers: kafkaNodes(cfg).map((n) => `127.0.0.1:${n.port}`),
     elasticsearchUrl: `http://127.0.0.1:${cfg.elasticsearch.port}`,
     clickhouseUrl: `http://127.0.0.1:${cfg.clickhouse.httpPort}`,
+    redisUrl: `redis://127.0.0.1:${cfg.redis.port}`,
   };
 }
 
 /**
- * Where weir's clients connect, and how: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL and
- * WEIR_CLICKHOUSE_URL when set (a production cluster), otherwise the local stack. Credentials come
- * from the environment (docs/configuration.md: Kafka's TLS and SASL in kafka/security.ts, the
- * stores' below); for a local stack with `security` on, its own CA and passwords are used for what
- * the environment does not name.
+ * Where weir's clients connect, and how: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL,
+ * WEIR_CLICKHOUSE_URL and WEIR_REDIS_URL when set (a production cluster), otherwise the local stack.
+ * Credentials come from the environment (docs/security.md: Kafka's TLS and SASL in kafka/security.ts,
+ * the stores' below); for a local stack with `security` on, its own CA and passwords are used for
+ * what the environment does not name.
  */
 export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndpoints {
   const brokers = env.WEIR_KAFKA_BROKERS?.split(",")
     .map((b) => b.trim())
     .filter(Boolean);
-  const cfg = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL ? resolveStackConfig(env) : undefined;
+  const needLocal = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL || !env.WEIR_REDIS_URL;
+  const cfg = needLocal ? resolveStackConfig(env) : undefined;
   const fallback = cfg ? stackEndpoints(cfg) : undefined;
   const local = (service: string, remote: boolean) =>
     !remote && cfg?.security === true && cfg.services.includes(service as StackServiceKind);
@@ -249,6 +267,7 @@ export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndp
     secretFrom(env, "WEIR_CLICKHOUSE_SEARCH_PASSWORD") ??
     (localCh ? readLocalSecret(localCh, "clickhouse-weir_search") : undefined);
   const esCa = env.WEIR_ES_CA_FILE ? readSecretText(env.WEIR_ES_CA_FILE, "WEIR_ES_CA_FILE") : undefined;
+  const redisPassword = secretFrom(env, "WEIR_REDIS_PASSWORD");
   return {
     kafkaBrokers: brokers?.length ? brokers : (fallback as StackEndpoints).kafkaBrokers,
     ...(kafkaSecurity ? { kafkaSecurity } : {}),
@@ -257,6 +276,8 @@ export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndp
     ...(esSearchAuth ? { elasticsearchSearchAuth: esSearchAuth } : {}),
     ...(esCa ? { elasticsearchCa: esCa } : {}),
     clickhouseUrl: env.WEIR_CLICKHOUSE_URL || (fallback as StackEndpoints).clickhouseUrl,
+    redisUrl: env.WEIR_REDIS_URL || (fallback as StackEndpoints).redisUrl,
+    ...(redisPassword !== undefined ? { redisPassword } : {}),
     ...(chAuth ? { clickhouseAuth: chAuth } : {}),
     ...(chSearchPassword !== undefined ? { clickhouseSearchPassword: chSearchPassword } : {}),
   };

@@ -1,4 +1,4 @@
-// The local stack: Kafka, Elasticsearch and ClickHouse on loopback, without Docker, with every bit of
+// The local stack: Kafka, Elasticsearch, ClickHouse and Redis on loopback, without Docker, with every bit of
 // state under one folder. `up` is idempotent: a server that is already running and healthy is left alone.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -9,6 +9,7 @@ import { ElasticsearchService } from "./elasticsearch.ts";
 import { kafkaServices } from "./kafka.ts";
 import { checkReachable, ensureRunAs, findJava, StackError, tail } from "./prerequisites.ts";
 import { portIsFree, portOwner } from "./proc.ts";
+import { RedisService } from "./redis.ts";
 import { ensureSecrets, ensureTls } from "./security.ts";
 import { type Health, type ServiceContext, type ServiceName, type StackService, serviceKind } from "./service.ts";
 import { ServiceProcess } from "./service-process.ts";
@@ -28,7 +29,7 @@ export interface ServiceStatus {
   log: string;
 }
 
-const STOP_GRACE_MS = { kafka: 30_000, elasticsearch: 60_000, clickhouse: 30_000 } as const;
+const STOP_GRACE_MS = { kafka: 30_000, elasticsearch: 60_000, clickhouse: 30_000, redis: 30_000 } as const;
 
 export class LocalStack {
   readonly services: StackService[];
@@ -42,6 +43,7 @@ export class LocalStack {
       ...(wanted.has("kafka") ? kafkaServices(cfg) : []),
       ...(wanted.has("elasticsearch") ? [new ElasticsearchService(cfg)] : []),
       ...(wanted.has("clickhouse") ? [new ClickHouseService(cfg)] : []),
+      ...(wanted.has("redis") ? [new RedisService(cfg)] : []),
     ];
   }
 

@@ -5,11 +5,11 @@ import type { JavaRuntime, RunAs } from "./prerequisites.ts";
 import type { LaunchSpec } from "./service-process.ts";
 
 /** `kafka` is the first (or only) broker; a cluster's others are `kafka-2`, `kafka-3`, ... */
-export type ServiceName = "kafka" | `kafka-${number}` | "elasticsearch" | "clickhouse";
+export type ServiceName = "kafka" | `kafka-${number}` | "elasticsearch" | "clickhouse" | "redis";
 
 /** What a service is, whatever its node: the grace period of a stop, the setting that lists it. */
-export function serviceKind(name: ServiceName): "kafka" | "elasticsearch" | "clickhouse" {
-  return name.startsWith("kafka") ? "kafka" : (name as "elasticsearch" | "clickhouse");
+export function serviceKind(name: ServiceName): "kafka" | "elasticsearch" | "clickhouse" | "redis" {
+  return name.startsWith("kafka") ? "kafka" : (name as "elasticsearch" | "clickhouse" | "redis");
 }
 
 export interface ServiceContext {

@@ -541,3 +541,30 @@ test("Kafka unreachable at start: stop() ends the wait at once", async () => {
   assert.ok(Date.now() - began < 2000, "stop waited for the backoff");
   assert.equal(await worker.done, null);
 });
+
+test("a dead letter of a transactional task commits with its transaction: a replay of the bad record leaves it in the DLQ once", async () => {
+  const c = cluster();
+  const a = await start(c, "a", countingApp(null));
+  produce(c, 0, 100);
+  await until("offsets committed to the end", () => committedToEnd(c));
+  // A bad record in a checkpoint whose transaction fails: the worker stops, its successor replays it.
+  c.failSendsTo(OUT, Object.assign(new Error("the broker refuses the transaction"), { type: "UNKNOWN_SERVER_ERROR" }));
+  c.produce(IN, [{ key: "a", value: "{not json", partition: 0 }]);
+  produce(c, 100, 140);
+  await a.worker.done;
+  c.failSendsTo(OUT, null);
+  const b = await start(c, "b", countingApp(null));
+  try {
+    produce(c, 140, 200);
+    await until("offsets committed to the end", () => committedToEnd(c));
+  } finally {
+    await b.worker.stop();
+  }
+  const bad = c.records(IN).find((r) => r.value?.toString() === "{not json");
+  const letters = c.records(DLQ).map((r) => deadLetters.decode(r.value as Buffer));
+  assert.deepEqual(
+    letters.map((d) => `${d.reason} ${d.origin.partition}@${d.origin.offset}`),
+    [`decode-error 0@${bad?.offset}`],
+  );
+  assertCountedOnce(c, 200);
+});
