@@ -7,6 +7,7 @@ import kafkajs, { type Consumer, type Producer, type Transaction } from "kafkajs
 import { KafkaClient, type KafkaOptions, unreachableReason } from "../../kafka/client.ts";
 import type { CompiledTopology } from "../dsl/compile.ts";
 import { assignTasks } from "./assigner.ts";
+import { retryConcurrentTransactions } from "./concurrent-transactions.ts";
 import {
   type BatchEnd,
   type FetchedBatch,
@@ -268,10 +269,12 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
         list.push({ partition: o.partition, offset: o.offset });
         topics.set(o.topic, list);
       }
-      await tx.sendOffsets({
-        consumerGroupId: groupId,
-        topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-      });
+      await retryConcurrentTransactions(() =>
+        tx.sendOffsets({
+          consumerGroupId: groupId,
+          topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+        }),
+      );
     }
     await tx.commit();
     this.tx = null;
