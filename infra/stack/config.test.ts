@@ -84,7 +84,8 @@ test("a cluster: broker i on port + 2i and controllerPort + 2i; every client por
       e instanceof ConfigError && /elasticsearch\.port: port 9096 is also kafka\.port \(broker 3\)/.test(e.message),
   );
   assert.throws(() => resolveStackConfig({ WEIR_STACK_BROKERS: "9" }, project), ConfigError);
-  assert.throws(() => resolveStackConfig({ WEIR_STACK_SERVICES: "kafka,redis" }, project), ConfigError);
+  assert.throws(() => resolveStackConfig({ WEIR_STACK_SERVICES: "kafka,mongodb" }, project), ConfigError);
+  assert.deepEqual(resolveStackConfig({ WEIR_STACK_SERVICES: "redis,kafka" }, project).services, ["kafka", "redis"]);
   assert.equal(resolveStackConfig({ WEIR_STACK_SECURITY: "on" }, project).security, true);
 });
 
