@@ -333,8 +333,11 @@ class KafkaAdmin implements StreamAdmin {
     if (topics.length === 0) return;
     const a = await this.ready();
     const replicationFactor = await this.replicationFactor();
+    // Not kafkajs's waitForLeaders: its wait gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker
+    // answers while a cluster's metadata catches up (or a broker is down), and on the cluster test a
+    // worker starting while a broker was killed crashed with it uncaught. The wait below retries it.
     await a.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: topics.map((t) => ({
         topic: t.topic,
         numPartitions: t.partitions,
@@ -342,7 +345,8 @@ class KafkaAdmin implements StreamAdmin {
         configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
       })),
     });
-    // A new partition answers NOT_LEADER_FOR_PARTITION for a moment after creation: wait until each serves.
+    // A new partition answers NOT_LEADER_FOR_PARTITION (or UNKNOWN_TOPIC_OR_PARTITION) for a moment after
+    // creation: wait until each serves.
     for (const t of topics) await this.offsets(t.topic);
   }
 
