@@ -33,6 +33,7 @@ import type { ApiToken } from "../../pipelines/logs/api/tokens.ts";
 import { ApiLimitsSchema } from "../../pipelines/logs/search/limits.ts";
 import type { ServiceScope } from "../../pipelines/logs/search/scope.ts";
 import { resolveWindow } from "../../pipelines/logs/search/time.ts";
+import type { ClickHouseAuth } from "../../sinks/credentials.ts";
 import type { ConsoleBundle } from "./bundle.ts";
 
 const MINUTE = 60_000;
@@ -61,6 +62,8 @@ export interface ConsoleServerOptions {
   /** The logs API's options: its search, tokens, limits and masker (its port and host are ignored). */
   logs: LogsApiOptions;
   clickhouseUrl: string;
+  /** The health tables' reader (sinks/credentials.ts); ClickHouse's default user when absent. */
+  clickhouseAuth?: ClickHouseAuth | undefined;
   /** Database of the health tables (default weir). */
   healthDatabase?: string;
   slo: SloConfig;
@@ -307,7 +310,12 @@ function toHttp(e: unknown): unknown {
 
 function consoleRoutes(options: ConsoleServerOptions, database: string, streams: Set<ServerResponse>): ConsoleRoute[] {
   const board = options.board;
-  const base = { clickhouseUrl: options.clickhouseUrl, database, slo: options.slo };
+  const base = {
+    clickhouseUrl: options.clickhouseUrl,
+    ...(options.clickhouseAuth ? { clickhouseAuth: options.clickhouseAuth } : {}),
+    database,
+    slo: options.slo,
+  };
   const window = (url: URL, defaultSince: number, max: number) => {
     const q = url.searchParams;
     const w = resolveWindow(

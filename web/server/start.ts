@@ -18,6 +18,7 @@ import { ClickHouseLogHistogram } from "../../pipelines/logs/search/clickhouse-h
 import { searchLimits } from "../../pipelines/logs/search/limits.ts";
 import { LogSearch } from "../../pipelines/logs/search/search.ts";
 import { ActionableError } from "../../schemas/errors.ts";
+import { elasticsearchClientOptions } from "../../sinks/credentials.ts";
 import { buildConsoleBundle } from "./bundle.ts";
 import { type ConsoleServer, serveConsole } from "./console-server.ts";
 
@@ -62,11 +63,14 @@ export async function startConsole(
   const scenes = Scenes.load(opts.scenes ?? env[SCENES_FILE_ENV] ?? DEFAULT_SCENES_FILE);
   const slo = SloConfig.load(opts.slo ?? DEFAULT_SLO_FILE);
   const database = opts.database ?? env.WEIR_HEALTH_DATABASE ?? "weir";
-  const board = new AlertBoard({ clickhouseUrl, database, scenes });
-  const brokers = clientEndpoints().kafkaBrokers;
+  const endpoints = clientEndpoints(env);
+  const clickhouseAuth = endpoints.clickhouseAuth;
+  const board = new AlertBoard({ clickhouseUrl, clickhouseAuth, database, scenes });
+  const brokers = endpoints.kafkaBrokers;
+  const security = endpoints.kafkaSecurity;
   const topic = opts.alertsTopic ?? ALERTS_TOPIC;
   // The live feed first, then the history: an alert in between is in one or the other.
-  const feed = new AlertFeed({ brokers, topic, logger, onAlert: (a) => void board.applyAlert(a) });
+  const feed = new AlertFeed({ brokers, security, topic, logger, onAlert: (a) => void board.applyAlert(a) });
   await feed.start();
   await board.load();
   const poll = setInterval(() => {
@@ -86,6 +90,7 @@ export async function startConsole(
       ...(setup.masker ? { masker: setup.masker } : {}),
     },
     clickhouseUrl,
+    clickhouseAuth,
     healthDatabase: database,
     slo,
     board,
@@ -99,7 +104,7 @@ export async function startConsole(
     const { receivers, skipped } = resolveReceivers(scenes, env);
     for (const s of skipped) logger.info({ receiver: s.name, reason: s.reason }, "webhook receiver skipped");
     if (receivers.length > 0) {
-      notifier = new NotifierService({ brokers, topic, board, receivers, consoleUrl: server.url, logger });
+      notifier = new NotifierService({ brokers, security, topic, board, receivers, consoleUrl: server.url, logger });
       await notifier.start();
     }
   }
@@ -128,9 +133,15 @@ function openStores(opts: ConsoleOptions, clickhouseUrl: string, env: NodeJS.Pro
     // Without the key every query works but one holding PII, which says which variable to set.
     if (!(e instanceof PiiKeyError)) throw e;
   }
-  const url = opts.url ?? env.WEIR_ES_URL ?? clientEndpoints().elasticsearchUrl;
+  // A --url of its own gets the environment's credentials only, never the local stack's.
+  const endpoints = clientEndpoints(opts.url ? { ...env, WEIR_ES_URL: opts.url } : env);
+  const url = endpoints.elasticsearchUrl;
   const limits = searchLimits(config.search.limits);
-  const client = new Client({ node: url, requestTimeout: limits.timeoutMs + 20_000, maxRetries: 1 });
+  const client = new Client({
+    ...elasticsearchClientOptions(endpoints, "search"),
+    requestTimeout: limits.timeoutMs + 20_000,
+    maxRetries: 1,
+  });
   const search = new LogSearch({
     client,
     prefix: opts.prefix ?? config.elasticsearch.indexPrefix,
@@ -144,7 +155,7 @@ function openStores(opts: ConsoleOptions, clickhouseUrl: string, env: NodeJS.Pro
     table: config.clickhouse.table,
     pii: masker,
     user: config.search.clickhouse.user,
-    password: env.WEIR_CLICKHOUSE_SEARCH_PASSWORD,
+    password: endpoints.clickhouseSearchPassword,
     limits,
   });
   return { search, client, config, masker, histogram };
