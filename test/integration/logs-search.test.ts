@@ -362,6 +362,46 @@ test("search by a phone number: found by its token, never shown or sent raw", as
   }
 });
 
+test("a bare word finds the logger and attributes too: a Java class's lines by its whole or simple name, in both stores", async () => {
+  const java = lines.filter((l) => l.dataset === "app" && ((l.record as AppLog).logger ?? "").startsWith("com.live."));
+  assert.ok(java.length > 0, "the simulator's Java services log with their class names");
+  const logger = ((java[0] as Line).record as AppLog).logger as string;
+  const expected = lines.filter((l) => l.dataset === "app" && (l.record as AppLog).logger === logger);
+  const simple = logger.slice(logger.lastIndexOf(".") + 1);
+  const bySimple = lines.filter(
+    (l) =>
+      l.dataset === "app" && ((l.record as AppLog).logger ?? "").toLowerCase().endsWith(`.${simple.toLowerCase()}`),
+  );
+  for (const [typed, want] of [
+    [logger, expected],
+    [simple, bySimple],
+  ] as const) {
+    const r = await weir(["search", typed, "--since", "1h", "-n", "10000", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      ndjson(r.stdout)
+        .map((h) => h.id)
+        .sort(),
+      want.map((l) => l.id).sort(),
+      `${typed}: the lines its class logged`,
+    );
+  }
+  // ClickHouse counts the same lines (the logger as a substring, in any case: the whole name is exact).
+  const h = await weir(["histogram", logger, "--since", "1h", "--store", "clickhouse", "--json"]);
+  assert.equal(h.code, 0, h.stderr);
+  assert.equal((JSON.parse(h.stdout) as { total: number }).total, expected.length);
+  // An attribute's whole value: a request id the app line carries as reqId.
+  const withReq = lines.find((l) => l.dataset === "app" && (l.record as AppLog).attributes.reqId !== undefined);
+  assert.ok(withReq, "app lines carry their request's id as reqId");
+  const reqId = (withReq.record as AppLog).attributes.reqId as string;
+  const r = await weir(["search", reqId, "--since", "1h", "-n", "10000", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(
+    ndjson(r.stdout).some((x) => x.id === withReq.id),
+    `${reqId} finds the line whose reqId it is`,
+  );
+});
+
 test("a bad query: exit 2, the mistake with a caret under it and what to do", async () => {
   const r = await weir(["search", "sevice:gift-svc level:error", "--since", "1h"]);
   assert.equal(r.code, 2);

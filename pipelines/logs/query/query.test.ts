@@ -16,6 +16,25 @@ const limits = queryLimits({ leadingWildcards: true });
 const es = (q: string) => compileLogQuery(q, { pii, limits }).elasticsearch;
 const ch = (q: string) => compileLogQuery(q, { pii, limits }).clickhouse;
 
+/** A word or phrase typed without a field: the message, the logger (whole and word by word), any attribute's value. */
+function bareEs(text: string): object {
+  return {
+    bool: {
+      should: [
+        { match_phrase: { message: text } },
+        { term: { "log.logger": text } },
+        { match_phrase: { "log.logger.words": text } },
+        { term: { attributes: text } },
+      ],
+      minimum_should_match: 1,
+    },
+  };
+}
+function bareCh(text: string): string {
+  const q = `'${text}'`;
+  return `(positionCaseInsensitiveUTF8(message, ${q}) > 0 OR positionCaseInsensitiveUTF8(logger, ${q}) > 0 OR has(attr_values, ${q}))`;
+}
+
 function queryError(q: string, check: (e: QueryError) => void, options: ResolveOptions = { pii, limits }): void {
   assert.throws(
     () => compileLogQuery(q, options),
@@ -39,11 +58,23 @@ describe("both stores, query by query", () => {
     ["level >= warn", { terms: { "log.level": ["WARN", "ERROR", "FATAL"] } }, "level IN ('WARN', 'ERROR', 'FATAL')"],
     ["level < info", { terms: { "log.level": ["TRACE", "DEBUG"] } }, "level IN ('TRACE', 'DEBUG')"],
     ["level:*", { exists: { field: "log.level" } }, "1"],
-    ["timeout", { match_phrase: { message: "timeout" } }, "positionCaseInsensitiveUTF8(message, 'timeout') > 0"],
+    ["timeout", bareEs("timeout"), bareCh("timeout")],
+    ['"read timed out"', bareEs("read timed out"), bareCh("read timed out")],
+    ["com.live.gift.GiftController", bareEs("com.live.gift.GiftController"), bareCh("com.live.gift.GiftController")],
     [
-      '"read timed out"',
-      { match_phrase: { message: "read timed out" } },
-      "positionCaseInsensitiveUTF8(message, 'read timed out') > 0",
+      "GiftCont*",
+      {
+        bool: {
+          should: [
+            { wildcard: { message: { value: "giftcont*", case_insensitive: true } } },
+            { wildcard: { "log.logger": { value: "GiftCont*" } } },
+            { wildcard: { "log.logger.words": { value: "giftcont*", case_insensitive: true } } },
+            { wildcard: { attributes: { value: "GiftCont*" } } },
+          ],
+          minimum_should_match: 1,
+        },
+      },
+      "(like(lowerUTF8(message), '%giftcont%') OR like(lowerUTF8(logger), '%giftcont%') OR arrayExists(x -> like(x, 'GiftCont%'), attr_values))",
     ],
     ["msg:timeout", { match_phrase: { message: "timeout" } }, "positionCaseInsensitiveUTF8(message, 'timeout') > 0"],
     [
@@ -116,22 +147,22 @@ describe("both stores, query by query", () => {
       "timeout OR refused",
       {
         bool: {
-          should: [{ match_phrase: { message: "timeout" } }, { match_phrase: { message: "refused" } }],
+          should: [bareEs("timeout"), bareEs("refused")],
           minimum_should_match: 1,
         },
       },
-      "(positionCaseInsensitiveUTF8(message, 'timeout') > 0 OR positionCaseInsensitiveUTF8(message, 'refused') > 0)",
+      `(${bareCh("timeout")} OR ${bareCh("refused")})`,
     ],
     [
       "(service:gift-svc OR service:pay-svc) AND NOT status:200 timeout",
       {
         bool: {
-          must: [{ match_phrase: { message: "timeout" } }],
+          must: [bareEs("timeout")],
           filter: [{ terms: { "service.name": ["gift-svc", "pay-svc"] } }],
           must_not: [{ term: { "http.response.status_code": 200 } }],
         },
       },
-      "(service IN ('gift-svc', 'pay-svc') AND NOT (status = 200) AND positionCaseInsensitiveUTF8(message, 'timeout') > 0)",
+      `(service IN ('gift-svc', 'pay-svc') AND NOT (status = 200) AND ${bareCh("timeout")})`,
     ],
     [
       "service:gift-svc (level:error OR latency > 1s)",
@@ -370,7 +401,8 @@ describe("PII in queries", () => {
   test("among other words: the phrase searched as the pipeline stored it, masked", () => {
     const masked = `call 138****8000[${PHONE}] now`;
     assert.equal(pii.maskText("call 13800138000 now"), masked);
-    assert.deepEqual(es('"call 13800138000 now"'), { match_phrase: { message: masked } });
+    assert.deepEqual(es('"call 13800138000 now"'), bareEs(masked));
+    assert.deepEqual(es('msg:"call 13800138000 now"'), { match_phrase: { message: masked } });
     assert.equal(ch('attr.note:"call 13800138000 now"'), `attr_values[indexOf(attr_keys, 'note')] = '${masked}'`);
   });
 
