@@ -231,6 +231,8 @@ test("logs: a live tail receives a line indexed after it started", async () => {
     clientIp: "10.0.0.2",
     roomId: null,
     userAgent: null,
+    urlQuery: null,
+    referrer: null,
     host: "gift-svc-9",
     source: null,
   };
@@ -278,6 +280,8 @@ function traffic(start: number, seconds: number, errorsFrom: number, services: s
           clientIp: "10.0.0.3",
           roomId: null,
           userAgent: null,
+          urlQuery: null,
+          referrer: null,
           host: `${service}-1`,
           source: null,
         });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -25,9 +25,9 @@ import { loadPiiKey } from "../../pipelines/logs/pii/key.ts";
 import { PiiMasker } from "../../pipelines/logs/pii/masker.ts";
 import { accessLogRow, appLogRow } from "../../pipelines/logs/rows.ts";
 import type { LogHit } from "../../pipelines/logs/search/hit.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
 import { logsTemplates } from "../../pipelines/logs/template.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
 import { installTemplates } from "../../sinks/elasticsearch/templates.ts";
 import { clickhouseClient, elasticsearchClient, endpoints, requireStack, uniqueName } from "../support/stack.ts";
@@ -252,10 +252,7 @@ before(async () => {
   await requireStack();
   es = elasticsearchClient();
   ch = clickhouseClient();
-  const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8")
-    .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${database}`)
-    .replaceAll("weir.", `${database}.`);
-  for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+  for (const stmt of logsTableStatements(database)) await ch.command({ query: stmt });
   tmp = mkdtempSync(join(tmpdir(), "weir-logs-search-"));
   tokensFile = join(tmp, "tokens.yaml");
   writeFileSync(

@@ -141,6 +141,24 @@ export const LOG_SCHEMA: LogSchema = {
       description: "the logger or component; bare words search it too (com.live.gift.GiftController, GiftController)",
     },
     {
+      name: "query",
+      aliases: ["url.query", "urlQuery", "url_query"],
+      kind: "text",
+      es: "url.query",
+      ch: "url_query",
+      masked: true,
+      description: "the request URL's query string (access logs), without the '?': query:\"from=feed\"",
+    },
+    {
+      name: "referrer",
+      aliases: ["referer", "http.request.referrer"],
+      kind: "text",
+      es: "http.request.referrer",
+      ch: "referrer",
+      masked: true,
+      description: "the page the request came from (access logs), the Referer header",
+    },
+    {
       name: "latency",
       aliases: ["duration", "event.duration", "latency_us"],
       kind: "duration",
@@ -171,13 +189,13 @@ export const LOG_SCHEMA: LogSchema = {
   elasticsearch: {
     attributes: "attributes",
     durationUnitNs: 1, // ECS event.duration is in nanoseconds
-    maskedText: ["message", "error.message", "error.stack_trace"],
+    maskedText: ["message", "error.message", "error.stack_trace", "url.query", "http.request.referrer"],
   },
   clickhouse: {
     attrKeys: "attr_keys",
     attrValues: "attr_values",
     durationUnitNs: 1000, // latency_us
-    maskedText: ["message", "error_message", "error_stack"],
+    maskedText: ["message", "error_message", "error_stack", "url_query", "referrer"],
   },
 };
 

@@ -352,13 +352,19 @@ describe("PII in queries", () => {
     es: {
       bool: {
         should: [
-          { multi_match: { query: token, type: "phrase", fields: ["message", "error.message", "error.stack_trace"] } },
+          {
+            multi_match: {
+              query: token,
+              type: "phrase",
+              fields: ["message", "error.message", "error.stack_trace", "url.query", "http.request.referrer"],
+            },
+          },
           { wildcard: { attributes: { value: `*[${token}]*` } } },
         ],
         minimum_should_match: 1,
       },
     },
-    ch: `(position(message, '${token}') > 0 OR position(error_message, '${token}') > 0 OR position(error_stack, '${token}') > 0 OR arrayExists(x -> position(x, '${token}') > 0, attr_values))`,
+    ch: `(position(message, '${token}') > 0 OR position(error_message, '${token}') > 0 OR position(error_stack, '${token}') > 0 OR position(url_query, '${token}') > 0 OR position(referrer, '${token}') > 0 OR arrayExists(x -> position(x, '${token}') > 0, attr_values))`,
   });
 
   test("a bare phone number is searched as its token wherever masked values are kept", () => {
@@ -387,7 +393,12 @@ describe("PII in queries", () => {
     assert.equal(ch("bob@example.com"), everywhere(piiToken("email", "bob@example.com", key)).ch);
   });
 
-  test("in a field: one attribute, or the message only", () => {
+  test("in a field: one attribute, the message, the query string", () => {
+    assert.deepEqual(es("query:13800138000"), { match_phrase: { "url.query": PHONE } });
+    assert.equal(ch("url.query:13800138000"), `position(url_query, '${PHONE}') > 0`);
+    assert.deepEqual(es('referrer:"https://live.example.com/room/7"'), {
+      match_phrase: { "http.request.referrer": "https://live.example.com/room/7" },
+    });
     assert.deepEqual(es("attr.phone:13800138000"), {
       bool: {
         filter: [{ exists: { field: "attributes.phone" } }, { wildcard: { attributes: { value: `*[${PHONE}]*` } } }],

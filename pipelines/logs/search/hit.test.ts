@@ -76,6 +76,8 @@ test("an access line's document as a hit: request, status, latency in ms, caller
     clientIp: "10.0.0.1",
     roomId: null,
     userAgent: null,
+    urlQuery: null,
+    referrer: null,
     host: "gift-svc-1",
     source: null,
   };
