@@ -399,6 +399,28 @@ test("a bare word finds the logger and attributes too: a Java class's lines by i
   );
 });
 
+test("search --json prints the whole stored line: an access line's user agent, bytes, query string, referrer, room", async () => {
+  const all = await weir(["search", "status:*", "--since", "1h", "-n", "10000", "--json"]);
+  assert.equal(all.code, 0, all.stderr);
+  const hits = new Map(ndjson(all.stdout).map((x) => [x.id, x]));
+  const web = lines.find((l) => l.dataset === "access" && (l.record as AccessLog).referrer !== null);
+  assert.ok(web, "the simulator's browser clients send a referrer");
+  const rec = web.record as AccessLog;
+  const hit = hits.get(web.id);
+  assert.ok(hit, "the access line is found");
+  assert.deepEqual(
+    [hit.userAgent, hit.bytesIn, hit.bytesOut, hit.urlQuery, hit.referrer, hit.app, hit.system, hit.requestId],
+    [rec.userAgent, rec.bytesIn, rec.bytesOut, rec.urlQuery, rec.referrer, rec.app, rec.system, rec.id],
+  );
+  if (rec.roomId !== null) assert.equal(hit.roomId, rec.roomId);
+  const q = await weir(["search", `query:"${rec.urlQuery}"`, "--since", "1h", "-n", "10000", "--json"]);
+  assert.equal(q.code, 0, q.stderr);
+  assert.ok(
+    ndjson(q.stdout).some((x) => x.id === web.id),
+    "query: searches the query string",
+  );
+});
+
 test("a bad query: exit 2, the mistake with a caret under it and what to do", async () => {
   const r = await weir(["search", "sevice:gift-svc level:error", "--since", "1h"]);
   assert.equal(r.code, 2);
