@@ -173,6 +173,10 @@ describe("masking records", () => {
     const again = { ...rec };
     mask(again);
     assert.deepEqual(again, rec, "masking twice changes nothing");
+    // A phone's "+86" sent unescaped: "+" read as a space hides the number, so it is read as it came too.
+    const plus = { urlQuery: "by=+8613800138000&from=share", referrer: null } as AccessLog;
+    mask(plus);
+    assert.equal(plus.urlQuery, `by=${phone}&from=share`);
     const plain = { urlQuery: "a=%ZZ&b=1+2", referrer: "https://x.example/p%20q" } as AccessLog;
     mask(plain);
     assert.deepEqual([plain.urlQuery, plain.referrer], ["a=%ZZ&b=1+2", "https://x.example/p%20q"], "untouched");

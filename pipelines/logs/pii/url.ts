@@ -37,21 +37,31 @@ function maskParameter(masker: TextMasker, p: string): string {
   const eq = p.indexOf("=");
   const name = eq === -1 ? p : p.slice(0, eq);
   const value = eq === -1 ? null : p.slice(eq + 1);
-  const decodedName = decode(name);
-  const maskedName = masker.maskText(decodedName);
-  const decodedValue = value === null ? null : decode(value);
-  const maskedValue = decodedValue === null ? null : masker.maskText(decodedValue);
+  const [decodedName, maskedName] = maskDecoded(masker, name);
+  const [decodedValue, maskedValue] = value === null ? [null, null] : maskDecoded(masker, value);
   if (maskedName === decodedName && maskedValue === decodedValue) return p;
   const n = maskedName === decodedName ? name : escapeInQuery(maskedName);
   if (maskedValue === null) return n;
   return `${n}=${maskedValue === decodedValue ? value : escapeInQuery(maskedValue)}`;
 }
 
-/** Percent-decoding as forms do (`+` is a space); a malformed escape leaves the text as it came. */
-function decode(s: string): string {
-  if (s.indexOf("%") === -1 && s.indexOf("+") === -1) return s;
+/**
+ * A name or value decoded and masked: decoded as forms do (`+` is a space) and, when that finds no PII,
+ * with `+` kept as it came, since clients also put a phone's `+86` into a URL unescaped.
+ */
+function maskDecoded(masker: TextMasker, s: string): [string, string] {
+  const form = decode(s, true);
+  const masked = masker.maskText(form);
+  if (masked !== form || s.indexOf("+") === -1) return [form, masked];
+  const plus = decode(s, false);
+  return [plus, masker.maskText(plus)];
+}
+
+/** Percent-decoding (with `+` as a space when `plusIsSpace`); a malformed escape leaves the text as it came. */
+function decode(s: string, plusIsSpace: boolean): string {
+  if (s.indexOf("%") === -1 && (!plusIsSpace || s.indexOf("+") === -1)) return s;
   try {
-    return decodeURIComponent(s.replaceAll("+", " "));
+    return decodeURIComponent(plusIsSpace ? s.replaceAll("+", " ") : s);
   } catch {
     return s;
   }
