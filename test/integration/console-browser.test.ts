@@ -484,7 +484,12 @@ test("risk: signals the fraud engine found are listed and pushed live; one opens
   await page.screenshot({ path: join(SCREENSHOTS, "risk.png") });
 
   // A stored signal of a rule with conditions and evidence: its explanation as weir rules explain reads it.
-  const chosen = stored.find((s) => Object.keys(s.evidence.matched).length > 0) as RiskSignal;
+  // Among the newest (the list shows the newest 200 of the window).
+  const chosen = [...stored]
+    .sort((a, b) => b.ts - a.ts)
+    .slice(0, 100)
+    .find((s) => Object.keys(s.evidence.matched).length > 0) as RiskSignal;
+  assert.ok(chosen, "a recent signal with evidence");
   await page.locator(`[data-testid="signal"][data-id="${chosen.id}"]`).click();
   await page.waitForSelector('[data-testid="signal-view"]');
   const explain = (await page.locator('[data-testid="explain"]').textContent()) ?? "";
