@@ -8,6 +8,7 @@ import { ALERTS_TOPIC } from "../../pipelines/alerts/feed.ts";
 import { SCENES_FILE_ENV } from "../../pipelines/alerts/scenes.ts";
 import { TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { buildConsoleBundle, writeConsoleBundle } from "../../web/server/bundle.ts";
+import { CONSOLE_OPENAPI } from "../../web/server/openapi.ts";
 import { CONSOLE_PORT, type ConsoleOptions, startConsole } from "../../web/server/start.ts";
 
 export function consoleCommand(): Command {
@@ -58,5 +59,9 @@ export function consoleCommand(): Command {
         `script ${kb(bundle.size.js)} (${kb(bundle.size.jsGzip)} gzipped), stylesheet ${kb(bundle.size.css)} (${kb(bundle.size.cssGzip)} gzipped), built in ${Math.round(bundle.buildMs)} ms`,
       );
     });
+  cmd
+    .command("openapi")
+    .description("print the console's OpenAPI 3.1 document (what docs/console-api.openapi.json holds)")
+    .action(() => console.log(JSON.stringify(CONSOLE_OPENAPI, null, 2)));
   return cmd;
 }

@@ -23,6 +23,7 @@ import { ActionableError } from "../../schemas/errors.ts";
 import { buildConsoleBundle } from "./bundle.ts";
 import { type ConsoleServer, serveConsole } from "./console-server.ts";
 import { hotKeysRoutes } from "./hotkeys.ts";
+import { CONSOLE_OPENAPI } from "./openapi.ts";
 import { RiskConsole, SIGNALS_TOPIC } from "./risk.ts";
 
 export const CONSOLE_PORT = 8480;
@@ -121,6 +122,7 @@ export async function startConsole(
     port,
     host: opts.host,
     logger,
+    openapi: CONSOLE_OPENAPI,
     extraRoutes: [
       ...risk.routes(),
       ...hotKeysRoutes({ client: hotkeys, brokers, ...(opts.marksTopic ? { marksTopic: opts.marksTopic } : {}) }),
