@@ -749,6 +749,30 @@ test("the console's own routes under hostile input: 400s naming the limit, 401, 
     headers: json,
     body: JSON.stringify({ note: "checked the upstream" }),
   });
+  // The risk and hot keys routes.
+  assert.equal((await expect("/v1/risk/signals?since=40d", 400))?.limit, "maxWindow");
+  assert.equal((await expect("/v1/risk/signals?limit=5000", 400))?.limit, "maxSignals");
+  assert.equal((await expect("/v1/risk/rules?points=100000", 400))?.limit, "maxPoints");
+  await expect("/v1/risk/signals?rule=a%20b", 400);
+  await expect("/v1/risk/signals?shadow=maybe", 400);
+  await expect(`/v1/risk/signals?category=${"c".repeat(300)}`, 400);
+  await expect("/v1/risk/signals/%ZZ", 400);
+  await expect("/v1/risk/signals/a%20b", 400);
+  await expect("/v1/risk/signals/no-such-signal", 404);
+  await expect("/v1/risk/signals", 405, { method: "POST" });
+  await expect("/v1/hotkeys/a%20b", 400);
+  const mark = (body: string, headers: Record<string, string> = json) =>
+    expect("/v1/hotkeys/room/mark", 400, { method: "POST", headers, body });
+  await mark(JSON.stringify({}));
+  await mark(JSON.stringify({ key: "" }));
+  await mark(JSON.stringify({ key: "k".repeat(300) }));
+  await mark(JSON.stringify({ key: "7", for: "31d" }));
+  await mark(JSON.stringify({ key: "7", for: "soon" }));
+  await mark(JSON.stringify({ key: "7", reason: "r".repeat(201) }));
+  await mark(JSON.stringify({ key: "7", by: "someone else" }));
+  await mark("[1]");
+  assert.equal((await mark(JSON.stringify({ key: "x".repeat(5000) })))?.limit, "maxBodyBytes");
+  await expect("/v1/hotkeys/room/unmark", 400, { method: "POST", headers: json, body: JSON.stringify({ key: 7 }) });
   const audit = logged.find((l) => l.msg === "request" && l.route === "alert-note" && l.status === 200);
   assert.ok(audit, "an audit line for the note");
   assert.equal(audit.token, "sre");
