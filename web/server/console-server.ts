@@ -74,6 +74,8 @@ export interface ConsoleServerOptions {
   logger?: Logger;
   /** Extra routes (the Risk and Hot keys pages' APIs) answered with the same tokens and limits. */
   extraRoutes?: ConsoleRoute[];
+  /** The document served at /openapi.json instead of the logs API's (web/server/openapi.ts). */
+  openapi?: object;
 }
 
 export interface ConsoleServer {
@@ -150,6 +152,10 @@ export async function serveConsole(options: ConsoleServerOptions): Promise<Conso
         /\btext\/html\b/.test(String(req.headers.accept ?? "")));
     if (page || (req.method === "GET" && url.pathname.startsWith("/assets/"))) {
       return serveStatic(options.bundle, url.pathname, req, res);
+    }
+    if (options.openapi && url.pathname === "/openapi.json" && req.method === "GET") {
+      requests.inc({ route: "openapi", status: "200" });
+      return sendJson(res, 200, options.openapi);
     }
     if (logs.owns(url.pathname)) return logs.handle(req, res);
     const started = process.hrtime.bigint();
@@ -308,7 +314,12 @@ function toHttp(e: unknown): unknown {
 
 // --- the console's routes ------------------------------------------------------------------------------
 
-function consoleRoutes(options: ConsoleServerOptions, database: string, streams: Set<ServerResponse>): ConsoleRoute[] {
+/** The console's own routes (the health and alert pages' and /v1/me). */
+export function consoleRoutes(
+  options: ConsoleServerOptions,
+  database: string,
+  streams: Set<ServerResponse>,
+): ConsoleRoute[] {
   const board = options.board;
   const base = {
     clickhouseUrl: options.clickhouseUrl,

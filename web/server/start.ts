@@ -9,7 +9,9 @@ import { ALERTS_TOPIC, AlertFeed } from "../../pipelines/alerts/feed.ts";
 import { NotifierService } from "../../pipelines/alerts/notifier.ts";
 import { DEFAULT_SCENES_FILE, SCENES_FILE_ENV, Scenes } from "../../pipelines/alerts/scenes.ts";
 import { resolveReceivers } from "../../pipelines/alerts/webhooks.ts";
+import { DEFAULT_RULES_DIR, FRAUD_DATABASE } from "../../pipelines/fraud/pipeline.ts";
 import { DEFAULT_SLO_FILE, SloConfig } from "../../pipelines/health/slo.ts";
+import { HotKeysClient } from "../../pipelines/hotkeys/client/hot-keys-client.ts";
 import type { TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { loadPiiKey, PiiKeyError } from "../../pipelines/logs/pii/key.ts";
@@ -21,6 +23,9 @@ import { ActionableError } from "../../schemas/errors.ts";
 import { elasticsearchClientOptions } from "../../sinks/credentials.ts";
 import { buildConsoleBundle } from "./bundle.ts";
 import { type ConsoleServer, serveConsole } from "./console-server.ts";
+import { hotKeysRoutes } from "./hotkeys.ts";
+import { CONSOLE_OPENAPI } from "./openapi.ts";
+import { RiskConsole, SIGNALS_TOPIC } from "./risk.ts";
 
 export const CONSOLE_PORT = 8480;
 
@@ -37,6 +42,13 @@ export interface ConsoleOptions {
   clickhouseUrl?: string;
   database?: string;
   alertsTopic?: string;
+  /** The rules folder signals are explained with (default: this checkout's rules/). */
+  rules?: string;
+  /** Database of weir.risk_signals (default WEIR_FRAUD_DATABASE, else weir). */
+  fraudDatabase?: string;
+  signalsTopic?: string;
+  hotkeysTopic?: string;
+  marksTopic?: string;
   notify: boolean;
 }
 
@@ -79,6 +91,23 @@ export async function startConsole(
       .catch((e: unknown) => logger.warn({ err: (e as Error).message }, "reading alert actions failed"));
     board.prune();
   }, 5000);
+  const risk = new RiskConsole({
+    clickhouseUrl,
+    database: opts.fraudDatabase ?? env.WEIR_FRAUD_DATABASE ?? FRAUD_DATABASE,
+    rulesDir: opts.rules ?? DEFAULT_RULES_DIR,
+    brokers,
+    topic: opts.signalsTopic ?? SIGNALS_TOPIC,
+    logger,
+  });
+  await risk.start();
+  const hotkeys = new HotKeysClient({
+    brokers,
+    clientId: "weir-console-hotkeys",
+    ...(opts.hotkeysTopic ? { topic: opts.hotkeysTopic } : {}),
+    ...(opts.marksTopic ? { marksTopic: opts.marksTopic } : {}),
+    onError: (e) => logger.warn({ err: e.message }, "following the hot keys failed"),
+  });
+  await hotkeys.start();
   const bundle = await buildConsoleBundle();
   const server = await serveConsole({
     logs: {
@@ -98,6 +127,11 @@ export async function startConsole(
     port,
     host: opts.host,
     logger,
+    openapi: CONSOLE_OPENAPI,
+    extraRoutes: [
+      ...risk.routes(),
+      ...hotKeysRoutes({ client: hotkeys, brokers, ...(opts.marksTopic ? { marksTopic: opts.marksTopic } : {}) }),
+    ],
   });
   let notifier: NotifierService | null = null;
   if (opts.notify) {
@@ -117,6 +151,8 @@ export async function startConsole(
       await notifier?.stop();
       await feed.stop();
       await server.close();
+      await risk.stop();
+      await hotkeys.close();
       await board.close();
       await Promise.all([setup.client.close(), clickhouse.close()]);
     },
