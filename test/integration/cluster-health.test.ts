@@ -179,6 +179,8 @@ test("health on a secured 3-broker cluster: a broker and a worker SIGKILLed toge
         clientIp: "127.0.0.1",
         roomId: null,
         userAgent: null,
+        urlQuery: null,
+        referrer: null,
         host: "test",
         source: null,
       }),
