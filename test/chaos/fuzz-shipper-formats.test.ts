@@ -88,7 +88,7 @@ function rawLine(bytes: Buffer): RawLine {
 }
 
 /** The property every decoder keeps, for one line. */
-function checkLine(name: string, config: LineDecoderConfigInput, bytes: Buffer): void {
+function checkLine(name: string, config: LineDecoderConfigInput, bytes: Buffer): ShipEntry {
   const decoder = createLineDecoder(config, { catalog, host: "fuzz-1", now: () => 1_800_000_000_000 });
   const out: ShipEntry[] = [];
   bounded(`${name}: decoding ${bytes.length} bytes`, () => decoder.decode(rawLine(bytes), out));
@@ -108,6 +108,7 @@ function checkLine(name: string, config: LineDecoderConfigInput, bytes: Buffer):
     const { schema } = decodeAny(entry.value);
     assert.equal(schema.name, catalog.topics.find((t) => t.name === entry.topic)?.schema);
   }
+  return entry;
 }
 
 const anyText = fc.oneof(
@@ -149,7 +150,9 @@ describe("shipper formats: every line is an event or a dead letter with its reas
         { weight: 1, arbitrary: lines.map((s) => Buffer.from(s, "latin1")) },
       );
       fc.assert(
-        fc.property(asBytes, (bytes) => checkLine(name, config, bytes)),
+        fc.property(asBytes, (bytes) => {
+          checkLine(name, config, bytes);
+        }),
         fuzzParams(300),
       );
     });
@@ -172,14 +175,15 @@ describe("shipper formats: every line is an event or a dead letter with its reas
   });
 });
 
-// Issue 21, defect 4: on main, these lines are dead-lettered as decoder-error (a stack overflow);
-// the fix (a depth limit, reason too-deep) is on branch wip-reliability. This test turns green with it.
-test("a 100k-deep array and a 5,000-deep attributes object are dead letters with a reason, not a decoder error", {
-  todo: "issue 21 defect 4, fixed on wip-reliability",
-}, () => {
+// Issue 21, defect 4 (fixed on wip-reliability): these were dead-lettered as decoder-error (a stack overflow).
+test("a 100k-deep array and a 5,000-deep attributes object are dead letters with reason too-deep", () => {
   const lines = [
     `{"ts":1,"service":"s","message":"m","attributes":${'{"a":'.repeat(5000)}1${"}".repeat(5000)}}`,
     `{"ts":1,"service":"s","message":"m","x":${"[".repeat(100_000)}${"]".repeat(100_000)}}`,
   ];
-  for (const l of lines) checkLine("json deep", { topic: "logs.app" }, Buffer.from(l));
+  for (const l of lines) {
+    const entry = checkLine("json deep", { topic: "logs.app" }, Buffer.from(l));
+    assert.equal(entry.topic, "dlq.ship");
+    assert.equal(dlCodec.decode(entry.value).reason, "too-deep");
+  }
 });
