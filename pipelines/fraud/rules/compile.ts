@@ -359,7 +359,8 @@ class RuleCompiler {
     if (scope.event) vars.push(["event", eventTypeName(scope.event)]);
     if (scope.enrich && scope.event) {
       if (scope.event !== "device") vars.push(["device", "DeviceReport"]);
-      vars.push(["registration", "Registration"]);
+      // Registrations are joined where events are partitioned by uid: behavior and coin events.
+      if (scope.event === "behavior" || scope.event === "coin") vars.push(["registration", "Registration"]);
     }
     for (const [name, stream] of scope.named) vars.push([name, eventTypeName(stream)]);
     for (const n of scope.numbers) vars.push([n, "double"]);
