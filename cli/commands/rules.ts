@@ -2,20 +2,25 @@
 // fraud pipeline will compile it. `check` prints every problem as `file:line:col: field: what to do`
 // and fails when there is one; `list` shows what the folder holds.
 import { existsSync } from "node:fs";
+import { hostname, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { createClient } from "@clickhouse/client";
 import { Command } from "commander";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
 import { backtest } from "../../pipelines/fraud/backtest.ts";
+import { BundleError } from "../../pipelines/fraud/deploy/bundle.ts";
+import { diffSnapshots, snapshotOf } from "../../pipelines/fraud/deploy/deploy.ts";
+import { KafkaClient, RecordWriter, readSnapshots, readStatuses } from "../../pipelines/fraud/deploy/topics.ts";
 import { explainSignal } from "../../pipelines/fraud/explain.ts";
-import { FRAUD_DATABASE } from "../../pipelines/fraud/pipeline.ts";
+import { FRAUD_DATABASE, fraudNames, STATUS_EVERY_MS } from "../../pipelines/fraud/pipeline.ts";
 import { compileRuleSet, formatRuleProblem } from "../../pipelines/fraud/rules/compile.ts";
 import type { RulePlan } from "../../pipelines/fraud/rules/plan.ts";
 import { FIXTURE_HASH_KEY, formatFailure, runFixtures } from "../../pipelines/fraud/rules/test-runner.ts";
 import { readSignal } from "../../pipelines/fraud/signals-reader.ts";
 import { SearchError } from "../../pipelines/logs/search/errors.ts";
-import { resolveWindow } from "../../pipelines/logs/search/time.ts";
+import { parsePeriod, resolveWindow } from "../../pipelines/logs/search/time.ts";
+import type { RuleWorkerStatus } from "../../schemas/types.generated.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
@@ -200,6 +205,127 @@ export function rulesCommand(): Command {
     });
 
   rules
+    .command("deploy")
+    .description(
+      "compile a rules folder as one snapshot and publish it: every worker of weir run fraud switches to it at a checkpoint",
+    )
+    .argument("[dir]", "the rules folder (default: ./rules, else this checkout's rules/)")
+    .option("--dry-run", "compile and compare with the deployed snapshot; publish nothing")
+    .option("--wait <period>", "wait up to this long for the running workers to switch (or refuse), e.g. 60s")
+    .action(async (dir: string | undefined, opts: { dryRun?: boolean; wait?: string }) => {
+      const root = dir ? resolve(dir) : defaultRulesDir();
+      const result = compileRuleSet(root);
+      if (!result.plan) {
+        for (const p of result.problems) console.log(formatRuleProblem(p));
+        console.error(
+          `weir: ${result.problems.length} problem${result.problems.length === 1 ? "" : "s"} in ${dir ?? root}: nothing deployed; the workers keep running what they run`,
+        );
+        process.exitCode = 1;
+        return;
+      }
+      const waitMs = opts.wait ? parsePeriodOption(opts.wait, "--wait") : 0;
+      const names = fraudNames(process.env);
+      const kafka = rulesKafka("deploy");
+      const writer = new RecordWriter(kafka);
+      try {
+        let snapshot: ReturnType<typeof snapshotOf>;
+        try {
+          snapshot = snapshotOf(root, result.plan, names.appId, `${userInfo().username}@${hostname()}`);
+        } catch (e) {
+          if (e instanceof BundleError) throw new UsageError(e.message);
+          throw e;
+        }
+        const deployed =
+          (await kafkaCall(() => readSnapshots(kafka, names.snapshots), names.snapshots)).get(names.appId) ?? null;
+        const diff = diffSnapshots(deployed, snapshot);
+        console.log(
+          `snapshot ${snapshot.version} of ${root}: ${result.plan.rules.length} rules; deployed for ${names.appId} now: ${deployed ? `${deployed.version} (by ${deployed.deployedBy}, ${new Date(Number(deployed.deployedAt)).toISOString()})` : "nothing (workers run their rules folder)"}`,
+        );
+        const shown = diff.changes.filter((c) => c.change !== "unchanged");
+        if (shown.length > 0)
+          printTable(
+            ["RULE", "CHANGE", "VERSION", "STATUS", "STATE"],
+            shown.map((c) => [
+              c.id,
+              c.change,
+              c.from !== undefined && c.to !== undefined && c.from !== c.to
+                ? `${c.from} -> ${c.to}`
+                : String(c.to ?? c.from),
+              c.status,
+              c.change === "changed"
+                ? c.state === "kept"
+                  ? "kept"
+                  : "starts empty"
+                : c.change === "added"
+                  ? "starts empty"
+                  : c.change === "removed"
+                    ? "dropped"
+                    : "",
+            ]),
+          );
+        else console.log(deployed?.version === snapshot.version ? "nothing changed" : "no rule changed");
+        if (diff.unbumped.length > 0) {
+          console.error(
+            `weir: ${diff.unbumped.join(", ")} changed without a new version: signals carry the version, so give each a new one; nothing deployed`,
+          );
+          process.exitCode = 1;
+          return;
+        }
+        if (opts.dryRun) {
+          console.log("dry run: nothing deployed");
+          return;
+        }
+        await kafkaCall(() => writer.snapshot(names.snapshots, snapshot), names.snapshots);
+        console.log(`deployed ${snapshot.version} to ${names.snapshots} for ${names.appId}`);
+        if (waitMs > 0) {
+          const outcome = await waitForWorkers(kafka, names, snapshot.version, waitMs);
+          if (!outcome) process.exitCode = 1;
+        }
+      } finally {
+        await writer.close();
+      }
+    });
+
+  rules
+    .command("status")
+    .description("the rule snapshot deployed, and the one each worker of weir run fraud runs (or refused)")
+    .option("--json", "one JSON object: the deployed snapshot and each worker's status")
+    .action(async (opts: { json?: boolean }) => {
+      const names = fraudNames(process.env);
+      const kafka = rulesKafka("status");
+      const deployed = (await kafkaCall(() => readSnapshots(kafka, names.snapshots), names.snapshots)).get(names.appId);
+      const workers = await workerStatuses(kafka, names);
+      if (opts.json) {
+        const { bundle: _bundle, ...meta } = deployed ?? ({} as Record<string, unknown>);
+        console.log(JSON.stringify({ app: names.appId, deployed: deployed ? meta : null, workers }));
+        return;
+      }
+      console.log(
+        deployed
+          ? `deployed for ${names.appId}: ${deployed.version}, ${deployed.rules.length} rules, by ${deployed.deployedBy} at ${new Date(Number(deployed.deployedAt)).toISOString()} from ${deployed.source}`
+          : `nothing deployed for ${names.appId}: workers run the rules folder they started with`,
+      );
+      if (workers.length === 0) {
+        console.log("no worker has reported (weir run fraud)");
+        return;
+      }
+      printTable(
+        ["WORKER", "HOST", "PID", "STATE", "VERSION", "RULES", "SINCE", "LAST SEEN", "REFUSED"],
+        workers.map((w) => [
+          w.instance,
+          w.host,
+          String(w.pid),
+          w.live,
+          `${w.version}${deployed && w.version !== deployed.version && w.live === "running" ? " (not the deployed one)" : ""}`,
+          String(w.rules),
+          new Date(Number(w.since)).toISOString(),
+          `${Math.round((Date.now() - Number(w.ts)) / 1000)} s ago`,
+          w.refusedVersion ? `${w.refusedVersion}: ${w.refusedError}` : "",
+        ]),
+      );
+    });
+
+  rules
     .command("list")
     .description("the rules of a folder: id, version, category, status, severity, action, owner")
     .argument("[dir]", "the rules folder (default: ./rules, else this checkout's rules/)")
@@ -234,6 +360,83 @@ export function rulesCommand(): Command {
     });
 
   return rules;
+}
+
+/** A worker's status as weir rules status shows it: `live` says whether it is still heard from. */
+interface WorkerView extends RuleWorkerStatus {
+  live: "running" | "stopped" | "silent";
+}
+
+/** The workers of an app: a running one not heard from for three status periods is silent (killed, or cut off). */
+async function workerStatuses(kafka: KafkaClient, names: ReturnType<typeof fraudNames>): Promise<WorkerView[]> {
+  const all = await kafkaCall(() => readStatuses(kafka, names.status), names.status);
+  return [...all.values()]
+    .filter((w) => w.app === names.appId)
+    .map((w) => ({
+      ...w,
+      live: (w.state === "stopped"
+        ? "stopped"
+        : Date.now() - Number(w.ts) > 3 * STATUS_EVERY_MS
+          ? "silent"
+          : "running") as WorkerView["live"],
+    }))
+    .sort((a, b) => a.instance.localeCompare(b.instance));
+}
+
+/** Polls rules.status until every running worker runs `version` or has refused it. */
+async function waitForWorkers(
+  kafka: KafkaClient,
+  names: ReturnType<typeof fraudNames>,
+  version: string,
+  waitMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const workers = (await workerStatuses(kafka, names)).filter((w) => w.live === "running");
+    const switched = workers.filter((w) => w.version === version);
+    const refused = workers.filter((w) => w.refusedVersion === version);
+    if (workers.length > 0 && switched.length + refused.length === workers.length) {
+      for (const w of switched)
+        console.log(`  ${w.instance} runs ${version} since ${new Date(Number(w.since)).toISOString()}`);
+      for (const w of refused) console.log(`  ${w.instance} REFUSED ${version}: ${w.refusedError}`);
+      return refused.length === 0;
+    }
+    if (Date.now() >= deadline) {
+      console.error(
+        `weir: after ${Math.round(waitMs / 1000)} s, ${switched.length} of ${workers.length} running workers run ${version}${workers.length === 0 ? " (none has reported: is weir run fraud running?)" : ""}`,
+      );
+      return false;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function rulesKafka(what: string): KafkaClient {
+  return new KafkaClient({ brokers: clientEndpoints().kafkaBrokers, clientId: `weir-rules-${what}` });
+}
+
+/** A Kafka call whose failure is the user's to fix: the topic or the broker. */
+async function kafkaCall<T>(fn: () => Promise<T>, topic: string): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    const message = String((e as Error).message ?? e).split("\n")[0] ?? "";
+    throw new StackError(
+      `Kafka: ${message} (topic ${topic})`,
+      /does not host|not exist|UNKNOWN_TOPIC/i.test(message)
+        ? `create the catalog's topics: weir topics apply`
+        : "start the local stack (weir stack up) or set WEIR_KAFKA_BROKERS",
+    );
+  }
+}
+
+function parsePeriodOption(text: string, what: string): number {
+  try {
+    return parsePeriod(text, what);
+  } catch (e) {
+    if (e instanceof SearchError) throw new UsageError(e.message, e.hint);
+    throw e;
+  }
 }
 
 function ruleSummary(r: RulePlan) {

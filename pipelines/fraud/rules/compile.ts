@@ -676,7 +676,8 @@ class RuleCompiler {
     const listHashes = lists.map((l) => this.lists.get(l)?.info.sha256);
     const macroTexts = macroNames.map((m) => this.macros.defs.get(m)?.text);
     const stateFingerprint = sha(JSON.stringify([stateParts, listHashes, macroTexts, spec.entity]));
-    const { fixtures: _fixtures, ...definition } = spec;
+    // The status is how the rule runs, not what it is: promoting a shadow rule keeps its fingerprint.
+    const { fixtures: _fixtures, status: _status, ...definition } = spec;
     const [line] = f.locate(["rules", index]);
     return {
       id: spec.id,
