@@ -17,7 +17,7 @@ import { FRAUD_DATABASE, fraudNames, STATUS_EVERY_MS } from "../../pipelines/fra
 import { compileRuleSet, formatRuleProblem } from "../../pipelines/fraud/rules/compile.ts";
 import type { RulePlan } from "../../pipelines/fraud/rules/plan.ts";
 import { FIXTURE_HASH_KEY, formatFailure, runFixtures } from "../../pipelines/fraud/rules/test-runner.ts";
-import { readSignal } from "../../pipelines/fraud/signals-reader.ts";
+import { compareRules, readSignal } from "../../pipelines/fraud/signals-reader.ts";
 import { SearchError } from "../../pipelines/logs/search/errors.ts";
 import { parsePeriod, resolveWindow } from "../../pipelines/logs/search/time.ts";
 import type { RuleWorkerStatus } from "../../schemas/types.generated.ts";
@@ -326,6 +326,67 @@ export function rulesCommand(): Command {
     });
 
   rules
+    .command("compare")
+    .description(
+      "a rule's hits (a shadow candidate) against the rule it replaces, over a period of live signals in ClickHouse",
+    )
+    .argument("<rule>", "the candidate rule's id")
+    .option("--replaces <rule>", "the rule to compare with (default: the candidate's replaces, in the rules folder or the deployed snapshot)")
+    .option("--rules <dir>", "where to find the candidate's replaces (default: ./rules, else this checkout's rules/)")
+    .option("--since <period>", "the last period of event time: 90m, 24h, 7d (default 1h)")
+    .option("--from <time>", "from this time (ISO-8601, epoch ms, now-2h)")
+    .option("--to <time>", "up to this time (default now)")
+    .option("--json", "the comparison as one JSON object")
+    .option("--url <url>", "ClickHouse HTTP URL (default: WEIR_CLICKHOUSE_URL, else the local stack)")
+    .action(
+      async (
+        rule: string,
+        opts: { replaces?: string; rules?: string; since?: string; from?: string; to?: string; json?: boolean; url?: string },
+      ) => {
+        let window: { from: number; to: number };
+        try {
+          window = resolveWindow(opts, 3600_000, Date.now());
+        } catch (e) {
+          if (e instanceof SearchError) throw new UsageError(e.message, e.hint);
+          throw e;
+        }
+        const replaces = opts.replaces ?? (await replacedRule(rule, opts.rules));
+        const url = opts.url ?? clientEndpoints().clickhouseUrl;
+        const client = createClient({ url });
+        let c: Awaited<ReturnType<typeof compareRules>>;
+        try {
+          c = await compareRules(client, fraudNames(process.env).database, { rule, replaces, ...window });
+        } catch (e) {
+          throw new StackError(
+            `ClickHouse at ${url} did not answer: ${String((e as Error).message).split("\n")[0]}`,
+            "start the local stack (weir stack up), apply the migrations (weir migrate) or pass --url",
+          );
+        } finally {
+          await client.close();
+        }
+        if (opts.json) {
+          console.log(JSON.stringify(c));
+          return;
+        }
+        console.log(
+          `${rule}${c.ruleShadow ? " (shadow)" : ""} against ${replaces}, event time ${new Date(c.from).toISOString()} .. ${new Date(c.to).toISOString()}`,
+        );
+        printTable(
+          ["RULE", "SIGNALS", "ENTITIES"],
+          [
+            [rule, String(c.signals.rule), String(c.entities.rule)],
+            [replaces, String(c.signals.replaces), String(c.entities.replaces)],
+          ],
+        );
+        console.log(`entities flagged by both: ${c.both}; only by ${rule}: ${c.onlyRule}; only by ${replaces}: ${c.onlyReplaces}`);
+        if (c.samples.onlyRule.length > 0) console.log(`only ${rule}: ${c.samples.onlyRule.join(", ")}`);
+        if (c.samples.onlyReplaces.length > 0) console.log(`only ${replaces}: ${c.samples.onlyReplaces.join(", ")}`);
+        if (c.entities.rule + c.entities.replaces === 0)
+          console.log("neither rule has signals in the period (is the candidate deployed? try a longer --since)");
+      },
+    );
+
+  rules
     .command("list")
     .description("the rules of a folder: id, version, category, status, severity, action, owner")
     .argument("[dir]", "the rules folder (default: ./rules, else this checkout's rules/)")
@@ -360,6 +421,25 @@ export function rulesCommand(): Command {
     });
 
   return rules;
+}
+
+/** The rule a candidate replaces: from the rules folder, else from the snapshot deployed. */
+async function replacedRule(rule: string, rulesDir: string | undefined): Promise<string> {
+  const root = rulesDir ? resolve(rulesDir) : defaultRulesDir();
+  const inFolder = compileRuleSet(root).rules.find((r) => r.id === rule)?.replaces;
+  if (inFolder) return inFolder;
+  const names = fraudNames(process.env);
+  try {
+    const deployed = (await readSnapshots(rulesKafka("compare"), names.snapshots)).get(names.appId);
+    const found = deployed?.rules.find((r) => r.id === rule)?.replaces;
+    if (found) return found;
+  } catch {
+    // no Kafka, or no snapshots topic: the folder was the only place to look
+  }
+  throw new UsageError(
+    `${rule} replaces no rule in ${root} nor in the snapshot deployed for ${names.appId}`,
+    "name the rule to compare with: --replaces <rule id>",
+  );
 }
 
 /** A worker's status as weir rules status shows it: `live` says whether it is still heard from. */
