@@ -1,26 +1,26 @@
 // weir rules check | list: the risk team's rules folder, compiled as one snapshot exactly as the
 // fraud pipeline will compile it. `check` prints every problem as `file:line:col: field: what to do`
 // and fails when there is one; `list` shows what the folder holds.
-import { existsSync } from "node:fs";
-import { hostname, userInfo } from "node:os";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { hostname, tmpdir, userInfo } from "node:os";
 import { join, resolve } from "node:path";
 import { createClient } from "@clickhouse/client";
 import { Command } from "commander";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
-import { backtest } from "../../pipelines/fraud/backtest.ts";
+import { backtest, backtestKafka } from "../../pipelines/fraud/backtest.ts";
 import { BundleError } from "../../pipelines/fraud/deploy/bundle.ts";
 import { diffSnapshots, snapshotOf } from "../../pipelines/fraud/deploy/deploy.ts";
 import { KafkaClient, RecordWriter, readSnapshots, readStatuses } from "../../pipelines/fraud/deploy/topics.ts";
 import { explainSignal } from "../../pipelines/fraud/explain.ts";
-import { FRAUD_DATABASE, fraudNames, STATUS_EVERY_MS } from "../../pipelines/fraud/pipeline.ts";
+import { compileSnapshot, FRAUD_DATABASE, fraudNames, STATUS_EVERY_MS } from "../../pipelines/fraud/pipeline.ts";
 import { compileRuleSet, formatRuleProblem } from "../../pipelines/fraud/rules/compile.ts";
-import type { RulePlan } from "../../pipelines/fraud/rules/plan.ts";
+import type { RulePlan, RuleSetPlan } from "../../pipelines/fraud/rules/plan.ts";
 import { FIXTURE_HASH_KEY, formatFailure, runFixtures } from "../../pipelines/fraud/rules/test-runner.ts";
 import { compareRules, readSignal } from "../../pipelines/fraud/signals-reader.ts";
 import { SearchError } from "../../pipelines/logs/search/errors.ts";
 import { parsePeriod, resolveWindow } from "../../pipelines/logs/search/time.ts";
-import type { RuleWorkerStatus } from "../../schemas/types.generated.ts";
+import type { RuleSnapshot, RuleWorkerStatus } from "../../schemas/types.generated.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
@@ -87,85 +87,140 @@ export function rulesCommand(): Command {
   rules
     .command("backtest")
     .description(
-      "replay a simulator run's events through a rule set: per-rule signals, and precision and recall per category",
+      "replay events through a rule set: the event topics of a period (--from/--to) against the deployed set, or a simulator run (--sim); per-rule signals, and precision and recall per category with a ground truth",
     )
-    .requiredOption("--sim <dir>", "the output folder of a weir simulate run (its manifest.json and logs)")
-    .option("--rules <dir>", "the rules folder (default: ./rules, else this checkout's rules/)")
-    .option("--truth <file>", "the run's ground truth (default: <sim>/ground-truth.jsonl when it exists)")
+    .option("--from <time>", "replay the event topics from this time (ISO-8601, epoch ms, now-2h)")
+    .option("--to <time>", "... up to this time (default now)")
+    .option("--since <period>", "replay the last period of the event topics: 1h, 24h, 7d")
+    .option("--sim <dir>", "replay the output folder of a weir simulate run instead (its manifest.json and logs)")
+    .option("--rules <dir>", "the candidate rules folder (default: ./rules, else this checkout's rules/)")
+    .option(
+      "--against <dir>",
+      "compare with this rules folder (default with --from/--to: the snapshot deployed, else this checkout's rules/)",
+    )
+    .option("--no-diff", "no comparison with another set")
+    .option("--truth <file>", "a simulator run's ground truth: precision and recall per category (with --sim: its own)")
     .option("--no-truth", "no precision and recall")
-    .option("--limit <n>", "only the first n events")
+    .option("--limit <n>", "only the first n events (--sim)")
     .option("--json", "the report as one JSON object")
-    .action((opts: { sim: string; rules?: string; truth?: string | boolean; limit?: string; json?: boolean }) => {
-      const root = opts.rules ? resolve(opts.rules) : defaultRulesDir();
-      const result = compileRuleSet(root);
-      if (!result.plan) {
-        for (const p of result.problems) console.log(formatRuleProblem(p));
-        console.error(`weir: ${result.problems.length} problem(s) in ${root}: weir rules check shows them`);
-        process.exitCode = 1;
-        return;
-      }
-      const simDir = resolve(opts.sim);
-      const truth =
-        opts.truth === false
-          ? undefined
-          : typeof opts.truth === "string"
-            ? resolve(opts.truth)
-            : existsSync(join(simDir, "ground-truth.jsonl"))
-              ? join(simDir, "ground-truth.jsonl")
-              : undefined;
-      const limit = opts.limit ? Number(opts.limit) : 0;
-      if (!Number.isInteger(limit) || limit < 0) throw new UsageError("--limit takes a whole number of events");
-      if (!existsSync(join(simDir, "manifest.json")))
-        throw new UsageError(
-          `${simDir} is not the output of weir simulate (no manifest.json)`,
-          "weir simulate --out <dir> first",
+    .action(
+      async (opts: {
+        sim?: string;
+        from?: string;
+        to?: string;
+        since?: string;
+        rules?: string;
+        against?: string;
+        diff: boolean;
+        truth?: string | boolean;
+        limit?: string;
+        json?: boolean;
+      }) => {
+        const root = opts.rules ? resolve(opts.rules) : defaultRulesDir();
+        const result = compileRuleSet(root);
+        if (!result.plan) {
+          for (const p of result.problems) console.log(formatRuleProblem(p));
+          console.error(`weir: ${result.problems.length} problem(s) in ${root}: weir rules check shows them`);
+          process.exitCode = 1;
+          return;
+        }
+        const plan = result.plan;
+        if (opts.sim) {
+          const simDir = resolve(opts.sim);
+          const truth =
+            opts.truth === false
+              ? undefined
+              : typeof opts.truth === "string"
+                ? resolve(opts.truth)
+                : existsSync(join(simDir, "ground-truth.jsonl"))
+                  ? join(simDir, "ground-truth.jsonl")
+                  : undefined;
+          const limit = opts.limit ? Number(opts.limit) : 0;
+          if (!Number.isInteger(limit) || limit < 0) throw new UsageError("--limit takes a whole number of events");
+          if (!existsSync(join(simDir, "manifest.json")))
+            throw new UsageError(
+              `${simDir} is not the output of weir simulate (no manifest.json)`,
+              "weir simulate --out <dir> first",
+            );
+          const report = backtest(plan, simDir, truth, { hashKey: FIXTURE_HASH_KEY, limit });
+          if (opts.json) {
+            console.log(JSON.stringify({ ...report, signals: report.signals.length }));
+            return;
+          }
+          console.log(
+            `${report.events} events, ${Math.round(report.eventsPerSecond)} events/s (rules snapshot ${plan.version})\n`,
+          );
+          printBacktest(report);
+          return;
+        }
+        if (!opts.from && !opts.since)
+          throw new UsageError(
+            "give the period to replay (--since 24h, or --from and --to) or a simulator run (--sim <dir>)",
+          );
+        let window: { from: number; to: number };
+        try {
+          window = resolveWindow(opts, 3600_000, Date.now());
+        } catch (e) {
+          if (e instanceof SearchError) throw new UsageError(e.message, e.hint);
+          throw e;
+        }
+        const names = fraudNames(process.env);
+        const kafka = rulesKafka("backtest");
+        let against: { plan: RuleSetPlan; what: string } | null = null;
+        if (opts.diff) against = await comparedSet(kafka, names, opts.against);
+        const truth = typeof opts.truth === "string" ? resolve(opts.truth) : undefined;
+        const r = await kafkaCall(
+          () =>
+            backtestKafka(plan, against?.plan ?? null, {
+              kafka,
+              topicPrefix: names.prefix,
+              ...window,
+              hashKey: FIXTURE_HASH_KEY,
+              ...(truth ? { truthFile: truth } : {}),
+            }),
+          `${names.prefix}events.*`,
         );
-      const report = backtest(result.plan, simDir, truth, { hashKey: FIXTURE_HASH_KEY, limit });
-      if (opts.json) {
-        console.log(JSON.stringify({ ...report, signals: report.signals.length }));
-        return;
-      }
-      console.log(
-        `${report.events} events, ${Math.round(report.eventsPerSecond)} events/s (rules snapshot ${result.plan.version})\n`,
-      );
-      printTable(
-        ["RULE", "CATEGORY", "STATUS", "SIGNALS", "ENTITIES", "EVALUATIONS", "ERRORS", "SKIPPED"],
-        report.rules.map((r) => [
-          r.rule,
-          r.category,
-          r.status,
-          String(r.signals),
-          String(r.entities),
-          String(r.counters.evaluations),
-          String(r.counters.errors),
-          String(r.counters.skipped),
-        ]),
-      );
-      if (report.shadows.length > 0) {
-        console.log("");
-        printTable(
-          ["RULE", "REPLACES", "BOTH", "ONLY NEW", "ONLY OLD"],
-          report.shadows.map((c) => [c.rule, c.replaces, String(c.both), String(c.onlyNew), String(c.onlyOld)]),
+        if (opts.json) {
+          const slim = (b: typeof r.candidate) => ({ ...b, signals: b.signals.length });
+          console.log(
+            JSON.stringify({
+              from: window.from,
+              to: window.to,
+              seconds: r.seconds,
+              candidate: { version: plan.version, ...slim(r.candidate) },
+              ...(r.deployed && against ? { against: { version: against.plan.version, what: against.what, ...slim(r.deployed) } } : {}),
+              ...(r.diff ? { diff: r.diff } : {}),
+            }),
+          );
+          return;
+        }
+        console.log(
+          `${r.candidate.events} events of ${names.prefix}events.* from ${new Date(window.from).toISOString()} to ${new Date(window.to).toISOString()} in ${r.seconds.toFixed(1)} s (${Math.round(r.candidate.events / Math.max(r.seconds, 1e-9))} events/s, Kafka reads included), rules snapshot ${plan.version}${against ? ` against ${against.what}` : ""}\n`,
         );
-      }
-      if (report.scores) {
-        console.log("");
-        const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)}%`);
-        printTable(
-          ["CATEGORY", "ENTITY", "FLAGGED", "RIGHT", "PRECISION", "IN TRUTH", "FOUND", "RECALL"],
-          report.scores.map((s) => [
-            s.category,
-            s.entity,
-            String(s.flagged),
-            String(s.truePositives),
-            pct(s.precision),
-            String(s.truth),
-            String(s.found),
-            pct(s.recall),
-          ]),
-        );
-      }
-    });
+        printBacktest(r.candidate);
+        if (r.diff && against) {
+          console.log(`\nagainst ${against.what}: entities each rule flagged`);
+          printTable(
+            ["RULE", "IN", "SIGNALS", "ENTITIES", "WAS SIGNALS", "WAS ENTITIES", "BOTH", "ONLY NEW", "ONLY OLD"],
+            r.diff
+              .filter((x) => x.in !== "both" || x.onlyCandidate + x.onlyDeployed > 0 || x.candidate.signals !== x.deployed.signals)
+              .map((x) => [
+                x.rule,
+                x.in === "both" ? "both" : x.in === "candidate" ? "new" : "removed",
+                String(x.candidate.signals),
+                String(x.candidate.entities),
+                String(x.deployed.signals),
+                String(x.deployed.entities),
+                String(x.both),
+                String(x.onlyCandidate),
+                String(x.onlyDeployed),
+              ]),
+          );
+          const same = r.diff.filter((x) => x.in === "both" && x.onlyCandidate + x.onlyDeployed === 0 && x.candidate.signals === x.deployed.signals);
+          if (same.length > 0) console.log(`${same.length} other rules flagged the same entities`);
+        }
+      },
+    );
 
   rules
     .command("explain")
@@ -421,6 +476,75 @@ export function rulesCommand(): Command {
     });
 
   return rules;
+}
+
+function printBacktest(report: ReturnType<typeof backtest>): void {
+  printTable(
+    ["RULE", "CATEGORY", "STATUS", "SIGNALS", "ENTITIES", "EVALUATIONS", "ERRORS", "SKIPPED"],
+    report.rules.map((r) => [
+      r.rule,
+      r.category,
+      r.status,
+      String(r.signals),
+      String(r.entities),
+      String(r.counters.evaluations),
+      String(r.counters.errors),
+      String(r.counters.skipped),
+    ]),
+  );
+  if (report.shadows.length > 0) {
+    console.log("");
+    printTable(
+      ["RULE", "REPLACES", "BOTH", "ONLY NEW", "ONLY OLD"],
+      report.shadows.map((c) => [c.rule, c.replaces, String(c.both), String(c.onlyNew), String(c.onlyOld)]),
+    );
+  }
+  if (report.scores) {
+    console.log("");
+    const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)}%`);
+    printTable(
+      ["CATEGORY", "ENTITY", "FLAGGED", "RIGHT", "PRECISION", "IN TRUTH", "FOUND", "RECALL"],
+      report.scores.map((s) => [
+        s.category,
+        s.entity,
+        String(s.flagged),
+        String(s.truePositives),
+        pct(s.precision),
+        String(s.truth),
+        String(s.found),
+        pct(s.recall),
+      ]),
+    );
+  }
+}
+
+/** The set a backtest compares with: a folder given, the snapshot deployed, or this checkout's rules/. */
+async function comparedSet(
+  kafka: KafkaClient,
+  names: ReturnType<typeof fraudNames>,
+  against: string | undefined,
+): Promise<{ plan: RuleSetPlan; what: string }> {
+  const folder = (dir: string, what: string) => {
+    const r = compileRuleSet(dir);
+    if (!r.plan) throw new UsageError(`${dir} has ${r.problems.length} problem(s): weir rules check ${dir} shows them`);
+    return { plan: r.plan, what: `${what} ${r.plan.version}` };
+  };
+  if (against) return folder(resolve(against), `the rules of ${against}`);
+  let deployed: RuleSnapshot | undefined;
+  try {
+    deployed = (await readSnapshots(kafka, names.snapshots)).get(names.appId);
+  } catch {
+    deployed = undefined;
+  }
+  if (!deployed) return folder(join(PROJECT_ROOT, "rules"), "this checkout's rules/ (nothing deployed)");
+  const dir = mkdtempSync(join(tmpdir(), "weir-backtest-deployed-"));
+  try {
+    const r = compileSnapshot(deployed, dir);
+    if (!r.plan) throw new UsageError(`the deployed snapshot ${deployed.version} does not compile here: ${r.error}`);
+    return { plan: r.plan, what: `the deployed snapshot ${deployed.version}` };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The rule a candidate replaces: from the rules folder, else from the snapshot deployed. */
