@@ -5,10 +5,10 @@
 // names it in a campaign of the rule's category.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import type { KafkaClient } from "../../kafka/client.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { CollectingSink, TopologyTestDriver } from "../../stream/testing/test-driver.ts";
-import type { KafkaClient } from "../../kafka/client.ts";
 import { STREAM_NAMES, STREAMS, type StreamName } from "./cel/environment.ts";
 import { encodeEvent } from "./engine/envelope.ts";
 import type { RuleCounters } from "./engine/evaluate.ts";

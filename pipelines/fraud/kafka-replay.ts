@@ -27,7 +27,9 @@ export interface KafkaReplayOptions {
 }
 
 /** Reads the topics' records of [from, to); returns their partition counts and how many records were given. */
-export async function replayTopics(o: KafkaReplayOptions): Promise<{ partitions: Map<string, number>; records: number }> {
+export async function replayTopics(
+  o: KafkaReplayOptions,
+): Promise<{ partitions: Map<string, number>; records: number }> {
   const slack = o.slackMs ?? 300_000;
   const admin = o.kafka.native.admin();
   await admin.connect();
