@@ -38,7 +38,7 @@ export const LAYER_RULES: readonly LayerRule[] = [
       under(from, "sinks/") && under(to, "stream/") && to !== "stream/sink.ts" && to !== "stream/types.ts",
   },
   {
-    name: "stream's windows/, joins/ and operators/ build on the operator contract only (runtime/processor.ts, state/, time/, types.ts): an operator is one file the task does not know",
+    name: "stream's windows/, joins/ and operators/ build on the operator contract only (runtime/processor.ts, state/, time/, sketches/, types.ts): an operator is one file the task does not know",
     forbids: (from, to) => {
       const sub = /^stream\/(windows|joins|operators)\//.exec(from)?.[0];
       if (!sub || from.endsWith(".test.ts") || !under(to, "stream/") || under(to, sub)) return false;
@@ -46,7 +46,8 @@ export const LAYER_RULES: readonly LayerRule[] = [
         to === "stream/runtime/processor.ts" ||
         to === "stream/types.ts" ||
         under(to, "stream/state/") ||
-        under(to, "stream/time/")
+        under(to, "stream/time/") ||
+        under(to, "stream/sketches/")
       );
     },
   },
@@ -57,6 +58,19 @@ export const LAYER_RULES: readonly LayerRule[] = [
   {
     name: "pipelines/ never import the development stack (infra/stack/): a pipeline runs against any cluster",
     forbids: (from, to) => under(from, "pipelines/") && under(to, "infra/stack/"),
+  },
+  {
+    name: "web/app/ runs in the browser: it imports nothing outside web/app/ (it declares the API's shapes it reads)",
+    forbids: (from, to) => under(from, "web/app/") && !under(to, "web/app/"),
+  },
+  {
+    name: "only cli/, test/ and bench/ import web/: the console is an outer layer like the command line",
+    forbids: (from, to) =>
+      under(to, "web/") &&
+      !under(from, "web/") &&
+      !under(from, "cli/") &&
+      !under(from, "test/") &&
+      !under(from, "bench/"),
   },
   {
     name: "nothing imports cli/: the command line is the outermost layer",
@@ -195,9 +209,12 @@ function cycleThrough(graph: ImportGraph, component: string[]): string[] {
   return path.reverse();
 }
 
-export function explainFiles(projectRoot: string): string {
+/** The projects the check reads: the Node code, and the console's browser code (its own tsconfig: DOM, JSX). */
+export const PROJECTS = [".", "web"];
+
+export function explainFiles(projectRoot: string, project = "."): string {
   const tsc = join(projectRoot, "node_modules", ".bin", "tsc");
-  const r = spawnSync(tsc, ["--noEmit", "-p", projectRoot, "--explainFiles"], {
+  const r = spawnSync(tsc, ["--noEmit", "-p", join(projectRoot, project), "--explainFiles"], {
     cwd: projectRoot,
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
@@ -209,7 +226,7 @@ export function explainFiles(projectRoot: string): string {
 
 function main(): void {
   const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-  const graph = parseExplainFiles(explainFiles(projectRoot));
+  const graph = parseExplainFiles(PROJECTS.map((p) => explainFiles(projectRoot, p)).join("\n"));
   if (graph.edges.size === 0) {
     console.error("layer check: tsc --explainFiles listed no imports between project files; is tsc installed?");
     process.exit(2);
