@@ -416,6 +416,8 @@ class StageProcessor implements Processor, StateHolder {
     const slot = new RuleSlot(run, view, c);
     const stage = this.ctx;
     const ctx: OperatorContext = {
+      taskId: stage.taskId,
+      partition: stage.partition,
       get watermark() {
         return stage.watermark;
       },
