@@ -73,7 +73,7 @@ const ORDER_FREE = [
   "example.emulator.accounts_per_device",
   "example.fake_followers.follow_burst",
 ];
-const NEW_RULE = "e2e.fake_phone.any_virtual_login";
+const NEW_RULE = "e2e.emulator.cloud_address";
 const children: ChildProcess[] = [];
 const logs = new Map<string, string>();
 const dirs: string[] = [];
@@ -353,16 +353,16 @@ test("simulated traffic -> weir ship -> two workers: a SIGKILL, a refused deploy
     `rules:
   - id: ${NEW_RULE}
     version: 1
-    category: fake_phone
+    category: emulator
     owner: e2e
     status: active
     severity: LOW
     score: 10
     action: REVIEW
     stream: behavior
-    when: event.type == "LOGIN" && from_datacenter
+    when: from_datacenter
     entity: { type: USER, field: event.uid }
-    explanation: "uid {{ event.uid }} logged in from a cloud address"
+    explanation: "uid {{ event.uid }} acted from a cloud address"
     falsepositives: [an end-to-end test's rule]
     fixtures:
       - { name: yes, expect: hit, events: [{ stream: behavior, at: 0s, type: LOGIN, ip: 47.100.3.7 }] }
