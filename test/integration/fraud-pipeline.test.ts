@@ -7,7 +7,7 @@
 //     not compile is published anyway (as a newer weir's snapshot reaching an older worker would be):
 //     both workers refuse it, keep running their rules and say so on /health and in rules.status.
 //  4. The second batch is shipped, and during it a good snapshot is deployed (the repository's rules and
-//     one new rule): both workers switch to it without a restart.
+//     one new rule): both workers switch to it without a restart; a third batch follows the switch.
 //  5. Checks: no signal twice in signals.risk (read_committed) nor in ClickHouse (FINAL), no shadow
 //     signal in signals.risk; the rules whose results do not depend on how topics interleave flagged
 //     exactly the entities the same records give in one process (read back from the topics through the
@@ -274,10 +274,10 @@ async function statuses() {
 
 test("simulated traffic -> weir ship -> two workers: a SIGKILL, a refused deploy and a good one lose and double nothing", async () => {
   const plan = compileRuleSet(join(ROOT, "rules")).plan as RuleSetPlan;
-  // Two batches of traffic with fraud, one after the other in event time, ending now.
-  const duration = 25_000;
-  const start = Date.now() - 2 * duration - 60_000;
-  const sims = [temp("sim-a"), temp("sim-b")];
+  // Three batches of traffic with fraud, one after the other in event time, ending now.
+  const duration = 20_000;
+  const start = Date.now() - 3 * duration - 60_000;
+  const sims = [temp("sim-a"), temp("sim-b"), temp("sim-c")];
   const runs: Array<Awaited<ReturnType<typeof simulate>>> = [];
   for (const [i, out] of sims.entries())
     runs.push(
@@ -291,8 +291,11 @@ test("simulated traffic -> weir ship -> two workers: a SIGKILL, a refused deploy
         fraud: 2,
       }),
     );
-  const business = (r: Awaited<ReturnType<typeof simulate>>) =>
-    r.streams.filter((s) => ["behavior", "coin", "device"].includes(s.kind)).reduce((n, s) => n + s.events, 0);
+  const business = (...rs: Array<Awaited<ReturnType<typeof simulate>> | undefined>) =>
+    rs
+      .flatMap((r) => r?.streams ?? [])
+      .filter((s) => ["behavior", "coin", "device"].includes(s.kind))
+      .reduce((n, s) => n + s.events, 0);
 
   // 1. Nothing deployed: the workers run the repository's rules.
   const w1 = startWorker("w1");
@@ -309,7 +312,7 @@ test("simulated traffic -> weir ship -> two workers: a SIGKILL, a refused deploy
   await waitUntil("the first signals in ClickHouse", async () => (await clickhouseSignals()).length > 0, 120_000);
   await kill(w1.child, "SIGKILL");
   const w3 = startWorker("w3");
-  await drained(business(runs[0] as Awaited<ReturnType<typeof simulate>>), 240_000);
+  await drained(business(runs[0]), 240_000);
   await kill(shipA.child, "SIGTERM");
 
   // 3. A broken folder is refused at deploy; a snapshot that does not compile is refused by the workers.
@@ -371,23 +374,18 @@ test("simulated traffic -> weir ship -> two workers: a SIGKILL, a refused deploy
   );
   const pids = [w2.child.pid, w3.child.pid];
   const shipB = await ship(sims[1] as string);
-  await waitUntil(
-    "the second batch flowing",
-    async () => (await eventCount()) > business(runs[0] as Awaited<ReturnType<typeof simulate>>) + 1000,
-    120_000,
-  );
+  await waitUntil("the second batch flowing", async () => (await eventCount()) > business(runs[0]) + 1000, 120_000);
   const deploy = weir(["rules", "deploy", good, "--wait", "90s"]);
   assert.equal(deploy.status, 0, deploy.out);
   const version = compileRuleSet(good).plan?.version as string;
   assert.match(deploy.out, new RegExp(`${NEW_RULE} +added`));
   assert.match(deploy.out, new RegExp(`w2 runs ${version}`));
   assert.match(deploy.out, new RegExp(`w3 runs ${version}`));
-  await drained(
-    business(runs[0] as Awaited<ReturnType<typeof simulate>>) +
-      business(runs[1] as Awaited<ReturnType<typeof simulate>>),
-    240_000,
-  );
+  // The third batch after the switch: the new rule must see it (the second may all be read before).
+  const shipC = await ship(sims[2] as string);
+  await drained(business(...runs), 240_000);
   await kill(shipB.child, "SIGTERM");
+  await kill(shipC.child, "SIGTERM");
   assert.deepEqual([w2.child.pid, w3.child.pid], pids, "no worker restarted");
   assert.ok(w2.child.exitCode === null && w3.child.exitCode === null);
   const running = (await statuses()).filter((s) => s.instance !== "w1");
