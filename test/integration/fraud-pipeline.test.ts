@@ -402,6 +402,10 @@ test("simulated traffic -> weir ship -> two workers: a SIGKILL, a refused deploy
     "shadow signals are never published where the platform acts on them",
   );
   const inClickHouse = await clickhouseSignals();
+  assert.ok(
+    inClickHouse.some((s) => s.shadow),
+    "the shadow rules' signals are recorded (in ClickHouse only)",
+  );
   assert.equal(new Set(inClickHouse.map((s) => s.id)).size, inClickHouse.length, "one row per signal (FINAL)");
   assert.deepEqual(
     inClickHouse
@@ -415,6 +419,31 @@ test("simulated traffic -> weir ship -> two workers: a SIGKILL, a refused deploy
     inClickHouse.some((s) => s.ruleId === NEW_RULE),
     "the deployed rule fired after the switch",
   );
+  // The shadow candidate against the live rule it replaces, as the CLI compares them.
+  const shadowRule = "example.fake_phone.virtual_number_register_sms";
+  const liveRule = "example.fake_phone.virtual_number_register";
+  const cmp = weir([
+    "rules",
+    "compare",
+    shadowRule,
+    "--from",
+    String(start - 60_000),
+    "--to",
+    String(Date.now()),
+    "--json",
+  ]);
+  assert.equal(cmp.status, 0, cmp.out);
+  const c = JSON.parse(cmp.out.trim().split("\n")[0] as string) as {
+    replaces: string;
+    ruleShadow: boolean;
+    both: number;
+    entities: { rule: number; replaces: number };
+  };
+  const entitiesOf = (rule: string) =>
+    new Set(inClickHouse.filter((s) => s.ruleId === rule).map((s) => `${s.entity.type}:${s.entity.id}`)).size;
+  assert.equal(c.replaces, liveRule, "found from the rule's replaces");
+  assert.ok(c.ruleShadow && c.both > 0, cmp.out);
+  assert.deepEqual(c.entities, { rule: entitiesOf(shadowRule), replaces: entitiesOf(liveRule) });
   // The same records, read back from the topics and run in one process with the same rules.
   const expected = await backtestKafka(plan, null, {
     kafka: client,
