@@ -149,13 +149,19 @@ async function main(): Promise<void> {
   await until("the worker's partitions", () => /"msg":"assignment"/.test(log), 180_000, 500);
   // Its start's work (compiling the rules, joining, restoring nothing) is over before the clock starts.
   await new Promise((r) => setTimeout(r, 5000));
-  const producer = kafka.native.producer({ idempotent: true });
+  // In transactions, as weir ship writes: the topics end with commit markers, as in production.
+  const producer = kafka.native.producer({
+    idempotent: true,
+    transactionalId: `${appId}-bench`,
+    maxInFlightRequests: 1,
+  });
   await producer.connect();
   const cpu0 = cpuMsOf(pid);
   const t0 = Date.now();
   for (let i = 0; i < events.length; i += 5000) {
     const chunk = events.slice(i, i + 5000);
-    await producer.sendBatch({
+    const tx = await producer.transaction();
+    await tx.sendBatch({
       acks: -1,
       topicMessages: STREAM_LIST.map((s) => ({
         topic: topics[s],
@@ -164,6 +170,7 @@ async function main(): Promise<void> {
           .map((e) => ({ key: e.key, value: e.value, timestamp: String(e.ts) })),
       })).filter((t) => t.messages.length > 0),
     });
+    await tx.commit();
   }
   const produced = Date.now() - t0;
   await producer.disconnect();
