@@ -241,6 +241,9 @@ export function diffReports(candidate: BacktestReport, deployed: BacktestReport)
   });
 }
 
+/** The records a Kafka backtest holds to order them by event time (about 250 bytes each). */
+export const MAX_KAFKA_RECORDS = 5_000_000;
+
 /** A candidate set and the deployed one over the event topics' records of [from, to), in one pass. */
 export async function backtestKafka(
   candidate: RuleSetPlan,
@@ -252,6 +255,8 @@ export async function backtestKafka(
     to: number;
     hashKey: Buffer;
     truthFile?: string;
+    /** At most this many records (held in memory to be ordered); default MAX_KAFKA_RECORDS. */
+    maxRecords?: number;
   },
 ): Promise<{ candidate: BacktestReport; deployed?: BacktestReport; diff?: RuleDiff[]; seconds: number }> {
   const streams: StreamName[] = ["behavior", "coin", "device"];
@@ -268,17 +273,33 @@ export async function backtestKafka(
   const c = new Replayer(candidate, options.hashKey, partitions);
   const d = deployed ? new Replayer(deployed, options.hashKey, partitions) : null;
   const started = process.hrtime.bigint();
+  // Kafka gives the records partition by partition; the rules see them in event-time order, as the
+  // workers read topics shipped as they happen (a partition replayed ahead of another would make the
+  // other's records late in the stages that merge partitions by key).
+  const max = options.maxRecords ?? MAX_KAFKA_RECORDS;
+  const records: Array<{ topic: string; value: Buffer; key: string | null; ts: number; partition: number }> = [];
   await replayTopics({
     kafka: options.kafka,
     topics: [...topicOf.keys()],
     from: options.from,
     to: options.to,
     onRecord: (r) => {
-      const topic = topicOf.get(r.topic) as string;
-      c.pipe(topic, r.value, r.key, r.ts, r.partition);
-      d?.pipe(topic, r.value, r.key, r.ts, r.partition);
+      if (records.length >= max)
+        throw new Error(`more than ${max} events in the period: give a shorter one (--from/--to), or several in turn`);
+      records.push({
+        topic: topicOf.get(r.topic) as string,
+        value: r.value,
+        key: r.key,
+        ts: r.ts,
+        partition: r.partition,
+      });
     },
   });
+  records.sort((a, b) => a.ts - b.ts);
+  for (const r of records) {
+    c.pipe(r.topic, r.value, r.key, r.ts, r.partition);
+    d?.pipe(r.topic, r.value, r.key, r.ts, r.partition);
+  }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cr = c.report(options.truthFile);
   if (!d) return { candidate: cr, seconds };
