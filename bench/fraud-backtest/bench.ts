@@ -27,6 +27,7 @@ import { DEFAULT_RULES_DIR } from "../../pipelines/fraud/pipeline.ts";
 import { compileRuleSet } from "../../pipelines/fraud/rules/compile.ts";
 import type { RuleSetPlan } from "../../pipelines/fraud/rules/plan.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { clickhouseCredentials } from "../../sinks/credentials.ts";
 import { benchFlags } from "../support/flags.ts";
 import { cpuMsOf, median } from "../support/process.ts";
 
@@ -52,7 +53,7 @@ const topics = {
 } as Record<StreamName | "signals" | "dlq" | "snapshots" | "status", string>;
 const kafka = new KafkaClient({ brokers: endpoints.kafkaBrokers, clientId: "weir-bench-fraud-backtest" });
 const admin = kafka.native.admin();
-const ch = createClient({ url: endpoints.clickhouseUrl });
+const ch = createClient({ url: endpoints.clickhouseUrl, ...clickhouseCredentials(endpoints.clickhouseAuth) });
 const dirs: string[] = [];
 let worker: ChildProcess | null = null;
 

@@ -15,6 +15,7 @@ import { KafkaClient } from "../../kafka/client.ts";
 import { ActionableError } from "../../schemas/errors.ts";
 import type { RiskSignal, RuleSnapshot, RuleWorkerStatus } from "../../schemas/types.generated.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
+import { clickhouseCredentials } from "../../sinks/credentials.ts";
 import { loadPiiKey } from "../logs/pii/key.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import { BundleError, materialize, unpackBundle } from "./deploy/bundle.ts";
@@ -147,6 +148,7 @@ export async function fraudPipeline(ctx: PipelineContext): Promise<Pipeline> {
   remember(plan);
   const clickhouse = new ClickHouseSink<RiskSignal>({
     url: ctx.endpoints.clickhouseUrl,
+    ...clickhouseCredentials(ctx.endpoints.clickhouseAuth),
     database: names.database,
     name: "clickhouse-risk-signals",
     table: RISK_SIGNALS_TABLE,
