@@ -11,6 +11,8 @@ export interface PipelineContext {
   endpoints: { kafkaBrokers: string[]; elasticsearchUrl: string; clickhouseUrl: string; redisUrl: string };
   env: NodeJS.ProcessEnv;
   logger: Logger;
+  /** This worker's name (`weir run --instance`): in logs, client ids and what it reports of itself. */
+  instance?: string;
 }
 
 export interface Pipeline {
@@ -19,5 +21,9 @@ export interface Pipeline {
   start?(): void | Promise<void>;
   /** Registers the pipeline's own metrics in the worker's /metrics registry. */
   registerMetrics?(registry: Registry): void;
+  /** Called by the worker after every checkpoint commit, before the next record (see WorkerOptions.onCheckpoint). */
+  onCheckpoint?(): void;
+  /** More for the worker's /health detail. */
+  health?(): Record<string, unknown>;
   stop?(): void | Promise<void>;
 }

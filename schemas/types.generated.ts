@@ -525,6 +525,74 @@ export interface RiskSignal {
   evidence: Evidence;
 }
 
+/** One rule of the snapshot, as deploy compares snapshots. */
+export interface SnapshotRule {
+  /** The rule's id. */
+  id: string;
+  /** The rule's version. */
+  version: number;
+  /** The rule's category. */
+  category: string;
+  /** active, shadow or disabled. */
+  status: string;
+  /** Changes when anything about the rule changes. */
+  fingerprint: string;
+  /** Changes when what decides the rule's state changes (its state then starts empty). */
+  stateFingerprint: string;
+  /** The rule this one would replace (a candidate in shadow). */
+  replaces: null | string;
+}
+
+/** A rules folder deployed as one snapshot (weir rules deploy): what every worker of the fraud pipeline switches to. Topic rules.snapshots, compacted, keyed by the pipeline's app id. */
+export interface RuleSnapshot {
+  /** The fraud pipeline (its app id, WEIR_FRAUD_APP_ID) the snapshot is for. */
+  app: string;
+  /** The snapshot's version: a hash of every file in it (weir rules check prints the same). */
+  version: string;
+  /** When it was deployed, milliseconds since the epoch. */
+  deployedAt: number;
+  /** Who deployed it: the user and host that ran weir rules deploy. */
+  deployedBy: string;
+  /** Where it was deployed from: the rules folder's path. */
+  source: string;
+  /** The rules of the snapshot. */
+  rules: Array<SnapshotRule>;
+  /** The rules folder's files, gzipped: each as [u16 path length][path][u32 size][bytes]. */
+  bundle: Buffer;
+}
+
+/** What one worker of the fraud pipeline runs: its rule snapshot and the last one it refused. Topic rules.status, compacted, keyed by worker; written on start, on every switch or refusal, every 30 s, and on a clean stop. */
+export interface RuleWorkerStatus {
+  /** app id/instance: the key. */
+  worker: string;
+  /** The fraud pipeline's app id. */
+  app: string;
+  /** The worker's name (weir run --instance). */
+  instance: string;
+  /** The machine it runs on. */
+  host: string;
+  /** Its process id. */
+  pid: number;
+  /** running, or stopped (a clean stop). */
+  state: string;
+  /** The rule snapshot it runs. */
+  version: string;
+  /** Where that snapshot came from: deployed, or the rules folder it started with. */
+  source: string;
+  /** When it started running that snapshot, milliseconds since the epoch. */
+  since: number;
+  /** Enabled rules in the snapshot. */
+  rules: number;
+  /** The last deployed snapshot it refused (it did not compile here), if any. */
+  refusedVersion: null | string;
+  /** Why it refused it. */
+  refusedError: null | string;
+  /** When, milliseconds since the epoch. */
+  refusedAt: null | number;
+  /** When this status was written, milliseconds since the epoch. */
+  ts: number;
+}
+
 /** Every top-level schema by its short name. */
 export interface SchemaTypes {
   AccessLog: AccessLog;
@@ -538,8 +606,10 @@ export interface SchemaTypes {
   HotKeyMark: HotKeyMark;
   HotKeys: HotKeys;
   RiskSignal: RiskSignal;
+  RuleSnapshot: RuleSnapshot;
+  RuleWorkerStatus: RuleWorkerStatus;
 }
 
 export type SchemaName = keyof SchemaTypes;
 
-export const SCHEMA_NAMES = ["AccessLog", "AppLog", "BehaviorEvent", "CoinTxn", "DeadLetter", "DeviceReport", "HealthAlert", "HealthMetric", "HotKeyMark", "HotKeys", "RiskSignal"] as const satisfies readonly SchemaName[];
+export const SCHEMA_NAMES = ["AccessLog", "AppLog", "BehaviorEvent", "CoinTxn", "DeadLetter", "DeviceReport", "HealthAlert", "HealthMetric", "HotKeyMark", "HotKeys", "RiskSignal", "RuleSnapshot", "RuleWorkerStatus"] as const satisfies readonly SchemaName[];

@@ -54,6 +54,7 @@ export function runCommand(): Command {
           endpoints,
           env: process.env,
           logger,
+          instance: opts.instance,
         });
         const app = pipeline.app;
         const kafka = new KafkajsStreamClient({
@@ -65,6 +66,8 @@ export function runCommand(): Command {
           kafka,
           logger,
           metricsPort: Number(opts.metricsPort),
+          ...(pipeline.onCheckpoint ? { onCheckpoint: () => pipeline.onCheckpoint?.() } : {}),
+          ...(pipeline.health ? { health: () => pipeline.health?.() ?? {} } : {}),
         });
         pipeline.registerMetrics?.(worker.metrics.registry);
         const stop = () => void worker.stop();

@@ -8,8 +8,11 @@ import { basename, dirname, join } from "node:path";
 import { codecFor } from "../../schemas/codec.ts";
 import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { CollectingSink, TopologyTestDriver } from "../../stream/testing/test-driver.ts";
+import type { KafkaClient } from "../../kafka/client.ts";
 import { STREAM_NAMES, STREAMS, type StreamName } from "./cel/environment.ts";
+import { encodeEvent } from "./engine/envelope.ts";
 import type { RuleCounters } from "./engine/evaluate.ts";
+import { replayTopics } from "./kafka-replay.ts";
 import type { RuleSetPlan } from "./rules/plan.ts";
 import { fraudTopology } from "./topology.ts";
 
@@ -129,47 +132,158 @@ function rotatedFiles(live: string): string[] {
   return existsSync(live) ? [...rotated, live] : rotated;
 }
 
+/** A rule set replayed in this process: the workers' topology on the test driver, its signals collected. */
+export class Replayer {
+  private readonly sink = new CollectingSink<RiskSignal>();
+  private readonly driver: TopologyTestDriver;
+  private readonly counters: ReadonlyMap<string, RuleCounters>;
+  readonly inputs: ReadonlySet<string>;
+  events = 0;
+  private nanos = 0n;
+
+  constructor(
+    readonly plan: RuleSetPlan,
+    hashKey: Buffer,
+    /** Partitions of the event topics (a Kafka replay keeps each record in its partition). */
+    partitions: number | Record<string, number> = 1,
+  ) {
+    const { app, counters } = fraudTopology(plan, { hashKey, signalsTopic: null, signalSinks: [this.sink] });
+    this.counters = counters;
+    this.driver = new TopologyTestDriver(app, { partitions, retain: false, announceEvery: 500 });
+    this.inputs = new Set(this.driver.topology.subtopologies.flatMap((x) => x.externalTopics));
+  }
+
+  /** An event as its topic holds it (Avro bytes), in its partition (default: by key). */
+  pipe(topic: string, bytes: Buffer, key: string | null, ts: number, partition?: number): void {
+    if (!this.inputs.has(topic)) return;
+    const t0 = process.hrtime.bigint();
+    this.driver.pipeRaw(topic, bytes, { key, ts, ...(partition !== undefined ? { partition } : {}) });
+    this.nanos += process.hrtime.bigint() - t0;
+    this.events++;
+  }
+
+  report(truthFile?: string): BacktestReport {
+    this.driver.close();
+    const signals = this.sink.records.map((r) => r.value);
+    const seconds = Number(this.nanos) / 1e9;
+    const rules: RuleReport[] = this.plan.rules
+      .filter((r) => r.status !== "disabled")
+      .map((r) => {
+        const mine = signals.filter((x) => x.ruleId === r.id);
+        return {
+          rule: r.id,
+          category: r.category,
+          status: r.status,
+          signals: mine.length,
+          entities: new Set(mine.map((x) => `${x.entity.type}:${x.entity.id}`)).size,
+          counters: this.counters.get(r.id) as RuleCounters,
+        };
+      });
+    const report: BacktestReport = {
+      events: this.events,
+      eventsPerSecond: this.events / Math.max(seconds, 1e-9),
+      rules,
+      signals,
+      shadows: compareShadows(this.plan, signals),
+    };
+    if (truthFile) report.scores = score(this.plan, signals, truthFile);
+    return report;
+  }
+}
+
 export function backtest(
   plan: RuleSetPlan,
   simDir: string,
   truthFile: string | undefined,
   options: BacktestOptions,
 ): BacktestReport {
-  const sink = new CollectingSink<RiskSignal>();
-  const { app, counters } = fraudTopology(plan, { hashKey: options.hashKey, signalsTopic: null, signalSinks: [sink] });
-  const driver = new TopologyTestDriver(app);
-  const inputs = new Set(driver.topology.subtopologies.flatMap((s) => s.externalTopics));
-  const wanted = new Set(STREAM_NAMES.filter((s) => inputs.has(STREAMS[s].topic)));
-  const events = readSimulatorEvents(simDir, wanted, options.limit ?? 0);
-  const t0 = process.hrtime.bigint();
-  for (const e of events) {
+  const replayer = new Replayer(plan, options.hashKey);
+  const wanted = new Set(STREAM_NAMES.filter((s) => replayer.inputs.has(STREAMS[s].topic)));
+  for (const e of readSimulatorEvents(simDir, wanted, options.limit ?? 0)) {
     const key = e.stream === "device" ? String(e.record.deviceId) : String(e.record.uid ?? "");
-    driver.pipe(STREAMS[e.stream].topic, e.record, { key, ts: e.ts });
+    replayer.pipe(STREAMS[e.stream].topic, encodeEvent(e.stream, e.record), key, e.ts);
   }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const signals = sink.records.map((r) => r.value);
-  const rules: RuleReport[] = plan.rules
-    .filter((r) => r.status !== "disabled")
-    .map((r) => {
-      const mine = signals.filter((s) => s.ruleId === r.id);
-      return {
-        rule: r.id,
-        category: r.category,
-        status: r.status,
-        signals: mine.length,
-        entities: new Set(mine.map((s) => `${s.entity.type}:${s.entity.id}`)).size,
-        counters: counters.get(r.id) as RuleCounters,
-      };
-    });
-  const report: BacktestReport = {
-    events: events.length,
-    eventsPerSecond: events.length / Math.max(seconds, 1e-9),
-    rules,
-    signals,
-    shadows: compareShadows(plan, signals),
-  };
-  if (truthFile) report.scores = score(plan, signals, truthFile);
-  return report;
+  return replayer.report(truthFile);
+}
+
+/** A rule of the candidate set against the same rule (by id) of the set it is compared with. */
+export interface RuleDiff {
+  rule: string;
+  /** In the candidate only (added), in the other only (removed), or both. */
+  in: "both" | "candidate" | "deployed";
+  candidate: { signals: number; entities: number };
+  deployed: { signals: number; entities: number };
+  both: number;
+  onlyCandidate: number;
+  onlyDeployed: number;
+}
+
+/** Rule by rule, the entities each set flagged. */
+export function diffReports(candidate: BacktestReport, deployed: BacktestReport): RuleDiff[] {
+  const entities = (r: BacktestReport, rule: string) =>
+    new Set(r.signals.filter((s) => s.ruleId === rule).map((s) => `${s.entity.type}:${s.entity.id}`));
+  const ids = [...new Set([...candidate.rules.map((r) => r.rule), ...deployed.rules.map((r) => r.rule)])].sort();
+  return ids.map((rule) => {
+    const inC = candidate.rules.find((r) => r.rule === rule);
+    const inD = deployed.rules.find((r) => r.rule === rule);
+    const c = entities(candidate, rule);
+    const d = entities(deployed, rule);
+    const both = [...c].filter((e) => d.has(e)).length;
+    return {
+      rule,
+      in: inC && inD ? "both" : inC ? "candidate" : "deployed",
+      candidate: { signals: inC?.signals ?? 0, entities: c.size },
+      deployed: { signals: inD?.signals ?? 0, entities: d.size },
+      both,
+      onlyCandidate: c.size - both,
+      onlyDeployed: d.size - both,
+    };
+  });
+}
+
+/** A candidate set and the deployed one over the event topics' records of [from, to), in one pass. */
+export async function backtestKafka(
+  candidate: RuleSetPlan,
+  deployed: RuleSetPlan | null,
+  options: {
+    kafka: KafkaClient;
+    topicPrefix: string;
+    from: number;
+    to: number;
+    hashKey: Buffer;
+    truthFile?: string;
+  },
+): Promise<{ candidate: BacktestReport; deployed?: BacktestReport; diff?: RuleDiff[]; seconds: number }> {
+  const streams: StreamName[] = ["behavior", "coin", "device"];
+  const topicOf = new Map(streams.map((s) => [`${options.topicPrefix}${STREAMS[s].topic}`, STREAMS[s].topic]));
+  // The driver's partitions are the topics': a record stays in its partition, as a worker reads it.
+  const admin = options.kafka.native.admin();
+  await admin.connect();
+  const partitions: Record<string, number> = {};
+  try {
+    for (const [prefixed, topic] of topicOf) partitions[topic] = (await admin.fetchTopicOffsets(prefixed)).length;
+  } finally {
+    await admin.disconnect();
+  }
+  const c = new Replayer(candidate, options.hashKey, partitions);
+  const d = deployed ? new Replayer(deployed, options.hashKey, partitions) : null;
+  const started = process.hrtime.bigint();
+  await replayTopics({
+    kafka: options.kafka,
+    topics: [...topicOf.keys()],
+    from: options.from,
+    to: options.to,
+    onRecord: (r) => {
+      const topic = topicOf.get(r.topic) as string;
+      c.pipe(topic, r.value, r.key, r.ts, r.partition);
+      d?.pipe(topic, r.value, r.key, r.ts, r.partition);
+    },
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cr = c.report(options.truthFile);
+  if (!d) return { candidate: cr, seconds };
+  const dr = d.report(options.truthFile);
+  return { candidate: cr, deployed: dr, diff: diffReports(cr, dr), seconds };
 }
 
 /** Precision and recall per category against a simulator ground truth. */

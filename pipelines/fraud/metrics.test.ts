@@ -1,21 +1,39 @@
 import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
-import { newCounters } from "./engine/evaluate.ts";
+import type { RiskSignal } from "../../schemas/types.generated.ts";
+import { CollectingSink, TopologyTestDriver } from "../../stream/testing/test-driver.ts";
+import { RuleEngine } from "./engine/rule-engine.ts";
 import { registerRuleMetrics } from "./metrics.ts";
+import { compileRuleSet } from "./rules/compile.ts";
+import type { RuleSetPlan } from "./rules/plan.ts";
+import { FIXTURE_HASH_KEY } from "./rules/test-runner.ts";
+import { fraudTopology } from "./topology.ts";
 
-test("per-rule counters are read when /metrics is scraped", async () => {
+const REPO_RULES = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "rules");
+
+test("per-rule metrics are read from the engine when /metrics is scraped: counters, state entries, drops", async () => {
+  const plan = compileRuleSet(REPO_RULES).plan as RuleSetPlan;
+  const engine = new RuleEngine(plan, { hashKey: FIXTURE_HASH_KEY, grace: 0 });
+  const sink = new CollectingSink<RiskSignal>();
+  const { app } = fraudTopology(engine, { hashKey: FIXTURE_HASH_KEY, signalsTopic: null, signalSinks: [sink] });
+  const driver = new TopologyTestDriver(app);
   const registry = new Registry();
-  const a = newCounters();
-  const counters = new Map([["r.a", a]]);
-  registerRuleMetrics(registry, counters, "abc123");
-  a.evaluations = 10;
-  a.errors = 2;
-  a.nanos = 5e8;
+  registerRuleMetrics(registry, engine);
+  const rule = plan.rules.find((r) => r.id === "example.coin_brushing.many_cards");
+  assert.ok(rule);
+  const fixture = rule.fixtures.find((f) => f.expect === "hit");
+  assert.ok(fixture);
+  for (const ev of fixture.events) driver.pipe("events.coin", ev.record, { key: String(ev.record.uid), ts: ev.ts });
   const text = await registry.metrics();
-  assert.match(text, /weir_fraud_rule_evaluations_total\{rule="r\.a",snapshot="abc123"\} 10/);
-  assert.match(text, /weir_fraud_rule_errors_total\{rule="r\.a",snapshot="abc123"\} 2/);
-  assert.match(text, /weir_fraud_rule_evaluation_seconds_total\{rule="r\.a",snapshot="abc123"\} 0\.5/);
-  a.evaluations = 11;
-  assert.match(await registry.metrics(), /weir_fraud_rule_evaluations_total\{rule="r\.a",snapshot="abc123"\} 11/);
+  const v = plan.version;
+  assert.match(text, new RegExp(`weir_fraud_rule_evaluations_total\\{rule="${rule.id}",snapshot="${v}"\\} 8`)); // when, then the condition
+  assert.match(text, new RegExp(`weir_fraud_rule_signals_total\\{rule="${rule.id}",snapshot="${v}"\\} 1`));
+  assert.match(text, new RegExp(`weir_fraud_rule_state_entries\\{rule="${rule.id}",snapshot="${v}"\\} 1`));
+  assert.equal(sink.records.length, 1);
+  // A task that leaves the process takes its state out of the metrics.
+  driver.close();
+  assert.doesNotMatch(await registry.metrics(), new RegExp(`weir_fraud_rule_state_entries\\{rule="${rule.id}"`));
 });

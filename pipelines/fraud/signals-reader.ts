@@ -39,3 +39,70 @@ export async function readSignal(
   const rows = await (await client.query({ query, format: "JSONEachRow" })).json<Record<string, unknown>>();
   return rows[0] ? rowSignal(rows[0]) : undefined;
 }
+
+/** A rule's hits against another's (a shadow candidate and the live rule it would replace) over a period. */
+export interface RuleComparison {
+  rule: string;
+  replaces: string;
+  from: number;
+  to: number;
+  /** Signals and distinct entities of each rule. */
+  signals: { rule: number; replaces: number };
+  entities: { rule: number; replaces: number };
+  both: number;
+  onlyRule: number;
+  onlyReplaces: number;
+  /** Whether the candidate's signals were recorded in shadow (never acted on). */
+  ruleShadow: boolean;
+  /** A few entities flagged by only one of them, to look at with weir risk signals / explain. */
+  samples: { onlyRule: string[]; onlyReplaces: string[] };
+}
+
+/** The entities two rules flagged from `from` to `to`, from weir.risk_signals (FINAL: a replay counts once). */
+export async function compareRules(
+  client: ClickHouseClient,
+  database: string,
+  q: { rule: string; replaces: string; from: number; to: number; samples?: number },
+): Promise<RuleComparison> {
+  const query = sql`SELECT rule_id, entity_type, entity_id, count() AS signals, max(shadow) AS shadow FROM ${ident(database, RISK_SIGNALS_TABLE)} FINAL WHERE ts >= toDateTime(${Math.floor(q.from / 1000)}) AND ts_ms >= ${q.from} AND ts_ms < ${q.to} AND rule_id IN (${q.rule}, ${q.replaces}) GROUP BY rule_id, entity_type, entity_id`;
+  const rows = await (await client.query({ query, format: "JSONEachRow" })).json<{
+    rule_id: string;
+    entity_type: string;
+    entity_id: string;
+    signals: string | number;
+    shadow: string | number;
+  }>();
+  const mine = new Set<string>();
+  const theirs = new Set<string>();
+  const signals = { rule: 0, replaces: 0 };
+  let ruleShadow = false;
+  for (const r of rows) {
+    const entity = `${r.entity_type} ${r.entity_id}`;
+    if (r.rule_id === q.rule) {
+      mine.add(entity);
+      signals.rule += Number(r.signals);
+      if (Number(r.shadow) === 1) ruleShadow = true;
+    } else {
+      theirs.add(entity);
+      signals.replaces += Number(r.signals);
+    }
+  }
+  const both = [...mine].filter((e) => theirs.has(e)).length;
+  const n = q.samples ?? 5;
+  return {
+    rule: q.rule,
+    replaces: q.replaces,
+    from: q.from,
+    to: q.to,
+    signals,
+    entities: { rule: mine.size, replaces: theirs.size },
+    both,
+    onlyRule: mine.size - both,
+    onlyReplaces: theirs.size - both,
+    ruleShadow,
+    samples: {
+      onlyRule: [...mine].filter((e) => !theirs.has(e)).sort().slice(0, n),
+      onlyReplaces: [...theirs].filter((e) => !mine.has(e)).sort().slice(0, n),
+    },
+  };
+}

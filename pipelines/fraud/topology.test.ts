@@ -6,6 +6,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { CollectingSink, TopologyTestDriver } from "../../stream/testing/test-driver.ts";
+import { RuleEngine } from "./engine/rule-engine.ts";
 import { keyedHash } from "./engine/signals.ts";
 import { compileRuleSet, formatRuleProblem } from "./rules/compile.ts";
 import { FIXTURE_EPOCH, fixtureRecord } from "./rules/fixtures.ts";
@@ -173,5 +174,76 @@ describe("the fraud topology", () => {
     assert.ok(clean.signals.length > 5, `${clean.signals.length} signals`);
     assert.deepEqual(ids(crashed.signals), ids(clean.signals));
     assert.ok(FIXTURE_EPOCH > 0);
+  });
+
+  it("switches to a new snapshot at a switch point only, every stage at once; a rule whose state did not change keeps it, one whose window changed starts empty", () => {
+    const rules = (condition: string, within: string, version: number) =>
+      planOf({
+        "r.yaml": `rules:
+  - id: t.cards
+    version: ${version}
+    category: test
+    owner: tests
+    status: active
+    severity: HIGH
+    score: 80
+    action: BLOCK
+    stream: coin
+    when: event.type == "RECHARGE" && event.cardToken != null
+    aggregates:
+      cards: { fn: distinct_count, of: event.cardToken, by: event.uid, within: ${within} }
+    condition: ${condition}
+    entity: { type: USER, field: event.uid }
+    explanation: "{{ cards }} cards"
+    falsepositives: [none known]
+    fixtures:
+      - { name: yes, expect: hit, events: [{ stream: coin, at: 0s, type: RECHARGE, cardToken: a }, { stream: coin, at: 1s, type: RECHARGE, cardToken: b }, { stream: coin, at: 2s, type: RECHARGE, cardToken: c }, { stream: coin, at: 3s, type: RECHARGE, cardToken: d }, { stream: coin, at: 4s, type: RECHARGE, cardToken: e }] }
+      - { name: no, expect: no_hit, events: [{ stream: coin, at: 0s, type: RECHARGE, cardToken: a }] }
+`,
+      });
+    const engine = new RuleEngine(rules("cards >= 6", "24h", 1), { hashKey: FIXTURE_HASH_KEY, grace: 0 });
+    const sink = new CollectingSink<RiskSignal>();
+    const { app } = fraudTopology(engine, {
+      hashKey: FIXTURE_HASH_KEY,
+      signalsTopic: null,
+      signalSinks: [sink],
+      outOfOrderness: 0,
+    });
+    const d = new TopologyTestDriver(app);
+    let t = FIXTURE_EPOCH;
+    const recharge = (uid: number, card: string) => {
+      t += 1000;
+      const { record } = fixtureRecord(
+        "coin",
+        { stream: "coin", at: t - FIXTURE_EPOCH, type: "RECHARGE", uid, cardToken: card },
+        `c-${t}`,
+      );
+      d.pipe("events.coin", record, { key: String(uid), ts: t });
+    };
+    for (const card of ["a", "b", "c", "d"]) recharge(7, card);
+    assert.equal(sink.records.length, 0, "4 cards, the rule wants 6");
+    // A new threshold (and version): the state fingerprint is the same.
+    const v2 = engine.offer(rules("cards >= 4", "24h", 2));
+    recharge(7, "e");
+    assert.equal(sink.records.length, 0, "offered, not switched: the old rules (6 cards) run until the switch point");
+    assert.equal(engine.switchPoint(), v2);
+    recharge(7, "f");
+    assert.equal(sink.records.length, 1, "the new threshold, on the state kept from the first snapshot");
+    assert.equal(sink.records[0]?.value.evidence.counts.cards, 6);
+    assert.equal(sink.records[0]?.value.ruleVersion, 2);
+    // A new window: the state starts empty, and the old state is deleted (its changelog forgets it).
+    engine.offer(rules("cards >= 2", "2h", 3));
+    engine.switchPoint();
+    recharge(8, "x");
+    recharge(7, "g");
+    assert.equal(sink.records.length, 1, "uid 7's six cards are gone with the old window; one card is not two");
+    const keys = [...d.task(0, 0).store<unknown>("rules-uid").entries()].map(([k]) => k.split("\u0001")[1]);
+    assert.deepEqual(keys.sort(), ["7", "8"]);
+    recharge(8, "y");
+    assert.equal(sink.records.length, 2);
+    assert.equal(sink.records[1]?.value.evidence.counts.cards, 2);
+    recharge(7, "h");
+    assert.equal(sink.records.length, 2, "uid 7 reaches two cards again, within the cool-down of its signal");
+    assert.equal(engine.counters("t.cards").cooledDown, 1);
   });
 });

@@ -395,6 +395,19 @@ export class KStream<V> {
   }
 
   /**
+   * A custom operator (stream/runtime/processor.ts: its stores and the processor each task runs), as
+   * Kafka Streams' process(ProcessorSupplier): for a step with several stores or hooks (restored,
+   * close) that `process` does not offer. A re-keyed stream is repartitioned first when the operator
+   * keeps state.
+   */
+  transform<O>(operator: Operator): KStream<O> {
+    const stream = operator.stores.length > 0 ? this.partitioned(operator.name.replace(/[^A-Za-z0-9._-]/g, "-")) : this;
+    const node = this.graph.addOperator(operator);
+    this.graph.connect(stream.nodeId, node.id, stream.port);
+    return new KStream<O>(this.app, node.id, "out", stream.keyName, stream.keyChanged && operator.stores.length === 0);
+  }
+
+  /**
    * Distinct values per key in a sliding event-time window ("distinct accounts per device within
    * 1 h"), emitted as soon as a record brings a value new to its key's window. Values are what `of`
    * returns (null or undefined: the record counts for nothing). State: each value's last-seen time,

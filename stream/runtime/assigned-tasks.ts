@@ -137,6 +137,7 @@ export class AssignedTasks {
 
   private async close(t: OwnedTask): Promise<void> {
     t.closed = true;
+    t.task.close();
     this.openedAt.delete(t.task.id);
     await t.output?.drain();
     await t.producer?.close().catch(() => {});

@@ -53,6 +53,8 @@ export interface Processor {
   openCount?(): number;
   /** Records or values the operator dropped by design (a cap reached, no table row), by reason: never silent. */
   dropped?(): Record<string, number>;
+  /** The task is closed (revoked, dropped or rebuilt): release what the processor registered outside it. */
+  close?(): void;
 }
 
 /** A node's factory: the stores it owns and the processor it runs in each task. */

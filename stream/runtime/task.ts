@@ -414,6 +414,11 @@ export class Task {
     return n;
   }
 
+  /** The task is gone from this process: operators release what they registered outside it. */
+  close(): void {
+    for (const p of this.processors.values()) p.close?.();
+  }
+
   /** What the operators dropped by design (caps reached, records without a table row), by operator and reason. */
   dropped(): Array<{ operator: string; reason: string; count: number }> {
     const out: Array<{ operator: string; reason: string; count: number }> = [];

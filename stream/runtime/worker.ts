@@ -31,6 +31,14 @@ export interface WorkerOptions {
   sessionTimeout?: number;
   /** Records buffered per task before they are sent. */
   sendBatch?: number;
+  /**
+   * Runs after every checkpoint has committed, under the worker's lock: no record is being processed,
+   * and the next one read is processed after it (a topology switching what its operators do, such as
+   * the fraud pipeline's rule snapshots, does it here, at once for every task of the worker).
+   */
+  onCheckpoint?: () => void;
+  /** More to show on /health (merged into its detail). */
+  health?: () => Record<string, unknown>;
 }
 
 class Mutex {
@@ -290,6 +298,7 @@ export class StreamWorker implements WorkerView {
   private async checkpoint(): Promise<void> {
     this.lastCheckpoint = Date.now();
     await this.checkpointer.commit(this.assigned.running());
+    this.options.onCheckpoint?.();
   }
 
   /** A heartbeat outside a batch's own processing (the consumer throttles it to its heartbeat interval). */
@@ -335,6 +344,7 @@ export class StreamWorker implements WorkerView {
         tasks: this.assigned?.ids() ?? [],
         restoring,
         ...(this.fatalError ? { error: this.fatalError.message } : {}),
+        ...this.options.health?.(),
       },
     };
   }

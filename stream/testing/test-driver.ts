@@ -18,6 +18,17 @@ export interface DriverOptions {
   wallClock?: number;
   /** As the worker: events this far ahead of the wall clock go to the DLQ. Default: no limit. */
   maxEventTimeAhead?: number;
+  /**
+   * Keep every record written (for output(), checkpoint() and crash()). Default true; false for long
+   * replays (backtests, benchmarks), whose memory would otherwise grow with every record.
+   */
+  retain?: boolean;
+  /**
+   * Tasks announce their watermark downstream after every this many piped records (default 1). The
+   * worker announces at most every 100 ms; a replay through the driver gets closer to its cost with a
+   * few hundred.
+   */
+  announceEvery?: number;
 }
 
 export interface TopicRecord {
@@ -46,6 +57,11 @@ export class TopologyTestDriver {
   private delivering = false;
   private wall: number;
   private readonly maxAhead: number | undefined;
+  private readonly retain: boolean;
+  private readonly announceEvery: number;
+  private piped = 0;
+  /** Offsets of the partitions of topics not retained. */
+  private readonly ends = new Map<string, number[]>();
   readonly deadLetters: DeadLetterInput[] = [];
 
   constructor(
@@ -55,6 +71,8 @@ export class TopologyTestDriver {
     this.topology = compile(app);
     this.wall = options.wallClock ?? 0;
     this.maxAhead = options.maxEventTimeAhead;
+    this.retain = options.retain ?? true;
+    this.announceEvery = Math.max(1, options.announceEvery ?? 1);
     const external = new Map<string, number>();
     for (const sub of this.topology.subtopologies) {
       for (const t of sub.externalTopics) {
@@ -70,6 +88,7 @@ export class TopologyTestDriver {
   }
 
   private createTasks(): void {
+    for (const t of this.tasks.values()) t.close();
     this.tasks = new Map();
     for (const sub of this.topology.subtopologies) {
       const n = this.taskCounts.get(sub.id) as number;
@@ -113,6 +132,16 @@ export class TopologyTestDriver {
   private readonly order = new WeakMap<TopicRecord, number>();
 
   private append(topic: string, rec: TopicRecord): TopicRecord {
+    if (!this.retain) {
+      let ends = this.ends.get(topic);
+      if (!ends) {
+        ends = new Array<number>(this.partitionsOf(topic)).fill(0);
+        this.ends.set(topic, ends);
+      }
+      rec.offset = ends[rec.partition] ?? 0;
+      ends[rec.partition] = rec.offset + 1;
+      return rec;
+    }
     this.order.set(rec, this.seq++);
     let log = this.topicLogs.get(topic);
     if (!log) {
@@ -167,11 +196,13 @@ export class TopologyTestDriver {
     if (this.delivering) return;
     this.delivering = true;
     try {
+      const announce = ++this.piped % this.announceEvery === 0;
       for (;;) {
         while (this.queue.length > 0) {
           const { topic, rec } = this.queue.shift() as { topic: string; rec: TopicRecord };
           this.deliver(topic, rec);
         }
+        if (!announce) break;
         for (const t of this.tasks.values()) t.announceWatermark();
         if (this.queue.length === 0) break;
       }
@@ -218,6 +249,11 @@ export class TopologyTestDriver {
         ts: r.ts,
         partition: r.partition,
       }));
+  }
+
+  /** Closes every task, as a worker does when it stops: operators release what they registered outside. */
+  close(): void {
+    for (const t of this.tasks.values()) t.close();
   }
 
   task(subId: number, partition: number): Task {

@@ -11,7 +11,8 @@ import { RISK_SIGNALS_TABLE, signalRow } from "../../pipelines/fraud/rows.ts";
 import { compileRuleSet } from "../../pipelines/fraud/rules/compile.ts";
 import type { RuleSetPlan } from "../../pipelines/fraud/rules/plan.ts";
 import { FIXTURE_HASH_KEY } from "../../pipelines/fraud/rules/test-runner.ts";
-import { readSignal, readSignals } from "../../pipelines/fraud/signals-reader.ts";
+import { FIXTURE_EPOCH, fixtureRecord } from "../../pipelines/fraud/rules/fixtures.ts";
+import { compareRules, readSignal, readSignals } from "../../pipelines/fraud/signals-reader.ts";
 import { fraudTopology } from "../../pipelines/fraud/topology.ts";
 import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
@@ -95,4 +96,68 @@ test("signals go through the ClickHouse sink into weir.risk_signals and come bac
   assert.equal(await readSignal(ch, database, "no-such-id", from), undefined);
   const coin = await readSignals(ch, database, { from, to, limit: 10_000, category: "coin_brushing" });
   assert.ok(coin.length > 0 && coin.every((s) => s.category === "coin_brushing"));
+});
+
+const DAY = 86_400_000;
+
+test("a shadow rule's hits against its live predecessor's over a period, from ClickHouse (weir rules compare)", async () => {
+  const plan = compileRuleSet(join(ROOT, "rules")).plan as RuleSetPlan;
+  const live = "example.fake_phone.virtual_number_register";
+  const shadow = "example.fake_phone.virtual_number_register_sms";
+  const sink = new CollectingSink<RiskSignal>();
+  const { app } = fraudTopology(
+    { ...plan, rules: plan.rules.filter((r) => r.id === live || r.id === shadow) },
+    { hashKey: FIXTURE_HASH_KEY, signalsTopic: null, signalSinks: [sink], outOfOrderness: 0 },
+  );
+  const d = new TopologyTestDriver(app);
+  // 12 registrations with virtual numbers: 8 by SMS (both rules), 4 by password (the live rule only).
+  for (let i = 0; i < 12; i++) {
+    const { record, ts } = fixtureRecord(
+      "behavior",
+      {
+        stream: "behavior",
+        at: DAY + i * 60_000, // a day after the other test's signals, in the same table
+        type: "REGISTER",
+        uid: 200000 + i,
+        phone: `170${String(i).padStart(8, "0")}`,
+        method: i % 3 === 2 ? "password" : "sms",
+      },
+      `cmp-${i}`,
+    );
+    d.pipe("events.behavior", record, { key: String(record.uid), ts });
+  }
+  const signals = sink.records.map((r) => r.value);
+  assert.equal(signals.filter((x) => x.ruleId === shadow && x.shadow).length, 8);
+  const categoryOf = new Map(plan.rules.map((r) => [r.id, r.category]));
+  const ch2 = new ClickHouseSink<RiskSignal>({
+    url: endpoints.clickhouseUrl,
+    database,
+    name: "test-compare",
+    table: RISK_SIGNALS_TABLE,
+    toRow: (rec) => signalRow(rec.value, categoryOf.get(rec.value.ruleId) ?? ""),
+  });
+  try {
+    for (const x of signals) ch2.write({ key: x.entity.id, value: x, ts: x.ts });
+    await ch2.flush();
+  } finally {
+    await ch2.close();
+  }
+  const c = await compareRules(ch, database, {
+    rule: shadow,
+    replaces: live,
+    from: FIXTURE_EPOCH + DAY,
+    to: FIXTURE_EPOCH + DAY + 3600_000,
+  });
+  assert.deepEqual(
+    { both: c.both, onlyRule: c.onlyRule, onlyReplaces: c.onlyReplaces, entities: c.entities, shadow: c.ruleShadow },
+    { both: 8, onlyRule: 0, onlyReplaces: 4, entities: { rule: 8, replaces: 12 }, shadow: true },
+  );
+  assert.deepEqual(c.samples.onlyReplaces, ["USER 200002", "USER 200005", "USER 200008", "USER 200011"]);
+  const none = await compareRules(ch, database, {
+    rule: shadow,
+    replaces: live,
+    from: FIXTURE_EPOCH + 2 * DAY,
+    to: FIXTURE_EPOCH + 3 * DAY,
+  });
+  assert.equal(none.entities.rule + none.entities.replaces, 0, "outside the period: nothing");
 });

@@ -28,6 +28,8 @@ export interface CompiledExpression {
   fields: string[];
   /** Root variables used (event, device, registration, aggregates, steps). */
   variables: string[];
+  /** The checked syntax tree (what the engine reads to index rules by the event types they can match). */
+  ast: ASTNode;
 }
 
 type Result = { ok: true; compiled: CompiledExpression } | { ok: false; problems: ExpressionProblem[] };
@@ -59,6 +61,7 @@ export function compileExpression(
       text,
       fields: [...fields].sort(),
       variables: [...variables].sort(),
+      ast: parsed.ast,
     },
   };
 }

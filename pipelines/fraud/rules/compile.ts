@@ -359,7 +359,8 @@ class RuleCompiler {
     if (scope.event) vars.push(["event", eventTypeName(scope.event)]);
     if (scope.enrich && scope.event) {
       if (scope.event !== "device") vars.push(["device", "DeviceReport"]);
-      vars.push(["registration", "Registration"]);
+      // Registrations are joined where events are partitioned by uid: behavior and coin events.
+      if (scope.event === "behavior" || scope.event === "coin") vars.push(["registration", "Registration"]);
     }
     for (const [name, stream] of scope.named) vars.push([name, eventTypeName(stream)]);
     for (const n of scope.numbers) vars.push([n, "double"]);
@@ -675,7 +676,8 @@ class RuleCompiler {
     const listHashes = lists.map((l) => this.lists.get(l)?.info.sha256);
     const macroTexts = macroNames.map((m) => this.macros.defs.get(m)?.text);
     const stateFingerprint = sha(JSON.stringify([stateParts, listHashes, macroTexts, spec.entity]));
-    const { fixtures: _fixtures, ...definition } = spec;
+    // The status is how the rule runs, not what it is: promoting a shadow rule keeps its fingerprint.
+    const { fixtures: _fixtures, status: _status, ...definition } = spec;
     const [line] = f.locate(["rules", index]);
     return {
       id: spec.id,

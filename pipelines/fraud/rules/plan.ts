@@ -117,7 +117,7 @@ export interface RulePlan {
   lists: string[];
   /** Changes when anything that decides the rule's state changes: an unchanged one keeps its state on reload. */
   stateFingerprint: string;
-  /** Changes when anything about the rule changes. */
+  /** Changes when anything about the rule but its status changes (a new version is due). */
   fingerprint: string;
   fixtures: FixturePlan[];
 }
