@@ -108,7 +108,7 @@ class CoalesceProcessor implements Processor {
     if (rec.ts > this.meta.newest) {
       this.meta.newest = rec.ts;
       const closed = Math.floor((rec.ts - grace) / period) * period;
-      if (closed > this.meta.closed) this.close(closed);
+      if (closed > this.meta.closed) this.closePeriods(closed);
     }
     this.store.put(META_KEY, this.meta);
     if (amount === 0) return;
@@ -151,7 +151,7 @@ class CoalesceProcessor implements Processor {
   }
 
   /** Emits every key's periods that start before `closed`, one delta per key. */
-  private close(closed: number): void {
+  private closePeriods(closed: number): void {
     this.meta.closed = closed;
     const starts = [...this.open.keys()].filter((s) => s < closed).sort((a, b) => a - b);
     if (starts.length === 0) return;
