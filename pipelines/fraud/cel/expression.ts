@@ -63,7 +63,7 @@ export function compileExpression(
   const checked = parsed.check();
   if (!checked.valid) return { ok: false, problems: [celProblem(checked.error)] };
   const compiled: CompiledExpression = {
-    evaluate: (activation) => parsed(activation),
+    evaluate: numericComparison(parsed.ast, parsed) ?? ((activation) => parsed(activation)),
     type: String(checked.type),
     text,
     fields: [...fields].sort(),
@@ -73,6 +73,39 @@ export function compileExpression(
   const conjuncts = compileConjuncts(env, compiled);
   if (conjuncts) compiled.conjuncts = conjuncts;
   return { ok: true, compiled };
+}
+
+const COMPARISONS: Record<string, (a: number, b: number) => boolean> = {
+  "<": (a, b) => a < b,
+  "<=": (a, b) => a <= b,
+  ">": (a, b) => a > b,
+  ">=": (a, b) => a >= b,
+  "==": (a, b) => a === b,
+  "!=": (a, b) => a !== b,
+};
+
+/**
+ * `name <op> number` (a rule's condition on its aggregate: `cards >= 4`), the most evaluated expression
+ * of a stateful rule, as a comparison in JavaScript when the variable holds a number; anything else
+ * (a bigint, a missing variable, a NaN) goes to cel-js, so values and errors stay CEL's.
+ */
+function numericComparison(
+  ast: ASTNode,
+  whole: (activation: Record<string, unknown>) => unknown,
+): ((activation: Record<string, unknown>) => unknown) | undefined {
+  const compare = COMPARISONS[ast.op];
+  if (!compare) return undefined;
+  const [l, r] = ast.args as [ASTNode, ASTNode];
+  if (l?.op !== "id" || r?.op !== "value") return undefined;
+  const name = l.args as unknown as string;
+  const literal = r.args as unknown;
+  if (typeof literal !== "bigint" && typeof literal !== "number") return undefined;
+  const limit = Number(literal);
+  if (!Number.isSafeInteger(limit) && typeof literal === "bigint") return undefined;
+  return (activation) => {
+    const v = activation[name];
+    return typeof v === "number" && !Number.isNaN(v) ? compare(v, limit) : whole(activation);
+  };
 }
 
 /** The terms of a boolean `&&` chain, each compiled from its span of the text; undefined when any is not a plain boolean. */

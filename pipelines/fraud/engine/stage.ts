@@ -569,13 +569,15 @@ class StageProcessor implements Processor, StateHolder {
   /** What a rule's state operator emitted: the rule's condition, then a signal. */
   private concluded(slot: RuleSlot, rec: Rec): void {
     const runs = slot.runs;
+    // The rules of a slot name their aggregate alike (it is part of the state): one activation for all.
+    const shared: { act?: Activation } = {};
     for (let i = 0; i < runs.length; i++) {
       const rule = (runs[i] as RuleRun).rule;
-      this.concludedFor(rule, this.engine.counters(rule.id), rec);
+      this.concludedFor(rule, this.engine.counters(rule.id), rec, shared);
     }
   }
 
-  private concludedFor(rule: RulePlan, c: RuleCounters, rec: Rec): void {
+  private concludedFor(rule: RulePlan, c: RuleCounters, rec: Rec, shared: { act?: Activation }): void {
     const shape = rule.shape;
     switch (shape.kind) {
       case "aggregate": {
@@ -585,7 +587,8 @@ class StageProcessor implements Processor, StateHolder {
         const v = w.value;
         const env = v.record;
         const value = "distinct" in v ? v.count : agg.fn === "count" ? v.count : (v as RollingSum<Envelope>).sum;
-        const act = { ...activation(env), [agg.name]: value };
+        shared.act ??= { ...activation(env), [agg.name]: value };
+        const act = shared.act;
         if (!holds(shape.condition, act, c)) return;
         this.fire({
           rule,
