@@ -8,8 +8,8 @@
 //
 // The events are encoded as they are in their topics (Avro single-object encoding) before the clock
 // starts, and piped through the stream runtime's task code (the TopologyTestDriver: the same Task the
-// worker runs, its repartitions encoded and decoded as on Kafka, its state, watermarks and
-// checkpoints' snapshots). Kafka's client (fetching, producing, transactions) is not in the measure:
+// worker runs, its repartitions encoded and decoded as on Kafka, its state and watermarks; no
+// checkpoint is taken). Kafka's client (fetching, producing, transactions) is not in the measure:
 // this is the engine's cost per core, what Esper's is too (bench/peers/esper). Events per CPU-second
 // count the process's user + system time over the replay.
 import { mkdtempSync, rmSync } from "node:fs";
