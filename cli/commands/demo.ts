@@ -8,10 +8,15 @@ import { parseDuration } from "../../infra/simulator/scenario.ts";
 import { simulatorShipConfig } from "../../infra/simulator/ship-config.ts";
 import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
 import { type StackEndpoints, stackEndpoints } from "../../infra/stack/config.ts";
+import { KafkaClient } from "../../kafka/client.ts";
+import { campaignEntities, scoreSignals } from "../../pipelines/fraud/backtest.ts";
+import { fraudNames, fraudPipeline } from "../../pipelines/fraud/pipeline.ts";
+import { readSignals } from "../../pipelines/fraud/signals-reader.ts";
 import { healthPipeline } from "../../pipelines/health/pipeline.ts";
 import { top } from "../../pipelines/health/queries.ts";
 import { HotKeysClient } from "../../pipelines/hotkeys/client/hot-keys-client.ts";
 import { hotKeysPipeline } from "../../pipelines/hotkeys/pipeline.ts";
+import { startNewPartitionsAtEnd } from "../../pipelines/hotkeys/start-offsets.ts";
 import { hashToken, newToken, TOKENS_ENV, TOKENS_FILE_ENV, TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { logsPipeline } from "../../pipelines/logs/pipeline.ts";
@@ -22,6 +27,7 @@ import { parseShipConfig } from "../../shipper/config.ts";
 import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { CONSOLE_PORT, type RunningConsole, startConsole } from "../../web/server/start.ts";
+import { printTable } from "../table.ts";
 import { stackUp } from "./stack.ts";
 
 /** The demo's console token, when no tokens file is configured; else one is made for the session. */
@@ -29,14 +35,15 @@ export const CONSOLE_TOKEN_ENV = "WEIR_CONSOLE_TOKEN";
 
 // The main job of the README's quickstart, the whole flow on one machine: the traffic simulator
 // writes service log files; `weir ship` (in this process) tails them into Kafka; the health and logs
-// pipelines (`weir run health`, `weir run logs`, `weir run hotkeys`, in this process) turn them into
-// per-second health in ClickHouse, PII-masked, searchable logs in Elasticsearch and ClickHouse, and
-// the hot rooms, streamers, users and endpoints of every second in hotkeys.top. It prints what each
-// step counted.
+// pipelines (`weir run health`, `weir run logs`, `weir run hotkeys`, `weir run fraud`, in this
+// process) turn them into per-second health in ClickHouse, PII-masked, searchable logs in
+// Elasticsearch and ClickHouse, the hot rooms, streamers, users and endpoints of every second in
+// hotkeys.top, and the fraud rules' signals in signals.risk and ClickHouse. It prints what each step
+// counted.
 export function demoCommand(): Command {
   return new Command("demo")
     .description(
-      "bring up the local stack and run the main job: simulated service logs shipped into Kafka, the health, logs and hot-key pipelines on them",
+      "bring up the local stack and run the main job: simulated service logs shipped into Kafka, the health, logs, hot-key and fraud pipelines on them",
     )
     .option("--duration <d>", "simulated traffic to write (as fast as it goes)", "30s")
     .option("--rate <n>", "records per simulated second", "2000")
@@ -53,7 +60,15 @@ export function demoCommand(): Command {
       const logger = pino({ level: "fatal", name: "weir-demo" });
       const ctx: PipelineContext = { dataDir: resolve("weir-data"), endpoints, env, logger };
       const running: Array<{ pipeline: Pipeline; worker: StreamWorker }> = [];
-      for (const make of [healthPipeline, logsPipeline, hotKeysPipeline]) {
+      // The demo is about this run's traffic: a fraud group that never read the event topics starts at
+      // their end (a shared or long-lived stack may hold days of them); one that did resumes.
+      const fraud = fraudNames(env);
+      await startNewPartitionsAtEnd(
+        endpoints.kafkaBrokers,
+        fraud.appId,
+        FRAUD_INPUTS.map((t) => `${fraud.prefix}${t}`),
+      );
+      for (const make of [healthPipeline, logsPipeline, hotKeysPipeline, fraudPipeline]) {
         const pipeline = await make(ctx);
         const clientId = `${pipeline.app.appId}-demo`;
         const kafka = new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId, logger });
@@ -61,9 +76,12 @@ export function demoCommand(): Command {
           kafka,
           logger,
           metricsPort: 0,
+          ...(pipeline.onCheckpoint ? { onCheckpoint: () => pipeline.onCheckpoint?.() } : {}),
+          ...(pipeline.health ? { health: () => pipeline.health?.() ?? {} } : {}),
         });
+        pipeline.registerMetrics?.(worker.metrics.registry);
         await worker.start();
-        pipeline.start?.();
+        await pipeline.start?.();
         running.push({ pipeline, worker });
         console.log(`${pipeline.app.appId} pipeline running (/metrics on port ${worker.metricsPort})`);
       }
@@ -107,6 +125,7 @@ export function demoCommand(): Command {
       const logsOk = await showLogs(endpoints, env, start, accessAndApp);
       const healthOk = await showHealth(endpoints.clickhouseUrl, start, parseDuration(opts.duration));
       const hotOk = await showHotRoom(simDir, roomLists, start);
+      const fraudOk = await showFraud(endpoints, fraud, simDir, start);
       await hotClient.close();
       if (consoleRunning) {
         console.log(`\nconsole: ${consoleRunning.console.url} (the pipelines keep running; Ctrl-C stops)`);
@@ -120,7 +139,7 @@ export function demoCommand(): Command {
         await worker.stop();
         await pipeline.stop?.();
       }
-      if (!shipped || !logsOk || !healthOk || !hotOk) process.exitCode = 1;
+      if (!shipped || !logsOk || !healthOk || !hotOk || !fraudOk) process.exitCode = 1;
     });
 }
 
@@ -331,4 +350,91 @@ async function showHotRoom(simDir: string, lists: HotKeys[], runStart: number): 
   }
   console.log("live:         node cli/weir.mjs hotkeys top --dimension room --watch    (while weir run hotkeys runs)");
   return first !== undefined;
+}
+
+/** The event topics the fraud pipeline reads. */
+const FRAUD_INPUTS = ["events.behavior", "events.coin", "events.device"];
+
+/**
+ * Waits until the fraud pipeline has read the run's events (its group caught up, its signals in
+ * ClickHouse unchanged for a few seconds), then prints the run's signals per category and, against
+ * the simulator's ground truth, the share of flagged entities that were in a campaign of that
+ * category (precision) and the share of the campaigns' entities flagged (recall).
+ */
+async function showFraud(
+  endpoints: StackEndpoints,
+  names: ReturnType<typeof fraudNames>,
+  simDir: string,
+  start: number,
+): Promise<boolean> {
+  const ch = createClient({ url: endpoints.clickhouseUrl });
+  const admin = new KafkaClient({ clientId: "weir-demo-fraud", brokers: endpoints.kafkaBrokers }).native.admin();
+  await admin.connect();
+  const topics = FRAUD_INPUTS.map((t) => `${names.prefix}${t}`);
+  /** Records of the event topics the group has not committed (a transaction's marker counts one per partition). */
+  const behind = async () => {
+    let n = 0;
+    let partitions = 0;
+    const committed = await admin.fetchOffsets({ groupId: names.appId, topics });
+    for (const topic of topics) {
+      const mine = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      for (const e of await admin.fetchTopicOffsets(topic)) {
+        const c = Number(mine.find((p) => p.partition === e.partition)?.offset ?? -1);
+        n += Math.max(0, Number(e.high) - Math.max(c, 0));
+        partitions++;
+      }
+    }
+    return Math.max(0, n - partitions);
+  };
+  const read = () => readSignals(ch, names.database, { from: start, to: Date.now() + 3600_000, limit: 100_000 });
+  try {
+    let signals: Awaited<ReturnType<typeof read>> = [];
+    let still = 0;
+    let lag = -1;
+    const deadline = Date.now() + 120_000;
+    while (Date.now() < deadline) {
+      lag = await behind();
+      const now = await read();
+      still = now.length === signals.length ? still + 1 : 0;
+      signals = now;
+      if (lag === 0 && still >= 3) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    const truthFile = join(simDir, "ground-truth.jsonl");
+    const categoryOf = new Map(signals.map((s) => [s.ruleId, s.category]));
+    const scores = new Map(scoreSignals(categoryOf, signals, truthFile).map((c) => [c.category, c]));
+    const fraudsters = campaignEntities(truthFile);
+    const categories = [...new Set([...signals.map((s) => s.category), ...scores.keys()])].sort();
+    const rules = new Set(signals.map((s) => s.ruleId)).size;
+    console.log(
+      `\nfraud: ${signals.length} signals of ${rules} rules in ${names.database}.risk_signals (${signals.filter((s) => s.shadow).length} of them shadow: recorded, never acted on)${lag > 0 ? `; ${lag} events not read yet` : ""}`,
+    );
+    console.log(
+      "  against the simulator's ground truth: PRECISION, flagged entities in a campaign of the category; IN A CAMPAIGN, in any campaign (they overlap); RECALL, the category's campaign entities flagged",
+    );
+    const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(0)}%`);
+    printTable(
+      ["CATEGORY", "SIGNALS", "SHADOW", "ENTITIES", "PRECISION", "IN A CAMPAIGN", "RECALL"],
+      categories.map((c) => {
+        const mine = signals.filter((s) => s.category === c);
+        const entities = new Set(mine.map((s) => `${s.entity.type}:${s.entity.id}`));
+        const inCampaign = [...entities].filter((e) => fraudsters.has(e)).length;
+        const sc = scores.get(c);
+        return [
+          c,
+          String(mine.length),
+          String(mine.filter((s) => s.shadow).length),
+          String(entities.size),
+          sc ? `${pct(sc.precision)} (${sc.truePositives}/${sc.flagged})` : "-",
+          `${pct(entities.size > 0 ? inCampaign / entities.size : null)} (${inCampaign}/${entities.size})`,
+          sc ? `${pct(sc.recall)} (${sc.found}/${sc.truth} ${sc.entity === "uid" ? "users" : "devices"})` : "-",
+        ];
+      }),
+    );
+    console.log("more:         node cli/weir.mjs risk signals --since 15m    node cli/weir.mjs rules status");
+    return lag === 0 && signals.length > 0;
+  } finally {
+    await admin.disconnect();
+    await ch.close();
+  }
 }

@@ -188,7 +188,9 @@ export function rulesCommand(): Command {
               to: window.to,
               seconds: r.seconds,
               candidate: { version: plan.version, ...slim(r.candidate) },
-              ...(r.deployed && against ? { against: { version: against.plan.version, what: against.what, ...slim(r.deployed) } } : {}),
+              ...(r.deployed && against
+                ? { against: { version: against.plan.version, what: against.what, ...slim(r.deployed) } }
+                : {}),
               ...(r.diff ? { diff: r.diff } : {}),
             }),
           );
@@ -203,7 +205,10 @@ export function rulesCommand(): Command {
           printTable(
             ["RULE", "IN", "SIGNALS", "ENTITIES", "WAS SIGNALS", "WAS ENTITIES", "BOTH", "ONLY NEW", "ONLY OLD"],
             r.diff
-              .filter((x) => x.in !== "both" || x.onlyCandidate + x.onlyDeployed > 0 || x.candidate.signals !== x.deployed.signals)
+              .filter(
+                (x) =>
+                  x.in !== "both" || x.onlyCandidate + x.onlyDeployed > 0 || x.candidate.signals !== x.deployed.signals,
+              )
               .map((x) => [
                 x.rule,
                 x.in === "both" ? "both" : x.in === "candidate" ? "new" : "removed",
@@ -216,7 +221,10 @@ export function rulesCommand(): Command {
                 String(x.onlyDeployed),
               ]),
           );
-          const same = r.diff.filter((x) => x.in === "both" && x.onlyCandidate + x.onlyDeployed === 0 && x.candidate.signals === x.deployed.signals);
+          const same = r.diff.filter(
+            (x) =>
+              x.in === "both" && x.onlyCandidate + x.onlyDeployed === 0 && x.candidate.signals === x.deployed.signals,
+          );
           if (same.length > 0) console.log(`${same.length} other rules flagged the same entities`);
         }
       },
@@ -386,7 +394,10 @@ export function rulesCommand(): Command {
       "a rule's hits (a shadow candidate) against the rule it replaces, over a period of live signals in ClickHouse",
     )
     .argument("<rule>", "the candidate rule's id")
-    .option("--replaces <rule>", "the rule to compare with (default: the candidate's replaces, in the rules folder or the deployed snapshot)")
+    .option(
+      "--replaces <rule>",
+      "the rule to compare with (default: the candidate's replaces, in the rules folder or the deployed snapshot)",
+    )
     .option("--rules <dir>", "where to find the candidate's replaces (default: ./rules, else this checkout's rules/)")
     .option("--since <period>", "the last period of event time: 90m, 24h, 7d (default 1h)")
     .option("--from <time>", "from this time (ISO-8601, epoch ms, now-2h)")
@@ -396,7 +407,15 @@ export function rulesCommand(): Command {
     .action(
       async (
         rule: string,
-        opts: { replaces?: string; rules?: string; since?: string; from?: string; to?: string; json?: boolean; url?: string },
+        opts: {
+          replaces?: string;
+          rules?: string;
+          since?: string;
+          from?: string;
+          to?: string;
+          json?: boolean;
+          url?: string;
+        },
       ) => {
         let window: { from: number; to: number };
         try {
@@ -433,7 +452,9 @@ export function rulesCommand(): Command {
             [replaces, String(c.signals.replaces), String(c.entities.replaces)],
           ],
         );
-        console.log(`entities flagged by both: ${c.both}; only by ${rule}: ${c.onlyRule}; only by ${replaces}: ${c.onlyReplaces}`);
+        console.log(
+          `entities flagged by both: ${c.both}; only by ${rule}: ${c.onlyRule}; only by ${replaces}: ${c.onlyReplaces}`,
+        );
         if (c.samples.onlyRule.length > 0) console.log(`only ${rule}: ${c.samples.onlyRule.join(", ")}`);
         if (c.samples.onlyReplaces.length > 0) console.log(`only ${replaces}: ${c.samples.onlyReplaces.join(", ")}`);
         if (c.entities.rule + c.entities.replaces === 0)
@@ -566,24 +587,35 @@ async function replacedRule(rule: string, rulesDir: string | undefined): Promise
   );
 }
 
-/** A worker's status as weir rules status shows it: `live` says whether it is still heard from. */
+/** A worker's status as weir rules status shows it: `live` says whether it still runs. */
 interface WorkerView extends RuleWorkerStatus {
-  live: "running" | "stopped" | "silent";
+  /** running: a member of the group; gone: its status says running but it left the group (killed) or went silent. */
+  live: "running" | "stopped" | "gone";
 }
 
-/** The workers of an app: a running one not heard from for three status periods is silent (killed, or cut off). */
+/** The workers of an app, checked against the consumer group's members (a killed worker writes no last status). */
 async function workerStatuses(kafka: KafkaClient, names: ReturnType<typeof fraudNames>): Promise<WorkerView[]> {
   const all = await kafkaCall(() => readStatuses(kafka, names.status), names.status);
+  const admin = kafka.native.admin();
+  await admin.connect();
+  let members: Set<string> | null = null;
+  try {
+    const { groups } = await admin.describeGroups([names.appId]);
+    members = new Set((groups[0]?.members ?? []).map((m) => m.clientId));
+  } catch {
+    members = null;
+  } finally {
+    await admin.disconnect();
+  }
+  const live = (w: RuleWorkerStatus): WorkerView["live"] => {
+    if (w.state === "stopped") return "stopped";
+    if (Date.now() - Number(w.ts) > 3 * STATUS_EVERY_MS) return "gone";
+    if (members && !members.has(`${w.app}-${w.instance}`)) return "gone";
+    return "running";
+  };
   return [...all.values()]
     .filter((w) => w.app === names.appId)
-    .map((w) => ({
-      ...w,
-      live: (w.state === "stopped"
-        ? "stopped"
-        : Date.now() - Number(w.ts) > 3 * STATUS_EVERY_MS
-          ? "silent"
-          : "running") as WorkerView["live"],
-    }))
+    .map((w) => ({ ...w, live: live(w) }))
     .sort((a, b) => a.instance.localeCompare(b.instance));
 }
 

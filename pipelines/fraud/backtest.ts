@@ -5,10 +5,10 @@
 // names it in a campaign of the rule's category.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import type { KafkaClient } from "../../kafka/client.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { RiskSignal } from "../../schemas/types.generated.ts";
 import { CollectingSink, TopologyTestDriver } from "../../stream/testing/test-driver.ts";
-import type { KafkaClient } from "../../kafka/client.ts";
 import { STREAM_NAMES, STREAMS, type StreamName } from "./cel/environment.ts";
 import { encodeEvent } from "./engine/envelope.ts";
 import type { RuleCounters } from "./engine/evaluate.ts";
@@ -241,6 +241,9 @@ export function diffReports(candidate: BacktestReport, deployed: BacktestReport)
   });
 }
 
+/** The records a Kafka backtest holds to order them by event time (about 250 bytes each). */
+export const MAX_KAFKA_RECORDS = 5_000_000;
+
 /** A candidate set and the deployed one over the event topics' records of [from, to), in one pass. */
 export async function backtestKafka(
   candidate: RuleSetPlan,
@@ -252,6 +255,8 @@ export async function backtestKafka(
     to: number;
     hashKey: Buffer;
     truthFile?: string;
+    /** At most this many records (held in memory to be ordered); default MAX_KAFKA_RECORDS. */
+    maxRecords?: number;
   },
 ): Promise<{ candidate: BacktestReport; deployed?: BacktestReport; diff?: RuleDiff[]; seconds: number }> {
   const streams: StreamName[] = ["behavior", "coin", "device"];
@@ -268,17 +273,33 @@ export async function backtestKafka(
   const c = new Replayer(candidate, options.hashKey, partitions);
   const d = deployed ? new Replayer(deployed, options.hashKey, partitions) : null;
   const started = process.hrtime.bigint();
+  // Kafka gives the records partition by partition; the rules see them in event-time order, as the
+  // workers read topics shipped as they happen (a partition replayed ahead of another would make the
+  // other's records late in the stages that merge partitions by key).
+  const max = options.maxRecords ?? MAX_KAFKA_RECORDS;
+  const records: Array<{ topic: string; value: Buffer; key: string | null; ts: number; partition: number }> = [];
   await replayTopics({
     kafka: options.kafka,
     topics: [...topicOf.keys()],
     from: options.from,
     to: options.to,
     onRecord: (r) => {
-      const topic = topicOf.get(r.topic) as string;
-      c.pipe(topic, r.value, r.key, r.ts, r.partition);
-      d?.pipe(topic, r.value, r.key, r.ts, r.partition);
+      if (records.length >= max)
+        throw new Error(`more than ${max} events in the period: give a shorter one (--from/--to), or several in turn`);
+      records.push({
+        topic: topicOf.get(r.topic) as string,
+        value: r.value,
+        key: r.key,
+        ts: r.ts,
+        partition: r.partition,
+      });
     },
   });
+  records.sort((a, b) => a.ts - b.ts);
+  for (const r of records) {
+    c.pipe(r.topic, r.value, r.key, r.ts, r.partition);
+    d?.pipe(r.topic, r.value, r.key, r.ts, r.partition);
+  }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cr = c.report(options.truthFile);
   if (!d) return { candidate: cr, seconds };
@@ -286,8 +307,36 @@ export async function backtestKafka(
   return { candidate: cr, deployed: dr, diff: diffReports(cr, dr), seconds };
 }
 
+/**
+ * Every entity of the ground truth's fraud campaigns, whatever their kind, as `TYPE:id` (USER, DEVICE,
+ * STREAMER): campaigns overlap (an emulator farm's accounts register with virtual numbers), so a rule
+ * may rightly flag a fraudster of another category's campaign.
+ */
+export function campaignEntities(truthFile: string): Set<string> {
+  const out = new Set<string>();
+  const kinds: Record<string, string> = { uid: "USER", device: "DEVICE", streamer: "STREAMER" };
+  for (const line of readFileSync(truthFile, "utf8").split("\n")) {
+    if (!line.includes('"kind":"fraud"')) continue;
+    const t = JSON.parse(line) as { entities: Record<string, Array<string | number>> };
+    for (const [k, type] of Object.entries(kinds)) for (const id of t.entities[k] ?? []) out.add(`${type}:${id}`);
+  }
+  return out;
+}
+
 /** Precision and recall per category against a simulator ground truth. */
 export function score(plan: RuleSetPlan, signals: RiskSignal[], truthFile: string): CategoryScore[] {
+  return scoreSignals(new Map(plan.rules.map((r) => [r.id, r.category])), signals, truthFile);
+}
+
+/**
+ * The same, for signals whose rules are known only by their category (read back from ClickHouse, of
+ * whichever snapshot the workers ran).
+ */
+export function scoreSignals(
+  categoryOf: ReadonlyMap<string, string>,
+  signals: RiskSignal[],
+  truthFile: string,
+): CategoryScore[] {
   const truth = new Map<string, { uid: Set<string>; device: Set<string>; streamer: Set<string> }>();
   for (const line of readFileSync(truthFile, "utf8").split("\n")) {
     if (!line.includes('"kind":"fraud"')) continue;
@@ -300,7 +349,6 @@ export function score(plan: RuleSetPlan, signals: RiskSignal[], truthFile: strin
     for (const s of t.entities.streamer ?? []) sets.streamer.add(String(s));
     truth.set(cat.category, sets);
   }
-  const categoryOf = new Map(plan.rules.map((r) => [r.id, r.category]));
   const out: CategoryScore[] = [];
   for (const { category, entity } of Object.values(CAMPAIGN_CATEGORY)) {
     const t = truth.get(category) ?? { uid: new Set(), device: new Set(), streamer: new Set() };

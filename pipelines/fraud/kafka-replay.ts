@@ -1,9 +1,10 @@
 // The event topics' records of a period, read back from Kafka for `weir rules backtest --from --to`:
 // the records whose Kafka timestamp (which weir ship sets to the event's time) is in [from, to), each
 // partition read from a slack before `from` (events are shipped a little out of order) until a record
-// a slack past `to`, or the end it had when the replay started. The rules' state starts empty at `from`. Committed records only
-// (read_committed), as the workers read them. Records come partition by partition, in offset order,
-// each with its partition: a replay that keeps them in their partitions sees what a worker sees.
+// a slack past `to`, or the end it had when the replay started (transaction markers included). The
+// rules' state starts empty at `from`. Committed records only (read_committed), as the workers read
+// them. Records come partition by partition, in offset order, each with its partition: a replay that
+// keeps them in their partitions sees what a worker sees.
 import { randomUUID } from "node:crypto";
 import type { KafkaClient } from "../../kafka/client.ts";
 
@@ -27,7 +28,9 @@ export interface KafkaReplayOptions {
 }
 
 /** Reads the topics' records of [from, to); returns their partition counts and how many records were given. */
-export async function replayTopics(o: KafkaReplayOptions): Promise<{ partitions: Map<string, number>; records: number }> {
+export async function replayTopics(
+  o: KafkaReplayOptions,
+): Promise<{ partitions: Map<string, number>; records: number }> {
   const slack = o.slackMs ?? 300_000;
   const admin = o.kafka.native.admin();
   await admin.connect();
@@ -65,6 +68,13 @@ export async function replayTopics(o: KafkaReplayOptions): Promise<{ partitions:
   try {
     for (const topic of o.topics) await consumer.subscribe({ topic, fromBeginning: false });
     consumer.on(consumer.events.CRASH, (e) => fail(e.payload.error));
+    // A transactional topic (weir ship writes in transactions) ends with a commit marker, which is never
+    // delivered as a record: a fetch of nothing but markers is reported here, with its last offset.
+    consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+      const { topic, partition, lastOffset } = e.payload;
+      const range = todo.get(`${topic}#${partition}`);
+      if (range && lastOffset !== null && BigInt(lastOffset) + 1n >= range.end) stopPartition(topic, partition);
+    });
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
@@ -88,6 +98,8 @@ export async function replayTopics(o: KafkaReplayOptions): Promise<{ partitions:
             return;
           }
         }
+        // The batch's last offset counts the markers after its last record.
+        if (BigInt(batch.lastOffset()) + 1n >= range.end) stopPartition(topic, partition);
       },
     });
     for (const [k, r] of todo) {

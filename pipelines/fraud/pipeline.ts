@@ -258,7 +258,8 @@ export async function fraudPipeline(ctx: PipelineContext): Promise<Pipeline> {
       switches++;
       runningSource = pendingSource ?? runningSource;
       pendingSource = null;
-      if (refused && refused.version === next.version) refused = null;
+      // A snapshot deployed after the refused one runs: the refusal is history (the log keeps it).
+      refused = null;
       log.info(
         { version: next.version, rules: next.runs.length },
         `switched every task to rule snapshot ${next.version}`,

@@ -101,8 +101,14 @@ export async function compareRules(
     onlyReplaces: theirs.size - both,
     ruleShadow,
     samples: {
-      onlyRule: [...mine].filter((e) => !theirs.has(e)).sort().slice(0, n),
-      onlyReplaces: [...theirs].filter((e) => !mine.has(e)).sort().slice(0, n),
+      onlyRule: [...mine]
+        .filter((e) => !theirs.has(e))
+        .sort()
+        .slice(0, n),
+      onlyReplaces: [...theirs]
+        .filter((e) => !mine.has(e))
+        .sort()
+        .slice(0, n),
     },
   };
 }

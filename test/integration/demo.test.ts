@@ -8,7 +8,7 @@ import { requireStack } from "../support/stack.ts";
 
 before(requireStack);
 
-test("weir demo: simulated log files shipped into Kafka, every line; the logs pipeline makes them searchable in both stores; the health pipeline writes its seconds; the hot-key pipeline ranks the hot room first", () => {
+test("weir demo: simulated log files shipped into Kafka, every line; the logs pipeline makes them searchable in both stores; the health pipeline writes its seconds; the hot-key pipeline ranks the hot room first; the fraud pipeline finds the campaigns", () => {
   const r = spawnSync(
     process.execPath,
     [join(PROJECT_ROOT, "cli", "weir.mjs"), "demo", "--duration", "15s", "--seed", "3", "--no-console"],
@@ -34,4 +34,25 @@ test("weir demo: simulated log files shipped into Kafka, every line; the logs pi
   assert.ok(hot && Number(hot[1]) > 0, r.stdout);
   assert.match(r.stdout, /ranked #1 first in the window ending/);
   assert.match(r.stdout, new RegExp(`^\\s+1\\s+room ${hot[2]}\\s.*<- the hot room$`, "m"));
+  // The fraud pipeline read every event of the run and flagged the simulator's campaigns, by category,
+  // with a precision measured against the ground truth.
+  const fraud = /fraud: (\d+) signals of (\d+) rules in .*risk_signals \((\d+) of them shadow/.exec(r.stdout);
+  assert.ok(fraud && Number(fraud[1]) > 0, r.stdout);
+  assert.doesNotMatch(r.stdout, /events not read yet/);
+  const rows = [
+    ...r.stdout.matchAll(/^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(?:-|\d+%) \(\d+\/\d+\)\s+(?:-|(\d+)%) \((\d+)\/(\d+)\)/gm),
+  ];
+  const byCategory = new Map(rows.map((m) => [m[1], { signals: Number(m[2]), inCampaign: Number(m[5] ?? 0) }]));
+  assert.ok(byCategory.size >= 6, `a row per category: ${r.stdout}`);
+  assert.equal(
+    [...byCategory.values()].reduce((n, c) => n + c.signals, 0),
+    Number(fraud[1]),
+    "the categories add up to the signals",
+  );
+  // The registration and device-report rules flag the simulator's fraudsters, not its other users.
+  for (const c of ["fake_phone", "emulator"]) {
+    const row = byCategory.get(c);
+    assert.ok(row && row.signals > 0, `${c} found: ${r.stdout}`);
+    assert.ok(row.inCampaign >= 90, `${c}: ${row.inCampaign}% of the flagged in a campaign: ${r.stdout}`);
+  }
 });
