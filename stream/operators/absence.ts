@@ -99,7 +99,10 @@ class AbsenceProcessor<V> implements Processor {
     const st = this.store.get(id) ?? { starts: [], cancels: [] };
     if (isCancel) {
       const c = this.spec.captureCancel(value);
-      st.starts = st.starts.filter(([ts, started]) => !(ts <= t && t <= ts + within && this.spec.cancels(c, started)));
+      if (st.starts.length > 0)
+        st.starts = st.starts.filter(
+          ([ts, started]) => !(ts <= t && t <= ts + within && this.spec.cancels(c, started)),
+        );
       insertByTime(st.cancels, [t, c]);
       if (st.cancels.length > this.spec.maxPending) {
         this.cancelDrops += st.cancels.length - this.spec.maxPending;
@@ -155,8 +158,13 @@ class AbsenceProcessor<V> implements Processor {
   }
 
   private save(id: string, st: AbsenceState): void {
-    const horizon = this.ctx.watermark - this.spec.within - this.spec.grace;
-    st.cancels = st.cancels.filter(([ts]) => ts > horizon);
+    // A B can only still cancel an A that arrives later: such an A is not late (ts > watermark - grace)
+    // and a B cancels only the As at or before it. Bs at or before that line are done.
+    const horizon = this.ctx.watermark - this.spec.grace;
+    // Sorted by time: the done ones are a prefix.
+    let done = 0;
+    while (done < st.cancels.length && (st.cancels[done] as [number, unknown])[0] <= horizon) done++;
+    if (done > 0) st.cancels.splice(0, done);
     if (st.starts.length === 0 && st.cancels.length === 0) {
       if (this.store.has(id)) this.store.delete(id);
       return;

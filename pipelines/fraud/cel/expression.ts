@@ -30,7 +30,16 @@ export interface CompiledExpression {
   variables: string[];
   /** The checked syntax tree (what the engine reads to index rules by the event types they can match). */
   ast: ASTNode;
+  /**
+   * For `a && b && ...` (two to MAX_CONJUNCTS terms): each term compiled on its own, so that the
+   * engine can evaluate a term several rules share once per event (CEL's `&&` is commutative: false
+   * wins over an error, whatever the order).
+   */
+  conjuncts?: CompiledExpression[];
 }
+
+/** Terms of a conjunction compiled on their own (more: the expression is evaluated whole). */
+export const MAX_CONJUNCTS = 16;
 
 type Result = { ok: true; compiled: CompiledExpression } | { ok: false; problems: ExpressionProblem[] };
 
@@ -53,17 +62,88 @@ export function compileExpression(
   if (problems.length > 0) return { ok: false, problems };
   const checked = parsed.check();
   if (!checked.valid) return { ok: false, problems: [celProblem(checked.error)] };
-  return {
-    ok: true,
-    compiled: {
-      evaluate: (activation) => parsed(activation),
-      type: String(checked.type),
-      text,
-      fields: [...fields].sort(),
-      variables: [...variables].sort(),
-      ast: parsed.ast,
-    },
+  const compiled: CompiledExpression = {
+    evaluate: numericComparison(parsed.ast, parsed) ?? ((activation) => parsed(activation)),
+    type: String(checked.type),
+    text,
+    fields: [...fields].sort(),
+    variables: [...variables].sort(),
+    ast: parsed.ast,
   };
+  const conjuncts = compileConjuncts(env, compiled);
+  if (conjuncts) compiled.conjuncts = conjuncts;
+  return { ok: true, compiled };
+}
+
+const COMPARISONS: Record<string, (a: number, b: number) => boolean> = {
+  "<": (a, b) => a < b,
+  "<=": (a, b) => a <= b,
+  ">": (a, b) => a > b,
+  ">=": (a, b) => a >= b,
+  "==": (a, b) => a === b,
+  "!=": (a, b) => a !== b,
+};
+
+/**
+ * `name <op> number` (a rule's condition on its aggregate: `cards >= 4`), the most evaluated expression
+ * of a stateful rule, as a comparison in JavaScript when the variable holds a number; anything else
+ * (a bigint, a missing variable, a NaN) goes to cel-js, so values and errors stay CEL's.
+ */
+function numericComparison(
+  ast: ASTNode,
+  whole: (activation: Record<string, unknown>) => unknown,
+): ((activation: Record<string, unknown>) => unknown) | undefined {
+  const compare = COMPARISONS[ast.op];
+  if (!compare) return undefined;
+  const [l, r] = ast.args as [ASTNode, ASTNode];
+  if (l?.op !== "id" || r?.op !== "value") return undefined;
+  const name = l.args as unknown as string;
+  const literal = r.args as unknown;
+  if (typeof literal !== "bigint" && typeof literal !== "number") return undefined;
+  const limit = Number(literal);
+  if (!Number.isSafeInteger(limit) && typeof literal === "bigint") return undefined;
+  return (activation) => {
+    const v = activation[name];
+    return typeof v === "number" && !Number.isNaN(v) ? compare(v, limit) : whole(activation);
+  };
+}
+
+/** The terms of a boolean `&&` chain, each compiled from its span of the text; undefined when any is not a plain boolean. */
+function compileConjuncts(env: Environment, whole: CompiledExpression): CompiledExpression[] | undefined {
+  if (whole.ast.op !== "&&" || whole.type !== "bool") return undefined;
+  const terms: ASTNode[] = [];
+  const stack: ASTNode[] = [whole.ast];
+  while (stack.length > 0) {
+    const n = stack.pop() as ASTNode;
+    if (n.op === "&&") {
+      const [l, r] = n.args as [ASTNode, ASTNode];
+      stack.push(r, l);
+    } else terms.push(n);
+    if (terms.length + stack.length > MAX_CONJUNCTS) return undefined;
+  }
+  const out: CompiledExpression[] = [];
+  for (const t of terms) {
+    const range = (t as { range?: { start: number; end: number } }).range;
+    if (!range) return undefined;
+    const text = whole.text.slice(range.start, range.end);
+    let parsed: ReturnType<Environment["parse"]>;
+    try {
+      parsed = env.parse(text);
+    } catch {
+      return undefined;
+    }
+    const checked = parsed.check();
+    if (!checked.valid || String(checked.type) !== "bool") return undefined;
+    out.push({
+      evaluate: (activation) => parsed(activation),
+      type: "bool",
+      text,
+      fields: whole.fields,
+      variables: whole.variables,
+      ast: parsed.ast,
+    });
+  }
+  return out;
 }
 
 /** An error of cel-js as an offset and a message in the rule's words (`matches`, `@list`). */

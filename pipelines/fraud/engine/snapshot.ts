@@ -180,9 +180,15 @@ export function runtimeSnapshot(plan: RuleSetPlan): RuntimeSnapshot {
   };
 }
 
-/** The state id of a rule: its id and its state fingerprint (what decides its state). */
+/**
+ * The state id of a rule: its state fingerprint (what decides its state), so that rules whose state
+ * means the same (thresholds of one window) share one, and a rule kept from one snapshot to the next
+ * finds it. A sequence's state also holds what its later steps read of the earlier ones.
+ */
 export function stateIdOf(rule: RulePlan): string {
-  return `${rule.id}.${rule.stateFingerprint.slice(0, 12)}`;
+  const s = rule.shape;
+  const captures = s.kind === "sequence" ? JSON.stringify(s.steps.map((st) => st.captures)) : "";
+  return `state.${createHash("sha256").update(`${rule.stateFingerprint}|${captures}`).digest("base64url").slice(0, 16)}`;
 }
 
 function ruleRun(rule: RulePlan): RuleRun {

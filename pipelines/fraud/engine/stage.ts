@@ -30,7 +30,7 @@ import {
   heldDeviceSerde,
   registrationSerde,
 } from "./envelope.ts";
-import { holds, type RuleCounters, safeEvaluate } from "./evaluate.ts";
+import { eventActivation, holds, type RuleCounters, safeEvaluate } from "./evaluate.ts";
 import type { RuleEngine, StateHolder } from "./rule-engine.ts";
 import { ruleStateSerde, ScopedStore, splitScopedKey } from "./rule-state.ts";
 import { buildSignal, type Firing, keyedHash } from "./signals.ts";
@@ -88,18 +88,25 @@ export function stageOperator(engine: RuleEngine, stage: StageName): Operator {
   };
 }
 
-/** A stateful rule in one task: its part of the store and the runtime operator that keeps it. */
+/**
+ * A state in one task: its part of the store and the runtime operator that keeps it, shared by the
+ * rules whose state means the same (one state id: the same counted events, key and window, five
+ * thresholds over one window). Each event reaches the operator once; each rule judges what it emits.
+ */
 class RuleSlot {
   processor!: Processor;
+  /** The event the operator was last given: the other rules of the slot give it no second time. */
+  fed: Envelope | null = null;
 
   constructor(
-    public run: RuleRun,
+    public runs: RuleRun[],
     readonly view: ScopedStore<unknown>,
-    readonly counters: RuleCounters,
+    public counters: RuleCounters,
   ) {}
 
+  /** The rule whose expressions the operator's callbacks evaluate (the others' are the same). */
   get rule(): RulePlan {
-    return this.run.rule;
+    return (this.runs[0] as RuleRun).rule;
   }
 }
 
@@ -184,7 +191,8 @@ class StageProcessor implements Processor, StateHolder {
 
   entries(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const slot of this.slots.values()) out.set(slot.rule.id, (out.get(slot.rule.id) ?? 0) + slot.view.size);
+    for (const slot of this.slots.values())
+      for (const { rule } of slot.runs) out.set(rule.id, (out.get(rule.id) ?? 0) + slot.view.size);
     return out;
   }
 
@@ -193,7 +201,7 @@ class StageProcessor implements Processor, StateHolder {
     for (const slot of this.slots.values()) {
       const reasons: Record<string, number> = { ...slot.processor.dropped?.() };
       if (slot.view.evictions > 0) reasons["max-keys"] = slot.view.evictions;
-      out.set(slot.rule.id, reasons);
+      for (const { rule } of slot.runs) out.set(rule.id, reasons);
     }
     return out;
   }
@@ -334,18 +342,32 @@ class StageProcessor implements Processor, StateHolder {
           if (shape.when && !holds(shape.when, act, c)) continue;
           const agg = shape.aggregates[0];
           if (!agg || (agg.where && !holds(agg.where, act, c))) continue;
-          const key = this.keyOf(run, env.s, act, stageKey, c);
-          if (key !== null) this.slotOf(run).processor.process({ key, value: env, ts }, "main");
+          this.feed(run, env, act, stageKey, ts, c);
           continue;
         }
         case "sequence":
-        case "absence": {
-          const key = this.keyOf(run, env.s, act, stageKey, c);
-          if (key !== null) this.slotOf(run).processor.process({ key, value: env, ts }, "main");
+        case "absence":
+          this.feed(run, env, act, stageKey, ts, c);
           continue;
-        }
       }
     }
+  }
+
+  /** The event to the rule's state, unless another rule sharing that state gave it already. */
+  private feed(
+    run: RuleRun,
+    env: Envelope,
+    act: Activation,
+    stageKey: string | null,
+    ts: number,
+    c: RuleCounters,
+  ): void {
+    const slot = this.slotOf(run);
+    if (slot.fed === env) return;
+    const key = this.keyOf(run, env.s, act, stageKey, c);
+    if (key === null) return;
+    slot.fed = env;
+    slot.processor.process({ key, value: env, ts }, "main");
   }
 
   /** The rule's key for this event: the stage's own when the rule is keyed by it, else its expression's value. */
@@ -376,17 +398,24 @@ class StageProcessor implements Processor, StateHolder {
   /** Brings the stage's rules and their state in line with the engine's current snapshot. */
   private reconcile(snap: RuntimeSnapshot): void {
     this.snap = snap;
-    const wanted = new Map<string, RuleRun>();
-    for (const run of snap.runs) if (run.stage === this.stage && run.stateId) wanted.set(run.stateId, run);
+    const wanted = new Map<string, RuleRun[]>();
+    for (const run of snap.runs) {
+      if (run.stage !== this.stage || !run.stateId) continue;
+      const runs = wanted.get(run.stateId);
+      if (runs) runs.push(run);
+      else wanted.set(run.stateId, [run]);
+    }
     for (const [id, slot] of this.slots) {
       if (wanted.has(id)) continue;
       slot.view.drop();
       this.slots.delete(id);
     }
-    for (const [id, run] of wanted) {
+    for (const [id, runs] of wanted) {
       const slot = this.slots.get(id);
-      if (slot) slot.run = run;
-      else this.slots.set(id, this.newSlot(run));
+      if (slot) {
+        slot.runs = runs;
+        slot.counters = this.engine.counters((runs[0] as RuleRun).rule.id);
+      } else this.slots.set(id, this.newSlot(runs));
     }
     if (!this.adopted) this.adopt();
   }
@@ -407,13 +436,13 @@ class StageProcessor implements Processor, StateHolder {
     for (const slot of this.slots.values()) slot.processor.restored?.();
   }
 
-  private newSlot(run: RuleRun): RuleSlot {
-    const rule = run.rule;
-    const c = this.engine.counters(rule.id);
+  private newSlot(runs: RuleRun[]): RuleSlot {
+    const run = runs[0] as RuleRun;
+    const c = this.engine.counters(run.rule.id);
     const operator = this.ruleOperator(run, () => slot);
     const config = operator.stores[0];
     const view = new ScopedStore<unknown>(this.rules, run.stateId as string, config?.ttl, config?.maxEntries);
-    const slot = new RuleSlot(run, view, c);
+    const slot = new RuleSlot(runs, view, c);
     const stage = this.ctx;
     const ctx: OperatorContext = {
       taskId: stage.taskId,
@@ -427,7 +456,7 @@ class StageProcessor implements Processor, StateHolder {
       store: <V>() => view.asStore() as unknown as KeyValueStore<V>,
       forward: (rec) => this.concluded(slot, rec),
       late: () => {
-        slot.counters.late++;
+        for (const r of slot.runs) this.engine.counters(r.rule.id).late++;
       },
     };
     slot.processor = operator.create(ctx);
@@ -539,9 +568,17 @@ class StageProcessor implements Processor, StateHolder {
 
   /** What a rule's state operator emitted: the rule's condition, then a signal. */
   private concluded(slot: RuleSlot, rec: Rec): void {
-    const rule = slot.rule;
+    const runs = slot.runs;
+    // The rules of a slot name their aggregate alike (it is part of the state): one activation for all.
+    const shared: { act?: Activation } = {};
+    for (let i = 0; i < runs.length; i++) {
+      const rule = (runs[i] as RuleRun).rule;
+      this.concludedFor(rule, this.engine.counters(rule.id), rec, shared);
+    }
+  }
+
+  private concludedFor(rule: RulePlan, c: RuleCounters, rec: Rec, shared: { act?: Activation }): void {
     const shape = rule.shape;
-    const c = slot.counters;
     switch (shape.kind) {
       case "aggregate": {
         const agg = shape.aggregates[0];
@@ -550,7 +587,8 @@ class StageProcessor implements Processor, StateHolder {
         const v = w.value;
         const env = v.record;
         const value = "distinct" in v ? v.count : agg.fn === "count" ? v.count : (v as RollingSum<Envelope>).sum;
-        const act = { ...activation(env), [agg.name]: value };
+        shared.act ??= { ...activation(env), [agg.name]: value };
+        const act = shared.act;
         if (!holds(shape.condition, act, c)) return;
         this.fire({
           rule,
@@ -597,8 +635,19 @@ class StageProcessor implements Processor, StateHolder {
   }
 }
 
+/**
+ * The event's activation: the one the rules before saw when the event is the same (every rule of a
+ * stage, and the state operators' callbacks, evaluate the same event in turn), so that an expression
+ * several rules share is evaluated once per event (evaluate.ts).
+ */
+let lastEnv: Envelope | null = null;
+let lastAct: Activation = {};
 function activation(env: Envelope): Activation {
-  return { event: env.e, device: env.d, registration: env.r };
+  if (env === lastEnv && lastAct.event === env.e && lastAct.device === env.d && lastAct.registration === env.r)
+    return lastAct;
+  lastEnv = env;
+  lastAct = eventActivation(env.e, env.d, env.r);
+  return lastAct;
 }
 
 /** A key expression's value: errors are the rule's problem, counted where the rule runs; here the event just has no key. */

@@ -163,17 +163,28 @@ export function parseAddress(text: string): Address | undefined {
   return { v: 6, value: v6 };
 }
 
+/** a.b.c.d, each part 0-255 in 1-3 digits without a leading zero (scanned: this runs for every event a CIDR rule sees). */
 function parseV4(text: string): number | undefined {
-  const parts = text.split(".");
-  if (parts.length !== 4) return undefined;
   let value = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return undefined;
-    const n = Number(p);
-    if (n > 255 || (p.length > 1 && p[0] === "0")) return undefined;
-    value = value * 256 + n;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  let lead = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const ch = i < text.length ? text.charCodeAt(i) : 46;
+    if (ch === 46) {
+      if (digits === 0 || part > 255 || (digits > 1 && lead === 48)) return undefined;
+      value = value * 256 + part;
+      if (i < text.length && ++dots > 3) return undefined;
+      part = 0;
+      digits = 0;
+    } else if (ch >= 48 && ch <= 57) {
+      if (++digits > 3) return undefined;
+      if (digits === 1) lead = ch;
+      part = part * 10 + (ch - 48);
+    } else return undefined;
   }
-  return value;
+  return dots === 3 ? value : undefined;
 }
 
 function parseV6(text: string): bigint | undefined {
