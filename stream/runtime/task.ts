@@ -1,18 +1,23 @@
 // A task: one sub-topology instance for one partition number. It owns the operators, the stores and
 // the watermark of that partition, and talks to the outside only through TaskIO, so the Kafka
 // worker and the test driver run exactly the same code.
+import { createHash } from "node:crypto";
 import type { CompiledTopology, SubTopology } from "../dsl/compile.ts";
 import type { Node, SourceNode, TableNode } from "../dsl/graph.ts";
 import { partitionFor } from "../kafka/partitioner.ts";
 import type { Sink } from "../sink.ts";
 import { KeyValueStore } from "../state/store.ts";
-import { WatermarkTracker } from "../time/watermark.ts";
+import { NO_SOURCE, WatermarkTracker } from "../time/watermark.ts";
 import type { ErrorPolicy, Rec } from "../types.ts";
 import type { Emit, Input, OperatorContext, Port, Processor } from "./processor.ts";
 
 export const WATERMARK_HEADER = "weir-watermark";
 export const ORIGIN_HEADER = "weir-origin";
 export const IDLE_HEADER = "weir-idle";
+/** The source (host and log file) of a record, as weir ship stamps it: per-source watermarks. */
+export const SOURCE_HEADER = "weir-source";
+/** Longer source names are kept as their SHA-256, so a hostile one costs bounded memory. */
+const MAX_SOURCE_NAME = 128;
 /** Reserved changelog key that carries the task's watermark state. */
 export const META_KEY = "\u0000weir-meta";
 const EMPTY = Buffer.alloc(0);
@@ -136,7 +141,7 @@ export class Task {
         const up = sub.upstream.get(s.topic) as number;
         for (let p = 0; p < upstreamTasks(up); p++) this.tracker.addAnnouncedChannel(`${s.topic}@${p}`, now);
       } else {
-        this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now);
+        this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now, s.sources);
       }
       this.inputs.set(s.topic, new TaskInput(this, s.topic, "source", s, null));
     }
@@ -218,8 +223,10 @@ export class Task {
       return;
     }
     let ts: number;
+    let source = NO_SOURCE;
     try {
       ts = node.timestamp(value, msg.timestamp);
+      if (!node.internal) source = sourceName(node, value, msg.headers);
     } catch (e) {
       this.fail(e, "user-code-error", node.schemaName);
       return;
@@ -243,7 +250,7 @@ export class Task {
       : `${node.topic}#${this.partition}`;
     const rec: Rec = { key: msg.key === null ? null : msg.key.toString("utf8"), value, ts };
     // A repartitioned record only moves its own channel through announcements, not by its timestamp.
-    const advanced = node.internal ? this.tracker.observeTimeOnly(ts) : this.tracker.observe(channel, ts, now);
+    const advanced = node.internal ? this.tracker.observeTimeOnly(ts) : this.tracker.observe(channel, ts, now, source);
     try {
       (this.sourceEmits.get(node.id) as Emit)(rec);
     } catch (e) {
@@ -391,7 +398,7 @@ export class Task {
     if (msg.key === null) return;
     const key = msg.key.toString("utf8");
     if (key === META_KEY) {
-      if (msg.value) this.tracker.restoreState(JSON.parse(msg.value.toString("utf8")));
+      if (msg.value) this.tracker.restoreState(JSON.parse(msg.value.toString("utf8")), this.io.now());
       return;
     }
     (this.stores.get(storeName) as KeyValueStore<unknown>).restore(key, msg.value);
@@ -485,6 +492,22 @@ export class Task {
         return { process: (r) => this.io.sink(node.sink, r) };
     }
   }
+}
+
+/** A record's source: the topology's `sourceOf`, else the weir-source header; NO_SOURCE when it names none. */
+function sourceName(node: SourceNode, value: unknown, headers: Record<string, unknown> | undefined): string {
+  const header = (name: string) => headerText(headers?.[name]);
+  const name = node.sourceOf ? node.sourceOf(value, header) : header(SOURCE_HEADER);
+  if (typeof name !== "string" || name.length === 0) return NO_SOURCE;
+  if (name.length <= MAX_SOURCE_NAME) return name;
+  return `sha256:${createHash("sha256").update(name).digest("hex")}`;
+}
+
+function headerText(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (Buffer.isBuffer(v)) return v.toString("utf8");
+  if (Array.isArray(v)) return headerText(v[0]);
+  return String(v);
 }
 
 function codecReason(e: unknown): string {

@@ -33,6 +33,8 @@ export interface PipeOptions {
   key?: string | null;
   ts?: number;
   partition?: number;
+  /** Kafka headers, e.g. weir-source (the record's source, for per-source watermarks). */
+  headers?: Record<string, string>;
 }
 
 export class TopologyTestDriver {
@@ -139,7 +141,14 @@ export class TopologyTestDriver {
     const key = options.key ?? null;
     const n = this.partitionsOf(topic);
     const partition = options.partition ?? (key === null ? 0 : partitionFor(key, n));
-    const rec = this.append(topic, { partition, offset: 0, key, value, ts: options.ts ?? this.wall });
+    const rec = this.append(topic, {
+      partition,
+      offset: 0,
+      key,
+      value,
+      ts: options.ts ?? this.wall,
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
     this.queue.push({ topic, rec });
     this.drain();
   }
