@@ -9,7 +9,7 @@ import type { Sink } from "../sink.ts";
 import { KeyValueStore } from "../state/store.ts";
 import { NO_SOURCE, WatermarkTracker } from "../time/watermark.ts";
 import type { ErrorPolicy, Rec } from "../types.ts";
-import type { Emit, Input, OperatorContext, Port, Processor } from "./processor.ts";
+import type { CorrectionCounts, Emit, Input, OperatorContext, Port, Processor } from "./processor.ts";
 
 export const WATERMARK_HEADER = "weir-watermark";
 export const ORIGIN_HEADER = "weir-origin";
@@ -115,6 +115,8 @@ export class Task {
   /** Each operator's own watermark, delivered parents first (see advanced()). */
   private readonly clocks: Array<[TaskOperatorContext, Processor]> = [];
   private readonly onStreamTimes: Processor[] = [];
+  /** Processors with an onCheckpoint hook, parents first. */
+  private readonly onCheckpoints: Processor[] = [];
   private lastStreamTime = Number.NEGATIVE_INFINITY;
   private lastMarker = Number.NEGATIVE_INFINITY;
   private lastIdle = false;
@@ -170,6 +172,7 @@ export class Task {
     // Built children-first, so reversed the operators are in topological order: an operator hears of
     // a watermark only after everything upstream has emitted what that watermark released.
     this.clocks.reverse();
+    for (const [, p] of this.clocks) if (p.onCheckpoint) this.onCheckpoints.push(p);
     for (const s of sub.sources) this.sourceEmits.set(s.id, this.emitter(s.id, "out"));
   }
 
@@ -366,11 +369,15 @@ export class Task {
 
   // --- checkpoints -------------------------------------------------------------------------------
 
-  /** Changelog records and input positions as of now; clears the dirty sets. Synchronous on purpose. */
+  /**
+   * Changelog records and input positions as of now; clears the dirty sets. Synchronous on purpose.
+   * Operators first emit what they held back for the checkpoint (corrections), so it is part of it.
+   */
   snapshot(): {
     changelog: Array<{ topic: string; key: string; value: Buffer | null }>;
     offsets: Array<{ topic: string; offset: string }>;
   } {
+    for (const p of this.onCheckpoints) p.onCheckpoint?.();
     const changelog: Array<{ topic: string; key: string; value: Buffer | null }> = [];
     for (const st of this.sub.stores) {
       const store = this.stores.get(st.name) as KeyValueStore<unknown>;
@@ -429,6 +436,20 @@ export class Task {
       if (counts) for (const [reason, count] of Object.entries(counts)) out.push({ operator, reason, count });
     }
     return out;
+  }
+
+  /** What operators with allowed lateness did with late records, summed over the task's operators. */
+  corrections(): CorrectionCounts {
+    const sum: CorrectionCounts = { records: 0, emitted: 0, kept: 0, evicted: 0 };
+    for (const [, p] of this.named) {
+      const c = p.corrections?.();
+      if (!c) continue;
+      sum.records += c.records;
+      sum.emitted += c.emitted;
+      sum.kept += c.kept;
+      sum.evicted += c.evicted;
+    }
+    return sum;
   }
 
   // --- wiring ------------------------------------------------------------------------------------

@@ -239,7 +239,11 @@ export class TopologyTestDriver {
     return [...this.tasks.values()];
   }
 
-  /** What the Kafka worker does every commit interval, minus the I/O: changelog appended, offsets committed. */
+  /**
+   * What the Kafka worker does every commit interval, minus the I/O: what operators held for the
+   * checkpoint emitted (corrections), changelog appended, offsets committed. Records it wrote to
+   * repartition topics are then delivered downstream (whose own corrections wait for the next one).
+   */
   checkpoint(): void {
     for (const task of this.tasks.values()) {
       const snap = task.snapshot();
@@ -248,6 +252,7 @@ export class TopologyTestDriver {
       }
       for (const o of snap.offsets) this.committed.set(`${o.topic}#${task.partition}`, Number(o.offset));
     }
+    this.drain();
   }
 
   /**
