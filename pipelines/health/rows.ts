@@ -51,7 +51,14 @@ function emptyAcc(node: HealthNode): NodeAcc {
   };
 }
 
-function toRow(acc: NodeAcc, windowStart: number, windowMs: number, emittedAt: number, final: boolean): HealthMetric {
+function toRow(
+  acc: NodeAcc,
+  windowStart: number,
+  windowMs: number,
+  emittedAt: number,
+  final: boolean,
+  correction: number,
+): HealthMetric {
   const s = acc.sketch;
   return {
     windowStart,
@@ -72,6 +79,7 @@ function toRow(acc: NodeAcc, windowStart: number, windowMs: number, emittedAt: n
     sketch: Buffer.from(s.toProto()),
     final,
     emittedAt,
+    correction,
   };
 }
 
@@ -186,11 +194,31 @@ export function rollupAggregator(targets: Targets): Aggregator<HealthMetric, Rol
   };
 }
 
-/** A window's nodes as HealthMetric rows (what every sink and the next roll-up take). */
+/**
+ * A window's nodes as HealthMetric rows, what the sinks take: early, final and corrected rows. A
+ * correction's emittedAt is later than any row the step emitted before, its window's final row
+ * included, even within one millisecond: the tables keep the latest emittedAt of a window.
+ */
 export function windowRows(windowMs: number, now: () => number = Date.now) {
+  let last = Number.NEGATIVE_INFINITY;
   return (w: Windowed<NodeAcc[]>): HealthMetric[] => {
+    let emittedAt = now();
+    if (w.correction && emittedAt <= last) emittedAt = last + 1;
+    if (emittedAt > last) last = emittedAt;
+    return w.value.map((acc) => toRow(acc, w.start, windowMs, emittedAt, w.final, w.correction ?? 0));
+  };
+}
+
+/**
+ * What a correction adds, as rows: the late events' own counts and sketch for each node they touched.
+ * Roll-ups (the 1 min and 1 h windows, the system and app levels) take the on-time final rows and
+ * these, never a corrected row itself, which would count its window twice. Not for the sinks.
+ */
+export function correctionDeltas(windowMs: number, now: () => number = Date.now) {
+  return (w: Windowed<NodeAcc[]>): HealthMetric[] => {
+    if (!w.correction || !w.delta) return [];
     const emittedAt = now();
-    return w.value.map((acc) => toRow(acc, w.start, windowMs, emittedAt, w.final));
+    return w.delta.map((acc) => toRow(acc, w.start, windowMs, emittedAt, true, w.correction ?? 0));
   };
 }
 
