@@ -15,7 +15,7 @@ import { join, resolve } from "node:path";
 import type { Logger } from "pino";
 import type { TopicCatalog } from "../schemas/catalog.ts";
 import { codecFor } from "../schemas/codec.ts";
-import { serveMetrics } from "../stream/runtime/observability.ts";
+import { serveMetrics } from "../telemetry/metrics-server.ts";
 import { DiskChannel } from "./channel/disk-channel.ts";
 import { decodeShipEntry, encodeShipEntry } from "./channel/entry.ts";
 import { CheckpointStore } from "./checkpoints.ts";

@@ -48,7 +48,7 @@ import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 // The watcher reads what weir ship wrote, lz4-compressed.
-import "../../stream/kafka/codecs.ts";
+import "../../kafka/codecs.ts";
 import { benchFlags } from "../support/flags.ts";
 import { ancestors, cpuMsOf, freePort, median, percentile, processes, statFields, tail } from "../support/process.ts";
 import { LogTraffic } from "./traffic.ts";

@@ -936,7 +936,7 @@ were still waiting for the emit interval are not counted (so it may count fewer 
 - **Windows emitted** is counted when the N-th record is processed (weir: \`weir_stream_records_out_total\` for
   the output topic; the peer: its own count). The last second of event time never closes on a backlog.
 - **Raw consumers** only read and count (kafkajs: eachBatch, one group, read_committed, maxBytesPerPartition
-  1 MiB, maxWaitTime 100 ms, as \`stream/kafka/client.ts\` builds weir's consumer; @platformatic/kafka: its
+  1 MiB, maxWaitTime 100 ms, as \`kafka/client.ts\` builds weir's consumer; @platformatic/kafka: its
   stream API with the same fetch sizes and isolation). "+ Avro decode" also decodes each value with
   \`codecFor("AccessLog").decode\`, the decoder weir's source uses. Decoding alone takes the raw kafkajs rate from
   ${fmt(M(RK, rate))} to ${fmt(M(RKD, rate))} records/s (${pct(1 - M(RKD, rate) / M(RK, rate))} lower), so against the plain raw rate the

@@ -1,5 +1,5 @@
 // The client ceiling for the stream-runtime benchmark: a kafkajs consumer built exactly as weir's
-// worker builds its own (stream/kafka/client.ts: one group, eachBatch, read_committed,
+// worker builds its own (kafka/client.ts: one group, eachBatch, read_committed,
 // maxBytesPerPartition 1 MiB, maxWaitTime 100 ms, manual offsets) that only reads the topic and
 // counts its records; with --decode it also decodes each value as the topology does
 // (codecFor("AccessLog").decode). weir's overhead over its own client is 1 - weir rate / this rate.
@@ -14,8 +14,8 @@
 import { readFileSync } from "node:fs";
 import kafkajs from "kafkajs";
 import { clientEndpoints } from "../../infra/stack/config.ts";
+import { KafkaClient } from "../../kafka/client.ts";
 import { codecFor } from "../../schemas/codec.ts";
-import { KafkaClient } from "../../stream/kafka/client.ts";
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);

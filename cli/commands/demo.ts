@@ -15,6 +15,7 @@ import { logsPipeline } from "../../pipelines/logs/pipeline.ts";
 import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
 import { ShipAgent } from "../../shipper/agent.ts";
 import { parseShipConfig } from "../../shipper/config.ts";
+import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { stackUp } from "./stack.ts";
 
@@ -43,9 +44,10 @@ export function demoCommand(): Command {
       const running: Array<{ pipeline: Pipeline; worker: StreamWorker }> = [];
       for (const make of [healthPipeline, logsPipeline]) {
         const pipeline = await make(ctx);
+        const clientId = `${pipeline.app.appId}-demo`;
+        const kafka = new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId, logger });
         const worker = new StreamWorker(pipeline.app, {
-          brokers: endpoints.kafkaBrokers,
-          instanceId: "demo",
+          kafka,
           logger,
           metricsPort: 0,
         });

@@ -18,6 +18,7 @@ import {
   chooseHistogramStore,
   type HistogramStore,
 } from "../../pipelines/logs/search/clickhouse-histogram.ts";
+import { searchUserXml } from "../../pipelines/logs/search/clickhouse-search-user.ts";
 import { SearchError } from "../../pipelines/logs/search/errors.ts";
 import {
   colours,
@@ -31,6 +32,7 @@ import {
 import type { LogHit } from "../../pipelines/logs/search/hit.ts";
 import { INDEX_PREFIX_ENV } from "../../pipelines/logs/search/indices.ts";
 import { parseInterval } from "../../pipelines/logs/search/interval.ts";
+import { type SearchLimits, searchLimits } from "../../pipelines/logs/search/limits.ts";
 import {
   DEFAULT_CONTEXT_LINES,
   DEFAULT_SEARCH_LIMIT,
@@ -58,6 +60,8 @@ interface FilterOptions extends CommonOptions {
 }
 
 const MINUTE = 60_000;
+/** The search user's password, for a ClickHouse whose search user has one (the local stack's has none). */
+const CLICKHOUSE_SEARCH_PASSWORD_ENV = "WEIR_CLICKHOUSE_SEARCH_PASSWORD";
 
 export function logsCommand(): Command {
   const logs = new Command("logs").description(
@@ -227,7 +231,10 @@ export function logsCommand(): Command {
         const request = {
           ...filterOf(words, opts),
           ...window,
-          intervalMs: opts.interval !== undefined ? parseInterval(opts.interval, window.from, window.to) : undefined,
+          intervalMs:
+            opts.interval !== undefined
+              ? parseInterval(opts.interval, window.from, window.to, setup.limits.maxBuckets)
+              : undefined,
         };
         const store = chooseHistogramStore(opts.store, window.from, now, setup.config.elasticsearch.retention, true);
         let result: HistogramResult;
@@ -293,6 +300,8 @@ export function logsCommand(): Command {
           port: integerOption(opts.port, "--port", 0),
           host: opts.host,
           logger,
+          apiLimits: setup.config.search.api,
+          masker: setup.masker,
         });
         logger.info(
           { url: api.url, tokens: tokens.size, prefix: setup.search.indices.prefix },
@@ -331,6 +340,15 @@ export function logsCommand(): Command {
       console.log(
         `  - name: ${opts.name}\n    sha256: ${entry.sha256}\n    services: ${JSON.stringify(entry.services)}`,
       );
+    });
+
+  logs
+    .command("clickhouse-user")
+    .description(
+      "print the users.d file of the read-only ClickHouse user searches run as, its profile and quota (weir stack up installs it locally)",
+    )
+    .action(() => {
+      process.stdout.write(searchUserXml());
     });
 
   logs
@@ -400,6 +418,7 @@ interface SearchSetup {
   search: LogSearch;
   client: Client;
   config: LogsConfig;
+  limits: SearchLimits;
   masker: PiiMasker | undefined;
   developmentKey: boolean;
 }
@@ -422,11 +441,13 @@ function openSearch(opts: CommonOptions): SearchSetup {
     if (!(e instanceof PiiKeyError)) throw e;
   }
   const url = opts.url ?? clientEndpoints().elasticsearchUrl;
-  const client = new Client({ node: url, requestTimeout: 30_000, maxRetries: 1 });
+  const limits = searchLimits(config.search.limits);
+  // The client waits longer than Elasticsearch's own `timeout`, so the search's timeout is what answers.
+  const client = new Client({ node: url, requestTimeout: limits.timeoutMs + 20_000, maxRetries: 1 });
   const search = cli(
-    () => new LogSearch({ client, prefix: opts.prefix ?? config.elasticsearch.indexPrefix, pii: masker, url }),
+    () => new LogSearch({ client, prefix: opts.prefix ?? config.elasticsearch.indexPrefix, pii: masker, url, limits }),
   );
-  return { search, client, config, masker, developmentKey };
+  return { search, client, config, limits, masker, developmentKey };
 }
 
 function openClickHouse(opts: { clickhouseUrl?: string }, setup: SearchSetup): ClickHouseLogHistogram {
@@ -435,6 +456,9 @@ function openClickHouse(opts: { clickhouseUrl?: string }, setup: SearchSetup): C
     database: setup.config.clickhouse.database,
     table: setup.config.clickhouse.table,
     pii: setup.masker,
+    user: setup.config.search.clickhouse.user,
+    password: process.env[CLICKHOUSE_SEARCH_PASSWORD_ENV],
+    limits: setup.limits,
   });
 }
 

@@ -8,6 +8,7 @@ import { clientEndpoints } from "../../infra/stack/config.ts";
 import { PIPELINES } from "../../pipelines/index.ts";
 import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
 import { StreamApp } from "../../stream/dsl/app.ts";
+import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { UsageError } from "../errors.ts";
 
@@ -55,9 +56,13 @@ export function runCommand(): Command {
           logger,
         });
         const app = pipeline.app;
-        const worker = new StreamWorker(app, {
+        const kafka = new KafkajsStreamClient({
           brokers: endpoints.kafkaBrokers,
-          instanceId: opts.instance,
+          clientId: `${app.appId}-${opts.instance}`,
+          logger,
+        });
+        const worker = new StreamWorker(app, {
+          kafka,
           logger,
           metricsPort: Number(opts.metricsPort),
         });

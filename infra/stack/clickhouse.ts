@@ -1,8 +1,14 @@
 // ClickHouse from Debian's clickhouse-server package (18.16 on bookworm), or any clickhouse-server
 // binary named by `clickhouse.binary`, started with a config of its own under the stack folder.
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  SEARCH_QUERY_SETTINGS,
+  SEARCH_USER,
+  searchUserXml,
+} from "../../pipelines/logs/search/clickhouse-search-user.ts";
 import type { StackConfig } from "./config.ts";
 import { ensureDebianPackages, makeOwnedDirs, StackError, which } from "./prerequisites.ts";
 import { describeFetchError, type Health, type ServiceContext, type StackService } from "./service.ts";
@@ -69,6 +75,7 @@ export class ClickHouseService implements StackService {
     const configFile = join(this.home, "config.xml");
     writeFileSync(configFile, serverConfig(this.cfg, this.home));
     writeFileSync(join(this.home, "users.xml"), USERS_XML);
+    this.writeSearchUser(ctx);
     makeOwnedDirs(ctx.runAs, this.home);
     const binary = this.binary() as string;
     // The modern single binary is `clickhouse server`; Debian's package installs `clickhouse-server`.
@@ -83,6 +90,62 @@ export class ClickHouseService implements StackService {
       uid: ctx.runAs.uid,
       gid: ctx.runAs.gid,
     };
+  }
+
+  /**
+   * The search user, on a server started now or long ago: its users.d file is written when it differs
+   * from this version's, and ClickHouse reloads users' configuration by itself (every few seconds, no
+   * restart); this waits until the user answers with its profile.
+   */
+  async reconcile(ctx: ServiceContext): Promise<void> {
+    const changed = this.writeSearchUser(ctx);
+    const deadline = Date.now() + 30_000;
+    let last = "";
+    for (;;) {
+      last = await this.askAsSearchUser();
+      if (last === String(SEARCH_QUERY_SETTINGS.max_ast_depth)) break;
+      if (Date.now() > deadline) {
+        throw new StackError(
+          `ClickHouse did not load the search user ${SEARCH_USER} within 30 s: ${last}`,
+          `check ${this.searchUserFile()} and the server's log: weir stack logs clickhouse`,
+        );
+      }
+      await sleep(500);
+    }
+    if (changed) ctx.log(`clickhouse: search user ${SEARCH_USER} applied (users.d, reloaded without a restart)`);
+  }
+
+  private searchUserFile(): string {
+    return join(this.home, "users.d", `${SEARCH_USER}.xml`);
+  }
+
+  /** Writes the users.d file when it differs; true when it did. */
+  private writeSearchUser(ctx: ServiceContext): boolean {
+    const file = this.searchUserFile();
+    const xml = searchUserXml();
+    if (existsSync(file) && readFileSync(file, "utf8") === xml) return false;
+    makeOwnedDirs(ctx.runAs, join(this.home, "users.d"));
+    writeFileSync(`${file}.tmp`, xml);
+    // Renamed into place whole: the server's reloader never reads half a file.
+    renameSync(`${file}.tmp`, file);
+    makeOwnedDirs(ctx.runAs, join(this.home, "users.d"));
+    return true;
+  }
+
+  /** A setting of the search profile as the search user sees it, with the search's own settings sent; or the error. */
+  private async askAsSearchUser(): Promise<string> {
+    const params = new URLSearchParams({ user: SEARCH_USER });
+    for (const [k, v] of Object.entries(SEARCH_QUERY_SETTINGS)) params.set(k, String(v));
+    try {
+      const res = await fetch(`${this.endpoint()}/?${params}`, {
+        method: "POST",
+        body: "SELECT value FROM system.settings WHERE name = 'max_ast_depth'",
+        signal: AbortSignal.timeout(3000),
+      });
+      return (await res.text()).trim();
+    } catch (e) {
+      return describeFetchError(e);
+    }
   }
 
   async probe(): Promise<Health> {

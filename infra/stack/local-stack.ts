@@ -95,6 +95,7 @@ export class LocalStack {
       }),
     );
     await Promise.all(this.services.map((svc) => this.waitReady(svc)));
+    for (const svc of this.services) await svc.reconcile?.(ctx);
     this.out(`stack ready in ${((Date.now() - began) / 1000).toFixed(1)} s`);
     return this.status();
   }

@@ -30,6 +30,11 @@ export interface StackService {
   install(ctx: ServiceContext): Promise<string>;
   /** Writes configuration, prepares storage, and says how to start the server. */
   launch(ctx: ServiceContext): Promise<LaunchSpec>;
+  /**
+   * Brings a running server's configuration up to this version's where it can without a restart;
+   * `up` calls it once every server answers, whether it started it or found it running.
+   */
+  reconcile?(ctx: ServiceContext): Promise<void>;
   probe(): Promise<Health>;
   /** The server's own main log file (what `weir stack logs` shows). */
   serverLog(): string;

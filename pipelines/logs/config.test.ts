@@ -84,3 +84,19 @@ describe("the logs pipeline's configuration", () => {
     );
   });
 });
+
+test("search: the limits and the API's per-token limits, defaults when left out, refused with file, line and field", () => {
+  const defaults = parseLogsConfig("appId: x\n");
+  assert.equal(defaults.search.limits.maxDepth, 16);
+  assert.equal(defaults.search.limits.maxWindow, 31 * 86_400_000);
+  assert.deepEqual(defaults.search.api, { rate: 10, burst: 20, concurrency: 4, tails: 4 });
+  assert.equal(defaults.search.clickhouse.user, "weir_search");
+  const file = loadLogsConfig();
+  assert.deepEqual(file.search, defaults.search, "logs.yaml says the defaults");
+  const set = parseLogsConfig("search:\n  limits:\n    maxDepth: 8\n    timeout: 5s\n  api:\n    rate: 0.5\n");
+  assert.deepEqual([set.search.limits.maxDepth, set.search.limits.timeout, set.search.api.rate], [8, 5000, 0.5]);
+  assert.throws(
+    () => parseLogsConfig("search:\n  limits:\n    maxDepth: 100\n", "l.yaml"),
+    (e: Error) => /l\.yaml:3.*search\.limits\.maxDepth/s.test(e.message),
+  );
+});

@@ -16,6 +16,7 @@ import {
 import { prefixProblem } from "../../sinks/elasticsearch/index-name.ts";
 import { ms } from "../../stream/types.ts";
 import { PiiConfigSchema } from "./pii/config.ts";
+import { SearchConfigSchema } from "./search/limits.ts";
 
 export const DEFAULT_LOGS_CONFIG_FILE = fileURLToPath(new URL("logs.yaml", import.meta.url));
 
@@ -118,6 +119,8 @@ export const LogsConfigSchema = z.strictObject({
     .prefault({}),
   /** What is masked and where (docs/pii.md). */
   pii: PiiConfigSchema.prefault({}),
+  /** What a search may ask of the stores, and a token of the API (docs/logs-search.md, "Limits"). */
+  search: SearchConfigSchema.prefault({}),
 });
 
 export type LogsConfig = z.output<typeof LogsConfigSchema>;

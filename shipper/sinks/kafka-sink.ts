@@ -12,10 +12,10 @@
 import kafkajs, { type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { z } from "zod";
-import { KafkaClient } from "../../stream/kafka/client.ts";
+import { KafkaClient } from "../../kafka/client.ts";
 import type { ShipEntry } from "../types.ts";
 
-// The lz4 codec is registered by stream/kafka/codecs.ts (imported by client.ts).
+// The lz4 codec is registered by kafka/codecs.ts (imported by kafka/client.ts).
 const { CompressionTypes } = kafkajs;
 
 export const KafkaSinkConfigSchema = z

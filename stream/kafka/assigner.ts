@@ -1,13 +1,9 @@
 // Assigns tasks, not partitions: every topic-partition a task reads (its sources' partition p, its
 // tables' and changelogs' partition p) goes to the same member, which plain round-robin does not
 // guarantee. Sticky: a member keeps the tasks it had (its state is warm) as far as balance allows;
-// members announce what they own in the group protocol's user data.
-import kafkajs from "kafkajs";
+// members announce what they own in the group protocol's user data (the protocol is the client's:
+// stream/kafka/client.ts).
 import type { CompiledTopology } from "../dsl/compile.ts";
-
-const { AssignerProtocol } = kafkajs;
-
-export const ASSIGNER_NAME = "weir-task-sticky";
 
 export interface TaskId {
   sub: number;
@@ -50,7 +46,16 @@ export function distribute(tasks: string[], members: Array<{ id: string; owned: 
   return out;
 }
 
-export function taskAssigner(topology: CompiledTopology, taskCounts: Map<number, number>, owned: () => string[]) {
+/**
+ * Each member's assignment (topic -> partitions): every task of the topology, distributed over the
+ * members (`distribute`), each task as all its topics' partition p. Pure: the group's assigner runs
+ * it (stream/kafka/client.ts), and so does the in-memory group of stream/testing/fake-kafka.ts.
+ */
+export function assignTasks(
+  topology: CompiledTopology,
+  taskCounts: Map<number, number>,
+  members: Array<{ id: string; owned: string[] }>,
+): Map<string, Record<string, number[]>> {
   const allTasks: string[] = [];
   for (const sub of topology.subtopologies) {
     for (let p = 0; p < (taskCounts.get(sub.id) ?? 0); p++) allTasks.push(taskKey({ sub: sub.id, partition: p }));
@@ -61,50 +66,18 @@ export function taskAssigner(topology: CompiledTopology, taskCounts: Map<number,
     list.push(topic);
     topicsOfSub.set(role.sub, list);
   }
-  return () => ({
-    name: ASSIGNER_NAME,
-    version: 1,
-    async assign({ members }: { members: Array<{ memberId: string; memberMetadata: Buffer }>; topics: string[] }) {
-      const decoded = members.map((m) => {
-        let prev: string[] = [];
-        try {
-          const md = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
-          if (md?.userData && md.userData.length > 0) prev = JSON.parse(md.userData.toString("utf8")).tasks ?? [];
-        } catch {
-          prev = [];
-        }
-        return { id: m.memberId, owned: prev };
-      });
-      const plan = distribute(allTasks, decoded);
-      return [...plan].map(([memberId, tasks]) => {
-        const assignment: Record<string, number[]> = {};
-        for (const t of tasks) {
-          const [sub, partition] = t.split("_").map(Number) as [number, number];
-          for (const topic of topicsOfSub.get(sub) ?? []) {
-            const list = assignment[topic] ?? [];
-            list.push(partition);
-            assignment[topic] = list;
-          }
-        }
-        return {
-          memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({
-            version: 1,
-            assignment,
-            userData: Buffer.alloc(0),
-          }),
-        };
-      });
-    },
-    protocol({ topics }: { topics: string[] }) {
-      return {
-        name: ASSIGNER_NAME,
-        metadata: AssignerProtocol.MemberMetadata.encode({
-          version: 1,
-          topics,
-          userData: Buffer.from(JSON.stringify({ tasks: owned() })),
-        }),
-      };
-    },
-  });
+  const out = new Map<string, Record<string, number[]>>();
+  for (const [memberId, tasks] of distribute(allTasks, members)) {
+    const assignment: Record<string, number[]> = {};
+    for (const t of tasks) {
+      const [sub, partition] = t.split("_").map(Number) as [number, number];
+      for (const topic of topicsOfSub.get(sub) ?? []) {
+        const list = assignment[topic] ?? [];
+        list.push(partition);
+        assignment[topic] = list;
+      }
+    }
+    out.set(memberId, assignment);
+  }
+  return out;
 }

@@ -1,142 +1,105 @@
-// The one module that knows the Kafka client library (kafkajs). The runtime talks to Kafka only
-// through these small interfaces, so the client can be swapped (see docs/stream.md for the
-// measurement against @platformatic/kafka).
-import kafkajs, { type Consumer, type EachBatchPayload, type Producer, type Transaction } from "kafkajs";
-import type { Logger } from "pino";
-import "./codecs.ts";
+// The stream runtime's Kafka client on kafkajs (`StreamKafkaClient`, ./stream-client.ts): the worker's
+// group consumer with the task assigner's protocol, its plain and transactional producers and its
+// admin, built on the Kafka setup every weir process shares (kafka/client.ts). The only runtime
+// module that knows kafkajs, so the client can be swapped (see docs/stream.md for the measurement
+// against @platformatic/kafka).
+import kafkajs, { type Consumer, type Producer, type Transaction } from "kafkajs";
+import { KafkaClient, type KafkaOptions } from "../../kafka/client.ts";
+import type { CompiledTopology } from "../dsl/compile.ts";
+import { assignTasks } from "./assigner.ts";
+import {
+  type BatchEnd,
+  type FetchedBatch,
+  type GroupConsumer,
+  type GroupConsumerOptions,
+  type NewTopic,
+  type OutputProducer,
+  type OutRecord,
+  type PartitionList,
+  type StreamAdmin,
+  type StreamKafkaClient,
+  TASK_TRANSACTION_TIMEOUT_MS,
+  type TopicPartitionOffset,
+  type TransactionalProducer,
+} from "./stream-client.ts";
 
-const { Kafka, logLevel, CompressionTypes, Partitioners } = kafkajs;
+const { AssignerProtocol, CompressionTypes } = kafkajs;
 
-export type { EachBatchPayload };
+const ASSIGNER_NAME = "weir-task-sticky";
 
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
+export class KafkajsStreamClient implements StreamKafkaClient {
+  readonly client: KafkaClient;
 
-export interface OutRecord {
-  topic: string;
-  partition: number | null;
-  key: string | null;
-  value: Buffer | null;
-  ts: number;
-  headers?: Record<string, string>;
-}
-
-export interface NewTopic {
-  topic: string;
-  partitions: number;
-  config: Record<string, string>;
-}
-
-export interface KafkaOptions {
-  brokers: string[];
-  clientId: string;
-  logger?: Logger;
-}
-
-/**
- * How long a task's transaction may stay open. A checkpoint holds it open while the sinks flush, so
- * this is how long a store may be down before the broker aborts the transaction and the worker has
- * to start over from its last commit. A crashed worker's open transaction does not wait for it: its
- * successor's producer fences it at once. Under the broker's transaction.max.timeout.ms (15 min).
- */
-export const TASK_TRANSACTION_TIMEOUT_MS = 300_000;
-
-export class KafkaClient {
-  private readonly kafka: InstanceType<typeof Kafka>;
-
-  constructor(options: KafkaOptions) {
-    const log = options.logger;
-    this.kafka = new Kafka({
-      clientId: options.clientId,
-      brokers: options.brokers,
-      logLevel: logLevel.WARN,
-      logCreator: () => (entry) => {
-        if (!log) return;
-        const { message, ...rest } = entry.log;
-        // Said once per producer because retries are bounded; they are, on purpose (docs/stream.md).
-        if (message.startsWith("Limiting retries for the idempotent producer")) return;
-        const fields = { ...rest, namespace: entry.namespace };
-        if (entry.level <= logLevel.ERROR) log.error(fields, `kafka: ${message}`);
-        else log.warn(fields, `kafka: ${message}`);
-      },
-      retry: { retries: 8, initialRetryTime: 200 },
-    });
+  constructor(options: KafkaOptions | KafkaClient) {
+    this.client = options instanceof KafkaClient ? options : new KafkaClient(options);
   }
 
-  /** The kafkajs client itself, for a caller that needs what these wrappers do not offer. */
-  get native(): InstanceType<typeof Kafka> {
-    return this.kafka;
+  admin(): StreamAdmin {
+    return new KafkaAdmin(this.client.native.admin());
   }
 
-  admin(): KafkaAdmin {
-    return new KafkaAdmin(this.kafka.admin());
+  async producer(): Promise<OutputProducer> {
+    return new PlainProducer(await this.client.idempotentProducer());
   }
 
-  /** An idempotent producer (acks=all) for outputs outside transactions. */
-  async producer(): Promise<PlainProducer> {
-    const p = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await p.connect();
-    return new PlainProducer(p);
-  }
-
-  /**
-   * A bare kafkajs producer, idempotent (acks=all is the caller's to pass), for a caller that retries
-   * on its own terms: the shipper retries a batch until Kafka takes it. With a transactional id the
-   * id survives restarts, so connecting aborts whatever a killed predecessor left open.
-   */
-  async idempotentProducer(transactionalId?: string): Promise<Producer> {
-    const p = this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      ...(transactionalId ? { transactionalId, transactionTimeout: 60_000 } : {}),
-    });
-    await p.connect();
-    return p;
-  }
-
-  /** A transactional producer; connecting it fences any older producer with the same id (a zombie task). */
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const p = this.kafka.producer({
-      transactionalId,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: TASK_TRANSACTION_TIMEOUT_MS,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-    });
-    await p.connect();
-    const tp = new TransactionalProducer(p);
+    const p = await this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS);
+    const tp = new KafkajsTransactionalProducer(p);
     await tp.begin();
     return tp;
   }
 
-  consumer(options: {
-    groupId: string;
-    assigner: Parameters<InstanceType<typeof Kafka>["consumer"]>[0]["partitionAssigners"];
-    sessionTimeout?: number;
-    maxBytesPerPartition?: number;
-  }): Consumer {
-    return this.kafka.consumer({
+  consumer(options: GroupConsumerOptions): GroupConsumer {
+    const { topology, taskCounts, owned } = options.tasks;
+    const consumer = this.client.consumer({
       groupId: options.groupId,
-      ...(options.assigner ? { partitionAssigners: options.assigner } : {}),
-      sessionTimeout: options.sessionTimeout ?? 10_000,
-      rebalanceTimeout: 30_000,
-      heartbeatInterval: 1000,
-      maxBytesPerPartition: options.maxBytesPerPartition ?? 1_048_576,
-      maxBytes: 16 * 1_048_576,
-      maxWaitTimeInMs: 100,
-      readUncommitted: false,
-      allowAutoTopicCreation: false,
+      assigner: [taskAssigner(topology, taskCounts, owned)],
+      ...(options.sessionTimeout ? { sessionTimeout: options.sessionTimeout } : {}),
     });
+    return new KafkajsGroupConsumer(consumer, options);
+  }
+}
+
+class KafkajsGroupConsumer implements GroupConsumer {
+  constructor(
+    private readonly c: Consumer,
+    options: GroupConsumerOptions,
+  ) {
+    c.on(c.events.GROUP_JOIN, (e) => options.onAssignment(e.payload.memberAssignment));
+    c.on(c.events.END_BATCH_PROCESS, (e) => options.onBatchEnd(e.payload as BatchEnd));
+    c.on(c.events.CRASH, (e) => options.onCrash(e.payload.error, e.payload.restart));
+  }
+
+  connect(): Promise<void> {
+    return this.c.connect();
+  }
+
+  subscribe(topics: string[]): Promise<void> {
+    return this.c.subscribe({ topics, fromBeginning: true });
+  }
+
+  run(eachBatch: (fetched: FetchedBatch) => Promise<void>): Promise<void> {
+    return this.c.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+  }
+
+  pause(partitions: PartitionList[]): void {
+    this.c.pause(partitions);
+  }
+
+  resume(partitions: PartitionList[]): void {
+    this.c.resume(partitions);
+  }
+
+  seek(position: TopicPartitionOffset): void {
+    this.c.seek(position);
+  }
+
+  commitOffsets(offsets: TopicPartitionOffset[]): Promise<void> {
+    return this.c.commitOffsets(offsets);
+  }
+
+  disconnect(): Promise<void> {
+    return this.c.disconnect();
   }
 }
 
@@ -222,7 +185,7 @@ class SendQueue {
   }
 }
 
-export class PlainProducer {
+class PlainProducer implements OutputProducer {
   private readonly queue = new SendQueue();
 
   constructor(private readonly p: Producer) {}
@@ -245,7 +208,8 @@ export class PlainProducer {
   }
 }
 
-export class TransactionalProducer {
+class KafkajsTransactionalProducer implements TransactionalProducer {
+  readonly transactionTimeoutMs = TASK_TRANSACTION_TIMEOUT_MS;
   private tx: Transaction | null = null;
 
   constructor(private readonly p: Producer) {}
@@ -276,7 +240,7 @@ export class TransactionalProducer {
   }
 
   /** Commits the consumer offsets with the transaction, then the transaction, and opens the next one. */
-  async commit(groupId: string, offsets: Array<TopicPartition & { offset: string }>): Promise<void> {
+  async commit(groupId: string, offsets: TopicPartitionOffset[]): Promise<void> {
     const tx = this.active;
     if (offsets.length > 0) {
       const topics = new Map<string, Array<{ partition: number; offset: string }>>();
@@ -306,10 +270,10 @@ export class TransactionalProducer {
   }
 }
 
-export class KafkaAdmin {
+class KafkaAdmin implements StreamAdmin {
   private connected = false;
 
-  constructor(private readonly a: ReturnType<InstanceType<typeof Kafka>["admin"]>) {}
+  constructor(private readonly a: ReturnType<KafkaClient["native"]["admin"]>) {}
 
   private async ready() {
     if (!this.connected) {
@@ -377,4 +341,45 @@ export class KafkaAdmin {
     if (this.connected) await this.a.disconnect();
     this.connected = false;
   }
+}
+
+/**
+ * The group's assigner: whole tasks, sticky (./assigner.ts). Members announce the tasks they own in
+ * the protocol's user data; the leader decodes them and hands out `assignTasks`.
+ */
+function taskAssigner(topology: CompiledTopology, taskCounts: Map<number, number>, owned: () => string[]) {
+  return () => ({
+    name: ASSIGNER_NAME,
+    version: 1,
+    async assign({ members }: { members: Array<{ memberId: string; memberMetadata: Buffer }>; topics: string[] }) {
+      const decoded = members.map((m) => {
+        let prev: string[] = [];
+        try {
+          const md = AssignerProtocol.MemberMetadata.decode(m.memberMetadata);
+          if (md?.userData && md.userData.length > 0) prev = JSON.parse(md.userData.toString("utf8")).tasks ?? [];
+        } catch {
+          prev = [];
+        }
+        return { id: m.memberId, owned: prev };
+      });
+      return [...assignTasks(topology, taskCounts, decoded)].map(([memberId, assignment]) => ({
+        memberId,
+        memberAssignment: AssignerProtocol.MemberAssignment.encode({
+          version: 1,
+          assignment,
+          userData: Buffer.alloc(0),
+        }),
+      }));
+    },
+    protocol({ topics }: { topics: string[] }) {
+      return {
+        name: ASSIGNER_NAME,
+        metadata: AssignerProtocol.MemberMetadata.encode({
+          version: 1,
+          topics,
+          userData: Buffer.from(JSON.stringify({ tasks: owned() })),
+        }),
+      };
+    },
+  });
 }

@@ -1,5 +1,6 @@
 // Dead letters as the DeadLetter schema describes them: deterministic id from the origin, the raw
 // bytes truncated to a limit, the reason code and the message.
+import { createHash } from "node:crypto";
 import { codecFor } from "../../schemas/codec.ts";
 import type { DeadLetterInput } from "./task.ts";
 
@@ -33,4 +34,21 @@ export function encodeDeadLetter(component: string, d: DeadLetterInput, now: num
       headers: d.headers ?? {},
     }),
   };
+}
+
+/**
+ * A record a sink refused for good. It has no input offset by then, so its id is the sink's name
+ * and a digest of the record: the same record refused again on a replay has the same id.
+ */
+export function encodeSinkDeadLetter(
+  component: string,
+  sink: string,
+  refused: { reason: string; message: string; value: unknown },
+  now: number,
+): { key: string; value: Buffer } {
+  const raw = Buffer.from(JSON.stringify(refused.value) ?? "null");
+  const digest = createHash("sha256").update(raw).digest("hex").slice(0, 32);
+  const { reason, message } = refused;
+  const id = `sink:${sink}/${digest}/${reason}`;
+  return encodeDeadLetter(component, { reason, message, topic: null, partition: null, offset: null, raw, id }, now);
 }

@@ -1,8 +1,8 @@
 // Prometheus metrics and /health for a worker. Counters live as plain numbers in the tasks (no
 // work on the hot path); the registry reads them when scraped.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { type Health, serveMetrics } from "../../telemetry/metrics-server.ts";
 
 export interface WorkerView {
   appId: string;
@@ -19,7 +19,7 @@ export interface WorkerView {
     stores: Array<{ name: string; size: number; evictions: number }>;
   }>;
   lag(): Array<{ topic: string; partition: number; lag: number }>;
-  healthy(): { ok: boolean; detail: Record<string, unknown> };
+  healthy(): Health;
 }
 
 export class WorkerMetrics {
@@ -151,41 +151,4 @@ export function serveObservability(
   host = "127.0.0.1",
 ): Promise<{ server: Server; port: number }> {
   return serveMetrics(metrics.registry, () => view.healthy(), port, host);
-}
-
-/** Serves a registry's /metrics and a /health answered by `healthy`; port 0 picks a free one. */
-export async function serveMetrics(
-  registry: Registry,
-  healthy: () => { ok: boolean; detail: Record<string, unknown> },
-  port: number,
-  host = "127.0.0.1",
-): Promise<{ server: Server; port: number }> {
-  const server = createServer((req, res) => {
-    if (req.url === "/metrics") {
-      registry
-        .metrics()
-        .then((text) => {
-          res.writeHead(200, { "content-type": registry.contentType });
-          res.end(text);
-        })
-        .catch((e: Error) => {
-          res.writeHead(500);
-          res.end(e.message);
-        });
-      return;
-    }
-    if (req.url === "/health") {
-      const h = healthy();
-      res.writeHead(h.ok ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: h.ok ? "ok" : "unavailable", ...h.detail }));
-      return;
-    }
-    res.writeHead(404);
-    res.end();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => resolve());
-  });
-  return { server, port: (server.address() as AddressInfo).port };
 }

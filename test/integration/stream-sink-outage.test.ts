@@ -13,6 +13,7 @@ import { Gauge, type Registry } from "prom-client";
 import { codecFor } from "../../schemas/codec.ts";
 import type { DeadLetter } from "../../schemas/types.generated.ts";
 import { StreamApp } from "../../stream/dsl/app.ts";
+import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import type { Sink } from "../../stream/sink.ts";
 import { json, type Rec } from "../../stream/types.ts";
@@ -153,13 +154,8 @@ test("a sink down for several session timeouts: the worker stays in its group, t
       },
     },
   );
-  const worker = new StreamWorker(app, {
-    brokers: endpoints.kafkaBrokers,
-    logger,
-    sessionTimeout: SESSION_MS,
-    instanceId: "outage-1",
-    metricsPort: 0,
-  });
+  const client = new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId: `${run}-outage-1`, logger });
+  const worker = new StreamWorker(app, { kafka: client, logger, sessionTimeout: SESSION_MS, metricsPort: 0 });
   const ended: { failure?: Error | null } = {};
   void worker.done.then((e) => {
     ended.failure = e;
@@ -235,7 +231,9 @@ test("a member joins while the sink is held past the rebalance timeout: the held
   };
   const held = new GatedSink();
   const other = new GatedSink();
-  const a = new StreamWorker(make(held), { brokers: endpoints.kafkaBrokers, logger: quiet, instanceId: "held" });
+  const client = (instance: string) =>
+    new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId: `${joinedApp}-${instance}`, logger: quiet });
+  const a = new StreamWorker(make(held), { kafka: client("held"), logger: quiet });
   const ended: { failure?: Error | null } = {};
   void a.done.then((e) => {
     ended.failure = e;
@@ -243,7 +241,7 @@ test("a member joins while the sink is held past the rebalance timeout: the held
   const failure = (): Error | null | undefined => ended.failure;
   held.hold();
   await a.start();
-  const b = new StreamWorker(make(other), { brokers: endpoints.kafkaBrokers, logger: quiet, instanceId: "joiner" });
+  const b = new StreamWorker(make(other), { kafka: client("joiner"), logger: quiet });
   try {
     await produce(0, 1000, new Set(), topics.joined);
     await waitFor("a checkpoint held by the sink", () => held.flushesHeld > 0, 60_000);

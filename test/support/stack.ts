@@ -8,7 +8,7 @@ import { Kafka, logLevel } from "kafkajs";
 import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack } from "../../infra/stack/local-stack.ts";
 // Test consumers read topics weir ship wrote, lz4-compressed.
-import "../../stream/kafka/codecs.ts";
+import "../../kafka/codecs.ts";
 
 export const stackConfig = resolveStackConfig();
 export const endpoints = stackEndpoints(stackConfig);

@@ -2,6 +2,8 @@
 // /openapi.json; docs/logs-api.openapi.json is this object written out (`weir logs openapi >
 // docs/logs-api.openapi.json`, then `npx biome format --write` on it), and a test fails when the two
 // differ or when a route the server answers is missing here.
+
+import { DEFAULT_QUERY_LIMITS } from "../query/limits.ts";
 import {
   DEFAULT_CONTEXT_LINES,
   DEFAULT_SEARCH_LIMIT,
@@ -18,7 +20,8 @@ const errorResponse = (description: string) => ({ description, content: json(ref
 
 const ERRORS = {
   "400": errorResponse(
-    "A bad request: the query's mistake with its column and a caret under it (code bad_query), or a bad period, time, limit or interval (code bad_request)",
+    "A bad request: the query's mistake with its column and a caret under it (code bad_query); a query or request over one of the limits " +
+      "(code limit_exceeded, with `limit`, `value` and `max`: docs/logs-search.md, Limits); or a bad period, time, limit or interval (code bad_request)",
   ),
   "401": {
     description: "No token, or one the server does not know",
@@ -26,7 +29,16 @@ const ERRORS = {
     content: json(ref("Error")),
   },
   "403": errorResponse("The token may not read a service the request names (as `service` or as `service:x` in `q`)"),
+  "429": {
+    description:
+      "The token is over its rate (`limit: rate`), its requests in flight (`concurrency`) or its open tails (`tails`), or the ClickHouse search user over its quota (code overloaded)",
+    headers: { "Retry-After": { schema: { type: "integer" }, description: "Seconds to wait before asking again" } },
+    content: json(ref("Error")),
+  },
   "503": errorResponse("Elasticsearch did not answer or failed the search"),
+  "504": errorResponse(
+    "The store stopped the search at its time limit (Elasticsearch's timeout, ClickHouse's max_execution_time)",
+  ),
 };
 
 export const OPENAPI = {
@@ -239,8 +251,11 @@ export const OPENAPI = {
       q: {
         name: "q",
         in: "query",
-        description: 'The query (docs/logs-query.md), e.g. `level:error "upstream did not answer"`; empty: every line',
-        schema: { type: "string", maxLength: 4096 },
+        description:
+          'The query (docs/logs-query.md), e.g. `level:error "upstream did not answer"`; empty: every line. Within the query limits ' +
+          `(defaults: ${DEFAULT_QUERY_LIMITS.maxChars} characters, ${DEFAULT_QUERY_LIMITS.maxDepth} levels of nesting, ${DEFAULT_QUERY_LIMITS.maxTerms} terms, ` +
+          `${DEFAULT_QUERY_LIMITS.maxWildcards} wildcard values of at most ${DEFAULT_QUERY_LIMITS.maxWildcardStars} * each, none leading), else 400 limit_exceeded`,
+        schema: { type: "string", maxLength: DEFAULT_QUERY_LIMITS.maxChars },
       },
       since: {
         name: "since",
@@ -383,21 +398,34 @@ export const OPENAPI = {
                 type: "string",
                 enum: [
                   "bad_query",
+                  "limit_exceeded",
                   "bad_request",
                   "unauthorized",
                   "forbidden",
                   "not_found",
                   "unprocessable",
+                  "too_many_requests",
+                  "overloaded",
                   "unavailable",
+                  "timeout",
                   "method_not_allowed",
                 ],
               },
               message: {
                 type: "string",
-                description: "For bad_query: the problem, the query and a caret under the place",
+                description:
+                  "For bad_query and a query's limit_exceeded: the problem, the query and a caret under the place",
               },
               hint: { type: "string" },
-              column: { type: "integer", description: "bad_query: 1-based column of the mistake" },
+              column: { type: "integer", description: "bad_query, limit_exceeded: 1-based column in the query" },
+              limit: {
+                type: "string",
+                description:
+                  "limit_exceeded, too_many_requests: the limit's name, as the logs config's search.limits and search.api call it (maxDepth, maxTerms, maxWindow, rate, ...) or the store's setting (indices.query.bool.max_clause_count, max_query_size)",
+              },
+              value: { type: "number", description: "limit_exceeded: the request's value (ms for maxWindow)" },
+              max: { type: "number", description: "limit_exceeded: the most the limit allows" },
+              retryAfter: { type: "integer", description: "429: seconds to wait, as the Retry-After header says" },
             },
           },
         },

@@ -2,27 +2,35 @@
 // as Server-Sent Events, the OpenAPI document, /health and /metrics. Every /v1 route needs a bearer
 // token (tokens.ts); its service scope goes into the search itself (search/scope.ts).
 //
-// What is logged per request: route, status, time taken and the token's name. Never the token, and
-// never the query: on-call types phone numbers into it, and the query is turned into PII tokens only
-// inside the search.
+// Every token is held to its limits (token-limiter.ts): requests per second, requests in flight and
+// tails open, refused with 429 and Retry-After. Every request is logged as one audit line (audit.ts):
+// route, status, time, the token's name and scope, the store, the results and the query with its PII
+// masked. Never the token.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import pino, { type Logger } from "pino";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import { QueryError } from "../query/query.ts";
+import type { PiiMasker } from "../pii/masker.ts";
+import { QueryError, QueryLimitError } from "../query/query.ts";
 import { type ClickHouseLogHistogram, chooseHistogramStore } from "../search/clickhouse-histogram.ts";
 import { SearchError, type SearchErrorKind, STATUS_OF } from "../search/errors.ts";
 import type { LogHit } from "../search/hit.ts";
 import { parseInterval } from "../search/interval.ts";
+import { type ApiLimits, ApiLimitsSchema, SearchLimitError } from "../search/limits.ts";
 import type { LineFilter, LogSearch } from "../search/search.ts";
 import { LogTail, TAIL_POLL_MS } from "../search/tail.ts";
 import { resolveWindow } from "../search/time.ts";
+import { type AuditRecord, maskQuery } from "./audit.ts";
 import { OPENAPI } from "./openapi.ts";
+import { TokenLimiter } from "./token-limiter.ts";
 import type { ApiToken, TokenStore } from "./tokens.ts";
 
 const MINUTE = 60_000;
 const DEFAULT_SINCE_MS = { search: 15 * MINUTE, trace: 24 * 60 * MINUTE, histogram: 60 * MINUTE };
-const MAX_QUERY_CHARS = 4096;
+/** Read from the URL at most; the query's own limit (search.limits.maxChars) refuses by name below it. */
+const MAX_PARAMETER_CHARS = 65_536;
+/** The request line and headers a request may send (Node's maxHeaderSize). */
+export const MAX_URL_BYTES = 65_536;
 const HEARTBEAT_MS = 15_000;
 
 /** The routes the server answers, as the OpenAPI document names them. */
@@ -55,6 +63,10 @@ export interface LogsApiOptions {
   pollMs?: number;
   /** Open tails at most; each polls Elasticsearch twice a second. */
   maxTails?: number;
+  /** What one token may ask (the logs config's search.api); default ApiLimitsSchema's defaults. */
+  apiLimits?: ApiLimits;
+  /** The pipeline's masker: the audit line's query is masked as the pipeline masks lines. */
+  masker?: PiiMasker;
 }
 
 export interface LogsApi {
@@ -73,6 +85,9 @@ class HttpError extends Error {
     message: string,
     readonly hint?: string,
     readonly column?: number,
+    /** limit, value, max of a refusal by a limit. */
+    readonly limit?: { limit: string; value?: number; max?: number },
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -84,23 +99,58 @@ const CODE_OF: Record<SearchErrorKind, string> = {
   "not-found": "not_found",
   unprocessable: "unprocessable",
   unavailable: "unavailable",
+  timeout: "timeout",
+  overloaded: "overloaded",
 };
 
 /** An error as the API's Error body. */
-export function errorBody(e: unknown): { status: number; body: { error: Record<string, unknown> } } {
+export function errorBody(e: unknown): {
+  status: number;
+  body: { error: Record<string, unknown> };
+  headers: Record<string, string>;
+} {
   const err = toHttpError(e);
   const body: Record<string, unknown> = { status: err.status, code: err.code, message: err.message };
   if (err.hint !== undefined) body.hint = err.hint;
   if (err.column !== undefined) body.column = err.column;
-  return { status: err.status, body: { error: body } };
+  if (err.limit !== undefined) Object.assign(body, err.limit);
+  const headers: Record<string, string> = {};
+  if (err.retryAfterSeconds !== undefined) {
+    body.retryAfter = err.retryAfterSeconds;
+    headers["retry-after"] = String(err.retryAfterSeconds);
+  }
+  if (err.status === 401) headers["www-authenticate"] = 'Bearer realm="weir-logs"';
+  if (err.status === 405) headers.allow = "GET";
+  return { status: err.status, body: { error: body }, headers };
 }
 
 function toHttpError(e: unknown): HttpError {
   if (e instanceof HttpError) return e;
+  if (e instanceof QueryLimitError) {
+    const limit = { limit: e.limit, value: e.value, max: e.max };
+    return new HttpError(400, "limit_exceeded", e.message, e.hint, e.column, limit);
+  }
   if (e instanceof QueryError) return new HttpError(400, "bad_query", e.message, e.hint, e.column);
-  if (e instanceof SearchError) return new HttpError(STATUS_OF[e.kind], CODE_OF[e.kind], e.message, e.hint);
+  if (e instanceof SearchLimitError) {
+    const limit = { limit: e.limit, value: e.value, max: e.max };
+    return new HttpError(400, "limit_exceeded", e.message, e.hint, undefined, limit);
+  }
+  if (e instanceof SearchError) {
+    return new HttpError(
+      STATUS_OF[e.kind],
+      CODE_OF[e.kind],
+      e.message,
+      e.hint,
+      undefined,
+      undefined,
+      e.retryAfterSeconds ?? (e.kind === "overloaded" ? 5 : undefined),
+    );
+  }
   return new HttpError(500, "internal", "the server failed this request; its log says why");
 }
+
+/** What a request's audit line is built from while it is answered. */
+type Audit = Omit<AuditRecord, "route" | "status" | "ms">;
 
 export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
   const log = options.logger ?? pino({ name: "weir-logs-api" });
@@ -127,7 +177,15 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     help: "Tails streaming now.",
     registers: [registry],
   });
+  const limited = new Counter({
+    name: "weir_logs_api_limited_total",
+    help: "Requests refused by a limit, by the limit's name (maxDepth, maxTerms, rate, tails, ...).",
+    labelNames: ["limit"],
+    registers: [registry],
+  });
   const tails = new Set<AbortController>();
+  const limiter = new TokenLimiter(options.apiLimits ?? ApiLimitsSchema.parse({}));
+  const maxBuckets = search.limits.maxBuckets;
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
@@ -156,7 +214,7 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     route: RouteName,
     param: string | undefined,
     url: URL,
-    who: { token?: string },
+    who: Audit,
   ) => {
     const q = url.searchParams;
     if (route === "openapi") return json(res, 200, OPENAPI);
@@ -176,10 +234,42 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     }
     const token = authenticate(req);
     who.token = token.name;
+    who.scope = token.scope;
+    const asked = q.get("q");
+    if (asked !== null && asked !== "") who.query = maskQuery(asked, options.masker);
+    const admission = limiter.admit(token.name);
+    if (!admission.ok) {
+      who.limit = admission.limit;
+      throw new HttpError(
+        429,
+        "too_many_requests",
+        admission.message,
+        `wait ${admission.retryAfterSeconds} s (Retry-After)`,
+        undefined,
+        { limit: admission.limit },
+        admission.retryAfterSeconds,
+      );
+    }
+    try {
+      await answer(res, route, param, q, who, token, admission.release);
+    } finally {
+      admission.release();
+    }
+  };
+
+  const answer = async (
+    res: ServerResponse,
+    route: Exclude<RouteName, "openapi" | "metrics" | "health">,
+    param: string | undefined,
+    q: URLSearchParams,
+    who: Audit,
+    token: ApiToken,
+    release: () => void,
+  ) => {
     const scope = token.scope;
     const now = Date.now();
     const filter = (): LineFilter => ({
-      query: text(q, "q", MAX_QUERY_CHARS),
+      query: text(q, "q", MAX_PARAMETER_CHARS),
       services: list(q, "service"),
       levels: list(q, "level"),
       scope,
@@ -194,6 +284,8 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
           limit: integer(q, "limit"),
           cursor: text(q, "cursor"),
         });
+        who.store = "elasticsearch";
+        who.results = result.hits.length;
         return json(res, 200, result);
       }
       case "trace": {
@@ -203,6 +295,8 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
           limit: integer(q, "limit"),
           scope,
         });
+        who.store = "elasticsearch";
+        who.results = result.lines.length;
         return json(res, 200, result);
       }
       case "context": {
@@ -213,6 +307,8 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
           after: integer(q, "after") ?? n,
           scope,
         });
+        who.store = "elasticsearch";
+        who.results = result.lines.length;
         return json(res, 200, result);
       }
       case "histogram": {
@@ -221,7 +317,7 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
         const request = {
           ...filter(),
           ...w,
-          intervalMs: interval !== undefined ? parseInterval(interval, w.from, w.to) : undefined,
+          intervalMs: interval !== undefined ? parseInterval(interval, w.from, w.to, maxBuckets) : undefined,
           bars: integer(q, "bars"),
         };
         const asked = text(q, "store") ?? "auto";
@@ -237,18 +333,27 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
           );
         }
         const store = chooseHistogramStore(asked, w.from, now, retentionMs, options.clickhouse !== undefined);
+        who.store = store;
         const result =
           store === "clickhouse" && options.clickhouse
             ? await options.clickhouse.histogram(request)
             : await search.histogram(request);
+        who.results = result.total;
         return json(res, 200, result);
       }
       case "tail":
-        return tail(res, { ...filter(), backlog: integer(q, "backlog") });
+        who.store = "elasticsearch";
+        return tail(res, { ...filter(), backlog: integer(q, "backlog") }, who, token, release);
     }
   };
 
-  const tail = async (res: ServerResponse, request: LineFilter & { backlog?: number }) => {
+  const tail = async (
+    res: ServerResponse,
+    request: LineFilter & { backlog?: number },
+    who: Audit,
+    token: ApiToken,
+    release: () => void,
+  ) => {
     if (tails.size >= maxTails) {
       throw new HttpError(
         503,
@@ -257,16 +362,32 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
         "close one, or narrow a search instead",
       );
     }
-    let follower: LogTail;
+    const follower = new LogTail(search, request);
+    const open = limiter.openTail(token.name);
+    if (!open.ok) {
+      who.limit = open.limit;
+      throw new HttpError(
+        429,
+        "too_many_requests",
+        open.message,
+        "close one of this token's tails first",
+        undefined,
+        { limit: open.limit },
+        open.retryAfterSeconds,
+      );
+    }
+    let backlog: LogHit[];
     try {
-      follower = new LogTail(search, request);
+      // Errors before the stream starts (a bad query, a service out of scope, Elasticsearch down) are
+      // answered like any other request's.
+      backlog = await follower.start();
     } catch (e) {
-      if (e instanceof RangeError) throw new HttpError(400, "bad_request", e.message);
+      open.release();
       throw e;
     }
-    // Errors before the stream starts (a bad query, a service out of scope, Elasticsearch down) are
-    // answered like any other request's.
-    const backlog = await follower.start();
+    who.results = backlog.length;
+    // The tail holds one of the token's tails from here on, no longer one of its requests in flight.
+    release();
     const ac = new AbortController();
     tails.add(ac);
     tailsOpen.inc();
@@ -305,11 +426,14 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
       clearInterval(heartbeat);
       tails.delete(ac);
       tailsOpen.dec();
+      open.release();
       res.end();
     }
   };
 
-  const server = createServer((req, res) => {
+  // Node's default of 16 KiB would answer 431 (with no body saying why) to a query under the query's own
+  // length limit once percent-encoded (up to 12 bytes a character); past 64 KiB it still does.
+  const server = createServer({ maxHeaderSize: MAX_URL_BYTES }, (req, res) => {
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? "/", "http://localhost");
     let route: RouteName | "unknown" = "unknown";
@@ -322,17 +446,20 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
         break;
       }
     }
-    const who: { token?: string } = {};
+    const who: Audit = { token: null, scope: null, store: null, results: null, query: null };
     const finish = () => {
       const status = res.statusCode;
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       requests.inc({ route, status: String(status) });
       if (route !== "tail") seconds.observe({ route }, ms / 1000);
-      if (route !== "metrics" && route !== "health")
-        log.info({ route, status, ms: Math.round(ms * 10) / 10, token: who.token ?? null }, "request");
+      if (route !== "metrics" && route !== "health") {
+        const audit: AuditRecord = { route, status, ms: Math.round(ms * 10) / 10, ...who };
+        if (who.limit !== undefined) limited.inc({ limit: who.limit });
+        log.info(audit, "request");
+      }
     };
     res.on("finish", finish);
-    const answer = async () => {
+    const respond = async () => {
       if (route === "unknown") throw new HttpError(404, "not_found", `no route ${url.pathname}`, "see /openapi.json");
       if (req.method !== "GET") {
         throw new HttpError(405, "method_not_allowed", `${req.method} is not allowed here`, "every route is GET");
@@ -345,19 +472,18 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
       }
       await handle(req, res, route, decoded, url, who);
     };
-    answer().catch((e: unknown) => {
-      const { status, body } = errorBody(e);
+    respond().catch((e: unknown) => {
+      const { status, body, headers } = errorBody(e);
       if (status === 500) log.error({ err: e, route }, "request failed");
+      // A store's own words, which the user is not shown: for whoever runs the server.
+      if (e instanceof SearchError && e.storeReason !== undefined)
+        log.warn({ route, token: who.token, reason: e.storeReason }, "store refused a search");
+      if (e instanceof QueryLimitError || e instanceof SearchLimitError) who.limit = e.limit;
       if (res.headersSent) {
         res.end();
         return;
       }
-      json(
-        res,
-        status,
-        body,
-        status === 401 ? { "www-authenticate": 'Bearer realm="weir-logs"' } : status === 405 ? { allow: "GET" } : {},
-      );
+      json(res, status, body, headers);
     });
   });
   await new Promise<void>((resolve, reject) => {

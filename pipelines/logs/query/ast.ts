@@ -47,10 +47,26 @@ export class QueryError extends Error {
     readonly span: Span,
     readonly hint?: string,
   ) {
-    super(`${problem} (column ${span.start + 1})\n  ${oneLine(query)}\n  ${caret(span, query.length)}`);
+    const shown = excerpt(query, span);
+    super(`${problem} (column ${span.start + 1})\n  ${oneLine(shown.text)}\n  ${caret(shown.span, shown.text.length)}`);
     this.name = "QueryError";
     this.column = span.start + 1;
   }
+}
+
+/** Characters of the query shown around the place of a mistake: a long query is cut to a window around it. */
+const SHOWN = 100;
+
+function excerpt(query: string, span: Span): { text: string; span: Span } {
+  if (query.length <= SHOWN) return { text: query, span };
+  const start = Math.max(0, Math.min(span.start - SHOWN / 2, query.length - SHOWN));
+  const end = Math.min(query.length, start + SHOWN);
+  const before = start > 0 ? "…" : "";
+  const shift = before.length - start;
+  return {
+    text: `${before}${query.slice(start, end)}${end < query.length ? "…" : ""}`,
+    span: { start: span.start + shift, end: Math.min(span.end, end) + shift },
+  };
 }
 
 function oneLine(query: string): string {

@@ -104,6 +104,58 @@ class EsCompiler {
   }
 }
 
+/** What Elasticsearch counts in a query: bool queries nested in each other, and clauses. */
+export interface EsShape {
+  /** Bool queries inside each other (indices.query.bool.max_nested_depth, 30 by default). */
+  depth: number;
+  /** Every clause of every bool, every leaf query and every value of a `terms` (indices.query.bool.max_clause_count). */
+  clauses: number;
+}
+
+/** The shape of any query DSL, walked with an explicit stack (it may come from anywhere). */
+export function esShape(query: EsQuery): EsShape {
+  let deepest = 0;
+  let clauses = 0;
+  const pending: Array<[unknown, number]> = [[query, 0]];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const [node, depth] = item;
+    if (Array.isArray(node)) {
+      for (const x of node) pending.push([x, depth]);
+      continue;
+    }
+    if (node === null || typeof node !== "object") continue;
+    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+      if (key === "bool" && value && typeof value === "object") {
+        deepest = Math.max(deepest, depth + 1);
+        for (const occur of ["must", "filter", "should", "must_not"]) {
+          const c = (value as Record<string, unknown>)[occur];
+          if (c === undefined) continue;
+          const list = Array.isArray(c) ? c : [c];
+          clauses += list.length;
+          for (const x of list) pending.push([x, depth + 1]);
+        }
+      } else if (key === "terms" && value && typeof value === "object") {
+        for (const v of Object.values(value as Record<string, unknown>)) if (Array.isArray(v)) clauses += v.length;
+      } else if (LEAVES.has(key)) {
+        clauses++;
+      }
+    }
+  }
+  return { depth: deepest, clauses };
+}
+
+const LEAVES = new Set([
+  "term",
+  "match_phrase",
+  "multi_match",
+  "prefix",
+  "wildcard",
+  "range",
+  "exists",
+  "match_all",
+  "ids",
+]);
+
 /** Literal parts escaped (`\`, `*`, `?`), joined by `*`. */
 function wildcardPattern(parts: string[]): string {
   return parts.map((p) => p.replace(/[\\*?]/g, "\\$&")).join("*");

@@ -4,8 +4,11 @@
 // `service:(gift-svc OR pay-svc)`. NOT binds tighter than AND, AND tighter than OR.
 //
 // A recursive descent over the characters: where a `:` or a `[` means something depends on where it
-// stands (`trace:ab:cd` is the value `ab:cd`), which a separate tokenizer would have to guess.
+// stands (`trace:ab:cd` is the value `ab:cd`), which a separate tokenizer would have to guess. The
+// recursion is bounded: every level of nesting (a parenthesis, a NOT, a value list) is counted before
+// the parser descends into it, and one past the limit is refused, so no query can overflow the stack.
 import { type Bound, type FieldRef, QueryError, type QueryNode, type Span, type Value } from "./ast.ts";
+import { checkQueryLength, DEFAULT_QUERY_LIMITS, QueryLimitError, type QueryLimits } from "./limits.ts";
 
 const KEYWORDS = new Set(["and", "or", "not", "to"]);
 
@@ -28,14 +31,40 @@ interface Word {
   span: Span;
 }
 
-export function parseQuery(query: string): QueryNode {
-  return new Parser(query).parse();
+/** Throws QueryError for a mistake, QueryLimitError for a query longer or deeper than the limits allow. */
+export function parseQuery(query: string, limits: QueryLimits = DEFAULT_QUERY_LIMITS): QueryNode {
+  checkQueryLength(query, limits);
+  return new Parser(query, limits.maxDepth).parse();
 }
 
 class Parser {
   private pos = 0;
+  private depth = 0;
 
-  constructor(private readonly q: string) {}
+  constructor(
+    private readonly q: string,
+    private readonly maxDepth: number,
+  ) {}
+
+  /** One level deeper, for what starts at `span`: refused past the limit, before any recursion. */
+  private enter(span: Span): void {
+    if (++this.depth > this.maxDepth) {
+      const depth = Math.max(this.depth, typedDepth(this.q));
+      throw new QueryLimitError(
+        "maxDepth",
+        depth,
+        this.maxDepth,
+        `the query nests ${depth} levels deep, over the limit of ${this.maxDepth} (maxDepth)`,
+        this.q,
+        span,
+        "parentheses, NOT and value lists count; NOT NOT x is x, and (a OR (b OR c)) is a OR b OR c",
+      );
+    }
+  }
+
+  private leave(): void {
+    this.depth--;
+  }
 
   parse(): QueryNode {
     this.skipSpace();
@@ -81,7 +110,10 @@ class Parser {
     this.skipSpace();
     if (this.keywordAhead("not")) {
       const kw = this.keyword();
-      return { type: "not", child: this.operand(inGroup, kw, () => this.notExpr(inGroup, field)) };
+      this.enter(kw.span);
+      const child = this.operand(inGroup, kw, () => this.notExpr(inGroup, field));
+      this.leave();
+      return { type: "not", child };
     }
     return inGroup ? this.groupValue(field as FieldRef) : this.primary();
   }
@@ -108,7 +140,9 @@ class Parser {
       this.pos++;
       this.skipSpace();
       if (this.peek() === ")") throw this.error("empty parentheses", { start: open.start, end: this.pos + 1 });
+      this.enter(open);
       const node = this.orExpr(false);
+      this.leave();
       this.expectClose(open);
       return node;
     }
@@ -163,7 +197,9 @@ class Parser {
           start: open.start,
           end: this.pos + 1,
         });
+      this.enter(open);
       const node = this.orExpr(true, field);
+      this.leave();
       this.expectClose(open);
       return node;
     }
@@ -189,7 +225,9 @@ class Parser {
     if (c === "(") {
       const open = this.here(1);
       this.pos++;
+      this.enter(open);
       const node = this.orExpr(true, field);
+      this.leave();
       this.expectClose(open);
       return node;
     }
@@ -380,6 +418,57 @@ class Parser {
   private error(problem: string, span: Span, hint?: string): QueryError {
     return new QueryError(problem, this.q, span, hint);
   }
+}
+
+/**
+ * How deep a query nests as typed, measured without recursion (for the refusal's message: the parser
+ * stops at the first level past the limit). Parentheses and NOTs open a level; a NOT's level closes
+ * with the term or group after it.
+ */
+export function typedDepth(q: string): number {
+  const open: Array<"(" | "not"> = [];
+  let deepest = 0;
+  const closeNots = () => {
+    while (open[open.length - 1] === "not") open.pop();
+  };
+  let i = 0;
+  while (i < q.length) {
+    const c = q[i] as string;
+    if (c === " " || c === "\t" || c === "\n" || c === "\r") {
+      i++;
+    } else if (c === "(") {
+      open.push("(");
+      deepest = Math.max(deepest, open.length);
+      i++;
+    } else if (c === ")") {
+      closeNots();
+      open.pop();
+      closeNots();
+      i++;
+    } else if (c === '"') {
+      for (i++; i < q.length && q[i] !== '"'; i++) if (q[i] === "\\") i++;
+      i++;
+      closeNots();
+    } else {
+      const start = i;
+      let escaped = false;
+      while (i < q.length && !endsWord(q[i] as string)) {
+        if (q[i] === "\\") {
+          escaped = true;
+          i++;
+        }
+        i++;
+      }
+      const word = q.slice(start, i).toLowerCase();
+      if (!escaped && word === "not") {
+        open.push("not");
+        deepest = Math.max(deepest, open.length);
+      } else if (escaped || !(word === "and" || word === "or" || word.endsWith(":"))) {
+        closeNots();
+      }
+    }
+  }
+  return deepest;
 }
 
 function endsRangeWord(c: string): boolean {

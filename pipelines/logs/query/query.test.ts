@@ -5,16 +5,18 @@ import { PiiMasker } from "../pii/masker.ts";
 import { piiToken } from "../pii/token.ts";
 import { QueryError } from "./ast.ts";
 import { LOG_SCHEMA, type LogSchema } from "./fields.ts";
-import { compileLogQuery } from "./query.ts";
+import { compileLogQuery, queryLimits, type ResolveOptions } from "./query.ts";
 
 const key = new PiiKey("query-test-key-0123456789abcdef0123456789", "given");
 const pii = new PiiMasker({}, key);
 const PHONE = piiToken("phone", "13800138000", key);
 
-const es = (q: string) => compileLogQuery(q, { pii }).elasticsearch;
-const ch = (q: string) => compileLogQuery(q, { pii }).clickhouse;
+// Leading wildcards are allowed here: these tests are about compiling them (limits.test.ts refuses them by default).
+const limits = queryLimits({ leadingWildcards: true });
+const es = (q: string) => compileLogQuery(q, { pii, limits }).elasticsearch;
+const ch = (q: string) => compileLogQuery(q, { pii, limits }).clickhouse;
 
-function queryError(q: string, check: (e: QueryError) => void, options = { pii }): void {
+function queryError(q: string, check: (e: QueryError) => void, options: ResolveOptions = { pii, limits }): void {
   assert.throws(
     () => compileLogQuery(q, options),
     (e: unknown) => {
@@ -151,7 +153,7 @@ describe("both stores, query by query", () => {
   ];
   for (const [query, expectedEs, expectedCh] of cases) {
     test(query || "(empty)", () => {
-      const compiled = compileLogQuery(query, { pii });
+      const compiled = compileLogQuery(query, { pii, limits });
       assert.deepEqual(compiled.elasticsearch, expectedEs);
       assert.equal(compiled.clickhouse, expectedCh);
     });

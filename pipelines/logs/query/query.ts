@@ -16,9 +16,9 @@ export interface CompiledLogQuery {
   clickhouse: string;
 }
 
-/** Throws QueryError (with the column, a caret and a hint) for any mistake. */
+/** Throws QueryError (with the column, a caret and a hint) for any mistake, QueryLimitError for a query over the limits. */
 export function compileLogQuery(query: string, options: ResolveOptions = {}): CompiledLogQuery {
-  const search = resolveQuery(parseQuery(query), query, options);
+  const search = resolveQuery(parseQuery(query, options.limits), query, options);
   return {
     search,
     elasticsearch: toElasticsearch(search, query, options.schema),
@@ -28,4 +28,5 @@ export function compileLogQuery(query: string, options: ResolveOptions = {}): Co
 
 export { QueryError } from "./ast.ts";
 export type { EsQuery } from "./elasticsearch.ts";
+export { DEFAULT_QUERY_LIMITS, QueryLimitError, type QueryLimits, queryLimits } from "./limits.ts";
 export type { ResolveOptions, SearchNode } from "./resolve.ts";

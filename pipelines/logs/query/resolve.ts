@@ -19,6 +19,7 @@ import {
   type LogSchema,
   PII_FIELDS,
 } from "./fields.ts";
+import { DEFAULT_QUERY_LIMITS, QueryLimitError, type QueryLimits, wholeQuery } from "./limits.ts";
 
 /** What a condition looks at: a field of the table, or one attribute. */
 export type Target = { field: LogField; attribute?: undefined } | { field?: undefined; attribute: string };
@@ -49,6 +50,8 @@ export interface ResolveOptions {
    * email or card typed in a query into the token the stores hold. Without it such a query is refused.
    */
   pii?: PiiMasker;
+  /** Default DEFAULT_QUERY_LIMITS. */
+  limits?: QueryLimits;
 }
 
 const LEVEL_ALIASES: Record<string, (typeof LEVELS)[number]> = {
@@ -63,6 +66,8 @@ const LEVEL_ALIASES: Record<string, (typeof LEVELS)[number]> = {
 };
 
 const DURATION_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+/** 1,000,000 hours: far above any latency, far below 2^63 ns. */
+const MAX_DURATION_NS = 3600e9 * 1e6;
 const TOKEN_BODY = /^[a-z][a-z0-9]{1,15}_[0-9a-f]{16}$/;
 const DEFAULT_DETECTOR = new PiiDetector();
 
@@ -71,7 +76,95 @@ type Lookup = { target: Target } | { pii: (typeof PII_FIELDS)[string] };
 export function resolveQuery(ast: QueryNode, query: string, options: ResolveOptions = {}): SearchNode {
   const schema = options.schema ?? LOG_SCHEMA;
   checkSchema(schema);
-  return simplify(new Resolver(query, schema, options.pii).node(ast));
+  const search = simplify(new Resolver(query, schema, options.pii).node(ast));
+  checkLimits(search, query, options.limits ?? DEFAULT_QUERY_LIMITS);
+  return search;
+}
+
+/** Terms and wildcards counted on the query as it will be searched (after simplify: a repeated term counts once). */
+function checkLimits(root: SearchNode, query: string, limits: QueryLimits): void {
+  let terms = 0;
+  let wildcards = 0;
+  // An explicit stack: the tree is already depth-bounded, but nothing here needs recursion.
+  const pending: SearchNode[] = [root];
+  for (let n = pending.pop(); n !== undefined; n = pending.pop()) {
+    switch (n.type) {
+      case "all":
+        break;
+      case "and":
+      case "or":
+        pending.push(...n.children);
+        break;
+      case "not":
+        pending.push(n.child);
+        break;
+      case "equals":
+        terms += n.values.length;
+        break;
+      case "wildcard": {
+        terms++;
+        const stars = n.parts.length - 1;
+        if (stars > limits.maxWildcardStars) {
+          throw new QueryLimitError(
+            "maxWildcardStars",
+            stars,
+            limits.maxWildcardStars,
+            `this value has ${stars} wildcards (*), over the limit of ${limits.maxWildcardStars} per value (maxWildcardStars)`,
+            query,
+            n.span,
+            "keep the parts you are sure of: gift-svc-* rather than g*t*-*v*-*",
+          );
+        }
+        if (!limits.leadingWildcards && n.parts[0] === "") {
+          throw new QueryLimitError(
+            "leadingWildcards",
+            1,
+            0,
+            "a value starting with * is refused (leadingWildcards): it makes the store read every value of the field",
+            query,
+            n.span,
+            "start with the characters you know (timeout*, gift-svc-*), or search for the whole word",
+          );
+        }
+        if (++wildcards > limits.maxWildcards) {
+          throw new QueryLimitError(
+            "maxWildcards",
+            countWildcards(root),
+            limits.maxWildcards,
+            `the query has ${countWildcards(root)} values with wildcards, over the limit of ${limits.maxWildcards} (maxWildcards)`,
+            query,
+            n.span,
+            "list the values instead: host:(a OR b) is cheaper than host:a* OR host:b*",
+          );
+        }
+        break;
+      }
+      default:
+        terms++;
+    }
+  }
+  if (terms > limits.maxTerms) {
+    throw new QueryLimitError(
+      "maxTerms",
+      terms,
+      limits.maxTerms,
+      `the query has ${terms} terms, over the limit of ${limits.maxTerms} (maxTerms)`,
+      query,
+      wholeQuery(query),
+      "every word, phrase, field:value and value of a list counts; search in several queries, or by a shared value (trace:…, service:…)",
+    );
+  }
+}
+
+function countWildcards(root: SearchNode): number {
+  let n = 0;
+  const pending: SearchNode[] = [root];
+  for (let x = pending.pop(); x !== undefined; x = pending.pop()) {
+    if (x.type === "wildcard") n++;
+    else if (x.type === "and" || x.type === "or") pending.push(...x.children);
+    else if (x.type === "not") pending.push(x.child);
+  }
+  return n;
 }
 
 class Resolver {
@@ -391,7 +484,16 @@ class Resolver {
         `e.g. ${field.name} > 250ms, ${field.name} > 1.5s, ${field.name} < 800us (units: ns, us, ms, s, m, h)`,
       );
     }
-    return Math.round(Number(m[1]) * (DURATION_NS[m[2] as string] as number));
+    const ns = Math.round(Number(m[1]) * (DURATION_NS[m[2] as string] as number));
+    // Both stores keep durations as 64-bit integers (9.2e18 ns): past that a bound is not a number to them.
+    if (!Number.isFinite(ns) || ns > MAX_DURATION_NS) {
+      throw this.error(
+        `${field.name} ${value.text} is longer than the stores can hold (at most 1000000h)`,
+        value.span,
+        `e.g. ${field.name} > 1h`,
+      );
+    }
+    return ns;
   }
 
   private ordered(): string {
@@ -434,15 +536,33 @@ function plausible(kind: BuiltinKind, text: string): boolean {
   }
 }
 
-/** Nested ANDs and ORs flattened; ORs of exact values of one field merged into one list. */
-function simplify(n: SearchNode): SearchNode {
-  if (n.type === "not") return { type: "not", child: simplify(n.child) };
+/**
+ * Redundant structure taken out before either compiler sees it: NOT NOT x is x; nested ANDs and ORs
+ * flattened (a AND (b AND c) is a AND b AND c); a condition repeated under one AND or OR kept once;
+ * `all` dropped from an AND and absorbing an OR; ORs of exact values of one field merged into one list.
+ * Recursive over a tree the parser has bounded in depth (limits.ts).
+ */
+export function simplify(n: SearchNode): SearchNode {
+  if (n.type === "not") {
+    const child = simplify(n.child);
+    return child.type === "not" ? child.child : { type: "not", child };
+  }
   if (n.type !== "and" && n.type !== "or") return n;
   const children: SearchNode[] = [];
+  const seen = new Set<string>();
   for (const c of n.children.map(simplify)) {
-    if (c.type === n.type) children.push(...c.children);
-    else children.push(c);
+    for (const x of c.type === n.type ? c.children : [c]) {
+      if (x.type === "all") {
+        if (n.type === "or") return x;
+        continue;
+      }
+      const key = nodeKey(x);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      children.push(x);
+    }
   }
+  if (children.length === 0) return { type: "all" };
   if (n.type === "or") {
     for (let i = 0; i < children.length; i++) {
       const a = children[i] as SearchNode;
@@ -457,6 +577,20 @@ function simplify(n: SearchNode): SearchNode {
     }
   }
   return children.length === 1 ? (children[0] as SearchNode) : { type: n.type, children };
+}
+
+/**
+ * What a node searches, as a string: equal for conditions that match the same lines (spans aside, and
+ * the order of an AND's or an OR's conditions).
+ */
+function nodeKey(n: SearchNode): string {
+  if (n.type === "and" || n.type === "or") return `${n.type}(${n.children.map(nodeKey).sort().join(",")})`;
+  if (n.type === "not") return `not(${nodeKey(n.child)})`;
+  return JSON.stringify(n, (k, v) => {
+    if (k === "span") return undefined;
+    if (k === "field" && v && typeof v === "object" && "name" in v) return (v as LogField).name;
+    return v;
+  });
 }
 
 function sameTarget(a: Target, b: Target): boolean {

@@ -12,7 +12,11 @@ export type SearchErrorKind =
   /** The request is well formed but cannot be answered for this line (context of a line without a source). */
   | "unprocessable"
   /** Elasticsearch did not answer. */
-  | "unavailable";
+  | "unavailable"
+  /** The store stopped the search at its time limit. */
+  | "timeout"
+  /** The store's quota or concurrency limit for searches is reached: try again later. */
+  | "overloaded";
 
 export class SearchError extends Error {
   constructor(
@@ -23,6 +27,12 @@ export class SearchError extends Error {
     super(message);
     this.name = "SearchError";
   }
+
+  /** What the store said, for the server's log: never shown to the user (it names the store's DSL, not theirs). */
+  storeReason?: string;
+
+  /** Seconds to wait before asking again (overloaded). */
+  retryAfterSeconds?: number;
 }
 
 /** The HTTP status of each kind. */
@@ -32,4 +42,6 @@ export const STATUS_OF: Record<SearchErrorKind, number> = {
   "not-found": 404,
   unprocessable: 422,
   unavailable: 503,
+  timeout: 504,
+  overloaded: 429,
 };

@@ -2,6 +2,7 @@
 // 1h, ...) that gives at most about `target` bars, so a terminal line per bar stays readable and the
 // bucket boundaries fall on times a person reads easily.
 import { SearchError } from "./errors.ts";
+import { SearchLimitError } from "./limits.ts";
 import { formatPeriod, parsePeriod } from "./time.ts";
 
 const S = 1000;
@@ -52,13 +53,15 @@ export function bucketCount(from: number, to: number, intervalMs: number): numbe
 }
 
 /** An interval typed as `--interval 1m`: whole milliseconds, checked against the window. */
-export function parseInterval(text: string, from: number, to: number): number {
+export function parseInterval(text: string, from: number, to: number, maxBuckets = MAX_BUCKETS): number {
   const ms = parsePeriod(text, "interval");
   const n = bucketCount(from, to, ms);
-  if (n > MAX_BUCKETS) {
-    throw new SearchError(
-      "bad-request",
-      `interval ${text} cuts the window into ${n} buckets (at most ${MAX_BUCKETS})`,
+  if (n > maxBuckets) {
+    throw new SearchLimitError(
+      "maxBuckets",
+      n,
+      maxBuckets,
+      `interval ${text} cuts the window into ${n} buckets, over the limit of ${maxBuckets} (maxBuckets)`,
       `use a longer interval, e.g. ${formatPeriod(chooseInterval(to - from, 1000))}, or leave --interval out to have one chosen`,
     );
   }
@@ -66,16 +69,27 @@ export function parseInterval(text: string, from: number, to: number): number {
 }
 
 /** A histogram's interval: the one asked for (checked), else one chosen for the window. */
-export function histogramInterval(from: number, to: number, intervalMs?: number, bars = DEFAULT_BARS): number {
+export function histogramInterval(
+  from: number,
+  to: number,
+  intervalMs?: number,
+  bars = DEFAULT_BARS,
+  maxBuckets = MAX_BUCKETS,
+): number {
+  if (!Number.isInteger(bars) || bars < 1 || bars > maxBuckets) {
+    throw new SearchError("bad-request", `bars ${bars} is not a whole number from 1 to ${maxBuckets}`);
+  }
   const ms = intervalMs ?? chooseInterval(to - from, bars);
   if (!Number.isInteger(ms) || ms < 1) {
     throw new SearchError("bad-request", `interval ${ms} ms is not a whole number of milliseconds`);
   }
   const n = bucketCount(from, to, ms);
-  if (n > MAX_BUCKETS) {
-    throw new SearchError(
-      "bad-request",
-      `an interval of ${ms} ms cuts the window into ${n} buckets (at most ${MAX_BUCKETS})`,
+  if (n > maxBuckets) {
+    throw new SearchLimitError(
+      "maxBuckets",
+      n,
+      maxBuckets,
+      `an interval of ${ms} ms cuts the window into ${n} buckets, over the limit of ${maxBuckets} (maxBuckets)`,
       "use a longer interval or a shorter window",
     );
   }

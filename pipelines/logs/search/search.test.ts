@@ -80,9 +80,17 @@ test("cursors round-trip the sort values; anything else is refused", () => {
 test("limits are checked before Elasticsearch is asked", async () => {
   await assert.rejects(
     search.search({ from: 0, to: 1, limit: 10_001 }),
-    /limit 10001 is not a whole number from 1 to 10000/,
+    /limit 10001 is over the limit of 10000 \(maxResults\)/,
   );
+  await assert.rejects(
+    search.search({ from: 0, to: 40 * 86_400_000 }),
+    /the window is 40d long, over the limit of 31d \(maxWindow\)/,
+  );
+  await assert.rejects(search.search({ from: 0, to: 1, query: `${"NOT ".repeat(1000)}a` }), /1000 levels deep/);
   await assert.rejects(search.trace({ traceId: "a b", from: 0, to: 1 }), /is not a trace id/);
   await assert.rejects(search.context({ hitId: "x", before: -1 }), /lines -1/);
-  await assert.rejects(search.histogram({ from: 0, to: 86_400_000, intervalMs: 1000 }), /86401 buckets/);
+  await assert.rejects(
+    search.histogram({ from: 0, to: 86_400_000, intervalMs: 1000 }),
+    /86401 buckets, over the limit of 10000 \(maxBuckets\)/,
+  );
 });

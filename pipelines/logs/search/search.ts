@@ -8,12 +8,14 @@
 // a cursor (search_after) never skips or repeats one.
 import { type Client, errors, type estypes } from "@elastic/elasticsearch";
 import type { PiiMasker } from "../pii/masker.ts";
+import { esShape } from "../query/elasticsearch.ts";
 import { LOG_SCHEMA, type LogSchema } from "../query/fields.ts";
-import { type CompiledLogQuery, compileLogQuery, type EsQuery, QueryError } from "../query/query.ts";
+import { type CompiledLogQuery, compileLogQuery, type EsQuery, QueryError, type QueryLimits } from "../query/query.ts";
 import { SearchError } from "./errors.ts";
 import { type LogHit, type RawHit, toLogHit } from "./hit.ts";
 import { LogIndices, logsIndexPrefix } from "./indices.ts";
 import { esFixedInterval, histogramInterval } from "./interval.ts";
+import { checkCount, checkWindow, DEFAULT_SEARCH_LIMITS, SearchLimitError, type SearchLimits } from "./limits.ts";
 import { checkQueryScope, type ServiceScope, servicesToSearch } from "./scope.ts";
 
 /** Fields of the mapping (infra/elasticsearch/logs-mappings.json) that are not in the query language's table. */
@@ -22,12 +24,12 @@ export const FILE_ID_FIELD = "weir.source.file_id";
 export const SEQ_FIELD = "weir.source.seq";
 
 export const DEFAULT_SEARCH_LIMIT = 100;
-/** Elasticsearch's index.max_result_window: one page of a search is at most this. */
-export const MAX_SEARCH_LIMIT = 10_000;
+/** The default limits (search.limits of the logs config changes them). */
+export const MAX_SEARCH_LIMIT = DEFAULT_SEARCH_LIMITS.maxResults;
 export const DEFAULT_TRACE_LIMIT = 10_000;
-export const MAX_TRACE_LIMIT = 100_000;
+export const MAX_TRACE_LIMIT = DEFAULT_SEARCH_LIMITS.maxTraceLines;
 export const DEFAULT_CONTEXT_LINES = 20;
-export const MAX_CONTEXT_LINES = 1_000;
+export const MAX_CONTEXT_LINES = DEFAULT_SEARCH_LIMITS.maxContextLines;
 const PAGE = 1_000;
 
 // Lines without a source (access lines not read from a file) sort as seq -1: a number, so that a
@@ -143,7 +145,17 @@ export interface LogSearchOptions {
   schema?: LogSchema;
   /** Where Elasticsearch is, for error messages. */
   url?: string;
+  /** Default DEFAULT_SEARCH_LIMITS. */
+  limits?: SearchLimits;
 }
+
+/** What Elasticsearch itself refuses in a query (its cluster settings; these defaults when it does not say). */
+export interface EsQueryLimits {
+  maxClauseCount: number;
+  maxNestedDepth: number;
+}
+
+export const ES_DEFAULT_QUERY_LIMITS: EsQueryLimits = { maxClauseCount: 4096, maxNestedDepth: 30 };
 
 /** The compiled filters of a request and the services it is limited to. */
 export interface CompiledFilter {
@@ -159,6 +171,8 @@ export class LogSearch {
   private readonly serviceField: string;
   private readonly traceField: string;
   private readonly url: string;
+  readonly limits: SearchLimits;
+  private esLimits: Promise<EsQueryLimits> | undefined;
 
   constructor(options: LogSearchOptions) {
     this.client = options.client;
@@ -168,11 +182,13 @@ export class LogSearch {
     this.serviceField = esFieldOf(this.schema, "service");
     this.traceField = esFieldOf(this.schema, "trace");
     this.url = options.url ?? "Elasticsearch";
+    this.limits = options.limits ?? DEFAULT_SEARCH_LIMITS;
   }
 
   /** Lines matching a filter in a window, newest first. */
   async search(req: SearchRequest): Promise<SearchResult> {
-    const size = checkCount(req.limit ?? DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, "limit");
+    const size = checkCount(req.limit ?? DEFAULT_SEARCH_LIMIT, "maxResults", this.limits, "limit");
+    checkWindow(req.from, req.to, this.limits);
     const { filter, services } = this.compileFilter(req);
     filter.push(timeRange(req.from, req.to));
     const res = await this.run({
@@ -206,7 +222,8 @@ export class LogSearch {
         "give the trace id as logged, e.g. 032725aa9e77597fb752fc77ccacd1b0",
       );
     }
-    const limit = checkCount(req.limit ?? DEFAULT_TRACE_LIMIT, MAX_TRACE_LIMIT, "limit");
+    const limit = checkCount(req.limit ?? DEFAULT_TRACE_LIMIT, "maxTraceLines", this.limits, "limit");
+    checkWindow(req.from, req.to, this.limits);
     const services = servicesToSearch(undefined, req.scope);
     const filter: EsQuery[] = [{ term: { [this.traceField]: traceId } }, timeRange(req.from, req.to)];
     if (services) filter.push({ terms: { [this.serviceField]: [...services] } });
@@ -241,8 +258,8 @@ export class LogSearch {
 
   /** The lines around one line in its file: `before` lines before it and `after` after it, by seq. */
   async context(req: ContextRequest): Promise<ContextResult> {
-    const before = checkCount(req.before ?? DEFAULT_CONTEXT_LINES, MAX_CONTEXT_LINES, "lines", 0);
-    const after = checkCount(req.after ?? DEFAULT_CONTEXT_LINES, MAX_CONTEXT_LINES, "lines", 0);
+    const before = checkCount(req.before ?? DEFAULT_CONTEXT_LINES, "maxContextLines", this.limits, "lines", 0);
+    const after = checkCount(req.after ?? DEFAULT_CONTEXT_LINES, "maxContextLines", this.limits, "lines", 0);
     const hit = await this.find(req.hitId, req.scope);
     const source = hit.source;
     if (!source) {
@@ -264,6 +281,7 @@ export class LogSearch {
         sort: [seqSort(order), { _index: { order } }, { _seq_no: { order } }],
         size,
         track_total_hits: false,
+        timeout: `${this.limits.timeoutMs}ms`,
       },
     ];
     const searches = [
@@ -275,6 +293,7 @@ export class LogSearch {
       const res = await this.call(() => this.client.msearch({ searches }));
       const answers = res.responses.map((r) => {
         if ("error" in r) throw this.responseFailure(r.status, r.error);
+        if (r.timed_out) throw this.timedOut();
         return r.hits.hits.map((h) => toLogHit(h as RawHit));
       });
       const earlier = before > 0 ? (answers[0] ?? []) : [];
@@ -307,7 +326,8 @@ export class LogSearch {
 
   /** Matching lines per interval over a window; the buckets' counts sum to the lines matching. */
   async histogram(req: HistogramRequest): Promise<HistogramResult> {
-    const intervalMs = histogramInterval(req.from, req.to, req.intervalMs, req.bars);
+    checkWindow(req.from, req.to, this.limits);
+    const intervalMs = histogramInterval(req.from, req.to, req.intervalMs, req.bars, this.limits.maxBuckets);
     const { filter, services } = this.compileFilter(req);
     filter.push(timeRange(req.from, req.to));
     const res = await this.run({
@@ -345,7 +365,7 @@ export class LogSearch {
    * Throws QueryError for a bad query, SearchError (forbidden) for a service outside the scope.
    */
   compileFilter(f: LineFilter): CompiledFilter {
-    const resolved = resolveLineFilter(f, { pii: this.pii, schema: this.schema });
+    const resolved = resolveLineFilter(f, { pii: this.pii, schema: this.schema, limits: this.limits.query });
     const filter: EsQuery[] = [];
     if (resolved.query) filter.push(resolved.query.elasticsearch);
     if (resolved.services) filter.push({ terms: { [this.serviceField]: [...resolved.services] } });
@@ -358,9 +378,73 @@ export class LogSearch {
     return compileLevels(levels, this.schema).elasticsearch;
   }
 
-  /** A search over the log indices; errors become SearchErrors. */
+  /**
+   * A search over the log indices, with the limits' `timeout`; a query Elasticsearch would refuse for
+   * its clauses or nesting is refused here first, by name. Errors become SearchErrors.
+   */
   async run(params: estypes.SearchRequest): Promise<estypes.SearchResponse> {
-    return this.call(() => this.client.search({ ignore_unavailable: true, allow_no_indices: true, ...params }));
+    if (params.query) await this.checkEsShape(params.query as EsQuery);
+    const res = await this.call(() =>
+      this.client.search({
+        ignore_unavailable: true,
+        allow_no_indices: true,
+        timeout: `${this.limits.timeoutMs}ms`,
+        ...params,
+      }),
+    );
+    if (res.timed_out) throw this.timedOut();
+    return res;
+  }
+
+  private timedOut(): SearchError {
+    return new SearchError(
+      "timeout",
+      `Elasticsearch stopped the search after ${this.limits.timeoutMs} ms (the limits' timeout)`,
+      "search a shorter window or a narrower query (a service, a level, a trace id)",
+    );
+  }
+
+  /** Elasticsearch's own query limits, read once from its cluster settings. */
+  esQueryLimits(): Promise<EsQueryLimits> {
+    this.esLimits ??= this.client.cluster
+      .getSettings({ include_defaults: true, flat_settings: true, filter_path: "*.indices.query.bool.*" })
+      .then((r) => {
+        const all = { ...r.defaults, ...r.persistent, ...r.transient } as Record<string, unknown>;
+        const read = (key: string, fallback: number) => {
+          const v = Number(all[key]);
+          return Number.isInteger(v) && v > 0 ? v : fallback;
+        };
+        return {
+          maxClauseCount: read("indices.query.bool.max_clause_count", ES_DEFAULT_QUERY_LIMITS.maxClauseCount),
+          maxNestedDepth: read("indices.query.bool.max_nested_depth", ES_DEFAULT_QUERY_LIMITS.maxNestedDepth),
+        };
+      })
+      // A user without the monitor privilege cannot read them: Elasticsearch's defaults are as good a guess.
+      .catch(() => ES_DEFAULT_QUERY_LIMITS);
+    return this.esLimits;
+  }
+
+  private async checkEsShape(query: EsQuery): Promise<void> {
+    const es = await this.esQueryLimits();
+    const shape = esShape(query);
+    if (shape.clauses > es.maxClauseCount) {
+      throw new SearchLimitError(
+        "indices.query.bool.max_clause_count",
+        shape.clauses,
+        es.maxClauseCount,
+        `the search has ${shape.clauses} clauses, over Elasticsearch's limit of ${es.maxClauseCount} (indices.query.bool.max_clause_count)`,
+        "search for fewer values at once",
+      );
+    }
+    if (shape.depth > es.maxNestedDepth) {
+      throw new SearchLimitError(
+        "indices.query.bool.max_nested_depth",
+        shape.depth,
+        es.maxNestedDepth,
+        `the search nests ${shape.depth} bool queries, over Elasticsearch's limit of ${es.maxNestedDepth} (indices.query.bool.max_nested_depth)`,
+        "use fewer parentheses and NOTs",
+      );
+    }
   }
 
   /** Calls Elasticsearch, turning what a user can act on into SearchErrors. */
@@ -387,7 +471,15 @@ export class LogSearch {
   private responseFailure(status: number, error: unknown): SearchError {
     const reason = reasonOf(error);
     if (status === 400) {
-      return new SearchError("bad-request", `Elasticsearch refused the search: ${reason}`, "simplify the query");
+      // Elasticsearch's parse errors name its own DSL ("[bool] failed to parse field [must_not]"), which
+      // the user never wrote: the reason goes to the server's log (storeReason), not to the user.
+      const e = new SearchError(
+        "bad-request",
+        "Elasticsearch could not run this search",
+        "simplify the query: fewer terms, parentheses and wildcards",
+      );
+      e.storeReason = reason;
+      return e;
     }
     return new SearchError(
       "unavailable",
@@ -419,7 +511,7 @@ export interface ResolvedFilter {
  */
 export function resolveLineFilter(
   f: LineFilter,
-  options: { pii?: PiiMasker; schema?: LogSchema } = {},
+  options: { pii?: PiiMasker; schema?: LogSchema; limits?: QueryLimits } = {},
 ): ResolvedFilter {
   const compiled = compileLogQuery(f.query ?? "", options);
   checkQueryScope(compiled.search, f.scope);
@@ -454,13 +546,6 @@ export function compileLevels(levels: readonly string[], schema: LogSchema = LOG
 
 function timeRange(from: number, to: number): EsQuery {
   return { range: { [TIMESTAMP_FIELD]: { gte: from, lte: to, format: "epoch_millis" } } };
-}
-
-function checkCount(n: number, max: number, what: string, min = 1): number {
-  if (!Number.isInteger(n) || n < min || n > max) {
-    throw new SearchError("bad-request", `${what} ${n} is not a whole number from ${min} to ${max}`);
-  }
-  return n;
 }
 
 function reasonOf(error: unknown): string {

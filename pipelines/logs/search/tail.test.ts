@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { estypes } from "@elastic/elasticsearch";
 import { LogIndices } from "./indices.ts";
+import { DEFAULT_SEARCH_LIMITS } from "./limits.ts";
 import type { LogSearch } from "./search.ts";
 import { LogTail } from "./tail.ts";
 
@@ -46,6 +47,7 @@ class FakeElasticsearch {
   search(): LogSearch {
     return {
       indices: new LogIndices("logs"),
+      limits: DEFAULT_SEARCH_LIMITS,
       compileFilter: () => ({ filter: [], services: undefined }),
       call: async () => ({ [INDEX]: { settings: { index: { number_of_shards: String(this.shards) } } } }),
       client: { indices: { getSettings: async () => ({}) } },

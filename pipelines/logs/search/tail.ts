@@ -16,6 +16,7 @@ import type { estypes } from "@elastic/elasticsearch";
 import { dailyIndexDay } from "../../../sinks/elasticsearch/index-name.ts";
 import type { EsQuery } from "../query/query.ts";
 import { type LogHit, type RawHit, toLogHit } from "./hit.ts";
+import { checkCount, DEFAULT_SEARCH_LIMITS } from "./limits.ts";
 import type { LineFilter, LogSearch } from "./search.ts";
 
 const DAY_MS = 86_400_000;
@@ -24,7 +25,7 @@ const PAGE = 1_000;
 const SETTINGS_EVERY = 20;
 /** The lines a tail shows first, like tail(1). */
 export const DEFAULT_TAIL_BACKLOG = 10;
-export const MAX_TAIL_BACKLOG = 10_000;
+export const MAX_TAIL_BACKLOG = DEFAULT_SEARCH_LIMITS.maxResults;
 /** How often a tail asks for new lines, ms: about twice per refresh of the index (refresh_interval 1s). */
 export const TAIL_POLL_MS = 500;
 
@@ -62,10 +63,7 @@ export class LogTail {
     private readonly request: TailRequest,
     private readonly now: () => number = Date.now,
   ) {
-    const backlog = request.backlog ?? DEFAULT_TAIL_BACKLOG;
-    if (!Number.isInteger(backlog) || backlog < 0 || backlog > MAX_TAIL_BACKLOG) {
-      throw new RangeError(`backlog ${backlog} is not a whole number from 0 to ${MAX_TAIL_BACKLOG}`);
-    }
+    checkCount(request.backlog ?? DEFAULT_TAIL_BACKLOG, "maxResults", search.limits, "backlog", 0);
     const { filter, services } = search.compileFilter(request);
     this.filter = filter;
     this.services = services;
