@@ -143,7 +143,9 @@ export class Task {
         const up = sub.upstream.get(s.topic) as number;
         for (let p = 0; p < upstreamTasks(up); p++) this.tracker.addAnnouncedChannel(`${s.topic}@${p}`, now);
       } else {
-        this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now, s.sources);
+        // Not caught up until the consumer says so (worker: where the task starts against the
+        // partition's end, then each fetch's lag): a backlog not fetched yet is not silence.
+        this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now, s.sources, false);
       }
       this.inputs.set(s.topic, new TaskInput(this, s.topic, "source", s, null));
     }

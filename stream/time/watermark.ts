@@ -106,13 +106,18 @@ export class WatermarkTracker {
   /** Highest record timestamp seen on any channel: Kafka Streams' "stream time". */
   streamTime = Number.NEGATIVE_INFINITY;
 
-  /** A source partition: idle after `idleTimeout` of silence once caught up; its sources as `sources` says. */
+  /**
+   * A source partition: idle after `idleTimeout` of silence once caught up; its sources as `sources`
+   * says. `caughtUp`: whether it is known to be read to its end (a task's partitions are not, until
+   * the consumer says so: a backlog not fetched yet is not silence).
+   */
   addChannel(
     id: string,
     outOfOrderness: number,
     idleTimeout: number,
     now: number,
     sources: SourceSettings = { ...DEFAULT_SOURCE_SETTINGS, idleTimeout },
+    caughtUp = true,
   ): void {
     if (this.channels.has(id)) return;
     this.channels.set(id, {
@@ -120,6 +125,7 @@ export class WatermarkTracker {
       outOfOrderness,
       idleTimeout,
       settings: sources,
+      caughtUp,
     });
   }
 
