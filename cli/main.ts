@@ -1,6 +1,6 @@
 import { Command, CommanderError } from "commander";
-import { StackError } from "../infra/stack/prerequisites.ts";
 import { ConfigError } from "../schemas/config/yaml-config.ts";
+import { ActionableError } from "../schemas/errors.ts";
 import { UsageError } from "./errors.ts";
 
 // Commands load their modules only when they run: `weir ship`, which every service host runs, then
@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode;
-    if (e instanceof StackError) {
+    if (e instanceof ActionableError) {
       console.error(`weir: ${e.message}${e.hint ? `\n  what to do: ${e.hint}` : ""}`);
       return 1;
     }

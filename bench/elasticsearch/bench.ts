@@ -4,7 +4,7 @@
 //
 // The documents are the simulator's access and app log lines (seed 1) as the logs pipeline will
 // hand them over: AppLog and AccessLog records with their shipping source, decoded from Avro, mapped
-// by infra/elasticsearch/logs.ts (about 25 to 30 fields each).
+// by pipelines/logs/documents.ts (about 25 to 30 fields each).
 //
 // - sink: write() of each record, 1,000 at a time with a turn of the event loop between (about a
 //   Kafka fetch), pausing while the sink holds more than its high-water mark, as the runtime does;
@@ -26,14 +26,15 @@ import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { Client } from "@elastic/elasticsearch";
 import pino from "pino";
-import { accessLogMapping, appLogMapping, LOGS_INDEX_PREFIX, logsTemplates } from "../../infra/elasticsearch/logs.ts";
+import type { EventWriter, RecordTypes, SimStream } from "../../infra/simulator/event-writer.ts";
 import { TrafficGenerator } from "../../infra/simulator/generator.ts";
 import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
 import { loadScenario } from "../../infra/simulator/scenario.ts";
 import { DEFAULT_START, SIMULATE_DEFAULTS } from "../../infra/simulator/simulate.ts";
-import type { EventSink, RecordTypes, SimStream } from "../../infra/simulator/sink.ts";
 import { PROJECT_ROOT, resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack } from "../../infra/stack/local-stack.ts";
+import { accessLogMapping, appLogMapping } from "../../pipelines/logs/documents.ts";
+import { LOGS_INDEX_PREFIX, logsTemplates } from "../../pipelines/logs/template.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { BULK_FILTER_PATH, ElasticsearchSink } from "../../sinks/elasticsearch/sink.ts";
@@ -81,7 +82,7 @@ const isAccess = (v: LogRecord): v is AccessLog => "latencyUs" in v;
 function simulatedRecords(n: number): Array<Rec<LogRecord>> {
   const out: Array<Rec<LogRecord>> = [];
   const sources = new Map<string, { fileId: string; offset: number; seq: number }>();
-  const sink: EventSink = {
+  const sink: EventWriter = {
     written: 0,
     stream<K extends keyof RecordTypes>(service: string, kind: K): SimStream<RecordTypes[K]> {
       if (kind !== "app" && kind !== "access") return { write() {} };
@@ -135,7 +136,7 @@ function simulatedRecords(n: number): Array<Rec<LogRecord>> {
   }));
 }
 
-/** The logs mappings of infra/elasticsearch/logs.ts, app or access by the record's shape. */
+/** The logs mappings of pipelines/logs/documents.ts, app or access by the record's shape. */
 function mapping(prefix: string) {
   const app = appLogMapping(prefix);
   const access = accessLogMapping(prefix);
@@ -450,7 +451,7 @@ Date: ${new Date().toISOString().slice(0, 10)}; machine: ${cpus().length} × ${c
 Load average (1 min) ${loadBefore.toFixed(1)} when the runs began, ${(loadavg()[0] as number).toFixed(1)} when they ended: other work shared the machine.
 
 ${DOCS.toLocaleString("en")} documents from the simulator (seed 1): ${Math.round(accessShare * 100)}% access lines, ${Math.round((1 - accessShare) * 100)}% app lines of ${services}
-services, each with its shipping source, mapped by \`infra/elasticsearch/logs.ts\`; ${Math.round(ndjsonBytes / DOCS)} bytes of NDJSON a
+services, each with its shipping source, mapped by \`pipelines/logs/documents.ts\`; ${Math.round(ndjsonBytes / DOCS)} bytes of NDJSON a
 document with its action line (\`create\`, \`_id\` from the record). Each side of each run writes into fresh
 daily indices (one per service) under the logs template (\`infra/elasticsearch/\`: 1 shard, 0 replicas,
 refresh 1 s), deleted before the other side runs. Both send

@@ -8,12 +8,13 @@
 // - PII: every 10th app line gets a phone number or a resident ID number in its message, an
 //   attribute or its error; every 25th access line a phone number in its user agent. The values
 //   come in the shapes people type them (+86, spaces, dashes; ID numbers with a real check character).
+
+import type { EventWriter, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/event-writer.ts";
 import { TrafficGenerator } from "../../infra/simulator/generator.ts";
 import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
 import { legitPhone } from "../../infra/simulator/population.ts";
 import { Rng } from "../../infra/simulator/random.ts";
 import { loadScenario } from "../../infra/simulator/scenario.ts";
-import type { EventSink, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/sink.ts";
 import { idCheckChar } from "../../pipelines/logs/pii/validators.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 
@@ -45,7 +46,7 @@ export interface PiiWritten {
   idCards: number;
 }
 
-class Capture implements EventSink {
+class Capture implements EventWriter {
   written = 0;
   app: AppLog[] = [];
   access: AccessLog[] = [];

@@ -4,12 +4,12 @@
 // other streams (app logs, business events) are dropped. Real ids, trace ids, IPs and user agents
 // keep the lines as compressible as real ones, no more.
 import { closeSync, openSync, writeSync } from "node:fs";
+import type { EventWriter, SimStream, StreamSummary } from "../../infra/simulator/event-writer.ts";
 import { accessLine } from "../../infra/simulator/formats.ts";
 import { TrafficGenerator } from "../../infra/simulator/generator.ts";
 import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
 import { loadScenario } from "../../infra/simulator/scenario.ts";
 import { DEFAULT_START, SIMULATE_DEFAULTS } from "../../infra/simulator/simulate.ts";
-import type { EventSink, SimStream, StreamSummary } from "../../infra/simulator/sink.ts";
 import type { AccessLog } from "../../schemas/types.generated.ts";
 import { Digest, fieldsKey } from "./digest.ts";
 
@@ -23,7 +23,7 @@ export interface AccessFile {
 }
 
 /** Buffers lines and writes them in ~1 MiB chunks; takes no more lines after `limit`. */
-class AccessLineSink implements EventSink {
+class AccessLineWriter implements EventWriter {
   written = 0;
   bytes = 0;
   readonly lineDigest = new Digest();
@@ -80,7 +80,7 @@ class AccessLineSink implements EventSink {
 export function writeAccessFile(path: string, lines: number, seed = 1): AccessFile {
   const fd = openSync(path, "w");
   try {
-    const sink = new AccessLineSink(fd, lines);
+    const writer = new AccessLineWriter(fd, lines);
     const rate = 100_000;
     const gen = new TrafficGenerator(
       {
@@ -96,18 +96,23 @@ export function writeAccessFile(path: string, lines: number, seed = 1): AccessFi
         scenarioName: SIMULATE_DEFAULTS.scenario,
         fraud: SIMULATE_DEFAULTS.fraud,
       },
-      sink,
+      writer,
       new GroundTruth(undefined),
     );
     while (gen.runUntil(gen.now + 2_000, lines)) {
-      // runUntil writes through the sink; nothing to do between chunks of simulated time
+      // runUntil writes through the writer; nothing to do between chunks of simulated time
     }
     gen.finish();
-    sink.writeChunk();
-    if (sink.written < lines) {
-      throw new Error(`the traffic generator stopped after ${sink.written} access lines, not ${lines}`);
+    writer.writeChunk();
+    if (writer.written < lines) {
+      throw new Error(`the traffic generator stopped after ${writer.written} access lines, not ${lines}`);
     }
-    return { lines: sink.written, bytes: sink.bytes, lineDigest: sink.lineDigest, fieldsDigest: sink.fieldsDigest };
+    return {
+      lines: writer.written,
+      bytes: writer.bytes,
+      lineDigest: writer.lineDigest,
+      fieldsDigest: writer.fieldsDigest,
+    };
   } finally {
     closeSync(fd);
   }

@@ -21,13 +21,9 @@ import {
   show,
   top,
 } from "../../pipelines/health/queries.ts";
-import {
-  buildDailyReport,
-  parseDay,
-  previousUtcDay,
-  renderDailyReportMarkdown,
-  writeReportFiles,
-} from "../../pipelines/health/report.ts";
+import { buildDailyReport, parseDay, previousUtcDay } from "../../pipelines/health/report.ts";
+import { writeReportFiles } from "../../pipelines/health/report-files.ts";
+import { renderDailyReportMarkdown } from "../../pipelines/health/report-markdown.ts";
 import { SloConfig } from "../../pipelines/health/slo.ts";
 import { UsageError } from "../errors.ts";
 

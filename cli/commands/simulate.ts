@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import type { RotationMode } from "../../infra/simulator/file-sink.ts";
+import type { RotationMode } from "../../infra/simulator/log-file-writer.ts";
 import { loadScenario, PRESETS, parseDuration } from "../../infra/simulator/scenario.ts";
 import { SIMULATE_DEFAULTS as D, simulate } from "../../infra/simulator/simulate.ts";
 import { clientEndpoints } from "../../infra/stack/config.ts";

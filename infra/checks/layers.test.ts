@@ -97,3 +97,41 @@ test("an acyclic graph has no cycles, and a 100,000-file chain does not overflow
   assert.equal(cycles.length, 1);
   assert.equal(cycles[0]?.length, 100_002);
 });
+
+test("kafka/, telemetry/, sinks/ and shipper/ keep to what they may import", () => {
+  const g = graphOf([
+    ["kafka/client.ts", "kafka/codecs.ts"],
+    ["kafka/client.ts", "stream/types.ts"],
+    ["telemetry/metrics-server.ts", "schemas/errors.ts"],
+    ["sinks/clickhouse/sink.ts", "stream/sink.ts"],
+    ["sinks/clickhouse/sink.ts", "stream/types.ts"],
+    ["sinks/clickhouse/sink.ts", "stream/runtime/task.ts"],
+    ["shipper/agent.ts", "telemetry/metrics-server.ts"],
+    ["shipper/agent.ts", "stream/runtime/observability.ts"],
+  ]);
+  assert.deepEqual(
+    ruleViolations(g).map((x) => `${x.from} -> ${x.to}`),
+    [
+      "kafka/client.ts -> stream/types.ts",
+      "shipper/agent.ts -> stream/runtime/observability.ts",
+      "sinks/clickhouse/sink.ts -> stream/runtime/task.ts",
+      "telemetry/metrics-server.ts -> schemas/errors.ts",
+    ],
+  );
+});
+
+test("an operator imports the contract, state, time and types, never the task or the DSL", () => {
+  const g = graphOf([
+    ["stream/windows/sliding.ts", "stream/runtime/processor.ts"],
+    ["stream/windows/sliding.ts", "stream/state/store.ts"],
+    ["stream/windows/sliding.ts", "stream/windows/spec.ts"],
+    ["stream/joins/stream-join.ts", "stream/time/timers.ts"],
+    ["stream/operators/process.ts", "stream/runtime/task.ts"],
+    ["stream/joins/table-join.ts", "stream/dsl/app.ts"],
+    ["stream/windows/windows.test.ts", "stream/testing/test-driver.ts"],
+  ]);
+  assert.deepEqual(
+    ruleViolations(g).map((x) => `${x.from} -> ${x.to}`),
+    ["stream/joins/table-join.ts -> stream/dsl/app.ts", "stream/operators/process.ts -> stream/runtime/task.ts"],
+  );
+});

@@ -29,6 +29,32 @@ export const LAYER_RULES: readonly LayerRule[] = [
     forbids: (from, to) => under(from, "schemas/") && !under(to, "schemas/"),
   },
   {
+    name: "kafka/ and telemetry/ import no other room: every process builds on them",
+    forbids: (from, to) => (under(from, "kafka/") || under(from, "telemetry/")) && !under(to, room(from)),
+  },
+  {
+    name: "sinks/ take only the Sink contract and the record types from stream/ (stream/sink.ts, stream/types.ts)",
+    forbids: (from, to) =>
+      under(from, "sinks/") && under(to, "stream/") && to !== "stream/sink.ts" && to !== "stream/types.ts",
+  },
+  {
+    name: "stream's windows/, joins/ and operators/ build on the operator contract only (runtime/processor.ts, state/, time/, types.ts): an operator is one file the task does not know",
+    forbids: (from, to) => {
+      const sub = /^stream\/(windows|joins|operators)\//.exec(from)?.[0];
+      if (!sub || from.endsWith(".test.ts") || !under(to, "stream/") || under(to, sub)) return false;
+      return !(
+        to === "stream/runtime/processor.ts" ||
+        to === "stream/types.ts" ||
+        under(to, "stream/state/") ||
+        under(to, "stream/time/")
+      );
+    },
+  },
+  {
+    name: "shipper/ never reaches into stream/: what both need lives in kafka/ and telemetry/",
+    forbids: (from, to) => under(from, "shipper/") && under(to, "stream/"),
+  },
+  {
     name: "pipelines/ never import the development stack (infra/stack/): a pipeline runs against any cluster",
     forbids: (from, to) => under(from, "pipelines/") && under(to, "infra/stack/"),
   },

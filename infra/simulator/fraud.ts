@@ -10,7 +10,7 @@
 // - fake_followers: a burst of accounts from a few devices and one /24 following one streamer and
 //   crowding into the room;
 // - chat_spam: accounts posting contact details, links and forbidden words across many rooms.
-import type { GeneratorOptions, TrafficGenerator } from "./generator.ts";
+import type { UserActions } from "./actions.ts";
 import type { GroundTruth } from "./ground-truth.ts";
 import {
   DEVICE_EMULATOR,
@@ -19,11 +19,24 @@ import {
   datacenterSubnet,
   formatPhone,
   legitPhone,
+  type Population,
   spamMessage,
   VIRTUAL_PHONE_PREFIXES,
 } from "./population.ts";
 import type { Rng } from "./random.ts";
 import { offsetMs, type Scenario } from "./scenario.ts";
+
+/** What campaigns act through: the platform's user actions, on the traffic generator's clock. */
+export interface CampaignHost {
+  readonly opts: { readonly start: number; readonly runMs: number };
+  readonly rng: Rng;
+  readonly pop: Population;
+  readonly actions: UserActions;
+  /** The simulated time now. */
+  readonly now: number;
+  /** Runs `run` at simulated time t. */
+  at(t: number, run: () => void): void;
+}
 
 type Entities = Record<string, Set<string | number>>;
 
@@ -41,14 +54,14 @@ export class FraudCampaigns {
   private readonly rng: Rng;
 
   constructor(
-    private readonly gen: TrafficGenerator,
+    private readonly gen: CampaignHost,
     scenario: Scenario,
     intensity: number,
     private readonly truth: GroundTruth,
   ) {
     this.rng = gen.rng.fork();
     if (intensity <= 0) return;
-    const opts: GeneratorOptions = gen.opts;
+    const opts = gen.opts;
     const scale = (n: number) => Math.max(1, Math.round(n * intensity));
     const window = (c: { at: string; for: string }) => {
       const start = opts.start + offsetMs(c.at, opts.runMs);
@@ -141,10 +154,10 @@ export class FraudCampaigns {
         // The farm's number, typed the way each form got it: +86, spaces, dashes.
         const typed = formatPhone(this.rng, phone);
         this.note(c, "phone", phone);
-        gen.register(user, t, typed, "sms");
-        gen.at(t + 5_000 + this.rng.int(30_000), () => gen.login(user, gen.now, "sms"));
+        gen.actions.register(user, t, typed, "sms");
+        gen.at(t + 5_000 + this.rng.int(30_000), () => gen.actions.login(user, gen.now, "sms"));
         gen.at(t + 40_000 + this.rng.int(60_000), () =>
-          gen.roomEnter(user, this.rng.int(gen.pop.streamers.length), gen.now),
+          gen.actions.roomEnter(user, this.rng.int(gen.pop.streamers.length), gen.now),
         );
       });
     }
@@ -160,7 +173,7 @@ export class FraudCampaigns {
         const t = this.spread(start, end, d * perDevice + k, deviceCount * perDevice);
         gen.at(t, () => {
           const user = this.newAccount(c, device, this.farmIp(subnet));
-          gen.register(
+          gen.actions.register(
             user,
             t,
             this.rng.chance(0.5)
@@ -172,9 +185,9 @@ export class FraudCampaigns {
             "sms",
           );
           const streamer = this.rng.int(Math.min(50, gen.pop.streamers.length));
-          gen.at(t + 3_000 + this.rng.int(10_000), () => gen.roomEnter(user, streamer, gen.now));
-          gen.at(t + 15_000 + this.rng.int(20_000), () => gen.follow(user, streamer, gen.now, true));
-          gen.at(t + 30_000 + this.rng.int(30_000), () => gen.deviceReport(device, user, gen.now));
+          gen.at(t + 3_000 + this.rng.int(10_000), () => gen.actions.roomEnter(user, streamer, gen.now));
+          gen.at(t + 15_000 + this.rng.int(20_000), () => gen.actions.follow(user, streamer, gen.now, true));
+          gen.at(t + 30_000 + this.rng.int(30_000), () => gen.actions.deviceReport(device, user, gen.now));
         });
       }
     }
@@ -193,8 +206,8 @@ export class FraudCampaigns {
           (pop.deviceFlags[device] as number) | (pop.isIos(device) ? DEVICE_JAILBROKEN : DEVICE_ROOTED);
         this.note(c, "device", pop.deviceId[device] as string);
         this.note(c, "uid", pop.uid(user));
-        gen.deviceReport(device, user, t);
-        gen.at(t + 2_000 + this.rng.int(20_000), () => gen.login(user, gen.now, "password"));
+        gen.actions.deviceReport(device, user, t);
+        gen.at(t + 2_000 + this.rng.int(20_000), () => gen.actions.login(user, gen.now, "password"));
       });
     }
   }
@@ -214,7 +227,7 @@ export class FraudCampaigns {
       const t0 = start + span * 0.3 * this.rng.next();
       gen.at(t0, () => {
         const user = this.newAccount(c, devices[a % devices.length] as number, this.farmIp(subnet));
-        gen.register(user, t0, legitPhone(this.rng), "sms");
+        gen.actions.register(user, t0, legitPhone(this.rng), "sms");
         const tokens: string[] = [];
         // Many cards, one after another: stolen or borrowed instruments.
         for (let k = 0; k < cards; k++) {
@@ -222,7 +235,8 @@ export class FraudCampaigns {
           tokens.push(token);
           const tr = t0 + (span * 0.3 * (k + 1)) / (cards + 1);
           gen.at(tr, () => {
-            if (gen.recharge(user, gen.now, token, this.rng.pick([328, 648, 1298]))) this.note(c, "card", token);
+            if (gen.actions.recharge(user, gen.now, token, this.rng.pick([328, 648, 1298])))
+              this.note(c, "card", token);
           });
         }
         // Then nearly everything goes to the one streamer.
@@ -232,13 +246,13 @@ export class FraudCampaigns {
           const amount = Math.floor(
             Math.floor((pop.balance[user] as number) / (gifts - g)) * (g === gifts - 1 ? 0.9 : 1),
           );
-          if (amount > 0 && gen.gift(user, streamer, gen.now, amount) === 0 && tries > 0)
+          if (amount > 0 && gen.actions.gift(user, streamer, gen.now, amount) === 0 && tries > 0)
             gen.at(gen.now + 3_000 + this.rng.int(5_000), attempt(g, tries - 1));
         };
         for (let g = 0; g < gifts; g++) gen.at(t0 + span * (0.62 + (0.3 * g) / gifts), attempt(g, 3));
         // Some of those cards come back as chargebacks.
         for (const token of tokens) {
-          if (this.rng.chance(0.3)) gen.at(t0 + span * 0.97, () => gen.chargeback(user, gen.now, token, 328));
+          if (this.rng.chance(0.3)) gen.at(t0 + span * 0.97, () => gen.actions.chargeback(user, gen.now, token, 328));
         }
       });
     }
@@ -261,10 +275,10 @@ export class FraudCampaigns {
       const tf = start + (end - start) * (0.5 + 0.4 * this.rng.next());
       gen.at(tr, () => {
         const user = this.newAccount(c, devices[i % deviceCount] as number, this.farmIp(subnet));
-        gen.register(user, tr, legitPhone(this.rng), "one_click");
+        gen.actions.register(user, tr, legitPhone(this.rng), "one_click");
         gen.at(tf, () => {
-          gen.follow(user, streamer, gen.now, true);
-          gen.at(gen.now + 500 + this.rng.int(5_000), () => gen.roomEnter(user, streamer, gen.now));
+          gen.actions.follow(user, streamer, gen.now, true);
+          gen.at(gen.now + 500 + this.rng.int(5_000), () => gen.actions.roomEnter(user, streamer, gen.now));
         });
       });
     }
@@ -279,12 +293,12 @@ export class FraudCampaigns {
       const t0 = start + (end - start) * 0.2 * this.rng.next();
       gen.at(t0, () => {
         const user = this.newAccount(c, pop.addDevice(0, "android", 0), this.farmIp(subnet));
-        gen.register(user, t0, legitPhone(this.rng), "sms");
+        gen.actions.register(user, t0, legitPhone(this.rng), "sms");
         for (let m = 0; m < messages; m++) {
           gen.at(this.spread(t0 + 2_000, end, m, messages), () => {
             const streamer = this.rng.int(pop.streamers.length);
-            gen.roomEnter(user, streamer, gen.now);
-            gen.chat(user, streamer, gen.now + 1_500, spamMessage(this.rng));
+            gen.actions.roomEnter(user, streamer, gen.now);
+            gen.actions.chat(user, streamer, gen.now + 1_500, spamMessage(this.rng));
             this.note(c, "room", pop.roomId(streamer));
           });
         }

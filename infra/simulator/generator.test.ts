@@ -4,10 +4,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { AccessLog, AppLog, CoinTxn } from "../../schemas/types.generated.ts";
+import type { EventWriter, RecordTypes, SimStream, StreamSummary } from "./event-writer.ts";
 import { TrafficGenerator } from "./generator.ts";
 import { GroundTruth } from "./ground-truth.ts";
 import { loadScenario } from "./scenario.ts";
-import type { EventSink, RecordTypes, SimStream, StreamSummary } from "./sink.ts";
 
 interface Ids {
   requests: string[];
@@ -15,7 +15,7 @@ interface Ids {
   traces: Set<string>;
 }
 
-class IdSink implements EventSink {
+class IdCapture implements EventWriter {
   readonly ids: Ids = { requests: [], txns: [], traces: new Set() };
   written = 0;
   stream<K extends keyof RecordTypes>(_service: string, kind: K): SimStream<RecordTypes[K]> {
@@ -39,7 +39,7 @@ class IdSink implements EventSink {
 }
 
 function run(seed: number, start: number): Ids {
-  const sink = new IdSink();
+  const writer = new IdCapture();
   const gen = new TrafficGenerator(
     {
       seed,
@@ -53,12 +53,12 @@ function run(seed: number, start: number): Ids {
       scenarioName: "default",
       fraud: 1,
     },
-    sink,
+    writer,
     new GroundTruth(undefined),
   );
   gen.runUntil(start + 15_000, Number.POSITIVE_INFINITY);
   gen.finish();
-  return sink.ids;
+  return writer.ids;
 }
 
 const T0 = Date.UTC(2026, 10, 21, 10);

@@ -3,14 +3,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { FileSink, type RotationMode } from "./file-sink.ts";
+import type { EventWriter, StreamSummary } from "./event-writer.ts";
 import { TrafficGenerator } from "./generator.ts";
 import { GroundTruth } from "./ground-truth.ts";
-import { KafkaSink } from "./kafka-sink.ts";
+import { KafkaEventWriter } from "./kafka-event-writer.ts";
+import { LogFileWriter, type RotationMode } from "./log-file-writer.ts";
 import { TOPIC_OF } from "./platform.ts";
 import { Rng } from "./random.ts";
 import { loadScenario } from "./scenario.ts";
-import type { EventSink, StreamSummary } from "./sink.ts";
 
 /** 2026-11-20 20:30 in Beijing: the evening peak, and the same for every run that does not say otherwise. */
 export const DEFAULT_START = Date.UTC(2026, 10, 20, 12, 30, 0);
@@ -85,7 +85,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
   if (opts.to === "files" && !opts.out) throw new Error("--out DIR is needed to write files");
   const truthFile = opts.out ? join(opts.out, "ground-truth.jsonl") : undefined;
 
-  let sink: EventSink;
+  let writer: EventWriter;
   let truth: GroundTruth;
   // Dirty lines draw from their own stream: the valid traffic is the same with or without them.
   const dirtyRng = new Rng(opts.seed ^ 0x5eed_d1e7);
@@ -93,7 +93,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
     const dir = opts.out as string;
     mkdirSync(dir, { recursive: true });
     truth = new GroundTruth(truthFile);
-    sink = new FileSink({
+    writer = new LogFileWriter({
       dir,
       rotateBytes: opts.rotateBytes,
       rotation: opts.rotation,
@@ -106,9 +106,9 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
   } else {
     if (opts.out) mkdirSync(opts.out, { recursive: true });
     truth = new GroundTruth(truthFile);
-    const kafka = new KafkaSink(opts.brokers ?? [], truth, opts.dirty, dirtyRng);
+    const kafka = new KafkaEventWriter(opts.brokers ?? [], truth, opts.dirty, dirtyRng);
     await kafka.connect();
-    sink = kafka;
+    writer = kafka;
   }
 
   truth.add({
@@ -134,7 +134,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
       scenarioName: opts.scenario,
       fraud: opts.fraud,
     },
-    sink,
+    writer,
     truth,
   );
 
@@ -147,24 +147,24 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
       let more: boolean;
       if (opts.realtime) {
         more = gen.runUntil(start + (Date.now() - wallStart), maxRecords);
-        await sink.flush();
+        await writer.flush();
         if (more) await sleep(50);
       } else {
         // Chunks of simulated time; Kafka's sends are awaited between them so memory stays bounded.
-        more = gen.runUntil(gen.now + 2_000, isKafka ? Math.min(maxRecords, sink.written + 20_000) : maxRecords);
-        if (isKafka) await sink.flush();
+        more = gen.runUntil(gen.now + 2_000, isKafka ? Math.min(maxRecords, writer.written + 20_000) : maxRecords);
+        if (isKafka) await writer.flush();
         else if (opts.onProgress) await new Promise(setImmediate);
       }
       if (opts.onProgress && Date.now() - lastProgress >= 1000) {
         lastProgress = Date.now();
-        opts.onProgress(sink.written, gen.now - start);
+        opts.onProgress(writer.written, gen.now - start);
       }
       if (!more) break;
     }
   } finally {
     gen.finish();
   }
-  const streams = await sink.close();
+  const streams = await writer.close();
   const lines = streams.reduce((n, s) => n + s.lines, 0);
   const dirty = streams.reduce((n, s) => n + s.dirty, 0);
   const simulatedMs = Math.max(0, Math.floor(Math.min(gen.now, gen.end) - start));
@@ -200,7 +200,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
     writeFileSync(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
   }
   return {
-    records: sink.written,
+    records: writer.written,
     lines,
     bytes: streams.reduce((n, s) => n + s.bytes, 0),
     dirty,

@@ -4,15 +4,13 @@
 import { spawn, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { ActionableError } from "../../schemas/errors.ts";
 import { MIN_JAVA_MAJOR } from "./versions.ts";
 
-/** A failure the user can act on: `hint` says what to do. */
-export class StackError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
+/** A failure of the local stack the user can act on: `hint` says what to do. */
+export class StackError extends ActionableError {
+  constructor(message: string, hint?: string) {
+    super(message, hint);
     this.name = "StackError";
   }
 }

@@ -3,12 +3,13 @@
 
 import { join } from "node:path";
 import { createClient } from "@clickhouse/client";
-import { healthRetention, RetentionScheduler } from "../../sinks/clickhouse/retention.ts";
+import { RetentionScheduler } from "../../sinks/clickhouse/retention.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import type { Rec } from "../../stream/types.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import type { HealthAlert } from "./alerts.ts";
-import { scheduleDailyReport } from "./report.ts";
+import { scheduleDailyReport } from "./report-files.ts";
+import { healthRetention } from "./retention.ts";
 import type { HealthMetric } from "./rows.ts";
 import { DEFAULT_SLO_FILE, SloConfig } from "./slo.ts";
 import { buildHealthApp } from "./topology.ts";

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { formatAvailability, formatDuration, formatLatencyUs, formatShare, formatTarget } from "./format.ts";
 import { HealthQueryError } from "./health-reader.ts";
 import {
   availabilityOf,
   budgetFigures,
-  type DailyReport,
   equivalentDowntimeS,
   isBadMinute,
   latencyCompliance,
@@ -13,42 +11,10 @@ import {
   nodeReport,
   parseDay,
   previousUtcDay,
-  renderDailyReportMarkdown,
   worstEndpoints,
 } from "./report.ts";
-import { AVAILABILITY_LEVELS, type HealthNode, SloConfig } from "./slo.ts";
-
-const SLO = SloConfig.parse(`
-defaults:
-  availability: 99.9%
-  latency: { threshold: 100ms, target: 99% }
-  runbook: https://runbooks.test/{service}
-services:
-  pay-svc:
-    availability: 99%
-    endpoints:
-      /wallet/debit: { availability: 99.5% }
-`);
-
-const endpoint = (service: string, name: string): HealthNode => ({
-  level: "ENDPOINT",
-  app: "live",
-  system: "s",
-  service,
-  endpoint: name,
-});
-
-const figures = (requests: number, errors: number, extra: Partial<Parameters<typeof nodeReport>[2]> = {}) => ({
-  requests,
-  errors,
-  slow: 0,
-  minutes: 1440,
-  badMinutes: 0,
-  p50Us: 1000,
-  p99Us: 2000,
-  p999Us: 3000,
-  ...extra,
-});
+import { AVAILABILITY_LEVELS } from "./slo.ts";
+import { endpoint, figures, SLO } from "./testdata/report.ts";
 
 describe("availability math", () => {
   test("availability is 1 - errors/requests, and no figure without requests", () => {
@@ -166,105 +132,5 @@ describe("node reports", () => {
     assert.equal(worst.length, 10);
     assert.equal(worst[0]?.name, "a /e14");
     assert.ok(Math.abs((worst[0]?.budgetConsumed as number) - 15) < 1e-9);
-  });
-});
-
-describe("Markdown", () => {
-  const node = nodeReport(endpoint("room-svc", "/room/a|b"), SLO, figures(60_000, 50, { badMinutes: 1 }));
-  const app = nodeReport(
-    { level: "APP", app: "live", system: "", service: "", endpoint: "" },
-    SLO,
-    figures(60_000, 50),
-  );
-  const report: DailyReport = {
-    day: "2026-03-14",
-    from: "2026-03-14T00:00:00Z",
-    to: "2026-03-15T00:00:00Z",
-    generatedAt: "2026-03-15T00:05:00Z",
-    source: { database: "weir", table: "health_metrics", resolution: "1m", slo: "slo.yaml" },
-    hasData: true,
-    app: [app],
-    systems: [],
-    services: [],
-    endpoints: [node],
-    worstEndpoints: worstEndpoints([node]),
-    alerts: {
-      episodes: 1,
-      byRule: [{ rule: "availability-2m-10s", severity: "PAGE", count: 1 }],
-      list: [
-        {
-          id: "x",
-          rule: "availability-2m-10s",
-          kind: "BURN_RATE",
-          severity: "PAGE",
-          level: "SERVICE",
-          app: "live",
-          system: "s",
-          service: "room-svc",
-          endpoint: "",
-          target: "room-svc",
-          start: "2026-03-14T10:07:05Z",
-          end: null,
-          durationS: null,
-          observed: 20,
-          threshold: 14.4,
-          objective: 0.999,
-          message: "error budget burning",
-          runbook: "https://runbooks.test/room-svc",
-        },
-      ],
-    },
-    availabilityLevels: AVAILABILITY_LEVELS.map((l) => ({ ...l })),
-    unreadableSketches: 0,
-  };
-
-  test("a summary line, tables per level, worst endpoints, alerts and the levels' allowances", () => {
-    const md = renderDailyReportMarkdown(report);
-    assert.match(md, /^# Health report for 2026-03-14 \(UTC\)\n/);
-    assert.match(md, /\*\*live\*\*: availability 99\.9166% \(higher\) against a target of 99\.9% \(higher\): met\./);
-    assert.match(md, /## Endpoints\n\n\| node \| requests \|/);
-    // A `|` in a name must not split the table's cell.
-    assert.match(
-      md,
-      /\| `room-svc \/room\/a\\\|b` \| 60,000 \| 50 \| 99\.9166% \| higher \| 99\.9% \(higher\) \| yes \| 1m 12s \| 1 \| 16\.7% \|/,
-    );
-    assert.match(md, /## Worst endpoints\n\n\| # \| endpoint/);
-    assert.match(md, /\| 2026-03-14T10:07:05Z \| still firing \| – \| availability-2m-10s \| page \| `room-svc` \|/);
-    assert.match(md, /\| higher \| 99\.9% \| 1m 26s \| 8h 46m \|/);
-    assert.doesNotMatch(md, /## Systems/); // no rows, no table
-  });
-
-  test("a day without data says so", () => {
-    const md = renderDailyReportMarkdown({ ...report, hasData: false, app: [], endpoints: [], worstEndpoints: [] });
-    assert.match(md, /\*\*No health metrics for this day\.\*\*/);
-    assert.doesNotMatch(md, /## Endpoints/);
-  });
-});
-
-describe("formats", () => {
-  test("availability never rounds up, and shows six nines", () => {
-    assert.equal(formatAvailability(0.999), "99.9000%");
-    assert.equal(formatAvailability(0.9999996), "99.9999%");
-    assert.equal(formatAvailability(0.99999999), "99.9999%");
-    assert.equal(formatAvailability(1), "100%");
-    assert.equal(formatAvailability(null), "–");
-    assert.equal(formatTarget(0.9990000000000001), "99.9%");
-    assert.equal(formatTarget(0.99999), "99.999%");
-    assert.equal(formatShare(-0.5), "-50.0%");
-  });
-
-  test("durations and latencies in the unit that fits", () => {
-    assert.equal(formatDuration(0), "0s");
-    assert.equal(formatDuration(0.0864), "0.09s");
-    assert.equal(formatDuration(8.64), "8.6s");
-    assert.equal(formatDuration(72), "1m 12s");
-    assert.equal(formatDuration(864), "14m 24s");
-    assert.equal(formatDuration(8640), "2h 24m");
-    assert.equal(formatDuration(31_536), "8h 46m");
-    assert.equal(formatDuration(3_153_600), "36d 12h");
-    assert.equal(formatLatencyUs(850), "850µs");
-    assert.equal(formatLatencyUs(149_350), "149ms");
-    assert.equal(formatLatencyUs(1_234_567), "1.23s");
-    assert.equal(formatLatencyUs(null), "–");
   });
 });

@@ -4,8 +4,7 @@
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import { Client } from "@elastic/elasticsearch";
 import type { Logger } from "pino";
-import { logsTemplates } from "../../infra/elasticsearch/logs.ts";
-import { StackError } from "../../infra/stack/prerequisites.ts";
+import { ActionableError } from "../../schemas/errors.ts";
 import { dailyExpiry, PartitionRetention, RetentionScheduler } from "../../sinks/clickhouse/retention.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { ident, sql } from "../../sinks/clickhouse/sql.ts";
@@ -19,6 +18,7 @@ import type { LogLine } from "./lines.ts";
 import { loadPiiKey, type PiiKey, PiiKeyError } from "./pii/key.ts";
 import { PiiMasker } from "./pii/masker.ts";
 import { denseLogRow, LOG_COLUMNS } from "./rows.ts";
+import { logsTemplates } from "./template.ts";
 import { buildLogsApp } from "./topology.ts";
 
 /** How long the worker waits at start for Elasticsearch and ClickHouse to answer. */
@@ -26,12 +26,12 @@ const STARTUP_WAIT_MS = 60_000;
 /** How often the counters are logged. */
 const STATS_EVERY_MS = 60_000;
 
-/** The PII key; without one the worker stops at start with what to do (the CLI prints a StackError's hint). */
+/** The PII key; without one the worker stops at start with what to do (the CLI prints an ActionableError's hint). */
 function pipelineKey(env: NodeJS.ProcessEnv): PiiKey {
   try {
     return loadPiiKey(env);
   } catch (e) {
-    if (e instanceof PiiKeyError) throw new StackError(e.message, e.hint);
+    if (e instanceof PiiKeyError) throw new ActionableError(e.message, e.hint);
     throw e;
   }
 }
@@ -206,7 +206,7 @@ async function prepareStores(config: LogsConfig, es: Client, ch: ClickHouseClien
     ctx.logger,
   );
   if (!exists) {
-    throw new StackError(
+    throw new ActionableError(
       `the ClickHouse table ${database}.${table} does not exist`,
       database === "weir" && table === "logs"
         ? "create it with `weir migrate` (infra/clickhouse/002_logs.sql)"
@@ -223,7 +223,7 @@ async function untilAnswered<T>(what: string, url: string, call: () => Promise<T
     } catch (e) {
       if (!isUnreachable(e) || Date.now() >= deadline) {
         if (!isUnreachable(e)) throw e;
-        throw new StackError(
+        throw new ActionableError(
           `${what} at ${url} did not answer within ${STARTUP_WAIT_MS / 1000} s: ${(e as Error).message}`,
           "start it (`weir stack up` for the local stack) or point WEIR_ES_URL / WEIR_CLICKHOUSE_URL at it",
         );

@@ -2,13 +2,12 @@
 // the query language's (pipelines/logs/query/fields.ts); what a line does not have is left out (or
 // undefined) and takes the column's default ('' or 0), which keeps app rows short.
 //
-// The values match the Elasticsearch document of the same line (infra/elasticsearch/logs.ts): an
+// The values match the Elasticsearch document of the same line (documents.ts): an
 // access line's message and level are made the same way, so a query finds the same lines in both
 // stores. rows.test.ts checks that against the document builder.
-import { levelOfStatus } from "../../infra/elasticsearch/logs.ts";
 import type { ColumnSpec } from "../../sinks/clickhouse/rowbinary.ts";
 import type { Rec } from "../../stream/types.ts";
-import { type AccessLog, type AppLog, type LogLine, lineId } from "./lines.ts";
+import { type AccessLog, type AppLog, type LogLine, levelOfStatus, lineId } from "./lines.ts";
 
 /**
  * The table's columns and types, as in 002_logs.sql: what the sink writes as RowBinary. rows.test.ts

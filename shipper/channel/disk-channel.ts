@@ -4,15 +4,17 @@
  * and `commit`s once Kafka has acknowledged, or `rollback`s so they are taken again.
  *
  * On disk, a directory holds:
- * - a write-ahead log in segment files (`<first seq>.wal`, format in segment.ts): every record framed
+ * - a write-ahead log in segment files (`<first seq>.wal`: the format in segment.ts, the files and
+ *   their recovery in segment-log.ts, reading them back in segment-reader.ts): every record framed
  *   with its length, a CRC-32C and its seq. One put is one buffer and one write(); puts that arrive
  *   while a write is in flight go out together in the next writev(). A segment rolls at
  *   `segmentBytes` and is deleted once every record in it is committed and that mark is on disk.
- * - `COMMITTED`: the committed mark (seq, CRC), replaced atomically (temp file, fsync, rename, fsync
- *   of the directory) at most every `commitSyncMs` and on close. A small file rewritten whole was
- *   chosen over an append-only ack log: recovery reads 16 bytes instead of replaying a log, and
- *   there is no second log to rotate. Its cost (two fsyncs) is paid once a second, not per commit.
- *   A crash re-delivers what was committed since the last mark: at least once, never lost.
+ * - `COMMITTED`: the committed mark (seq, CRC; commit-mark.ts), replaced atomically (temp file,
+ *   fsync, rename, fsync of the directory) at most every `commitSyncMs` and on close. A small file
+ *   rewritten whole was chosen over an append-only ack log: recovery reads 16 bytes instead of
+ *   replaying a log, and there is no second log to rotate. Its cost (two fsyncs) is paid once a
+ *   second, not per commit. A crash re-delivers what was committed since the last mark: at least
+ *   once, never lost.
  * - `LOCK`: pid and process start time of the owner (lock.ts); a stale one is taken over.
  *
  * Durability (`fsync`): "always" resolves a put after fdatasync() covers it, and puts waiting at the
@@ -24,43 +26,23 @@
  * until commits free space, which is the shipper's backpressure, except into an empty channel, so a
  * batch larger than the bound cannot deadlock. Memory: a tail of recently written batches (at most
  * `tailBytes`) serves takes while the sink keeps up; when it falls behind (Kafka down), takes read the
- * segments back through a window of `readChunkBytes`. The index of taken-but-uncommitted records is
- * 16 bytes per record in flight; nothing else grows with the backlog.
+ * segments back through a window of `readChunkBytes`. The index of taken-but-uncommitted records
+ * (taken-records.ts) is 16 bytes per record in flight; nothing else grows with the backlog.
  *
  * Recovery (`open`): every remaining segment is scanned and checked. A torn tail of the last segment
  * (a crash mid-write) is truncated; a corrupt record elsewhere is counted and skipped by finding the
  * next good frame; the committed mark is restored, and every later record can be taken again.
  * `uncommitted()` lists those records, so the agent learns which lines the channel already holds.
  */
-import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { crc32c } from "@node-rs/crc32";
+import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
+import { readCommitMark, writeCommitMark } from "./commit-mark.ts";
 import { ChannelError } from "./errors.ts";
 import { DirectoryLock } from "./lock.ts";
-import {
-  closeFile,
-  encodeRecords,
-  FileWindow,
-  type Hole,
-  isSegmentHeader,
-  openFile,
-  parseSegmentFileName,
-  RECORD_HEADER_BYTES,
-  readExactly,
-  recordIntact,
-  recordLength,
-  recordSeq,
-  renameFile,
-  SEGMENT_HEADER_BYTES,
-  scanSegment,
-  segmentFileName,
-  segmentHeader,
-  syncDirectory,
-  syncFile,
-  unlinkFile,
-  writeFully,
-} from "./segment.ts";
+import { encodeRecords, RECORD_HEADER_BYTES, recordLength, recordSeq, SEGMENT_HEADER_BYTES } from "./segment.ts";
+import { type Segment, SegmentLog } from "./segment-log.ts";
+import { SegmentReader } from "./segment-reader.ts";
+import { TakenRecords } from "./taken-records.ts";
 
 export type FsyncPolicy = "always" | "interval" | "never";
 
@@ -124,21 +106,7 @@ export interface ChannelStats {
   committedSeq: number;
 }
 
-const MARK_FILE = "COMMITTED";
-const MARK_TMP = "COMMITTED.tmp";
-const MARK_MAGIC = 0x314d4357; // "WCM1"
-const TWO_32 = 2 ** 32;
 const MiB = 1024 * 1024;
-
-interface Segment {
-  firstSeq: number;
-  path: string;
-  /** Logical offset of the first record (file offset SEGMENT_HEADER_BYTES). Logical offsets number the bytes of all segments' records back to back. */
-  base: number;
-  /** File offset just past the last record written (or found good on open). */
-  end: number;
-  holes: Hole[] | null;
-}
 
 interface PendingWrite {
   buf: Buffer;
@@ -162,167 +130,6 @@ interface TailBatch {
   lastSeq: number;
 }
 
-/** Seq and logical end of each taken, un-committed record: how far a commit frees the disk. */
-class TakenRecords {
-  private seqs = new Float64Array(1024);
-  private ends = new Float64Array(1024);
-  private head = 0;
-  count = 0;
-
-  push(seq: number, end: number): void {
-    if (this.count === this.seqs.length) this.grow();
-    const i = (this.head + this.count) & (this.seqs.length - 1);
-    this.seqs[i] = seq;
-    this.ends[i] = end;
-    this.count++;
-  }
-
-  /** Drops the records with seq <= upto; returns how many, with the logical end of the last in `lastEnd`. */
-  dropUpTo(upto: number): number {
-    const mask = this.seqs.length - 1;
-    let n = 0;
-    while (this.count > 0 && (this.seqs[this.head] as number) <= upto) {
-      this.lastEnd = this.ends[this.head] as number;
-      this.head = (this.head + 1) & mask;
-      this.count--;
-      n++;
-    }
-    return n;
-  }
-
-  lastEnd = 0;
-
-  clear(): void {
-    this.head = 0;
-    this.count = 0;
-  }
-
-  private grow(): void {
-    const cap = this.seqs.length;
-    const seqs = new Float64Array(cap * 2);
-    const ends = new Float64Array(cap * 2);
-    for (let k = 0; k < this.count; k++) {
-      seqs[k] = this.seqs[(this.head + k) & (cap - 1)] as number;
-      ends[k] = this.ends[(this.head + k) & (cap - 1)] as number;
-    }
-    this.seqs = seqs;
-    this.ends = ends;
-    this.head = 0;
-  }
-}
-
-/** Reads records back from the segment files through a bounded window. */
-class SegmentReader {
-  private readonly window: FileWindow;
-  private fd = -1;
-  private fdSegment: Segment | null = null;
-  /** Records found corrupt while reading (after open). */
-  corrupt = 0;
-
-  constructor(
-    private readonly segments: () => readonly Segment[],
-    chunkBytes: number,
-  ) {
-    this.window = new FileWindow(chunkBytes);
-  }
-
-  private segmentAt(at: number): Segment {
-    const segs = this.segments();
-    for (const s of segs) if (at < s.base + s.end - SEGMENT_HEADER_BYTES) return s;
-    return segs[segs.length - 1] as Segment;
-  }
-
-  private async load(seg: Segment, pos: number, n: number): Promise<void> {
-    if (this.fdSegment !== seg) {
-      await this.closeFd();
-      this.fd = await openFile(seg.path, "r");
-      this.fdSegment = seg;
-    }
-    await this.window.load(seg, this.fd, pos, n, seg.end);
-  }
-
-  /**
-   * Appends to `out` the records from logical offset `from` up to `stop` (a record boundary), while
-   * out holds fewer than `maxRecords` and, after its first, no more than `maxBytes` of payload.
-   * `ends` gets each record's logical end. A record that fails its check (or whose seq is not above
-   * `afterSeq`) is counted and the rest of its segment skipped. Returns the offset reached and
-   * whether a limit stopped it.
-   */
-  async read(
-    from: number,
-    stop: number,
-    afterSeq: number,
-    maxRecords: number,
-    maxBytes: number,
-    out: ChannelBatch,
-    ends: number[],
-  ): Promise<{ at: number; full: boolean }> {
-    let at = from;
-    let seg = this.segmentAt(at);
-    let pos = SEGMENT_HEADER_BYTES + at - seg.base;
-    const w = this.window;
-    while (at < stop) {
-      if (out.seqs.length >= maxRecords) return { at, full: true };
-      if (pos >= seg.end) {
-        seg = this.segmentAt(at);
-        pos = SEGMENT_HEADER_BYTES + at - seg.base;
-        if (pos >= seg.end) break;
-        continue;
-      }
-      if (seg.holes !== null) {
-        const hole = seg.holes.find((h) => h.start === pos);
-        if (hole !== undefined) {
-          at += hole.end - pos;
-          pos = hole.end;
-          continue;
-        }
-      }
-      if (!w.has(seg, pos, RECORD_HEADER_BYTES)) await this.load(seg, pos, RECORD_HEADER_BYTES);
-      let o = pos - w.start;
-      const len = recordLength(w.buf, o);
-      const frame = RECORD_HEADER_BYTES + len;
-      if (pos + frame <= seg.end) {
-        if (out.seqs.length > 0 && out.bytes + len > maxBytes) return { at, full: true };
-        if (!w.has(seg, pos, frame)) {
-          await this.load(seg, pos, frame);
-          o = 0;
-        }
-        const seq = recordSeq(w.buf, o);
-        if (seq > afterSeq && recordIntact(w.buf, o, len)) {
-          out.seqs.push(seq);
-          out.payloads.push(w.buf.subarray(o + RECORD_HEADER_BYTES, o + frame));
-          out.bytes += len;
-          afterSeq = seq;
-          pos += frame;
-          at += frame;
-          ends.push(at);
-          continue;
-        }
-      }
-      // Damaged since open (the scan on open passed it): without the scan's resync at hand, the
-      // rest of this segment is given up, and counted as one record.
-      this.corrupt++;
-      at += seg.end - pos;
-      pos = seg.end;
-    }
-    return { at, full: false };
-  }
-
-  private async closeFd(): Promise<void> {
-    if (this.fd >= 0) {
-      const fd = this.fd;
-      this.fd = -1;
-      this.fdSegment = null;
-      await closeFile(fd);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.window.clear();
-    await this.closeFd();
-  }
-}
-
 function emptyBatch(): ChannelBatch {
   return { seqs: [], payloads: [], bytes: 0, lastSeq: 0 };
 }
@@ -344,8 +151,8 @@ export class DiskChannel {
   private readonly readChunkBytes: number;
   private readonly logger: Pick<Logger, "warn" | "error"> | undefined;
 
-  private segments: Segment[] = [];
-  private activeFd = -1;
+  /** The segment files: set by recover(), before open() returns the channel. */
+  private log!: SegmentLog;
   private nextSeq = 1;
 
   // Logical offsets: admitted (encoded, queued) >= written >= read >= committed.
@@ -374,8 +181,6 @@ export class DiskChannel {
   private idleWaiters: (() => void)[] = [];
   private syncWaiters: PendingWrite[] = [];
   private syncing: Promise<void> | null = null;
-  private unsyncedFds: number[] = [];
-  private dirDirty = false;
   private blocked: BlockedPut[] = [];
   private takeWaiter: (() => void) | null = null;
   private takeInProgress: Promise<ChannelBatch> | null = null;
@@ -390,7 +195,6 @@ export class DiskChannel {
   private failure: ChannelError | null = null;
   private corruptOnOpen = 0;
   private truncatedBytes = 0;
-  private fsyncs = 0;
 
   private constructor(
     options: DiskChannelOptions,
@@ -405,7 +209,7 @@ export class DiskChannel {
     this.tailBytes = positiveInteger("tailBytes", options.tailBytes ?? 16 * MiB, 0);
     this.readChunkBytes = positiveInteger("readChunkBytes", options.readChunkBytes ?? MiB, 64);
     this.logger = options.logger;
-    this.reader = new SegmentReader(() => this.segments, this.readChunkBytes);
+    this.reader = new SegmentReader(() => this.log.segments, this.readChunkBytes);
   }
 
   /** Opens (or creates) the channel in `options.dir`: locks it, checks and repairs the segments, restores the committed mark. */
@@ -423,7 +227,6 @@ export class DiskChannel {
       channel = new DiskChannel(options, lock);
       await channel.recover();
     } catch (e) {
-      if (channel !== undefined && channel.activeFd >= 0) closeSync(channel.activeFd);
       lock.release();
       throw e;
     }
@@ -436,131 +239,26 @@ export class DiskChannel {
 
   // --- recovery -------------------------------------------------------------------------------------
 
-  private readMark(): number {
-    let b: Buffer;
-    try {
-      b = readFileSync(join(this.dir, MARK_FILE));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return 0;
-      throw e;
-    }
-    if (b.length === 16 && b.readUInt32LE(0) === MARK_MAGIC && crc32c(b.subarray(0, 12)) === b.readUInt32LE(12))
-      return b.readUInt32LE(4) + b.readUInt32LE(8) * TWO_32;
-    // Only a damaged disk gets here (the mark is replaced by rename): re-deliver everything rather than lose.
-    this.logger?.warn(
-      { dir: this.dir },
-      "disk channel: the committed mark is damaged; every record in the channel will be delivered again",
-    );
-    return 0;
-  }
-
   private async recover(): Promise<void> {
-    const committed = this.readMark();
+    const committed = readCommitMark(this.dir, this.logger);
     this.committedSeq = committed;
     this.persistedSeq = committed;
-    rmSync(join(this.dir, MARK_TMP), { force: true });
-
-    const files: { firstSeq: number; path: string }[] = [];
-    for (const name of readdirSync(this.dir)) {
-      const firstSeq = parseSegmentFileName(name);
-      if (firstSeq !== null) files.push({ firstSeq, path: join(this.dir, name) });
-    }
-    files.sort((a, b) => a.firstSeq - b.firstSeq);
-    // Segments whose every record is committed need no scan (a crash came between mark and delete).
-    while (files.length > 1 && (files[1] as { firstSeq: number }).firstSeq - 1 <= committed) {
-      rmSync((files.shift() as { path: string }).path, { force: true });
-    }
-
-    const window = new FileWindow(this.readChunkBytes);
-    let lastSeq = 0;
-    let base = 0;
-    let firstUncommitted = -1;
-    let uncommitted = 0;
-    for (let i = 0; i < files.length; i++) {
-      const f = files[i] as { firstSeq: number; path: string };
-      const last = i === files.length - 1;
-      const nextFirstSeq = last ? 0 : (files[i + 1] as { firstSeq: number }).firstSeq;
-      const fd = openSync(f.path, last ? "r+" : "r");
-      try {
-        let size = fstatSync(fd).size;
-        const seg: Segment = { firstSeq: f.firstSeq, path: f.path, base, end: SEGMENT_HEADER_BYTES, holes: null };
-        const header = Buffer.alloc(SEGMENT_HEADER_BYTES);
-        if (size >= SEGMENT_HEADER_BYTES) await readExactly(fd, header, 0, SEGMENT_HEADER_BYTES, 0);
-        if (!isSegmentHeader(header, f.firstSeq) && last) {
-          // Torn at creation (or damaged): the name holds the same first seq, so rewrite it; records after it are still scanned.
-          if (size > 0) this.logger?.warn({ segment: f.path }, "disk channel: segment header rewritten");
-          await writeFully(fd, [segmentHeader(f.firstSeq)], 0);
-          size = Math.max(size, SEGMENT_HEADER_BYTES);
-        }
-        lastSeq = Math.max(lastSeq, f.firstSeq - 1);
-        if (size > SEGMENT_HEADER_BYTES) {
-          const scan = await scanSegment(fd, size, lastSeq, window, (seq, off) => {
-            if (seq <= committed) return;
-            if (firstUncommitted < 0) firstUncommitted = base + off - SEGMENT_HEADER_BYTES;
-            uncommitted++;
-          });
-          lastSeq = scan.lastSeq;
-          seg.end = scan.validEnd;
-          if (scan.holes.length > 0) seg.holes = scan.holes;
-          this.corruptOnOpen += scan.corruptRecords;
-          if (scan.corruptRecords > 0)
-            this.logger?.warn(
-              { segment: f.path, corruptRecords: scan.corruptRecords, holes: scan.holes },
-              "disk channel: corrupt records skipped",
-            );
-          if (scan.badFrom >= 0) {
-            if (last) {
-              this.truncatedBytes += size - scan.validEnd;
-              ftruncateSync(fd, scan.validEnd);
-              this.logger?.warn(
-                { segment: f.path, at: scan.validEnd, bytes: size - scan.validEnd },
-                "disk channel: torn tail truncated",
-              );
-            } else {
-              const lost = Math.max(1, nextFirstSeq - 1 - scan.lastSeq);
-              this.corruptOnOpen += lost;
-              this.logger?.warn(
-                { segment: f.path, at: scan.badFrom, lostRecords: lost },
-                "disk channel: the end of a segment is corrupt; going on with the next one",
-              );
-            }
-          }
-        }
-        base += seg.end - SEGMENT_HEADER_BYTES;
-        this.segments.push(seg);
-        if (last) {
-          await syncFile(fd);
-          this.activeFd = fd;
-        }
-      } finally {
-        if (!last) closeSync(fd);
-      }
-    }
-
-    const lastFile = files[files.length - 1];
-    this.nextSeq = Math.max(lastSeq, committed, lastFile !== undefined ? lastFile.firstSeq - 1 : 0) + 1;
-    if (this.segments.length === 0) {
-      const seg: Segment = {
-        firstSeq: this.nextSeq,
-        path: join(this.dir, segmentFileName(this.nextSeq)),
-        base: 0,
-        end: SEGMENT_HEADER_BYTES,
-        holes: null,
-      };
-      this.activeFd = await openFile(seg.path, "wx");
-      await writeFully(this.activeFd, [segmentHeader(seg.firstSeq)], 0);
-      await syncFile(this.activeFd);
-      await syncDirectory(this.dir);
-      this.segments.push(seg);
-    }
-    this.admittedEnd = base;
-    this.writtenEnd = base;
+    const found = await SegmentLog.recover(
+      { dir: this.dir, synced: this.fsync !== "never", readChunkBytes: this.readChunkBytes, logger: this.logger },
+      committed,
+    );
+    this.log = found.log;
+    this.corruptOnOpen += found.corruptRecords;
+    this.truncatedBytes += found.truncatedBytes;
+    this.nextSeq = found.nextSeq;
+    this.admittedEnd = found.end;
+    this.writtenEnd = found.end;
     this.writtenSeq = this.nextSeq - 1;
     this.durableSeq = this.writtenSeq;
-    this.committedEnd = firstUncommitted >= 0 ? firstUncommitted : base;
+    this.committedEnd = found.firstUncommitted >= 0 ? found.firstUncommitted : found.end;
     this.readAt = this.committedEnd;
     this.lastTakenSeq = committed;
-    this.uncommittedRecords = uncommitted;
+    this.uncommittedRecords = found.uncommitted;
   }
 
   // --- put ------------------------------------------------------------------------------------------
@@ -629,31 +327,25 @@ export class DiskChannel {
     }
   }
 
-  private get active(): Segment {
-    return this.segments[this.segments.length - 1] as Segment;
-  }
-
   private async writeLoop(): Promise<void> {
     if (this.writing) return;
     this.writing = true;
     try {
       while (this.writeQueue.length > 0 && this.failure === null) {
         const q = this.writeQueue;
-        let seg = this.active;
+        let seg: Segment = this.log.active;
         if (seg.end > SEGMENT_HEADER_BYTES && seg.end + (q[0] as PendingWrite).buf.length > this.segmentBytes)
-          seg = await this.roll((q[0] as PendingWrite).firstSeq);
+          seg = await this.log.roll((q[0] as PendingWrite).firstSeq, this.writtenEnd);
         // Everything queued that fits in this segment goes out in one writev().
         let n = 0;
         let bytes = 0;
         while (n < q.length && (n === 0 || seg.end + bytes + (q[n] as PendingWrite).buf.length <= this.segmentBytes))
           bytes += (q[n++] as PendingWrite).buf.length;
         const group = q.splice(0, n);
-        await writeFully(
-          this.activeFd,
+        await this.log.append(
           group.map((w) => w.buf),
-          seg.end,
+          bytes,
         );
-        seg.end += bytes;
         let at = this.writtenEnd;
         for (const w of group) {
           this.tail.push({ buf: w.buf, logicalStart: at, lastSeq: w.lastSeq });
@@ -681,29 +373,6 @@ export class DiskChannel {
     }
   }
 
-  /** Starts a new segment for records from `firstSeq` on. */
-  private async roll(firstSeq: number): Promise<Segment> {
-    const seg: Segment = {
-      firstSeq,
-      path: join(this.dir, segmentFileName(firstSeq)),
-      base: this.writtenEnd,
-      end: SEGMENT_HEADER_BYTES,
-      holes: null,
-    };
-    const fd = await openFile(seg.path, "wx");
-    await writeFully(fd, [segmentHeader(firstSeq)], 0);
-    const old = this.activeFd;
-    this.segments.push(seg);
-    this.activeFd = fd;
-    if (this.fsync === "never") await closeFile(old);
-    else {
-      // Synced (then closed) by the next sync, with the directory entry of the new file.
-      this.unsyncedFds.push(old);
-      this.dirDirty = true;
-    }
-    return seg;
-  }
-
   private requestSync(): void {
     if (this.syncing === null && this.failure === null) this.syncing = this.syncLoop();
   }
@@ -713,21 +382,8 @@ export class DiskChannel {
     try {
       for (;;) {
         const target = this.writtenSeq;
-        const old = this.unsyncedFds.splice(0);
-        const fd = this.activeFd;
-        const dir = this.dirDirty;
-        this.dirDirty = false;
-        if (target <= this.durableSeq && old.length === 0 && !dir) break;
-        for (const o of old) {
-          await syncFile(o, true);
-          this.fsyncs++;
-          await closeFile(o);
-        }
-        if (target > this.durableSeq) {
-          await syncFile(fd, true);
-          this.fsyncs++;
-        }
-        if (dir) await syncDirectory(this.dir);
+        if (target <= this.durableSeq && !this.log.unsynced) break;
+        await this.log.sync(target > this.durableSeq);
         if (target > this.durableSeq) this.durableSeq = target;
         const w = this.syncWaiters;
         let i = 0;
@@ -949,28 +605,11 @@ export class DiskChannel {
   private async writeMark(): Promise<void> {
     const seq = this.committedSeq;
     if (seq <= this.persistedSeq) return;
-    const b = Buffer.allocUnsafe(16);
-    b.writeUInt32LE(MARK_MAGIC, 0);
-    b.writeUInt32LE(seq % TWO_32, 4);
-    b.writeUInt32LE(Math.floor(seq / TWO_32), 8);
-    b.writeUInt32LE(crc32c(b.subarray(0, 12)), 12);
-    const tmp = join(this.dir, MARK_TMP);
-    const fd = await openFile(tmp, "w");
-    try {
-      await writeFully(fd, [b], 0);
-      await syncFile(fd);
-    } finally {
-      await closeFile(fd);
-    }
-    await renameFile(tmp, join(this.dir, MARK_FILE));
-    await syncDirectory(this.dir);
+    await writeCommitMark(this.dir, seq);
     this.persistedSeq = seq;
     this.lastMarkAt = Date.now();
     // Only now may segments go: before, a crash would bring back a mark that points into them.
-    while (this.segments.length > 1 && (this.segments[1] as Segment).firstSeq - 1 <= this.persistedSeq) {
-      const s = this.segments.shift() as Segment;
-      await unlinkFile(s.path);
-    }
+    await this.log.deleteUpTo(this.persistedSeq);
   }
 
   // --- after open, close, stats ---------------------------------------------------------------------
@@ -982,7 +621,7 @@ export class DiskChannel {
    */
   async *uncommitted(batchRecords = 1000): AsyncGenerator<ChannelBatch> {
     if (this.closed) throw this.closedError("read");
-    const reader = new SegmentReader(() => this.segments, this.readChunkBytes);
+    const reader = new SegmentReader(() => this.log.segments, this.readChunkBytes);
     const ends: number[] = [];
     let at = this.committedEnd;
     let afterSeq = this.committedSeq;
@@ -1004,21 +643,19 @@ export class DiskChannel {
 
   stats(): ChannelStats {
     const bytes = this.admittedEnd - this.committedEnd;
-    let diskBytes = 0;
-    for (const s of this.segments) diskBytes += s.end;
     return {
       bytes,
       records: this.uncommittedRecords,
       maxBytes: this.maxBytes,
       fill: bytes / this.maxBytes,
-      segments: this.segments.length,
-      diskBytes,
+      segments: this.log.segments.length,
+      diskBytes: this.log.diskBytes(),
       corruptRecords: this.corruptOnOpen + this.reader.corrupt,
       truncatedBytes: this.truncatedBytes,
       blockedPuts: this.blocked.length,
       takenRecords: this.taken.count,
       tailBytes: this.tailHeld,
-      fsyncs: this.fsyncs,
+      fsyncs: this.log.fsyncs,
       nextSeq: this.nextSeq,
       committedSeq: this.committedSeq,
     };
@@ -1051,9 +688,7 @@ export class DiskChannel {
       if (this.failure === null) await this.persistMark();
     } finally {
       await this.reader.close().catch(() => {});
-      for (const fd of this.unsyncedFds.splice(0)) closeSync(fd);
-      if (this.activeFd >= 0) closeSync(this.activeFd);
-      this.activeFd = -1;
+      this.log.closeSync();
       this.lock.release();
     }
     if (this.failure !== null) throw this.failure;

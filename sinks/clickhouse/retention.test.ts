@@ -3,7 +3,6 @@ import { test } from "node:test";
 import {
   dailyExpiry,
   dayStart,
-  HEALTH_RETENTION_DEFAULTS,
   monthlyExpiry,
   PartitionParseError,
   parsePartition,
@@ -50,7 +49,7 @@ test("month partitions keep the given number of months after the month ends", ()
 });
 
 test("each resolution of (window_ms, day) partitions keeps its own days; unknown resolutions are kept", () => {
-  const rule = resolutionDailyExpiry(HEALTH_RETENTION_DEFAULTS.metrics);
+  const rule = resolutionDailyExpiry({ 1000: "7d", 60000: "90d", 3600000: "400d" });
   const now = Date.UTC(2026, 10, 21, 12); // 2026-11-21 12:00
   assert.equal(rule([1000, 20261113], now), true); // 8 days old
   assert.equal(rule([1000, 20261114], now), false); // ends 2026-11-15, + 7 d = 2026-11-22

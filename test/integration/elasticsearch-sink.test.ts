@@ -12,8 +12,8 @@ import {
   accessLogMapping,
   appLogMapping,
   type LogDocument,
-  logsTemplates,
-} from "../../infra/elasticsearch/logs.ts";
+} from "../../pipelines/logs/documents.ts";
+import { logsTemplates } from "../../pipelines/logs/template.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
 import { IndexRetention, IndexRetentionScheduler } from "../../sinks/elasticsearch/retention.ts";

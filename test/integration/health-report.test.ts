@@ -12,13 +12,8 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import { DDSketch } from "@datadog/sketches-js";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { HealthQueryError, show, top } from "../../pipelines/health/queries.ts";
-import {
-  buildDailyReport,
-  type DailyReport,
-  type NodeReport,
-  previousUtcDay,
-  scheduleDailyReport,
-} from "../../pipelines/health/report.ts";
+import { buildDailyReport, type DailyReport, type NodeReport, previousUtcDay } from "../../pipelines/health/report.ts";
+import { scheduleDailyReport } from "../../pipelines/health/report-files.ts";
 import { type HealthNode, nodeId, SloConfig } from "../../pipelines/health/slo.ts";
 import { clickhouseClient, endpoints, requireStack, uniqueName } from "../support/stack.ts";
 

@@ -13,18 +13,19 @@ import { after, before, test } from "node:test";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Client } from "@elastic/elasticsearch";
 import pino from "pino";
-import { accessLogDocument, appLogDocument, logsTemplates } from "../../infra/elasticsearch/logs.ts";
+import type { EventWriter, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/event-writer.ts";
 import { TrafficGenerator } from "../../infra/simulator/generator.ts";
 import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
 import { loadScenario } from "../../infra/simulator/scenario.ts";
-import type { EventSink, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/sink.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { OPENAPI } from "../../pipelines/logs/api/openapi.ts";
 import { hashToken } from "../../pipelines/logs/api/tokens.ts";
+import { accessLogDocument, appLogDocument } from "../../pipelines/logs/documents.ts";
 import { loadPiiKey } from "../../pipelines/logs/pii/key.ts";
 import { PiiMasker } from "../../pipelines/logs/pii/masker.ts";
 import { accessLogRow, appLogRow } from "../../pipelines/logs/rows.ts";
 import type { LogHit } from "../../pipelines/logs/search/hit.ts";
+import { logsTemplates } from "../../pipelines/logs/template.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
@@ -62,7 +63,7 @@ const TOKENS = { all: "wlt_test-all-services", gift: "wlt_test-gift-only" };
 let tokensFile: string;
 
 /** Keeps the simulator's app and access records per stream; drops the business events. */
-class MemorySink implements EventSink {
+class MemorySink implements EventWriter {
   readonly streams = new Map<string, Array<AppLog | AccessLog>>();
   written = 0;
   stream<K extends keyof RecordTypes>(service: string, kind: K): SimStream<RecordTypes[K]> {

@@ -23,15 +23,15 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import type { Admin } from "kafkajs";
-import { FileSink } from "../../infra/simulator/file-sink.ts";
+import type { EventWriter, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/event-writer.ts";
 import { TrafficGenerator } from "../../infra/simulator/generator.ts";
 import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
+import { LogFileWriter } from "../../infra/simulator/log-file-writer.ts";
 import type { LineFormat, StreamKind } from "../../infra/simulator/platform.ts";
 import { legitPhone } from "../../infra/simulator/population.ts";
 import { Rng } from "../../infra/simulator/random.ts";
 import { loadScenario } from "../../infra/simulator/scenario.ts";
 import type { SimulatorTopics } from "../../infra/simulator/ship-config.ts";
-import type { EventSink, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/sink.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { idCheckChar } from "../../pipelines/logs/pii/validators.ts";
 import type { LogHit } from "../../pipelines/logs/search/hit.ts";
@@ -168,15 +168,15 @@ function startWorker(): ChildProcess {
 // ---- the simulator's files, with PII in a share of the lines -------------------------------------
 
 /** PII written into the lines, as people type it; each value is one token in each store once masked. */
-class PiiWritingSink implements EventSink {
+class PiiInjectingWriter implements EventWriter {
   readonly pii = { phones: 0, idCards: 0 };
-  /** How each stream rotates: FileSink's "mixed" alternates rename and copytruncate in the order streams are opened. */
+  /** How each stream rotates: LogFileWriter's "mixed" alternates rename and copytruncate in the order streams are opened. */
   readonly rotation = new Map<string, "rename" | "copytruncate">();
   private appLines = 0;
   private accessLines = 0;
 
   constructor(
-    private readonly files: FileSink,
+    private readonly files: LogFileWriter,
     private readonly rng: Rng,
   ) {}
 
@@ -253,7 +253,7 @@ async function writeServiceLogs(start: number): Promise<{
   rotation: Map<string, "rename" | "copytruncate">;
 }> {
   const truth = new GroundTruth(join(simDir, "ground-truth.jsonl"));
-  const files = new FileSink({
+  const files = new LogFileWriter({
     dir: simDir,
     rotateBytes: ROTATE_BYTES,
     rotation: "mixed",
@@ -263,7 +263,7 @@ async function writeServiceLogs(start: number): Promise<{
     rng: new Rng(SEED ^ 0x5eed_d1e7),
     truth,
   });
-  const sink = new PiiWritingSink(files, new Rng(SEED ^ 0x9111));
+  const writer = new PiiInjectingWriter(files, new Rng(SEED ^ 0x9111));
   const gen = new TrafficGenerator(
     {
       seed: SEED,
@@ -277,19 +277,19 @@ async function writeServiceLogs(start: number): Promise<{
       scenarioName: "default",
       fraud: 1,
     },
-    sink,
+    writer,
     truth,
   );
   for (let t = start + 250; ; t += 250) {
     const more = gen.runUntil(t, Number.POSITIVE_INFINITY);
-    await sink.flush();
+    await writer.flush();
     if (!more) break;
     await sleep(50);
   }
   gen.finish();
-  await sink.close();
+  await writer.close();
   truth.close();
-  return { records: sink.written, pii: sink.pii, rotation: sink.rotation };
+  return { records: writer.written, pii: writer.pii, rotation: writer.rotation };
 }
 
 // ---- the ground truth, from the files ------------------------------------------------------------

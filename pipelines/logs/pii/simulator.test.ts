@@ -3,12 +3,12 @@
 // The values come from the simulator's own code (infra/simulator), not from a copy of its formats.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import type { EventWriter, SimStream, StreamSummary } from "../../../infra/simulator/event-writer.ts";
 import { TrafficGenerator } from "../../../infra/simulator/generator.ts";
 import { GroundTruth, type TruthRecord } from "../../../infra/simulator/ground-truth.ts";
 import { CHAT_PHRASES, legitPhone, spamMessage } from "../../../infra/simulator/population.ts";
 import { Rng } from "../../../infra/simulator/random.ts";
 import { loadScenario } from "../../../infra/simulator/scenario.ts";
-import type { EventSink, SimStream, StreamSummary } from "../../../infra/simulator/sink.ts";
 import type { BehaviorEvent } from "../../../schemas/types.generated.ts";
 import { PiiKey } from "./key.ts";
 import { PiiMasker } from "./masker.ts";
@@ -37,10 +37,10 @@ function assertMasked(line: string, typed: string): void {
 }
 
 /** Keeps the behaviour events and counts the rest, like a file or Kafka sink would write them. */
-class BehaviorCapture implements EventSink {
+class BehaviorCapture implements EventWriter {
   readonly events: BehaviorEvent[] = [];
   written = 0;
-  stream<K extends keyof import("../../../infra/simulator/sink.ts").RecordTypes>(
+  stream<K extends keyof import("../../../infra/simulator/event-writer.ts").RecordTypes>(
     _service: string,
     kind: K,
   ): SimStream<never> {

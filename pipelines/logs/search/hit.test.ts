@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { accessLogDocument, appLogDocument } from "../../../infra/elasticsearch/logs.ts";
 import type { AccessLog, AppLog } from "../../../schemas/types.generated.ts";
+import { accessLogDocument, appLogDocument } from "../documents.ts";
 import { toLogHit } from "./hit.ts";
 
 const T = Date.UTC(2026, 10, 20, 12, 30, 1, 250);

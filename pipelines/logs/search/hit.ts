@@ -1,7 +1,7 @@
 // A log line as search returns it: the same shape for app and access lines, in names that do not
 // depend on the store (the OpenAPI document describes it as LogHit). `id` is the document's _id, what
 // `weir logs context <id>` takes.
-import type { LogDocument } from "../../../infra/elasticsearch/logs.ts";
+import type { LogDocument } from "../documents.ts";
 
 export interface LogHit {
   /** The document's _id: `<fileId>:<offset>` for a shipped line. */

@@ -5,8 +5,8 @@
 // Index names only narrow: a service's part of a name is sanitised (lowercased, some characters
 // replaced), so two services can share a name, and `logs-gift-*` also matches `logs-gift-svc-...`.
 // Every search that narrows by service therefore also filters on service.name.
-import { LOGS_INDEX_PREFIX } from "../../../infra/elasticsearch/logs.ts";
 import { prefixProblem, sanitizeIndexPart, utcDay } from "../../../sinks/elasticsearch/index-name.ts";
+import { LOGS_INDEX_PREFIX } from "../template.ts";
 import { SearchError } from "./errors.ts";
 
 /** The variable naming the index prefix the logs pipeline writes with; default `logs`. */

@@ -1,20 +1,20 @@
 // The ids `weir simulate --to kafka` gives app lines: the logs pipeline stores a line under its id
 // with a `create`, so two different lines sharing one id lose the second. No broker is needed: the
-// sink's sends are caught where records are handed to Kafka (enqueue).
+// writer's sends are caught where records are handed to Kafka (enqueue).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AppLog } from "../../schemas/types.generated.ts";
 import { TrafficGenerator } from "./generator.ts";
 import { GroundTruth } from "./ground-truth.ts";
-import { appLineId, KafkaSink } from "./kafka-sink.ts";
+import { appLineId, KafkaEventWriter } from "./kafka-event-writer.ts";
 import { Rng } from "./random.ts";
 import { loadScenario } from "./scenario.ts";
 
 const appCodec = codecFor("AppLog");
 
-/** A KafkaSink that keeps what it would produce to logs.app instead of sending it (it never connects). */
-class CapturingKafkaSink extends KafkaSink {
+/** A KafkaEventWriter that keeps what it would produce to logs.app instead of sending it (it never connects). */
+class CapturingKafkaEventWriter extends KafkaEventWriter {
   readonly app: Buffer[] = [];
   override enqueue(topic: string, _key: string | null, value: Buffer): void {
     if (topic === "logs.app") this.app.push(value);
@@ -30,7 +30,7 @@ interface Run {
 
 /** The app lines of a short run as encoded for Kafka, by id. */
 function appLines(run: Run): Map<string, Buffer> {
-  const sink = new CapturingKafkaSink(["127.0.0.1:1"], new GroundTruth(undefined), 0, new Rng(1));
+  const writer = new CapturingKafkaEventWriter(["127.0.0.1:1"], new GroundTruth(undefined), 0, new Rng(1));
   const runMs = run.runMs ?? 20_000;
   const gen = new TrafficGenerator(
     {
@@ -45,13 +45,13 @@ function appLines(run: Run): Map<string, Buffer> {
       scenarioName: "default",
       fraud: 1,
     },
-    sink,
+    writer,
     new GroundTruth(undefined),
   );
   gen.runUntil(run.start + runMs, Number.POSITIVE_INFINITY);
   gen.finish();
   const byId = new Map<string, Buffer>();
-  for (const value of sink.app) {
+  for (const value of writer.app) {
     const id = appCodec.decode(value).id;
     assert.ok(!byId.has(id), `id ${id} twice in one run`);
     byId.set(id, value);

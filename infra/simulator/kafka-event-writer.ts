@@ -7,10 +7,10 @@ import { Kafka, logLevel, type Producer } from "kafkajs";
 import { keyReader, loadTopicCatalog } from "../../schemas/catalog.ts";
 import { type AvroCodec, codecFor } from "../../schemas/codec.ts";
 import type { AppLog, SchemaName } from "../../schemas/types.generated.ts";
+import type { EventWriter, RecordTypes, SimStream, StreamSummary } from "./event-writer.ts";
 import type { GroundTruth } from "./ground-truth.ts";
 import { type LineFormat, type StreamKind, TOPIC_OF } from "./platform.ts";
 import type { Rng } from "./random.ts";
-import type { EventSink, RecordTypes, SimStream, StreamSummary } from "./sink.ts";
 
 const SCHEMA_OF: Record<StreamKind, SchemaName> = {
   access: "AccessLog",
@@ -22,7 +22,7 @@ const SCHEMA_OF: Record<StreamKind, SchemaName> = {
 const BATCH = 2000;
 const MAX_IN_FLIGHT = 4;
 
-export class KafkaSink implements EventSink {
+export class KafkaEventWriter implements EventWriter {
   private readonly producer: Producer;
   private readonly batches = new Map<string, { key: string | null; value: Buffer }[]>();
   private readonly sentPerTopic = new Map<string, number>();
@@ -135,7 +135,7 @@ class KafkaStream<T> implements SimStream<T> {
   private events = 0;
 
   constructor(
-    private readonly sink: KafkaSink,
+    private readonly writer: KafkaEventWriter,
     readonly service: string,
     readonly kind: StreamKind,
     readonly format: LineFormat,
@@ -147,9 +147,9 @@ class KafkaStream<T> implements SimStream<T> {
   write(record: T): void {
     // App log lines get their id from the shipper when shipped from files; here the stream names them.
     if (this.kind === "app") (record as AppLog).id = appLineId(this.service, this.events, record as AppLog);
-    this.sink.enqueue(this.topic, this.key(record), this.codec.encode(record));
+    this.writer.enqueue(this.topic, this.key(record), this.codec.encode(record));
     this.events++;
-    this.sink.written++;
+    this.writer.written++;
   }
 
   summary(): StreamSummary {

@@ -15,23 +15,23 @@ import {
   writeSync,
 } from "node:fs";
 import { join } from "node:path";
-import { accessLine, appLine, behaviorLine, coinLine, deviceLine } from "./formats.ts";
-import type { GroundTruth } from "./ground-truth.ts";
-import type { LineFormat, StreamKind } from "./platform.ts";
-import { AliasTable, type Rng } from "./random.ts";
 import {
   DIRTY_KINDS,
   DIRTY_WEIGHTS,
   type DirtyKind,
-  type EventSink,
+  type EventWriter,
   type RecordTypes,
   type SimStream,
   type StreamSummary,
-} from "./sink.ts";
+} from "./event-writer.ts";
+import { accessLine, appLine, behaviorLine, coinLine, deviceLine } from "./formats.ts";
+import type { GroundTruth } from "./ground-truth.ts";
+import type { LineFormat, StreamKind } from "./platform.ts";
+import { AliasTable, type Rng } from "./random.ts";
 
 export type RotationMode = "rename" | "copytruncate" | "mixed";
 
-export interface FileSinkOptions {
+export interface LogFileWriterOptions {
   dir: string;
   rotateBytes: number;
   rotation: RotationMode;
@@ -49,11 +49,11 @@ export interface FileSinkOptions {
 const BUFFER_BYTES = 1 << 20;
 const dirtyTable = new AliasTable(DIRTY_WEIGHTS);
 
-export class FileSink implements EventSink {
+export class LogFileWriter implements EventWriter {
   private readonly streams: FileStream<unknown>[] = [];
   written = 0;
 
-  constructor(readonly opts: FileSinkOptions) {
+  constructor(readonly opts: LogFileWriterOptions) {
     mkdirSync(opts.dir, { recursive: true });
   }
 
@@ -117,7 +117,7 @@ class FileStream<T> implements SimStream<T> {
   rotations = 0;
 
   constructor(
-    private readonly sink: FileSink,
+    private readonly writer: LogFileWriter,
     readonly service: string,
     readonly kind: StreamKind,
     readonly format: LineFormat,
@@ -125,18 +125,18 @@ class FileStream<T> implements SimStream<T> {
     private readonly mode: "rename" | "copytruncate",
   ) {
     this.name = `${service}/${kind}`;
-    this.path = join(sink.opts.dir, service, `${kind}.log`);
+    this.path = join(writer.opts.dir, service, `${kind}.log`);
     this.fd = openSync(this.path, "a");
   }
 
   write(record: T): void {
     const line = this.serialize(record);
-    const { dirtyRate } = this.sink.opts;
-    if (dirtyRate > 0 && this.sink.opts.rng.next() < dirtyRate) this.addDirty(line);
+    const { dirtyRate } = this.writer.opts;
+    if (dirtyRate > 0 && this.writer.opts.rng.next() < dirtyRate) this.addDirty(line);
     this.append(line);
     this.lines += this.format === "text" ? countNewlines(line) : 1;
     this.events++;
-    this.sink.written++;
+    this.writer.written++;
   }
 
   /** Appends a line (or a dirty line's bytes); rotates once the file has grown past the limit. */
@@ -150,14 +150,14 @@ class FileStream<T> implements SimStream<T> {
     const size = typeof chunk === "string" ? this.buf.write(chunk, this.used, "utf8") : chunk.copy(this.buf, this.used);
     this.used += size;
     this.bytes += size;
-    if (this.fileBytes + this.used > this.sink.opts.rotateBytes) {
+    if (this.fileBytes + this.used > this.writer.opts.rotateBytes) {
       this.flushPending();
       this.rotate();
     }
   }
 
   private addDirty(line: string): void {
-    const { rng, oversizeBytes, truth } = this.sink.opts;
+    const { rng, oversizeBytes, truth } = this.writer.opts;
     let kind: DirtyKind = DIRTY_KINDS[dirtyTable.sample(rng)] as DirtyKind;
     // A plain-text log has no JSON to break or mistype: its bad lines are bad bytes or huge ones.
     if (this.format === "text" && (kind === "malformed-json" || kind === "wrong-type")) kind = "invalid-utf8";
@@ -212,7 +212,7 @@ class FileStream<T> implements SimStream<T> {
   }
 
   private rotate(): void {
-    const { keep } = this.sink.opts;
+    const { keep } = this.writer.opts;
     // Shift the rotated files up: .1 -> .2 -> ...; with `keep`, the oldest falls off.
     let n = this.rotations;
     if (keep > 0 && n >= keep) {

@@ -1,5 +1,6 @@
-// Where simulated events go: JSON-line files the way services write them (file-sink.ts) or straight
-// to Kafka in Avro (kafka-sink.ts). The generator only sees streams it writes records to.
+// Where simulated events go: a writer of JSON-line files the way services write them
+// (log-file-writer.ts) or of Avro straight to Kafka (kafka-event-writer.ts). The generator only sees
+// streams it writes records to.
 import type { AccessLog, AppLog, BehaviorEvent, CoinTxn, DeviceReport } from "../../schemas/types.generated.ts";
 import type { LineFormat, StreamKind } from "./platform.ts";
 
@@ -29,7 +30,7 @@ export interface StreamSummary {
   rotations: number;
 }
 
-export interface EventSink {
+export interface EventWriter {
   stream<K extends StreamKind>(service: string, kind: K, format: LineFormat): SimStream<RecordTypes[K]>;
   /** Hands buffered records on (to the file system or Kafka). */
   flush(): Promise<void>;

@@ -1,25 +1,26 @@
-// How long PII masking takes per log line: `node --import tsx pipelines/logs/pii/bench-mask.ts [records]`.
+// How long PII masking takes per log line: `node --import tsx bench/logs/pii-mask.ts [records]`.
 //
 // The lines are the traffic simulator's app logs (messages, attributes, error stacks of seven
 // services), as they are, and with PII written into them the ways the simulator types it (chat spam,
 // registrations) plus emails, ID and card numbers. Reported: nanoseconds per line for maskText, per
 // record for the compiled AppLog masker, and, for scale, one pass of a regular expression that only
 // looks for a digit or an @ and of a naive masker made of one regular expression per kind.
-import { TrafficGenerator } from "../../../infra/simulator/generator.ts";
-import { GroundTruth } from "../../../infra/simulator/ground-truth.ts";
-import { legitPhone, spamMessage } from "../../../infra/simulator/population.ts";
-import { Rng } from "../../../infra/simulator/random.ts";
-import { loadScenario } from "../../../infra/simulator/scenario.ts";
-import type { EventSink, RecordTypes, SimStream, StreamSummary } from "../../../infra/simulator/sink.ts";
-import { SchemaRegistry } from "../../../schemas/registry.ts";
-import type { AppLog } from "../../../schemas/types.generated.ts";
-import { PiiKey } from "./key.ts";
-import { compileMasker, PiiMasker, type RecordSchema } from "./masker.ts";
+
+import type { EventWriter, RecordTypes, SimStream, StreamSummary } from "../../infra/simulator/event-writer.ts";
+import { TrafficGenerator } from "../../infra/simulator/generator.ts";
+import { GroundTruth } from "../../infra/simulator/ground-truth.ts";
+import { legitPhone, spamMessage } from "../../infra/simulator/population.ts";
+import { Rng } from "../../infra/simulator/random.ts";
+import { loadScenario } from "../../infra/simulator/scenario.ts";
+import { PiiKey } from "../../pipelines/logs/pii/key.ts";
+import { compileMasker, PiiMasker, type RecordSchema } from "../../pipelines/logs/pii/masker.ts";
+import { SchemaRegistry } from "../../schemas/registry.ts";
+import type { AppLog } from "../../schemas/types.generated.ts";
 
 const RECORDS = Number(process.argv[2] ?? 50_000);
 const ROUNDS = 7;
 
-class AppLogCapture implements EventSink {
+class AppLogCapture implements EventWriter {
   readonly records: AppLog[] = [];
   written = 0;
   stream<K extends keyof RecordTypes>(_service: string, kind: K): SimStream<RecordTypes[K]> {
