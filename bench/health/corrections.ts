@@ -68,7 +68,9 @@ function traffic(delayOf: (host: string, hostIndex: number) => number): Shipped[
     const ep = endpoints[Math.floor(r() * endpoints.length)] as (typeof ENDPOINTS)[number];
     const hostIndex = Math.floor(r() * svc.hosts);
     const host = `${svc.name}-${hostIndex + 1}`;
-    const latencyUs = Math.round(ep.medianMs * 1000 * Math.exp(ep.sigma * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())));
+    const latencyUs = Math.round(
+      ep.medianMs * 1000 * Math.exp(ep.sigma * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r())),
+    );
     out.push({
       event: {
         id: `e${i}`,

@@ -40,8 +40,8 @@ import {
   countMessages,
   createHealthDatabase,
   HOUR,
-  messageIds,
   LEVELS,
+  messageIds,
   oracle,
   readAccessLines,
   startHealthWorker,
@@ -185,9 +185,13 @@ async function verify(run: Run, requests: AccessLog[]): Promise<void> {
   const n = await countMessages(run.topic, requests.length, 120_000);
   if (n !== requests.length) {
     const ids = await messageIds(run.topic, 20_000);
-    const missing = requests.filter((r) => !ids.has(r.id)).map((r) => `${r.id} ${r.host} ${new Date(r.ts).toISOString()}`);
+    const missing = requests
+      .filter((r) => !ids.has(r.id))
+      .map((r) => `${r.id} ${r.host} ${new Date(r.ts).toISOString()}`);
     const twice = [...ids].filter(([, k]) => k > 1).map(([id]) => id);
-    assert.fail(`${n} of ${requests.length} lines in Kafka; missing ${missing.slice(0, 10)}; twice ${twice.slice(0, 10)}`);
+    assert.fail(
+      `${n} of ${requests.length} lines in Kafka; missing ${missing.slice(0, 10)}; twice ${twice.slice(0, 10)}`,
+    );
   }
   await closeWindows(run.topic, run.hour + HOUR + 2 * 60_000, SERVICE_NAMES);
   const expected = oracle(requests, slo);
