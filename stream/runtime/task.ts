@@ -2,6 +2,7 @@
 // the watermark of that partition, and talks to the outside only through TaskIO, so the Kafka
 // worker and the test driver run exactly the same code.
 import { createHash } from "node:crypto";
+import { SOURCE_HEADER } from "../../kafka/headers.ts";
 import type { CompiledTopology, SubTopology } from "../dsl/compile.ts";
 import type { Node, SourceNode, TableNode } from "../dsl/graph.ts";
 import { partitionFor } from "../kafka/partitioner.ts";
@@ -14,8 +15,6 @@ import type { CorrectionCounts, Emit, Input, OperatorContext, Port, Processor } 
 export const WATERMARK_HEADER = "weir-watermark";
 export const ORIGIN_HEADER = "weir-origin";
 export const IDLE_HEADER = "weir-idle";
-/** The source (host and log file) of a record, as weir ship stamps it: per-source watermarks. */
-export const SOURCE_HEADER = "weir-source";
 /** Longer source names are kept as their SHA-256, so a hostile one costs bounded memory. */
 const MAX_SOURCE_NAME = 128;
 /** Reserved changelog key that carries the task's watermark state. */
