@@ -13,6 +13,7 @@ import kafkajs, { type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { KafkaClient } from "../../kafka/client.ts";
+import { SOURCE_HEADER } from "../../kafka/headers.ts";
 import type { ShipEntry } from "../types.ts";
 
 // The lz4 codec is registered by kafka/codecs.ts (imported by kafka/client.ts).
@@ -64,6 +65,8 @@ export interface KafkaSinkHooks {
   refused(entry: ShipEntry, reason: string, message: string): ShipEntry | null;
   /** Each acknowledged produce request: its duration and size, for metrics. */
   sent?(seconds: number, records: number): void;
+  /** The record's source, sent as its weir-source header; null: none. */
+  sourceOf?(entry: ShipEntry): string | null;
 }
 
 export interface KafkaSinkStats {
@@ -209,7 +212,13 @@ export class KafkaSink {
         byTopic.set(e.topic, list);
       }
       const ts = e.ts > now + MAX_AHEAD_MS || e.ts < 0 ? now : e.ts;
-      list.push({ key: e.key, value: e.value, timestamp: String(Math.floor(ts)) });
+      const source = this.hooks.sourceOf?.(e) ?? null;
+      list.push({
+        key: e.key,
+        value: e.value,
+        timestamp: String(Math.floor(ts)),
+        ...(source !== null ? { headers: { [SOURCE_HEADER]: source } } : {}),
+      });
       bytes += e.value.length;
     }
     const batch = {
