@@ -439,10 +439,11 @@ export class Task {
     return out;
   }
 
-  /** What operators with allowed lateness did with late records, summed over the task's operators. */
-  corrections(): CorrectionCounts {
+  /** What operators with allowed lateness did with late records, summed over the task's operators (or one, by name). */
+  corrections(operator?: string): CorrectionCounts {
     const sum: CorrectionCounts = { records: 0, emitted: 0, kept: 0, evicted: 0 };
-    for (const [, p] of this.named) {
+    for (const [name, p] of this.named) {
+      if (operator !== undefined && name !== operator) continue;
       const c = p.corrections?.();
       if (!c) continue;
       sum.records += c.records;

@@ -229,7 +229,7 @@ async function workerMetrics(run: Run): Promise<string> {
     for (const m of text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))) s += Number(m[1]);
     return s;
   };
-  return `late ${sum("weir_stream_late_records_total")}, corrected ${sum("weir_stream_corrected_records_total")}, corrections ${sum("weir_stream_corrections_total")}`;
+  return `sources ${sum("weir_stream_sources")}, late ${sum("weir_stream_late_records_total")}, corrected ${sum("weir_stream_corrected_records_total")}, corrections ${sum("weir_stream_corrections_total")}`;
 }
 
 /**
@@ -261,9 +261,12 @@ class ServiceLogs {
     }
   }
 
-  async play(from: number, to: number, speed: number, at: Array<[number, () => Promise<void> | void]> = []) {
+  /** Plays from `from` to the last line (requests in flight at the run's end finish after it), `speed` times real time. */
+  async play(from: number, speed: number, at: Array<[number, () => Promise<void> | void]> = []) {
     const step = 500;
     const hooks = [...at].sort((a, b) => a[0] - b[0]);
+    let to = from;
+    for (const f of this.files) to = Math.max(to, (f.lines.at(-1) as AccessLog).ts);
     for (let t = from; t <= to + step; t += step) {
       this.writeUntil(t);
       while (hooks.length > 0 && (hooks[0] as [number, () => void])[0] <= t)
@@ -345,7 +348,7 @@ test("one host of a service starts shipping 2 minutes after the others: its requ
   );
   let lateShipper: ShipProcess | null = null;
   // 4 minutes of event time in 30 s; the late host's shipper starts when the others are 2 minutes in.
-  await logs.play(start, start + 240_000, 8, [
+  await logs.play(start, 8, [
     [
       start + 120_000,
       () => {
@@ -380,7 +383,7 @@ test("a shipper stopped for minutes while its services keep writing and rotating
   const bPaths = [...first].map((p) => `${p}*`);
   let b = ship(run, "b", bPaths);
   // 5 minutes of event time in 30 s: B stops a minute in and starts again 3 minutes later (18 s of wall clock, past every idle timeout).
-  await logs.play(start, start + 300_000, 10, [
+  await logs.play(start, 10, [
     [start + 60_000, () => stopShip(b)],
     [
       start + 240_000,
