@@ -120,6 +120,8 @@ export class Task {
   private lastMarker = Number.NEGATIVE_INFINITY;
   private lastIdle = false;
   private current: { input: TaskInput; msg: InputMessage } | null = null;
+  /** The last weir-source header decoded, and its name. */
+  private lastSource: { bytes: Buffer; name: string } | null = null;
   /** The changelog topic that carries the watermark meta record: the first changelogged store's. */
   private readonly metaChangelog: string | null;
 
@@ -230,7 +232,7 @@ export class Task {
     let source = NO_SOURCE;
     try {
       ts = node.timestamp(value, msg.timestamp);
-      if (!node.internal) source = sourceName(node, value, msg.headers);
+      if (!node.internal) source = this.sourceName(node, value, msg.headers);
     } catch (e) {
       this.fail(e, "user-code-error", node.schemaName);
       return;
@@ -366,6 +368,22 @@ export class Task {
       offset: cur?.msg.offset ?? null,
       raw: cur?.msg.value ?? Buffer.from(JSON.stringify(rec.value)),
     });
+  }
+
+  /** A record's source: the topology's `sourceOf`, else the weir-source header; NO_SOURCE when it names none. */
+  private sourceName(node: SourceNode, value: unknown, headers: Record<string, unknown> | undefined): string {
+    let name: string | null | undefined;
+    if (node.sourceOf) name = node.sourceOf(value, (h) => headerText(headers?.[h]));
+    else {
+      const raw = headers?.[SOURCE_HEADER];
+      // A partition's records mostly come in runs from one source: its name is decoded once per run.
+      if (Buffer.isBuffer(raw) && this.lastSource !== null && raw.equals(this.lastSource.bytes))
+        return this.lastSource.name;
+      name = headerText(raw);
+      if (Buffer.isBuffer(raw) && name) this.lastSource = { bytes: Buffer.from(raw), name: shortSourceName(name) };
+    }
+    if (typeof name !== "string" || name.length === 0) return NO_SOURCE;
+    return shortSourceName(name);
   }
 
   // --- checkpoints -------------------------------------------------------------------------------
@@ -517,13 +535,9 @@ export class Task {
   }
 }
 
-/** A record's source: the topology's `sourceOf`, else the weir-source header; NO_SOURCE when it names none. */
-function sourceName(node: SourceNode, value: unknown, headers: Record<string, unknown> | undefined): string {
-  const header = (name: string) => headerText(headers?.[name]);
-  const name = node.sourceOf ? node.sourceOf(value, header) : header(SOURCE_HEADER);
-  if (typeof name !== "string" || name.length === 0) return NO_SOURCE;
-  if (name.length <= MAX_SOURCE_NAME) return name;
-  return `sha256:${createHash("sha256").update(name).digest("hex")}`;
+/** Longer source names are kept as their SHA-256. */
+function shortSourceName(name: string): string {
+  return name.length <= MAX_SOURCE_NAME ? name : `sha256:${createHash("sha256").update(name).digest("hex")}`;
 }
 
 function headerText(v: unknown): string | undefined {
