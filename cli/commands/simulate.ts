@@ -29,6 +29,10 @@ export function simulateCommand(): Command {
         .default(D.to),
     )
     .option(
+      "--topic-prefix <prefix>",
+      "with --to kafka: produce to <prefix><catalog topic> (e.g. test.run1.logs.access; the topics must exist)",
+    )
+    .option(
       "--brokers <list>",
       "Kafka bootstrap servers for --to kafka (default: WEIR_KAFKA_BROKERS, else the local stack)",
     )
@@ -89,6 +93,7 @@ export function simulateCommand(): Command {
         to: o.to,
         ...(o.to === "files" || o.out ? { out } : {}),
         brokers: o.brokers ? o.brokers.split(",") : clientEndpoints().kafkaBrokers,
+        ...(o.topicPrefix ? { topicPrefix: o.topicPrefix } : {}),
         rotateBytes: o.rotateSize,
         rotation: o.rotation,
         keep: o.keep,
@@ -129,6 +134,7 @@ interface SimulateCliOptions {
   force?: boolean;
   to: "files" | "kafka";
   brokers?: string;
+  topicPrefix?: string;
   scenario: string;
   fraud: number;
   dirty: number;

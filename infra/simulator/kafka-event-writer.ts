@@ -37,6 +37,8 @@ export class KafkaEventWriter implements EventWriter {
     private readonly truth: GroundTruth,
     private readonly dirtyRate: number,
     private readonly rng: Rng,
+    /** Put before every catalog topic's name: a private copy of the topics (tests). */
+    private readonly topicPrefix = "",
   ) {
     const kafka = new Kafka({ clientId: "weir-simulate", brokers, logLevel: logLevel.ERROR });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
@@ -54,7 +56,7 @@ export class KafkaEventWriter implements EventWriter {
       service,
       kind,
       format,
-      topic,
+      `${this.topicPrefix}${topic}`,
       codec,
       keyReader(this.catalog.topic(topic)),
     );

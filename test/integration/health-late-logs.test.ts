@@ -197,11 +197,15 @@ async function verify(run: Run, requests: AccessLog[]): Promise<void> {
   const expected = oracle(requests, slo);
   const from = run.hour;
   const to = run.hour + HOUR;
+  let counted: number | undefined;
   await waitFor(
-    "the hour's final row at app level to count every request",
-    async () => (await totalsByLevel(ch, run.database, from, to)).get(`${HOUR} APP`) === requests.length,
+    `the hour's final row at app level to count every request (${requests.length})`,
+    async () => {
+      counted = (await totalsByLevel(ch, run.database, from, to)).get(`${HOUR} APP`);
+      return counted === requests.length;
+    },
     180_000,
-    run.worker.log,
+    () => `${run.worker.log().slice(-3000)}\nthe hour's final app row counts ${counted} requests of ${requests.length}`,
   );
   // Corrections go out at the worker's next checkpoint: a moment more for the last of them.
   let result = await compareRows(ch, run.database, expected, from, to);
