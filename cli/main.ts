@@ -17,6 +17,9 @@ const COMMANDS: Array<[string, () => Promise<Command>]> = [
   ["migrate", async () => (await import("./commands/migrate.ts")).migrateCommand()],
   ["health", async () => (await import("./commands/health.ts")).healthCommand()],
   ["logs", async () => (await import("./commands/logs.ts")).logsCommand()],
+  ["rules", async () => (await import("./commands/rules.ts")).rulesCommand()],
+  ["risk", async () => (await import("./commands/risk.ts")).riskCommand()],
+  ["console", async () => (await import("./commands/console.ts")).consoleCommand()],
 ];
 
 /** The command line; with `argv` naming a command, only that command is loaded. */

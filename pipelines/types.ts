@@ -1,5 +1,6 @@
 // What `weir run <pipeline>` gives a pipeline, and what a pipeline gives back.
 import type { Logger } from "pino";
+import type { Registry } from "prom-client";
 import type { StreamApp } from "../stream/dsl/app.ts";
 
 export interface PipelineContext {
@@ -16,5 +17,7 @@ export interface Pipeline {
   app: StreamApp;
   /** Background jobs started with the worker (scheduled retention, reports). */
   start?(): void | Promise<void>;
+  /** Registers the pipeline's own metrics in the worker's /metrics registry. */
+  registerMetrics?(registry: Registry): void;
   stop?(): void | Promise<void>;
 }

@@ -10,6 +10,7 @@ import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
 import { type StackEndpoints, stackEndpoints } from "../../infra/stack/config.ts";
 import { healthPipeline } from "../../pipelines/health/pipeline.ts";
 import { top } from "../../pipelines/health/queries.ts";
+import { hashToken, newToken, TOKENS_ENV, TOKENS_FILE_ENV, TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { logsPipeline } from "../../pipelines/logs/pipeline.ts";
 import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
@@ -17,7 +18,11 @@ import { ShipAgent } from "../../shipper/agent.ts";
 import { parseShipConfig } from "../../shipper/config.ts";
 import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
+import { CONSOLE_PORT, type RunningConsole, startConsole } from "../../web/server/start.ts";
 import { stackUp } from "./stack.ts";
+
+/** The demo's console token, when no tokens file is configured; else one is made for the session. */
+export const CONSOLE_TOKEN_ENV = "WEIR_CONSOLE_TOKEN";
 
 // The main job of the README's quickstart, the whole flow on one machine: the traffic simulator
 // writes service log files; `weir ship` (in this process) tails them into Kafka; the health and logs
@@ -32,7 +37,9 @@ export function demoCommand(): Command {
     .option("--duration <d>", "simulated traffic to write (as fast as it goes)", "30s")
     .option("--rate <n>", "records per simulated second", "2000")
     .option("--seed <n>", "simulator seed", "1")
-    .action(async (opts: { duration: string; rate: string; seed: string }) => {
+    .option("--console-port <port>", "the console's port (0: any free one)", String(CONSOLE_PORT))
+    .option("--no-console", "run the job and exit, without serving the console")
+    .action(async (opts: { duration: string; rate: string; seed: string; consolePort: string; console: boolean }) => {
       const { local } = await stackUp();
       const endpoints = stackEndpoints(local.cfg);
       // The demo is a development run: without a PII key of its own, it uses the public development key.
@@ -56,6 +63,8 @@ export function demoCommand(): Command {
         running.push({ pipeline, worker });
         console.log(`${pipeline.app.appId} pipeline running (/metrics on port ${worker.metricsPort})`);
       }
+      let consoleRunning: RunningConsole | null = null;
+      if (opts.console) consoleRunning = await openConsole(opts.consolePort, env, logger);
       // Event time starts now: the pipelines' watermarks have already passed earlier runs.
       const start = Date.now();
       // Only the last run's files are kept: each run writes tens of MiB.
@@ -83,12 +92,44 @@ export function demoCommand(): Command {
         .reduce((n, s) => n + s.events, 0);
       const logsOk = await showLogs(endpoints, env, start, accessAndApp);
       const healthOk = await showHealth(endpoints.clickhouseUrl, start, parseDuration(opts.duration));
+      if (consoleRunning) {
+        console.log(`\nconsole: ${consoleRunning.console.url} (the pipelines keep running; Ctrl-C stops)`);
+        await new Promise<void>((r) => {
+          process.once("SIGINT", r);
+          process.once("SIGTERM", r);
+        });
+        await consoleRunning.stop();
+      }
       for (const { pipeline, worker } of running) {
         await worker.stop();
         await pipeline.stop?.();
       }
       if (!shipped || !logsOk || !healthOk) process.exitCode = 1;
     });
+}
+
+/**
+ * The console on the demo's data. Its token comes from the tokens file when one is configured; else it
+ * is WEIR_CONSOLE_TOKEN, or one made for this session, printed in the console's link (the part after #
+ * never reaches a server, so it stays out of logs).
+ */
+async function openConsole(port: string, env: NodeJS.ProcessEnv, logger: pino.Logger): Promise<RunningConsole> {
+  let tokens: TokenStore;
+  let token: string | null = null;
+  if (env[TOKENS_FILE_ENV] || env[TOKENS_ENV]) tokens = TokenStore.fromEnv(env);
+  else {
+    token = env[CONSOLE_TOKEN_ENV] || newToken();
+    tokens = new TokenStore([{ name: "demo", sha256: hashToken(token), services: "*" }]);
+  }
+  const c = await startConsole({ port, host: "127.0.0.1", notify: true }, tokens, logger, env);
+  const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+  console.log(
+    `\nconsole: ${c.console.url}${token ? `/#token=${token}` : ""}  (bundle ${kib(c.bundleSize.js + c.bundleSize.css)}, ${kib(c.bundleSize.jsGzip + c.bundleSize.cssGzip)} gzipped)`,
+  );
+  if (token)
+    console.log(`  token for this session: ${token}${env[CONSOLE_TOKEN_ENV] ? ` (from ${CONSOLE_TOKEN_ENV})` : ""}`);
+  else console.log(`  tokens from ${env[TOKENS_FILE_ENV] ? TOKENS_FILE_ENV : TOKENS_ENV}`);
+  return c;
 }
 
 /** Ships the simulator's files into the catalog's topics until every line is in Kafka. */

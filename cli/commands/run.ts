@@ -66,6 +66,7 @@ export function runCommand(): Command {
           logger,
           metricsPort: Number(opts.metricsPort),
         });
+        pipeline.registerMetrics?.(worker.metrics.registry);
         const stop = () => void worker.stop();
         process.once("SIGTERM", stop);
         process.once("SIGINT", stop);

@@ -59,6 +59,19 @@ export const LAYER_RULES: readonly LayerRule[] = [
     forbids: (from, to) => under(from, "pipelines/") && under(to, "infra/stack/"),
   },
   {
+    name: "web/app/ runs in the browser: it imports nothing outside web/app/ (it declares the API's shapes it reads)",
+    forbids: (from, to) => under(from, "web/app/") && !under(to, "web/app/"),
+  },
+  {
+    name: "only cli/, test/ and bench/ import web/: the console is an outer layer like the command line",
+    forbids: (from, to) =>
+      under(to, "web/") &&
+      !under(from, "web/") &&
+      !under(from, "cli/") &&
+      !under(from, "test/") &&
+      !under(from, "bench/"),
+  },
+  {
     name: "nothing imports cli/: the command line is the outermost layer",
     forbids: (from, to) => !under(from, "cli/") && under(to, "cli/"),
   },
@@ -195,9 +208,12 @@ function cycleThrough(graph: ImportGraph, component: string[]): string[] {
   return path.reverse();
 }
 
-export function explainFiles(projectRoot: string): string {
+/** The projects the check reads: the Node code, and the console's browser code (its own tsconfig: DOM, JSX). */
+export const PROJECTS = [".", "web"];
+
+export function explainFiles(projectRoot: string, project = "."): string {
   const tsc = join(projectRoot, "node_modules", ".bin", "tsc");
-  const r = spawnSync(tsc, ["--noEmit", "-p", projectRoot, "--explainFiles"], {
+  const r = spawnSync(tsc, ["--noEmit", "-p", join(projectRoot, project), "--explainFiles"], {
     cwd: projectRoot,
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
@@ -209,7 +225,7 @@ export function explainFiles(projectRoot: string): string {
 
 function main(): void {
   const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-  const graph = parseExplainFiles(explainFiles(projectRoot));
+  const graph = parseExplainFiles(PROJECTS.map((p) => explainFiles(projectRoot, p)).join("\n"));
   if (graph.edges.size === 0) {
     console.error("layer check: tsc --explainFiles listed no imports between project files; is tsc installed?");
     process.exit(2);

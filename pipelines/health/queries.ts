@@ -83,7 +83,7 @@ export function periodEnding(nowMs: number, periodMs: number, resolutionMs: numb
  * this resolution, for any node), so the seconds it has not written yet do not show as a drop in
  * traffic; or at `now` when the period holds no row at all.
  */
-async function periodOfData(
+export async function periodOfData(
   reader: HealthReader,
   now: number,
   periodMs: number,

@@ -147,7 +147,7 @@ export function buildHealthApp(options: HealthTopologyOptions): StreamApp {
           onWatermark: (wm, ctx) => evaluator.onWatermark(wm, ctx.store, (a) => ctx.forward(alertRec(a))),
         },
       );
-      if (o.alertsTopic) alerts.to(o.alertsTopic);
+      if (o.alertsTopic) alerts.to(o.alertsTopic, { schema: "HealthAlert" });
       if (o.alertsSink) alerts.to(o.alertsSink);
     }
   }

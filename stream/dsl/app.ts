@@ -6,7 +6,9 @@ import { codecFor } from "../../schemas/codec.ts";
 import type { SchemaName, SchemaTypes } from "../../schemas/types.generated.ts";
 import { streamJoin } from "../joins/stream-join.ts";
 import { tableJoin } from "../joins/table-join.ts";
+import { type AbsenceResult, absence } from "../operators/absence.ts";
 import { type ProcessContext, processOperator, type StoreOptions } from "../operators/process.ts";
+import { type SequenceMatch, type SequenceStep, sequence } from "../operators/sequence.ts";
 import { filterOperator, flatMapOperator, mapOperator, mergeOperator, peekOperator } from "../operators/stateless.ts";
 import type { Input, Operator, Port } from "../runtime/processor.ts";
 import type { Sink } from "../sink.ts";
@@ -14,6 +16,7 @@ import { DEFAULT_SOURCE_SETTINGS, type SourceSettings } from "../time/watermark.
 import { type Duration, type ErrorPolicy, json, ms, type Rec, type Serde, TopologyError } from "../types.ts";
 import { type Aggregator, counting } from "../windows/aggregator.ts";
 import { DEFAULT_DISTINCT_CAP, type DistinctCount, distinctCount } from "../windows/distinct-count.ts";
+import { type RollingSum, rollingSum } from "../windows/rolling.ts";
 import type { EmitMode, WindowDef, Windowed } from "../windows/window.ts";
 import { Graph, type SourceOf } from "./graph.ts";
 
@@ -454,6 +457,88 @@ export class KStream<V> {
     return new AggregatedStream<V, DistinctCount<V>>(this.app, node.id, stream.keyName);
   }
 
+  /**
+   * Sums (and counts) per key over a sliding event-time window, as of each record ("coins recharged by
+   * this user in the last 24 h"): every record with a value emits its key's sum and count over
+   * [its time - within, its time] at once. `of` gives the value (null or undefined: the record is not
+   * counted; 1 counts records). At most `maxEntries` entries per key (past it the two oldest merge,
+   * counted). See stream/windows/rolling.ts.
+   */
+  rollingSum(
+    of: (value: V, key: string | null) => number | null | undefined,
+    options: { name: string; within: Duration; grace?: Duration; maxEntries?: number; maxKeys?: number },
+  ): AggregatedStream<V, RollingSum<V>> {
+    const operator = rollingSum(
+      {
+        size: ms(options.within),
+        grace: ms(options.grace ?? 0),
+        ...(options.maxEntries !== undefined ? { maxEntries: options.maxEntries } : {}),
+        ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+        of: of as (value: unknown, key: string | null) => number | null | undefined,
+      },
+      options.name,
+    );
+    const stream = this.partitioned(options.name);
+    const node = this.graph.addOperator(operator);
+    this.graph.connect(stream.nodeId, node.id, stream.port);
+    return new AggregatedStream<V, RollingSum<V>>(this.app, node.id, stream.keyName);
+  }
+
+  /**
+   * Sequences per key (EQL's `sequence by key with maxspan`): records matching each step in turn, in
+   * event-time order, the last within `maxspan` of the first, emitted when the last step arrives.
+   * Steps may test what earlier steps captured. See stream/operators/sequence.ts.
+   */
+  sequence(
+    steps: ReadonlyArray<SequenceStep<V>>,
+    options: { name: string; maxspan: Duration; grace?: Duration; maxPending?: number; maxKeys?: number },
+  ): LateStream<V, SequenceMatch<V>> {
+    const operator = sequence<V>(
+      {
+        steps,
+        maxspan: ms(options.maxspan),
+        grace: ms(options.grace ?? 0),
+        maxPending: options.maxPending ?? 16,
+        ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+      },
+      options.name,
+    );
+    const stream = this.partitioned(options.name);
+    const node = this.graph.addOperator(operator);
+    this.graph.connect(stream.nodeId, node.id, stream.port);
+    return new LateStream<V, SequenceMatch<V>>(this.app, node.id, stream.keyName);
+  }
+
+  /**
+   * Absence per key ("A and no B within T"): an A is emitted when the watermark passes its time +
+   * `within` + grace without a B of its key in between. See stream/operators/absence.ts.
+   */
+  absence(
+    spec: {
+      starts: (value: V, key: string | null) => boolean;
+      capture: (value: V) => unknown;
+      mayCancel: (value: V, key: string | null) => boolean;
+      captureCancel: (value: V) => unknown;
+      cancels: (cancel: unknown, started: unknown) => boolean;
+    },
+    options: { name: string; within: Duration; grace?: Duration; maxPending?: number; maxKeys?: number },
+  ): LateStream<V, AbsenceResult> {
+    const operator = absence<V>(
+      {
+        ...spec,
+        within: ms(options.within),
+        grace: ms(options.grace ?? 0),
+        maxPending: options.maxPending ?? 16,
+        ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+      },
+      options.name,
+    );
+    const stream = this.partitioned(options.name);
+    const node = this.graph.addOperator(operator);
+    this.graph.connect(stream.nodeId, node.id, stream.port);
+    return new LateStream<V, AbsenceResult>(this.app, node.id, stream.keyName);
+  }
+
   /** Writes to a Kafka topic (Avro with the catalog's or the given schema, or a serde). */
   to(target: string | Sink<V>, options: { schema?: SchemaName; serde?: Serde<V> } = {}): void {
     if (typeof target !== "string") {
@@ -514,6 +599,18 @@ export class WindowedStream<V> {
 
 /** The results of a windowed aggregation; `late()` is the stream of records that arrived after their window closed. */
 export class AggregatedStream<V, R> extends KStream<Windowed<R>> {
+  constructor(app: StreamApp, nodeId: number, keyName: string) {
+    super(app, nodeId, "out", keyName, false);
+  }
+
+  /** Late input records. Unless routed somewhere, they go to the app's DLQ topic with reason late-event. */
+  late(): KStream<V> {
+    return new KStream<V>(this.app, this.nodeId, "late", this.keyName, false);
+  }
+}
+
+/** The results of a stateful step over records of V; `late()` is the stream of its late input records. */
+export class LateStream<V, O> extends KStream<O> {
   constructor(app: StreamApp, nodeId: number, keyName: string) {
     super(app, nodeId, "out", keyName, false);
   }

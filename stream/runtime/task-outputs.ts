@@ -1,6 +1,6 @@
-// Where the records of a worker's tasks go (each task's TaskIO): into the task's transaction when it
-// has one, else out through the worker's shared producer; to external sinks; dead letters to the
-// DLQ. Counted per target for /metrics as plain numbers. Backpressure is measured here too: a sink
+// Where the records of a worker's tasks go (each task's TaskIO): outputs and dead letters into the
+// task's transaction when it has one, else out through the worker's shared producer; to external
+// sinks. Counted per target for /metrics as plain numbers. Backpressure is measured here too: a sink
 // above its high-water mark, or too many sends in flight.
 import type { OutputProducer, OutRecord } from "../kafka/stream-client.ts";
 import type { Sink } from "../sink.ts";
@@ -55,9 +55,17 @@ export class TaskOutputs {
         sink.write(rec);
         this.count(this.sinkTargets.get(sink) as string);
       },
+      // A dead letter is an effect of its input record like any output: in the task's transaction
+      // when it has one, so a replay after a failed checkpoint does not dead-letter the record twice.
       deadLetter: (d) => {
         const { key, value } = encodeDeadLetter(this.appId, d, Date.now());
-        this.shared.add({ topic: this.dlqTopic, partition: null, key, value, ts: Date.now() });
+        const rec: OutRecord = { topic: this.dlqTopic, partition: null, key, value, ts: Date.now() };
+        if (t.output) {
+          t.output.add(rec);
+          t.dirty = true;
+        } else {
+          this.shared.add(rec);
+        }
       },
     };
   }

@@ -478,6 +478,33 @@ test("a checkpoint held past the transaction timeout: the worker stops, and its 
   assertCountedOnce(c, 200);
 });
 
+test("a dead letter of a transactional task commits with its transaction: a replay of the bad record leaves it in the DLQ once", async () => {
+  const c = cluster();
+  const a = await start(c, "a", countingApp(null));
+  produce(c, 0, 100);
+  await until("offsets committed to the end", () => committedToEnd(c));
+  // A bad record in a checkpoint whose transaction fails: the worker stops, its successor replays it.
+  c.failSendsTo(OUT, Object.assign(new Error("the broker refuses the transaction"), { type: "UNKNOWN_SERVER_ERROR" }));
+  c.produce(IN, [{ key: "a", value: "{not json", partition: 0 }]);
+  produce(c, 100, 140);
+  await a.worker.done;
+  c.failSendsTo(OUT, null);
+  const b = await start(c, "b", countingApp(null));
+  try {
+    produce(c, 140, 200);
+    await until("offsets committed to the end", () => committedToEnd(c));
+  } finally {
+    await b.worker.stop();
+  }
+  const bad = c.records(IN).find((r) => r.value?.toString() === "{not json");
+  const letters = c.records(DLQ).map((r) => deadLetters.decode(r.value as Buffer));
+  assert.deepEqual(
+    letters.map((d) => `${d.reason} ${d.origin.partition}@${d.origin.offset}`),
+    [`decode-error 0@${bad?.offset}`],
+  );
+  assertCountedOnce(c, 200);
+});
+
 test("/metrics shows late records corrected, corrections emitted, closed windows kept, and each source's state and lag", async () => {
   const c = cluster({}, 1);
   const app = new StreamApp({ appId: APP, dlqTopic: DLQ, guarantee: "exactly-once", commitInterval: 10 });

@@ -11,7 +11,7 @@ before(requireStack);
 test("weir demo: simulated log files shipped into Kafka, every line; the logs pipeline makes them searchable in both stores; the health pipeline writes its seconds", () => {
   const r = spawnSync(
     process.execPath,
-    [join(PROJECT_ROOT, "cli", "weir.mjs"), "demo", "--duration", "15s", "--seed", "3"],
+    [join(PROJECT_ROOT, "cli", "weir.mjs"), "demo", "--duration", "15s", "--seed", "3", "--no-console"],
     { encoding: "utf8", timeout: 420_000 },
   );
   assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);

@@ -67,6 +67,21 @@ export interface LogsApiOptions {
   apiLimits?: ApiLimits;
   /** The pipeline's masker: the audit line's query is masked as the pipeline masks lines. */
   masker?: PiiMasker;
+  /**
+   * The per-token limits' state; default one of its own. A server answering more routes than these
+   * (`weir console`) passes the one all its routes share, so a token has one budget.
+   */
+  limiter?: TokenLimiter;
+}
+
+/** The logs API's routes as a request handler, for a server that answers other routes too. */
+export interface LogsApiHandler {
+  /** Answers a request whose path is one of ROUTES' (`owns`). */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  owns(pathname: string): boolean;
+  registry: Registry;
+  /** Ends open tails. */
+  close(): void;
 }
 
 export interface LogsApi {
@@ -78,7 +93,7 @@ export interface LogsApi {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -152,7 +167,7 @@ function toHttpError(e: unknown): HttpError {
 /** What a request's audit line is built from while it is answered. */
 type Audit = Omit<AuditRecord, "route" | "status" | "ms">;
 
-export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
+export function createLogsApiHandler(options: LogsApiOptions): LogsApiHandler {
   const log = options.logger ?? pino({ name: "weir-logs-api" });
   const search = options.search;
   const pollMs = options.pollMs ?? TAIL_POLL_MS;
@@ -184,7 +199,7 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     registers: [registry],
   });
   const tails = new Set<AbortController>();
-  const limiter = new TokenLimiter(options.apiLimits ?? ApiLimitsSchema.parse({}));
+  const limiter = options.limiter ?? new TokenLimiter(options.apiLimits ?? ApiLimitsSchema.parse({}));
   const maxBuckets = search.limits.maxBuckets;
 
   const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -431,9 +446,7 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     }
   };
 
-  // Node's default of 16 KiB would answer 431 (with no body saying why) to a query under the query's own
-  // length limit once percent-encoded (up to 12 bytes a character); past 64 KiB it still does.
-  const server = createServer({ maxHeaderSize: MAX_URL_BYTES }, (req, res) => {
+  const handleRequest = (req: IncomingMessage, res: ServerResponse) => {
     const started = process.hrtime.bigint();
     const url = new URL(req.url ?? "/", "http://localhost");
     let route: RouteName | "unknown" = "unknown";
@@ -485,7 +498,22 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
       }
       json(res, status, body, headers);
     });
-  });
+  };
+  return {
+    handle: handleRequest,
+    owns: (pathname) => ROUTES.some((r) => r.pattern.test(pathname)),
+    registry,
+    close: () => {
+      for (const t of tails) t.abort();
+    },
+  };
+}
+
+export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
+  const handler = createLogsApiHandler(options);
+  // Node's default of 16 KiB would answer 431 (with no body saying why) to a query under the query's own
+  // length limit once percent-encoded (up to 12 bytes a character); past 64 KiB it still does.
+  const server = createServer({ maxHeaderSize: MAX_URL_BYTES }, handler.handle);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());
@@ -496,9 +524,9 @@ export async function serveLogsApi(options: LogsApiOptions): Promise<LogsApi> {
     server,
     port: address.port,
     url: `http://${host}:${address.port}`,
-    registry,
+    registry: handler.registry,
     close: async () => {
-      for (const t of tails) t.abort();
+      handler.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -1,0 +1,2 @@
+// Stylesheets imported by the app are bundled by esbuild into app.css.
+declare module "*.css";
