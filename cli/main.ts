@@ -20,6 +20,7 @@ const COMMANDS: Array<[string, () => Promise<Command>]> = [
   ["rules", async () => (await import("./commands/rules.ts")).rulesCommand()],
   ["risk", async () => (await import("./commands/risk.ts")).riskCommand()],
   ["console", async () => (await import("./commands/console.ts")).consoleCommand()],
+  ["hotkeys", async () => (await import("./commands/hotkeys.ts")).hotkeysCommand()],
 ];
 
 /** The command line; with `argv` naming a command, only that command is loaded. */

@@ -8,7 +8,7 @@ export interface PipelineContext {
   config?: string;
   /** Where the pipeline may write files (reports, ...). */
   dataDir: string;
-  endpoints: { kafkaBrokers: string[]; elasticsearchUrl: string; clickhouseUrl: string };
+  endpoints: { kafkaBrokers: string[]; elasticsearchUrl: string; clickhouseUrl: string; redisUrl: string };
   env: NodeJS.ProcessEnv;
   logger: Logger;
 }

@@ -424,6 +424,24 @@ export interface HealthMetric {
   correction: number;
 }
 
+/** A key marked hot by hand until a time (a drill before a big event, or a key known to be hot before traffic shows it). Topic hotkeys.marks, compacted by id; a null value removes the mark. */
+export interface HotKeyMark {
+  /** <dimension>/<key>: the message key, so compaction keeps the latest mark of each key. */
+  id: string;
+  /** What the key is: room, streamer, uid, endpoint, or a dimension of the pipeline's configuration. */
+  dimension: string;
+  /** The key, as the hot-key lists spell it (a room id as its decimal digits). */
+  key: string;
+  /** The mark expires at this time, milliseconds since the epoch, UTC. */
+  until: number;
+  /** Why, for the people reading the list: S12 final, drill. */
+  reason: string;
+  /** Who marked it (user@host of the command). */
+  markedBy: string;
+  /** When it was marked, milliseconds since the epoch, UTC. */
+  markedAt: number;
+}
+
 /** One heavy key. */
 export interface HotKey {
   /** The key. */
@@ -519,10 +537,11 @@ export interface SchemaTypes {
   DeviceReport: DeviceReport;
   HealthAlert: HealthAlert;
   HealthMetric: HealthMetric;
+  HotKeyMark: HotKeyMark;
   HotKeys: HotKeys;
   RiskSignal: RiskSignal;
 }
 
 export type SchemaName = keyof SchemaTypes;
 
-export const SCHEMA_NAMES = ["AccessLog", "AppLog", "BehaviorEvent", "CoinTxn", "DeadLetter", "DeviceReport", "HealthAlert", "HealthMetric", "HotKeys", "RiskSignal"] as const satisfies readonly SchemaName[];
+export const SCHEMA_NAMES = ["AccessLog", "AppLog", "BehaviorEvent", "CoinTxn", "DeadLetter", "DeviceReport", "HealthAlert", "HealthMetric", "HotKeyMark", "HotKeys", "RiskSignal"] as const satisfies readonly SchemaName[];

@@ -1,4 +1,4 @@
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createClient } from "@clickhouse/client";
 import { Client } from "@elastic/elasticsearch";
@@ -10,10 +10,13 @@ import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
 import { type StackEndpoints, stackEndpoints } from "../../infra/stack/config.ts";
 import { healthPipeline } from "../../pipelines/health/pipeline.ts";
 import { top } from "../../pipelines/health/queries.ts";
+import { HotKeysClient } from "../../pipelines/hotkeys/client/hot-keys-client.ts";
+import { hotKeysPipeline } from "../../pipelines/hotkeys/pipeline.ts";
 import { hashToken, newToken, TOKENS_ENV, TOKENS_FILE_ENV, TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { logsPipeline } from "../../pipelines/logs/pipeline.ts";
 import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
+import type { HotKeys } from "../../schemas/types.generated.ts";
 import { ShipAgent } from "../../shipper/agent.ts";
 import { parseShipConfig } from "../../shipper/config.ts";
 import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
@@ -26,13 +29,14 @@ export const CONSOLE_TOKEN_ENV = "WEIR_CONSOLE_TOKEN";
 
 // The main job of the README's quickstart, the whole flow on one machine: the traffic simulator
 // writes service log files; `weir ship` (in this process) tails them into Kafka; the health and logs
-// pipelines (`weir run health`, `weir run logs`, in this process) turn them into per-second health in
-// ClickHouse and PII-masked, searchable logs in Elasticsearch and ClickHouse. It prints what each
+// pipelines (`weir run health`, `weir run logs`, `weir run hotkeys`, in this process) turn them into
+// per-second health in ClickHouse, PII-masked, searchable logs in Elasticsearch and ClickHouse, and
+// the hot rooms, streamers, users and endpoints of every second in hotkeys.top. It prints what each
 // step counted.
 export function demoCommand(): Command {
   return new Command("demo")
     .description(
-      "bring up the local stack and run the main job: simulated service logs shipped into Kafka, the health and logs pipelines on them",
+      "bring up the local stack and run the main job: simulated service logs shipped into Kafka, the health, logs and hot-key pipelines on them",
     )
     .option("--duration <d>", "simulated traffic to write (as fast as it goes)", "30s")
     .option("--rate <n>", "records per simulated second", "2000")
@@ -49,7 +53,7 @@ export function demoCommand(): Command {
       const logger = pino({ level: "fatal", name: "weir-demo" });
       const ctx: PipelineContext = { dataDir: resolve("weir-data"), endpoints, env, logger };
       const running: Array<{ pipeline: Pipeline; worker: StreamWorker }> = [];
-      for (const make of [healthPipeline, logsPipeline]) {
+      for (const make of [healthPipeline, logsPipeline, hotKeysPipeline]) {
         const pipeline = await make(ctx);
         const clientId = `${pipeline.app.appId}-demo`;
         const kafka = new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId, logger });
@@ -63,6 +67,16 @@ export function demoCommand(): Command {
         running.push({ pipeline, worker });
         console.log(`${pipeline.app.appId} pipeline running (/metrics on port ${worker.metricsPort})`);
       }
+      // The room lists the hot-key pipeline publishes, followed like a service would (weir/hotkeys).
+      const roomLists: HotKeys[] = [];
+      const hotClient = new HotKeysClient({
+        brokers: endpoints.kafkaBrokers,
+        clientId: "weir-demo",
+        onList: (l) => {
+          if (l.dimension === "room" && l.windowMs === 10_000) roomLists.push(l);
+        },
+      });
+      await hotClient.start();
       let consoleRunning: RunningConsole | null = null;
       if (opts.console) consoleRunning = await openConsole(opts.consolePort, env, logger);
       // Event time starts now: the pipelines' watermarks have already passed earlier runs.
@@ -92,6 +106,8 @@ export function demoCommand(): Command {
         .reduce((n, s) => n + s.events, 0);
       const logsOk = await showLogs(endpoints, env, start, accessAndApp);
       const healthOk = await showHealth(endpoints.clickhouseUrl, start, parseDuration(opts.duration));
+      const hotOk = await showHotRoom(simDir, roomLists, start);
+      await hotClient.close();
       if (consoleRunning) {
         console.log(`\nconsole: ${consoleRunning.console.url} (the pipelines keep running; Ctrl-C stops)`);
         await new Promise<void>((r) => {
@@ -104,7 +120,7 @@ export function demoCommand(): Command {
         await worker.stop();
         await pipeline.stop?.();
       }
-      if (!shipped || !logsOk || !healthOk) process.exitCode = 1;
+      if (!shipped || !logsOk || !healthOk || !hotOk) process.exitCode = 1;
     });
 }
 
@@ -252,4 +268,67 @@ async function showHealth(clickhouseUrl: string, start: number, durationMs: numb
   } finally {
     await ch.close();
   }
+}
+
+/**
+ * The simulator's hot room (its ground truth) as the hot-key pipeline saw it: the first 10 s room
+ * list that ranked it first, and the list of the window that covers the event at full strength.
+ */
+async function showHotRoom(simDir: string, lists: HotKeys[], runStart: number): Promise<boolean> {
+  const truth = readFileSync(join(simDir, "ground-truth.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          kind: string;
+          roomId?: number;
+          start?: number;
+          fullAt?: number;
+          end?: number;
+          multiplier?: number;
+        },
+    )
+    .find((r) => r.kind === "hot_event");
+  if (!truth?.roomId || truth.start === undefined || truth.end === undefined || truth.fullAt === undefined) {
+    console.log("\nhot keys: the scenario has no hot room");
+    return true;
+  }
+  const room = String(truth.roomId);
+  const hot = { start: truth.start, fullAt: truth.fullAt, end: truth.end, multiplier: truth.multiplier ?? 0 };
+  const end = (l: HotKeys) => l.windowStart + l.windowMs;
+  // Lists of the last windows come after the simulated traffic: wait for the one covering its end.
+  const deadline = Date.now() + 60_000;
+  while (!lists.some((l) => end(l) >= hot.end - 1000) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const sorted = [...lists].sort((a, b) => a.windowStart - b.windowStart);
+  const first = sorted.find((l) => end(l) > hot.start && l.keys[0]?.key === room);
+  const peak =
+    sorted.find((l) => l.windowStart >= hot.fullAt && end(l) <= hot.end) ??
+    sorted
+      .filter((l) => end(l) > hot.fullAt)
+      .sort(
+        (a, b) => (b.keys.find((e) => e.key === room)?.count ?? 0) - (a.keys.find((e) => e.key === room)?.count ?? 0),
+      )[0];
+  console.log(
+    `\nhot keys: ${lists.length} room lists (10 s windows) on hotkeys.top; the simulator's hot room ${room} (x${hot.multiplier} from ${((hot.start - runStart) / 1000).toFixed(0)} s into the run)`,
+  );
+  if (first) {
+    console.log(
+      `  ranked #1 first in the window ending ${((end(first) - hot.start) / 1000).toFixed(1)} s (event time) after its traffic began`,
+    );
+  }
+  if (peak) {
+    console.log(
+      `  the room list of ${new Date(peak.windowStart).toISOString().slice(11, 19)}..${new Date(end(peak)).toISOString().slice(11, 19)} UTC, ${peak.total.toLocaleString("en")} requests:`,
+    );
+    for (const [i, e] of peak.keys.slice(0, 5).entries()) {
+      console.log(
+        `  ${String(i + 1).padStart(3)}  room ${e.key.padEnd(8)} ${String(e.count).padStart(6)}  ${(e.share * 100).toFixed(1).padStart(5)}%${e.key === room ? "  <- the hot room" : ""}`,
+      );
+    }
+  }
+  console.log("live:         node cli/weir.mjs hotkeys top --dimension room --watch    (while weir run hotkeys runs)");
+  return first !== undefined;
 }

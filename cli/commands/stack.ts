@@ -11,13 +11,13 @@ import { applyCatalog, printApplied } from "./topics.ts";
 
 export function stackCommand(): Command {
   const stack = new Command("stack").description(
-    "the local Kafka, Elasticsearch and ClickHouse (no Docker; state under .stack/, ports from weir-stack.yaml or WEIR_* variables)",
+    "the local Kafka, Elasticsearch, ClickHouse and Redis (no Docker; state under .stack/, ports from weir-stack.yaml or WEIR_* variables)",
   );
 
   stack
     .command("up")
     .description(
-      "install what is missing, start what is not running, wait until all three answer, apply the topic catalog and the ClickHouse migrations",
+      "install what is missing, start what is not running, wait until all four answer, apply the topic catalog and the ClickHouse migrations",
     )
     .action(async () => {
       const { local, rows } = await stackUp();
@@ -28,12 +28,13 @@ export function stackCommand(): Command {
       console.log(
         `ClickHouse     ${endpoints.clickhouseUrl}  (native protocol 127.0.0.1:${local.cfg.clickhouse.tcpPort})`,
       );
+      console.log(`Redis          ${endpoints.redisUrl}`);
       console.log(`State          ${local.cfg.paths.root}`);
     });
 
   stack
     .command("down")
-    .description("stop all three servers (SIGTERM, then SIGKILL after a grace period)")
+    .description("stop all four servers (SIGTERM, then SIGKILL after a grace period)")
     .action(async () => {
       await new LocalStack(resolveStackConfig()).down();
     });
@@ -52,7 +53,7 @@ export function stackCommand(): Command {
   stack
     .command("logs")
     .description("show a server's log")
-    .argument("<service>", "kafka, elasticsearch or clickhouse")
+    .argument("<service>", "kafka, elasticsearch, clickhouse or redis")
     .option("-f, --follow", "keep printing new lines")
     .option("-n, --lines <n>", "lines to show", "100")
     .addOption(new Option("--stdout", "the process's own stdout/stderr instead of its server log"))

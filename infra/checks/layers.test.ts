@@ -120,9 +120,10 @@ test("kafka/, telemetry/, sinks/ and shipper/ keep to what they may import", () 
   );
 });
 
-test("an operator imports the contract, state, time and types, never the task or the DSL", () => {
+test("an operator imports the contract, state, time, sketches and types, never the task or the DSL", () => {
   const g = graphOf([
     ["stream/windows/sliding.ts", "stream/runtime/processor.ts"],
+    ["stream/windows/top-k.ts", "stream/sketches/sliding-top-k.ts"],
     ["stream/windows/sliding.ts", "stream/state/store.ts"],
     ["stream/windows/sliding.ts", "stream/windows/spec.ts"],
     ["stream/joins/stream-join.ts", "stream/time/timers.ts"],

@@ -17,8 +17,10 @@ test("defaults: loopback ports and .stack under the project root", () => {
     kafkaBrokers: ["127.0.0.1:9092"],
     elasticsearchUrl: "http://127.0.0.1:9200",
     clickhouseUrl: "http://127.0.0.1:8123",
+    redisUrl: "redis://127.0.0.1:6379",
   });
   assert.equal(cfg.elasticsearch.heapMax, "1g");
+  assert.equal(cfg.redis.maxMemory, "512mb");
 });
 
 test("a YAML file and the environment override defaults, environment last", () => {
@@ -31,6 +33,7 @@ test("a YAML file and the environment override defaults, environment last", () =
   assert.equal(cfg.file, file);
   assert.equal(cfg.kafka.port, 29092);
   assert.equal(cfg.clickhouse.httpPort, 18123);
+  assert.equal(resolveStackConfig({ WEIR_REDIS_PORT: "16379" }, project).redis.port, 16379);
   assert.equal(cfg.elasticsearch.port, 9200);
   assert.equal(cfg.paths.root, "/tmp/second-stack");
   assert.equal(cfg.paths.downloads, "/tmp/dl");

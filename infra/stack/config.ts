@@ -52,6 +52,16 @@ export const StackConfigSchema = z
         binary: z.string().min(1).optional(),
       })
       .prefault({}),
+    redis: z
+      .strictObject({
+        port: Port.default(6379),
+        /** Redis's maxmemory; with noeviction, writes are refused (and retried by the sink) when it is full. */
+        maxMemory: z
+          .string()
+          .regex(/^\d+(kb|mb|gb)$/i, "a Redis memory size such as 512mb")
+          .default("512mb"),
+      })
+      .prefault({}),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<number, string>();
@@ -62,6 +72,7 @@ export const StackConfigSchema = z
       ["elasticsearch", "transportPort", cfg.elasticsearch.transportPort],
       ["clickhouse", "httpPort", cfg.clickhouse.httpPort],
       ["clickhouse", "tcpPort", cfg.clickhouse.tcpPort],
+      ["redis", "port", cfg.redis.port],
     ];
     for (const [service, key, port] of ports) {
       const other = seen.get(port);
@@ -87,6 +98,8 @@ export const STACK_ENV: Record<string, readonly string[]> = {
   WEIR_CH_HTTP_PORT: ["clickhouse", "httpPort"],
   WEIR_CH_TCP_PORT: ["clickhouse", "tcpPort"],
   WEIR_CH_BINARY: ["clickhouse", "binary"],
+  WEIR_REDIS_PORT: ["redis", "port"],
+  WEIR_REDIS_MAX_MEMORY: ["redis", "maxMemory"],
 };
 
 export interface StackPaths {
@@ -106,6 +119,7 @@ export interface StackEndpoints {
   kafkaBrokers: string[];
   elasticsearchUrl: string;
   clickhouseUrl: string;
+  redisUrl: string;
 }
 
 export function resolveStackConfig(env: NodeJS.ProcessEnv = process.env, projectRoot = PROJECT_ROOT): StackConfig {
@@ -151,23 +165,25 @@ export function stackEndpoints(cfg: StackSettings): StackEndpoints {
     kafkaBrokers: [`127.0.0.1:${cfg.kafka.port}`],
     elasticsearchUrl: `http://127.0.0.1:${cfg.elasticsearch.port}`,
     clickhouseUrl: `http://127.0.0.1:${cfg.clickhouse.httpPort}`,
+    redisUrl: `redis://127.0.0.1:${cfg.redis.port}`,
   };
 }
 
 /**
- * Where weir's clients connect: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL and
- * WEIR_CLICKHOUSE_URL when set (a production cluster), otherwise the local stack.
+ * Where weir's clients connect: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL,
+ * WEIR_CLICKHOUSE_URL and WEIR_REDIS_URL when set (a production cluster), otherwise the local stack.
  */
 export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndpoints {
   const local = () => stackEndpoints(resolveStackConfig(env));
   const brokers = env.WEIR_KAFKA_BROKERS?.split(",")
     .map((b) => b.trim())
     .filter(Boolean);
-  const needLocal = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL;
+  const needLocal = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL || !env.WEIR_REDIS_URL;
   const fallback = needLocal ? local() : undefined;
   return {
     kafkaBrokers: brokers?.length ? brokers : (fallback as StackEndpoints).kafkaBrokers,
     elasticsearchUrl: env.WEIR_ES_URL || (fallback as StackEndpoints).elasticsearchUrl,
     clickhouseUrl: env.WEIR_CLICKHOUSE_URL || (fallback as StackEndpoints).clickhouseUrl,
+    redisUrl: env.WEIR_REDIS_URL || (fallback as StackEndpoints).redisUrl,
   };
 }

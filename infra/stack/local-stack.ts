@@ -1,4 +1,4 @@
-// The local stack: Kafka, Elasticsearch and ClickHouse on loopback, without Docker, with every bit of
+// The local stack: Kafka, Elasticsearch, ClickHouse and Redis on loopback, without Docker, with every bit of
 // state under one folder. `up` is idempotent: a server that is already running and healthy is left alone.
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -9,6 +9,7 @@ import { ElasticsearchService } from "./elasticsearch.ts";
 import { KafkaService } from "./kafka.ts";
 import { checkReachable, ensureRunAs, findJava, StackError, tail } from "./prerequisites.ts";
 import { portIsFree, portOwner } from "./proc.ts";
+import { RedisService } from "./redis.ts";
 import type { Health, ServiceContext, ServiceName, StackService } from "./service.ts";
 import { ServiceProcess } from "./service-process.ts";
 
@@ -27,7 +28,12 @@ export interface ServiceStatus {
   log: string;
 }
 
-const STOP_GRACE_MS: Record<ServiceName, number> = { kafka: 30_000, elasticsearch: 60_000, clickhouse: 30_000 };
+const STOP_GRACE_MS: Record<ServiceName, number> = {
+  kafka: 30_000,
+  elasticsearch: 60_000,
+  clickhouse: 30_000,
+  redis: 30_000,
+};
 
 export class LocalStack {
   readonly services: StackService[];
@@ -36,7 +42,12 @@ export class LocalStack {
     readonly cfg: StackConfig,
     private readonly out: (line: string) => void = (line) => console.log(line),
   ) {
-    this.services = [new KafkaService(cfg), new ElasticsearchService(cfg), new ClickHouseService(cfg)];
+    this.services = [
+      new KafkaService(cfg),
+      new ElasticsearchService(cfg),
+      new ClickHouseService(cfg),
+      new RedisService(cfg),
+    ];
   }
 
   service(name: string): StackService {

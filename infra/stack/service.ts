@@ -4,7 +4,7 @@ import type { StackConfig } from "./config.ts";
 import type { JavaRuntime, RunAs } from "./prerequisites.ts";
 import type { LaunchSpec } from "./service-process.ts";
 
-export type ServiceName = "kafka" | "elasticsearch" | "clickhouse";
+export type ServiceName = "kafka" | "elasticsearch" | "clickhouse" | "redis";
 
 export interface ServiceContext {
   cfg: StackConfig;

@@ -9,4 +9,6 @@ export const SLF4J_VERSION = "2.0.17";
 export const ELASTICSEARCH_VERSION = "8.19.21";
 /** Debian bookworm's clickhouse-server is 18.16.x; weir's DDL stays within what it supports. */
 export const CLICKHOUSE_DEBIAN_PACKAGE = "clickhouse-server";
+/** Debian bookworm's redis-server is 7.0.x: the hot counters use only EVALSHA, INCRBY, HSET/HGET and EXPIRE. */
+export const REDIS_DEBIAN_PACKAGE = "redis-server";
 export const MIN_JAVA_MAJOR = 17;

@@ -182,6 +182,15 @@ export const SAMPLES: { [N in keyof SchemaTypes]: SchemaTypes[N] } = {
       explanation: "registered with a virtual-operator number (170) from a device with 7 accounts in 1 h",
     },
   },
+  HotKeyMark: {
+    id: "room/700007",
+    dimension: "room",
+    key: "700007",
+    until: Date.UTC(2026, 10, 20, 22, 15, 0),
+    reason: "S12 final 🏆",
+    markedBy: "ops@console-1",
+    markedAt: ts,
+  },
   HotKeys: {
     windowStart: Date.UTC(2026, 10, 20, 20, 15, 0),
     windowMs: 10_000,

@@ -7,6 +7,7 @@ import type { SchemaName, SchemaTypes } from "../../schemas/types.generated.ts";
 import { streamJoin } from "../joins/stream-join.ts";
 import { tableJoin } from "../joins/table-join.ts";
 import { type AbsenceResult, absence } from "../operators/absence.ts";
+import { type CoalescedDelta, coalesce } from "../operators/coalesce.ts";
 import { type ProcessContext, processOperator, type StoreOptions } from "../operators/process.ts";
 import { type SequenceMatch, type SequenceStep, sequence } from "../operators/sequence.ts";
 import { filterOperator, flatMapOperator, mapOperator, mergeOperator, peekOperator } from "../operators/stateless.ts";
@@ -17,6 +18,14 @@ import { type Duration, type ErrorPolicy, json, ms, type Rec, type Serde, Topolo
 import { type Aggregator, counting } from "../windows/aggregator.ts";
 import { DEFAULT_DISTINCT_CAP, type DistinctCount, distinctCount } from "../windows/distinct-count.ts";
 import { type RollingSum, rollingSum } from "../windows/rolling.ts";
+import {
+  type TopKItem,
+  type TopKResult,
+  type TopKSketchSize,
+  topKMerge,
+  topKPartial,
+  validateTopKSpec,
+} from "../windows/top-k.ts";
 import type { EmitMode, WindowDef, Windowed } from "../windows/window.ts";
 import { Graph, type SourceOf } from "./graph.ts";
 
@@ -537,6 +546,82 @@ export class KStream<V> {
     const node = this.graph.addOperator(operator);
     this.graph.connect(stream.nodeId, node.id, stream.port);
     return new LateStream<V, AbsenceResult>(this.app, node.id, stream.keyName);
+  }
+
+  /**
+   * The heaviest keys per dimension over sliding event-time windows ("the 100 hottest rooms of the
+   * last 10 s and 1 min, every second"). Each task sketches its own records with HeavyKeeper (no
+   * repartition of the input), sends its lists through `<appId>-<name>-repartition` keyed by dimension,
+   * and a second stage merges them into one list per dimension, window and slide. See
+   * stream/windows/top-k.ts.
+   */
+  topK(
+    of: (value: V, key: string | null) => TopKItem | null | undefined,
+    options: {
+      name: string;
+      windows: Duration[];
+      /** Event time per sketch and between lists. Default 1s. */
+      slide?: Duration;
+      k: number;
+      /** Keys each task sends to the merge. Default 2 k. */
+      partialK?: number;
+      /** Each slide's sketch, per dimension. Default 2 x 1024 buckets. */
+      sketch?: (dimension: string) => TopKSketchSize;
+      maxDimensions?: number;
+      /** Tasks of the merge stage. Default 1. */
+      mergePartitions?: number;
+    },
+  ): KStream<TopKResult> {
+    const spec = {
+      of: of as (value: unknown, key: string | null) => TopKItem | null | undefined,
+      windows: options.windows.map(ms),
+      slide: ms(options.slide ?? 1000),
+      k: options.k,
+      partialK: options.partialK ?? 2 * options.k,
+      sketch: options.sketch ?? (() => ({ width: 1024 })),
+      maxDimensions: options.maxDimensions ?? 64,
+    };
+    validateTopKSpec(spec, options.name);
+    const partials = this.through<unknown>(topKPartial(spec, options.name)).repartition({
+      name: options.name,
+      partitions: options.mergePartitions ?? 1,
+    });
+    return partials.through<TopKResult>(topKMerge(spec, options.name), "dimension", false);
+  }
+
+  /**
+   * Aggregated writes: increments per key summed into one delta per key per `period` of event time,
+   * each named by its writer (this step and its partition) and its period's end, for a sink that
+   * applies each writer's deltas once (sinks/redis/). Every decision follows the input's order, so a
+   * replay emits the same deltas; the step must read one source (re-key the stream first), and
+   * repartitions a re-keyed stream. See stream/operators/coalesce.ts.
+   */
+  coalesce(
+    amount: (value: V, key: string | null) => number,
+    options: { name: string; period: Duration; grace?: Duration },
+  ): KStream<CoalescedDelta> {
+    const stream = this.partitioned(options.name);
+    const sources = this.graph.upstreamSources(stream.nodeId);
+    if (sources.length !== 1) {
+      throw new TopologyError(
+        `coalesce ${options.name}: its records come from ${sources.length} sources (${sources
+          .map((s) => s.topic)
+          .join(
+            ", ",
+          )}), whose interleaving a replay does not repeat; re-key the stream (keyBy) so it is read from one repartition topic`,
+      );
+    }
+    const operator = coalesce(
+      {
+        amount: amount as (value: unknown, key: string | null) => number,
+        period: ms(options.period),
+        grace: ms(options.grace ?? 0),
+      },
+      options.name,
+    );
+    const node = this.graph.addOperator(operator);
+    this.graph.connect(stream.nodeId, node.id, stream.port);
+    return new KStream<CoalescedDelta>(this.app, node.id, "out", stream.keyName, false);
   }
 
   /** Writes to a Kafka topic (Avro with the catalog's or the given schema, or a serde). */

@@ -17,6 +17,12 @@ export type Input = "main" | "left" | "right";
 /** What the task offers one operator instance. */
 export interface OperatorContext {
   /**
+   * The task this instance runs in (`<sub-topology>_<partition>`) and its partition: stable across
+   * restarts and moves, so an operator may name what it writes by them (a writer id, a part of a merge).
+   */
+  readonly taskId: string;
+  readonly partition: number;
+  /**
    * The task's watermark as this operator has heard of it: no record at or before it is expected
    * any more (beyond grace). It moves only after everything upstream has handled that watermark.
    */

@@ -579,6 +579,14 @@ class TaskOperatorContext implements OperatorContext {
     return this.task.streamTime;
   }
 
+  get taskId(): string {
+    return this.task.id;
+  }
+
+  get partition(): number {
+    return this.task.partition;
+  }
+
   store<V>(name: string): KeyValueStore<V> {
     return this.task.store<V>(name);
   }

@@ -8,7 +8,7 @@ import { requireStack } from "../support/stack.ts";
 
 before(requireStack);
 
-test("weir demo: simulated log files shipped into Kafka, every line; the logs pipeline makes them searchable in both stores; the health pipeline writes its seconds", () => {
+test("weir demo: simulated log files shipped into Kafka, every line; the logs pipeline makes them searchable in both stores; the health pipeline writes its seconds; the hot-key pipeline ranks the hot room first", () => {
   const r = spawnSync(
     process.execPath,
     [join(PROJECT_ROOT, "cli", "weir.mjs"), "demo", "--duration", "15s", "--seed", "3", "--no-console"],
@@ -29,4 +29,9 @@ test("weir demo: simulated log files shipped into Kafka, every line; the logs pi
   assert.equal(logs[3], logs[2]);
   const seconds = Number(/health: (\d+) final 1 s windows/.exec(r.stdout)?.[1]);
   assert.ok(seconds > 0, r.stdout);
+  // The hot-key pipeline ranks the simulator's hot room first in the room lists of its hot event.
+  const hot = /hot keys: (\d+) room lists .*the simulator's hot room (\d+)/.exec(r.stdout);
+  assert.ok(hot && Number(hot[1]) > 0, r.stdout);
+  assert.match(r.stdout, /ranked #1 first in the window ending/);
+  assert.match(r.stdout, new RegExp(`^\\s+1\\s+room ${hot[2]}\\s.*<- the hot room$`, "m"));
 });

@@ -50,7 +50,7 @@ function secondStackProcesses(): string[] {
 
 before(async () => {
   await requireStack(); // its downloads are shared, so nothing is fetched again
-  const [kafka, controller, es, transport, chHttp, chTcp] = await freePorts(6);
+  const [kafka, controller, es, transport, chHttp, chTcp, redis] = await freePorts(7);
   env = {
     ...process.env,
     WEIR_STACK_CONFIG: "",
@@ -62,6 +62,7 @@ before(async () => {
     WEIR_ES_TRANSPORT_PORT: String(transport),
     WEIR_CH_HTTP_PORT: String(chHttp),
     WEIR_CH_TCP_PORT: String(chTcp),
+    WEIR_REDIS_PORT: String(redis),
     WEIR_KAFKA_HEAP: "512m",
     WEIR_ES_HEAP_MAX: "512m",
   };
@@ -102,6 +103,7 @@ test("a second stack comes up beside the first; up again is a no-op; down leaves
       ["kafka", true],
       ["elasticsearch", true],
       ["clickhouse", true],
+      ["redis", true],
     ],
   );
   assert.equal(rows.find((r) => r.service === "kafka")?.ports.broker, Number(env.WEIR_KAFKA_PORT));
@@ -110,18 +112,22 @@ test("a second stack comes up beside the first; up again is a no-op; down leaves
 
   const second = weir(["stack", "up"]);
   assert.equal(second.code, 0, second.out);
-  assert.equal(second.out.match(/already running/g)?.length, 3, second.out);
+  assert.equal(second.out.match(/already running/g)?.length, 4, second.out);
   assert.doesNotMatch(second.out, /started/);
   const again = JSON.parse(weir(["stack", "status", "--json"]).out) as ServiceStatus[];
   assert.deepEqual(
     again.map((r) => r.pid),
     pids,
   );
-  assert.ok(secondStackProcesses().length >= 3, secondStackProcesses().join("\n"));
+  assert.ok(secondStackProcesses().length >= 4, secondStackProcesses().join("\n"));
+  assert.ok(
+    secondStackProcesses().some((p) => p.includes("redis-server")),
+    secondStackProcesses().join("\n"),
+  );
 
   const down = weir(["stack", "down"]);
   assert.equal(down.code, 0, down.out);
-  assert.equal(down.out.match(/stopped \(was pid/g)?.length, 3, down.out);
+  assert.equal(down.out.match(/stopped \(was pid/g)?.length, 4, down.out);
   assert.deepEqual(secondStackProcesses(), []);
   const stopped = weir(["stack", "status", "--json"]);
   assert.equal(stopped.code, 1);

@@ -7,6 +7,7 @@ import { Client as Elasticsearch } from "@elastic/elasticsearch";
 import { Kafka, logLevel } from "kafkajs";
 import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack } from "../../infra/stack/local-stack.ts";
+import type { ServiceName } from "../../infra/stack/service.ts";
 // Test consumers read topics weir ship wrote, lz4-compressed.
 import "../../kafka/codecs.ts";
 
@@ -14,8 +15,13 @@ export const stackConfig = resolveStackConfig();
 export const endpoints = stackEndpoints(stackConfig);
 
 export async function requireStack(): Promise<void> {
+  await requireServices();
+}
+
+/** Fails unless the servers a test needs (default: all of them) answer. */
+export async function requireServices(services?: readonly ServiceName[]): Promise<void> {
   const rows = await new LocalStack(stackConfig, () => {}).status();
-  const down = rows.filter((r) => !r.healthy);
+  const down = rows.filter((r) => !r.healthy && (!services || services.includes(r.service)));
   if (down.length > 0) {
     throw new Error(
       `the local stack is not healthy (${down.map((r) => `${r.service}: ${r.detail}`).join("; ")}); run: node cli/weir.mjs stack up`,
