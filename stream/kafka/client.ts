@@ -298,7 +298,7 @@ class KafkaAdmin implements StreamAdmin {
   async createTopics(topics: NewTopic[]): Promise<void> {
     if (topics.length === 0) return;
     const a = await this.ready();
-    await a.createTopics({
+    const create = {
       waitForLeaders: true,
       topics: topics.map((t) => ({
         topic: t.topic,
@@ -306,7 +306,19 @@ class KafkaAdmin implements StreamAdmin {
         replicationFactor: Number(process.env.WEIR_TOPIC_REPLICATION_FACTOR ?? 1),
         configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
       })),
-    });
+    };
+    // kafkajs waits for leaders but gives up on UNKNOWN_TOPIC_OR_PARTITION, which a loaded broker
+    // answers for a moment after creating the topics; asking again finds them created.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await a.createTopics(create);
+        break;
+      } catch (e) {
+        if (!(e as { retriable?: boolean }).retriable || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
     // A new partition answers NOT_LEADER_FOR_PARTITION for a moment after creation: wait until each serves.
     for (const t of topics) await this.offsets(t.topic);
   }
