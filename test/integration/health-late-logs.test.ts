@@ -29,7 +29,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { Admin } from "kafkajs";
+import kafkajs, { type Admin } from "kafkajs";
 import { stringify } from "yaml";
 import { SERVICES } from "../../infra/simulator/platform.ts";
 import { SloConfig } from "../../pipelines/health/slo.ts";
@@ -81,26 +81,39 @@ interface Run {
   hour: number;
   children: Array<{ kill(signal?: NodeJS.Signals): boolean; exitCode: number | null; signalCode: string | null }>;
   worker: ReturnType<typeof startHealthWorker>;
+  /** When setup began, and how long the worker took to start (ms). */
+  began: number;
+  startup: number;
 }
 
-/** A private input topic (6 partitions, keyed by service, like logs.access), database, app id and worker. */
-async function setup(name: string): Promise<Run> {
+/** A private input topic (`partitions`, keyed by service, like logs.access), database, app id and worker. */
+async function setup(name: string, partitions = 6): Promise<Run> {
+  const began = Date.now();
   const id = uniqueName(name);
   const dir = mkdtempSync(join(tmpdir(), `weir-late-${name}-`));
   const topic = `test.${id}.access`;
   const database = id;
   const appId = id.replaceAll("_", "-");
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
-      { topic, numPartitions: 6 },
-      { topic: `${topic}.dlq`, numPartitions: 1 },
-    ],
-  });
+  // A loaded broker can answer UNKNOWN_TOPIC_OR_PARTITION right after creating them: ask again.
+  for (let tries = 0; ; tries++) {
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [
+          { topic, numPartitions: partitions },
+          { topic: `${topic}.dlq`, numPartitions: 1 },
+        ],
+      });
+      break;
+    } catch (e) {
+      if (!(e as { retriable?: boolean }).retriable || tries >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   await createHealthDatabase(ch, database);
   const hour = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
   const worker = startHealthWorker({ name: `${name}-worker`, appId, database, input: topic, dataDir: dir });
-  const run: Run = { id, dir, topic, database, appId, hour, children: [worker.child], worker };
+  const run: Run = { id, dir, topic, database, appId, hour, children: [worker.child], worker, began, startup: 0 };
   cleanups.push(async () => {
     for (const c of run.children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await ch.command({ query: `DROP DATABASE IF EXISTS ${database}` });
@@ -110,6 +123,7 @@ async function setup(name: string): Promise<Run> {
     rmSync(dir, { recursive: true, force: true });
   });
   await waitFor("the worker to start", async () => /started/.test(worker.log()), 60_000, worker.log);
+  run.startup = Date.now() - began;
   return run;
 }
 
@@ -171,7 +185,9 @@ function ship(run: Run, name: string, paths: string[]): ShipProcess {
   return p;
 }
 
+/** SIGTERM once it is shipping (before that, under load, node is still loading and SIGTERM kills it outright). */
 async function stopShip(p: ShipProcess): Promise<void> {
+  await waitFor("weir ship to start", async () => /weir ship: shipping/.test(p.output()), 60_000, p.output);
   p.child.kill("SIGTERM");
   const { code } = await p.exited;
   assert.equal(code, 0, `weir ship stopped badly:\n${p.output().slice(-3000)}`);
@@ -182,7 +198,9 @@ async function stopShip(p: ShipProcess): Promise<void> {
  * later, waits for the hour's row at app level, then compares every row with the oracle.
  */
 async function verify(run: Run, requests: AccessLog[]): Promise<void> {
+  const t0 = Date.now();
   const n = await countMessages(run.topic, requests.length, 120_000);
+  const inKafka = Date.now() - t0;
   if (n !== requests.length) {
     const ids = await messageIds(run.topic, 20_000);
     const missing = requests
@@ -207,6 +225,7 @@ async function verify(run: Run, requests: AccessLog[]): Promise<void> {
     180_000,
     () => `${run.worker.log().slice(-3000)}\nthe hour's final app row counts ${counted} requests of ${requests.length}`,
   );
+  const counting = Date.now() - t0;
   // Corrections go out at the worker's next checkpoint: a moment more for the last of them.
   let result = await compareRows(ch, run.database, expected, from, to);
   for (let i = 0; i < 20 && result.problems.length > 0; i++) {
@@ -218,8 +237,9 @@ async function verify(run: Run, requests: AccessLog[]): Promise<void> {
   for (const ms of WINDOWS)
     for (const level of LEVELS) assert.equal(totals.get(`${ms} ${level}`), requests.length, `${level} ${ms} ms rows`);
   const metrics = await workerMetrics(run);
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   console.log(
-    `# ${requests.length} requests, ${result.rows} rows equal the oracle (worst p99 error ${(result.worstP99 * 100).toFixed(3)}%); ${metrics}`,
+    `# ${requests.length} requests, ${result.rows} rows equal the oracle (worst p99 error ${(result.worstP99 * 100).toFixed(3)}%); ${metrics}; all in Kafka after ${s(inKafka)}, the hour's app row after ${s(counting)}, rows equal after ${s(Date.now() - t0)} (setup ${s(run.startup)}, shipping and playing ${s(t0 - run.began - run.startup)})`,
   );
 }
 
@@ -311,6 +331,24 @@ function byHost(simDir: string, out: string): Map<string, { lines: AccessLog[]; 
   return files;
 }
 
+/** Services by partition, as the shipper's producer (kafkajs' default partitioner, murmur2 of the key) places them. */
+function sharedPartitions(services: string[], partitions: number): Map<number, string[]> {
+  const partitioner = kafkajs.Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  const out = new Map<number, string[]>();
+  for (const service of services) {
+    const p = partitioner({ topic: "access", partitionMetadata, message: { key: service, value: null } });
+    out.set(p, [...(out.get(p) ?? []), service]);
+  }
+  return out;
+}
+
 function readAccessLinesRaw(file: string): string[] {
   return readFileSync(file, "utf8")
     .split("\n")
@@ -320,12 +358,21 @@ function readAccessLinesRaw(file: string): string[] {
 test("a rotated backlog shipped at once, services sharing partitions: every request counted once at every level and length", {
   timeout: 360_000,
 }, async () => {
-  const run = await setup("backlog");
+  const run = await setup("backlog", 4);
   const sim = join(run.dir, "sim");
-  // The issue's backlog: 60 s of traffic, room-svc rotated twice, social, user and im once.
+  // The issue's backlog: 60 s of traffic, room-svc rotated twice, social and user once, the others never.
   simulate(sim, run.hour + 10 * 60_000, 60, 2000);
   const files = SERVICE_NAMES.flatMap((s) => accessFiles(join(sim, s)));
-  assert.ok(files.length >= SERVICE_NAMES.length + 4, `rotated files: ${files.map((f) => f.slice(sim.length))}`);
+  const rotations = new Map(SERVICE_NAMES.map((s) => [s, accessFiles(join(sim, s)).length - 1]));
+  // What made the issue's im-svc 0%: a log that never rotated on a partition with one rotated twice
+  // (on 4 partitions: gift-svc, never rotated, with room-svc, twice, and user-svc, once).
+  const shared = [...sharedPartitions(SERVICE_NAMES, 4).values()].filter((s) => s.length > 1);
+  const layout = shared.map((s) => s.map((x) => `${x} ${rotations.get(x)}`).join(" + ")).join("; ");
+  assert.ok(
+    shared.some((s) => s.some((x) => rotations.get(x) === 0) && s.some((x) => (rotations.get(x) ?? 0) >= 2)),
+    `services sharing partitions, with their rotations: ${layout}`,
+  );
+  console.log(`# shared partitions (service rotations): ${layout}`);
   const requests = readAccessLines(files);
   const shipper = ship(run, "ship", [join(sim, "*/access.log*")]);
   await verify(run, requests);
