@@ -50,7 +50,7 @@ import {
   waitFor,
 } from "../support/health.ts";
 import { type ShipProcess, startShip } from "../support/ship.ts";
-import { clickhouseClient, kafkaClient, requireStack, uniqueName } from "../support/stack.ts";
+import { clickhouseClient, kafkaClient, requireServices, uniqueName } from "../support/stack.ts";
 
 const slo = SloConfig.load();
 const SERVICE_NAMES = SERVICES.map((s) => s.name);
@@ -59,7 +59,7 @@ let admin: Admin;
 const cleanups: Array<() => Promise<void>> = [];
 
 before(async () => {
-  await requireStack();
+  await requireServices(["kafka", "clickhouse"]);
   ch = clickhouseClient();
   admin = kafkaClient("weir-test-late").admin();
   await admin.connect();
@@ -122,7 +122,8 @@ async function setup(name: string, partitions = 6): Promise<Run> {
     await admin.deleteGroups([appId]).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   });
-  await waitFor("the worker to start", async () => /started/.test(worker.log()), 60_000, worker.log);
+  // Generous: on a machine running other suites, node and tsx alone can take a minute.
+  await waitFor("the worker to start", async () => /started/.test(worker.log()), 180_000, worker.log);
   run.startup = Date.now() - began;
   return run;
 }
@@ -199,7 +200,8 @@ async function stopShip(p: ShipProcess): Promise<void> {
  */
 async function verify(run: Run, requests: AccessLog[]): Promise<void> {
   const t0 = Date.now();
-  const n = await countMessages(run.topic, requests.length, 120_000);
+  // Generous: a shipper on a loaded machine.
+  const n = await countMessages(run.topic, requests.length, 240_000);
   const inKafka = Date.now() - t0;
   if (n !== requests.length) {
     const ids = await messageIds(run.topic, 20_000);
