@@ -224,7 +224,7 @@ async function verify(run: Run, requests: AccessLog[]): Promise<void> {
       counted = (await totalsByLevel(ch, run.database, from, to)).get(`${HOUR} APP`);
       return counted === requests.length;
     },
-    180_000,
+    300_000,
     () => `${run.worker.log().slice(-3000)}\nthe hour's final app row counts ${counted} requests of ${requests.length}`,
   );
   const counting = Date.now() - t0;
@@ -358,7 +358,7 @@ function readAccessLinesRaw(file: string): string[] {
 }
 
 test("a rotated backlog shipped at once, services sharing partitions: every request counted once at every level and length", {
-  timeout: 360_000,
+  timeout: 600_000,
 }, async () => {
   const run = await setup("backlog", 4);
   const sim = join(run.dir, "sim");
@@ -382,7 +382,7 @@ test("a rotated backlog shipped at once, services sharing partitions: every requ
 });
 
 test("one host of a service starts shipping 2 minutes after the others: its requests are counted once at every level and length", {
-  timeout: 360_000,
+  timeout: 600_000,
 }, async () => {
   const run = await setup("latehost");
   const sim = join(run.dir, "sim");
@@ -415,7 +415,7 @@ test("one host of a service starts shipping 2 minutes after the others: its requ
 });
 
 test("a shipper stopped for minutes while its services keep writing and rotating: every request counted once at every level and length", {
-  timeout: 360_000,
+  timeout: 600_000,
 }, async () => {
   const run = await setup("stopped");
   const sim = join(run.dir, "sim");

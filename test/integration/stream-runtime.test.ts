@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import type { Admin } from "kafkajs";
 import { codecFor } from "../../schemas/codec.ts";
 import type { TestEvent } from "../fixtures/windowed-sum.ts";
-import { kafkaClient, requireStack, uniqueName } from "../support/stack.ts";
+import { kafkaClient, requireServices, uniqueName } from "../support/stack.ts";
 
 const kafka = kafkaClient("weir-stream-test");
 let admin: Admin;
@@ -17,7 +17,7 @@ const logs = new Map<string, string>();
 const topicsToDelete: string[] = [];
 
 before(async () => {
-  await requireStack();
+  await requireServices(["kafka"]);
   admin = kafka.admin();
   await admin.connect();
 });
