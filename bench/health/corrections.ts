@@ -92,6 +92,8 @@ function traffic(delayOf: (host: string, hostIndex: number) => number): Shipped[
         clientIp: "10.0.0.1",
         roomId: null,
         userAgent: null,
+        urlQuery: null,
+        referrer: null,
         host,
         source: null,
       },

@@ -265,6 +265,8 @@ export async function closeWindows(topic: string, ts: number, services: string[]
           clientIp: "127.0.0.1",
           roomId: null,
           userAgent: null,
+          urlQuery: null,
+          referrer: null,
           host: "test",
           source: null,
         }),
