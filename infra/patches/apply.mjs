@@ -26,6 +26,12 @@ const patches = [
     original: "8a120e6993955e040a13014cccebd79b8d41e7355d6eda1065fa83fea2fbbcdb",
     replacement: "infra/patches/kafkajs-send-messages.cjs",
   },
+  {
+    why: "a record declaring an array or map block larger than its bytes kept the reader looping (docs/reliability.md)",
+    target: "node_modules/avsc/lib/types.js",
+    original: "f5c8bfe63da5a9201397446e3fc159f2e5800cd9303e395a97b3b464790ac2e1",
+    replacement: "infra/patches/avsc-types.cjs",
+  },
 ];
 
 const sha = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");
