@@ -409,6 +409,9 @@ export class StreamWorker implements WorkerView {
       dlq: task.counters.dlq,
       openWindows: task.openWindows(),
       stores: [...task.stores.values()].map((s) => ({ name: s.name, size: s.size, evictions: s.evictions })),
+      corrections: task.corrections(),
+      sources: task.tracker.sources(),
+      sourceCounts: task.tracker.sourceCounts(),
     }));
   }
 
