@@ -18,6 +18,7 @@ import { SearchError } from "../../pipelines/logs/search/errors.ts";
 import { resolveWindow } from "../../pipelines/logs/search/time.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
+import { rulesScoreCommand } from "./rules-score.ts";
 
 /** `rules/` of the working directory when there is one, else this checkout's. */
 export function defaultRulesDir(): string {
@@ -161,6 +162,8 @@ export function rulesCommand(): Command {
         );
       }
     });
+
+  rules.addCommand(rulesScoreCommand(defaultRulesDir));
 
   rules
     .command("explain")
