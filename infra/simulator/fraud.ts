@@ -141,6 +141,13 @@ export class FraudCampaigns {
     return user;
   }
 
+  /** Registers a farm account; a bot retries a failed registration a few seconds later (3 times). */
+  private register(user: number, t: number, phone: string, method: string, tries = 3): void {
+    const gen = this.gen;
+    if (!gen.actions.register(user, t, phone, method) && tries > 0)
+      gen.at(t + 3_000 + this.rng.int(5_000), () => this.register(user, gen.now, phone, method, tries - 1));
+  }
+
   private farmIp(subnet: string): string {
     return `${subnet}.${this.rng.range(2, 254)}`;
   }
@@ -199,7 +206,7 @@ export class FraudCampaigns {
         // The farm's number, typed the way each form got it: +86, spaces, dashes.
         const typed = formatPhone(this.rng, phone);
         this.note(c, "phone", phone);
-        gen.actions.register(user, t, typed, "sms");
+        this.register(user, t, typed, "sms");
         gen.at(t + 5_000 + this.rng.int(30_000), () => gen.actions.login(user, gen.now, "sms"));
         gen.at(t + 40_000 + this.rng.int(60_000), () =>
           gen.actions.roomEnter(user, this.rng.int(gen.pop.streamers.length), gen.now),
@@ -231,7 +238,7 @@ export class FraudCampaigns {
         const t = this.spread(start, end, slot++, total);
         gen.at(t, () => {
           const user = this.newAccount(c, device, cloud ? this.farmIp(subnet) : homeIp(this.rng));
-          gen.actions.register(
+          this.register(
             user,
             t,
             this.rng.chance(0.5) ? legitPhone(this.rng) : formatPhone(this.rng, this.virtualNumber()),
@@ -292,7 +299,7 @@ export class FraudCampaigns {
       gen.at(t0, () => {
         const d = device >= 0 ? device : pop.addDevice(0, "android", 0);
         const user = this.newAccount(c, d, cloud ? this.farmIp(subnet) : homeIp(this.rng));
-        gen.actions.register(user, t0, legitPhone(this.rng), "sms");
+        this.register(user, t0, legitPhone(this.rng), "sms");
         const tokens: string[] = [];
         // Many cards, one after another: stolen or borrowed instruments.
         for (let k = 0; k < cardCount; k++) {
@@ -341,7 +348,7 @@ export class FraudCampaigns {
       const tf = start + (end - start) * (0.5 + 0.4 * this.rng.next());
       gen.at(tr, () => {
         const user = this.newAccount(c, devices[i % deviceCount] as number, this.farmIp(subnet));
-        gen.actions.register(user, tr, legitPhone(this.rng), "one_click");
+        this.register(user, tr, legitPhone(this.rng), "one_click");
         gen.at(tf, () => {
           gen.actions.follow(user, streamer, gen.now, true);
           gen.at(gen.now + 500 + this.rng.int(5_000), () => gen.actions.roomEnter(user, streamer, gen.now));
@@ -365,7 +372,7 @@ export class FraudCampaigns {
       const cloud = this.rng.chance(0.6);
       gen.at(t0, () => {
         const user = this.newAccount(c, pop.addDevice(0, "android", 0), cloud ? this.farmIp(subnet) : homeIp(this.rng));
-        gen.actions.register(user, t0, legitPhone(this.rng), "sms");
+        this.register(user, t0, legitPhone(this.rng), "sms");
         for (let m = 0; m < count; m++) {
           gen.at(this.spread(t0 + 2_000, end, m, count), () => {
             const streamer = rooms ? (rooms[m % rooms.length] as number) : this.rng.int(pop.streamers.length);
