@@ -78,7 +78,18 @@ const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(1)}%`
 
 export function printScores(scores: readonly CategoryQuality[]): void {
   printTable(
-    ["CATEGORY", "FLAGGED", "BY TYPE", "RIGHT", "PRECISION", "ENTITY", "IN TRUTH", "FOUND", "RECALL", "LOOK-ALIKES FLAGGED"],
+    [
+      "CATEGORY",
+      "FLAGGED",
+      "BY TYPE",
+      "RIGHT",
+      "PRECISION",
+      "ENTITY",
+      "IN TRUTH",
+      "FOUND",
+      "RECALL",
+      "LOOK-ALIKES FLAGGED",
+    ],
     scores.map((s) => [
       s.category,
       String(s.flagged),

@@ -15,6 +15,7 @@
 // like it. finish() also records, per category, every entity that truly belongs to it.
 import type { UserActions } from "./actions.ts";
 import type { GroundTruth } from "./ground-truth.ts";
+import { Lookalikes } from "./look-alikes.ts";
 import {
   DEVICE_EMULATOR,
   DEVICE_JAILBROKEN,
@@ -34,7 +35,6 @@ import {
   VIRTUAL_PHONE_PREFIXES,
 } from "./population.ts";
 import type { Rng } from "./random.ts";
-import { Lookalikes } from "./look-alikes.ts";
 import { offsetMs, type Scenario } from "./scenario.ts";
 
 /** What campaigns act through: the platform's user actions, on the traffic generator's clock. */
@@ -220,9 +220,7 @@ export class FraudCampaigns {
     const c = this.campaign("emulator_farm", start, end, { devices: deviceCount, accountsPerDevice: perDevice });
     const gen = this.gen;
     const subnet = datacenterSubnet(this.rng);
-    const counts = Array.from({ length: deviceCount }, () =>
-      this.rng.range(Math.max(2, perDevice - 5), perDevice + 4),
-    );
+    const counts = Array.from({ length: deviceCount }, () => this.rng.range(Math.max(2, perDevice - 5), perDevice + 4));
     const total = counts.reduce((a, b) => a + b, 0);
     let slot = 0;
     for (let d = 0; d < deviceCount; d++) {
@@ -406,6 +404,8 @@ export class FraudCampaigns {
         params: c.params,
       });
     }
+    // A run without campaigns or look-alikes (the calm scenario) records none of the categories' facts.
+    if (this.campaigns.length === 0 && !this.lookalikes?.any) return;
     const emulators: string[] = [];
     const rooted: string[] = [];
     for (let d = 0; d < pop.devices; d++) {

@@ -64,6 +64,11 @@ export class Lookalikes {
       this.virtualNumberUsers(...window(l.virtual_number_users), scale(l.virtual_number_users.users));
   }
 
+  /** Whether the scenario asked for any look-alike. */
+  get any(): boolean {
+    return this.looks.length > 0;
+  }
+
   private look(look: string, category: string, start: number, end: number): Lookalike {
     const x: Lookalike = { id: `lookalike-${this.looks.length + 1}`, look, category, start, end, entities: {} };
     this.looks.push(x);
