@@ -13,9 +13,8 @@
 // Each fraud shows itself in varied ways (seeded): an emulator imitating a real build, a farm on
 // residential proxies, a brusher with two cards; look-alikes.ts adds the genuine traffic that looks
 // like it. finish() also records, per category, every entity that truly belongs to it.
-import type { UserActions } from "./actions.ts";
 import type { GroundTruth } from "./ground-truth.ts";
-import { Lookalikes } from "./look-alikes.ts";
+import { type CampaignHost, Lookalikes } from "./look-alikes.ts";
 import {
   DEVICE_EMULATOR,
   DEVICE_JAILBROKEN,
@@ -30,24 +29,11 @@ import {
   IOT_PHONE_PREFIXES,
   isVirtualNumber,
   legitPhone,
-  type Population,
   spamMessage,
   VIRTUAL_PHONE_PREFIXES,
 } from "./population.ts";
 import type { Rng } from "./random.ts";
 import { offsetMs, type Scenario } from "./scenario.ts";
-
-/** What campaigns act through: the platform's user actions, on the traffic generator's clock. */
-export interface CampaignHost {
-  readonly opts: { readonly start: number; readonly runMs: number };
-  readonly rng: Rng;
-  readonly pop: Population;
-  readonly actions: UserActions;
-  /** The simulated time now. */
-  readonly now: number;
-  /** Runs `run` at simulated time t. */
-  at(t: number, run: () => void): void;
-}
 
 type Entities = Record<string, Set<string | number>>;
 

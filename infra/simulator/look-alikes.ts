@@ -10,7 +10,7 @@
 // - contact_once: a user giving a friend a phone number or WeChat id once in chat;
 // - virtual_number_users: genuine sign-ups with virtual-operator numbers, at home on their own phone.
 // finish() adds the population's own look-alikes (its cheap, busybox and virtual-number users).
-import type { CampaignHost } from "./fraud.ts";
+import type { UserActions } from "./actions.ts";
 import type { GroundTruth } from "./ground-truth.ts";
 import {
   CHAT_PHRASES,
@@ -23,11 +23,24 @@ import {
   homeIp,
   isVirtualNumber,
   legitPhone,
+  type Population,
   phoneNumber,
   VIRTUAL_PHONE_PREFIXES,
 } from "./population.ts";
 import type { Rng } from "./random.ts";
 import { offsetMs, type Scenario } from "./scenario.ts";
+
+/** What campaigns and look-alikes act through: the platform's user actions, on the traffic generator's clock. */
+export interface CampaignHost {
+  readonly opts: { readonly start: number; readonly runMs: number };
+  readonly rng: Rng;
+  readonly pop: Population;
+  readonly actions: UserActions;
+  /** The simulated time now. */
+  readonly now: number;
+  /** Runs `run` at simulated time t. */
+  at(t: number, run: () => void): void;
+}
 
 interface Lookalike {
   id: string;
