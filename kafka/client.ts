@@ -5,6 +5,7 @@
 import kafkajs, { type Consumer, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import "./codecs.ts";
+import { type KafkaSecurity, kafkajsSecurity } from "./security.ts";
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 
@@ -12,16 +13,19 @@ export interface KafkaOptions {
   brokers: string[];
   clientId: string;
   logger?: Logger;
+  /** TLS and SASL (./security.ts); none: plaintext. */
+  security?: KafkaSecurity | undefined;
 }
 
 export class KafkaClient {
   private readonly kafka: InstanceType<typeof Kafka>;
 
-  constructor(options: KafkaOptions) {
+  constructor(private readonly options: KafkaOptions) {
     const log = options.logger;
     this.kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
+      ...kafkajsSecurity(options.security),
       logLevel: logLevel.WARN,
       logCreator: () => (entry) => {
         if (!log) return;
@@ -34,6 +38,11 @@ export class KafkaClient {
       },
       retry: { retries: 8, initialRetryTime: 200 },
     });
+  }
+
+  /** Where it connects (host:port each), for messages. */
+  get brokers(): readonly string[] {
+    return this.options.brokers;
   }
 
   /** The kafkajs client itself, for a caller that needs what these wrappers do not offer. */
@@ -79,4 +88,34 @@ export class KafkaClient {
       allowAutoTopicCreation: false,
     });
   }
+}
+
+/** kafkajs errors that mean no broker answered (refused, reset, timed out, never connected). */
+const UNREACHABLE_NAMES = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSRequestTimeoutError",
+  "KafkaJSNoBrokerAvailableError",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSLockTimeout",
+]);
+
+/**
+ * Why a kafkajs error means Kafka did not answer, in one line ("connect ECONNREFUSED
+ * 127.0.0.1:9092", "Request ApiVersions(key: 18, version: 2) timed out"), or null for any other
+ * error. Looks through kafkajs' retry wrappers. kafkajs' "Broker not connected" (a request on a
+ * broker whose connection never completed: what a frozen broker leaves) counts as unreachable.
+ */
+export function unreachableReason(e: unknown): string | null {
+  let cur = e as { name?: unknown; message?: unknown; cause?: unknown; originalError?: unknown } | undefined;
+  for (let depth = 0; cur && depth < 8; depth++) {
+    const name = typeof cur.name === "string" ? cur.name : "";
+    const message = typeof cur.message === "string" ? cur.message : "";
+    if (message === "Broker not connected") {
+      return "the broker took the connection but never answered its first request (frozen, overloaded, or not a Kafka port)";
+    }
+    if (UNREACHABLE_NAMES.has(name)) return message.replace(/^Connection error: /, "") || name;
+    cur = (cur.cause ?? cur.originalError) as typeof cur;
+  }
+  return null;
 }

@@ -1,6 +1,8 @@
 // What `weir run <pipeline>` gives a pipeline, and what a pipeline gives back.
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { KafkaSecurity } from "../kafka/security.ts";
+import type { StoreEndpoints } from "../sinks/credentials.ts";
 import type { StreamApp } from "../stream/dsl/app.ts";
 
 export interface PipelineContext {
@@ -8,7 +10,14 @@ export interface PipelineContext {
   config?: string;
   /** Where the pipeline may write files (reports, ...). */
   dataDir: string;
-  endpoints: { kafkaBrokers: string[]; elasticsearchUrl: string; clickhouseUrl: string; redisUrl: string };
+  /** Where the stores and Kafka are, with the stores' credentials (sinks/credentials.ts). */
+  endpoints: StoreEndpoints & {
+    kafkaBrokers: string[];
+    /** TLS and SASL of Kafka (kafka/security.ts); absent: plaintext. */
+    kafkaSecurity?: KafkaSecurity | undefined;
+    redisUrl: string;
+    redisPassword?: string | undefined;
+  };
   env: NodeJS.ProcessEnv;
   logger: Logger;
 }

@@ -58,6 +58,22 @@ test("keys are read from records by their path", () => {
   assert.equal(keyReader(cat.topic("logs.access"))(SAMPLES.AccessLog), "gift-svc");
 });
 
+test("replication per environment: local by default, cluster and production replicated with min.insync.replicas 2", () => {
+  const local = loadTopicCatalog(undefined, {});
+  assert.equal(local.environment, "local");
+  assert.equal(local.topic("logs.app").replicationFactor, 1);
+  assert.equal(topicConfigs(local.topic("logs.app"))["min.insync.replicas"], undefined, "the broker's default");
+  for (const env of [{ WEIR_TOPICS_ENV: "cluster" }, { WEIR_TOPICS_ENV: "production" }]) {
+    const cat = loadTopicCatalog(undefined, env);
+    for (const t of cat.topics) {
+      assert.equal(t.replicationFactor, 3, t.name);
+      assert.equal(topicConfigs(t)["min.insync.replicas"], "2", t.name);
+    }
+  }
+  assert.equal(loadTopicCatalog(undefined, {}, undefined, "cluster").environment, "cluster");
+  assert.throws(() => loadTopicCatalog(undefined, { WEIR_TOPICS_ENV: "staging" }), /no environment staging/);
+});
+
 test("WEIR_TOPIC_REPLICATION_FACTOR overrides the default", () => {
   assert.equal(
     loadTopicCatalog(undefined, { WEIR_TOPIC_REPLICATION_FACTOR: "3" }).topic("logs.app").replicationFactor,

@@ -20,6 +20,7 @@ const TopicEntry = z.strictObject({
   partitions: z.number().int().min(1).max(10_000),
   retention: Duration.default("7d"),
   cleanup: z.enum(["delete", "compact", "compact,delete"]).default("delete"),
+  /** Replication factor of this topic in every environment (instead of the environment's). */
   replicationFactor: z.number().int().min(1).optional(),
   config: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
   description: z.string().min(1, "say what the topic carries and who reads it"),
@@ -28,10 +29,27 @@ const TopicEntry = z.strictObject({
 function catalogSchema(registry: SchemaRegistry) {
   return z
     .strictObject({
-      defaults: z.strictObject({ replicationFactor: z.number().int().min(1).default(1) }).prefault({}),
+      environments: z
+        .record(
+          z.string().regex(/^[a-z][a-z0-9-]*$/, "an environment name such as local, cluster or production"),
+          z.strictObject({
+            replicationFactor: z.number().int().min(1),
+            minInsyncReplicas: z.number().int().min(1).optional(),
+          }),
+        )
+        .default({ local: { replicationFactor: 1 } }),
       topics: z.record(z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, "a Kafka topic name"), TopicEntry),
     })
     .superRefine((cat, ctx) => {
+      for (const [name, env] of Object.entries(cat.environments)) {
+        if (env.minInsyncReplicas !== undefined && env.minInsyncReplicas > env.replicationFactor) {
+          ctx.addIssue({
+            code: "custom",
+            path: ["environments", name, "minInsyncReplicas"],
+            message: `${env.minInsyncReplicas} is more than the replication factor ${env.replicationFactor}: no write could be acknowledged`,
+          });
+        }
+      }
       for (const [topic, entry] of Object.entries(cat.topics)) {
         if (!registry.names().includes(entry.schema)) {
           ctx.addIssue({
@@ -63,6 +81,8 @@ export interface TopicSpec {
   key?: string;
   partitions: number;
   replicationFactor: number;
+  /** min.insync.replicas of the topic, when the environment sets it (else the broker's default). */
+  minInsyncReplicas?: number;
   /** -1 for forever. */
   retentionMs: number;
   cleanup: "delete" | "compact" | "compact,delete";
@@ -72,43 +92,64 @@ export interface TopicSpec {
 
 export interface TopicCatalog {
   file: string;
+  /** The environment whose replication the specs carry. */
+  environment: string;
   topics: TopicSpec[];
   topic(name: string): TopicSpec;
 }
+
+/** The environment a catalog is loaded for when none is named: WEIR_TOPICS_ENV, else `local`. */
+export const DEFAULT_TOPICS_ENV = "local";
 
 export function loadTopicCatalog(
   file = CATALOG_FILE,
   env: NodeJS.ProcessEnv = process.env,
   registry: SchemaRegistry = schemaRegistry(),
+  environment: string = env.WEIR_TOPICS_ENV || DEFAULT_TOPICS_ENV,
 ): TopicCatalog {
   const { value, locate } = parseYamlConfig(file, readFileSync(file, "utf8"));
   const parsed = validateConfig(file, catalogSchema(registry), value, locate);
+  const replication = parsed.environments[environment];
+  if (replication === undefined) {
+    throw new ConfigError(file, [
+      {
+        line: 0,
+        column: 0,
+        field: "environments",
+        message: `no environment ${environment} (from ${env.WEIR_TOPICS_ENV ? "WEIR_TOPICS_ENV" : "--env"}); the catalog has ${Object.keys(parsed.environments).join(", ")}`,
+      },
+    ]);
+  }
   const rfOverride = env.WEIR_TOPIC_REPLICATION_FACTOR;
   if (rfOverride !== undefined && !/^[1-9]\d*$/.test(rfOverride)) {
     throw new ConfigError(file, [
       {
         line: 0,
         column: 0,
-        field: "defaults.replicationFactor",
+        field: `environments.${environment}.replicationFactor`,
         message: `WEIR_TOPIC_REPLICATION_FACTOR=${rfOverride} is not a positive integer`,
       },
     ]);
   }
-  const topics = Object.entries(parsed.topics).map(
-    ([name, t]): TopicSpec => ({
+  const topics = Object.entries(parsed.topics).map(([name, t]): TopicSpec => {
+    const replicationFactor = rfOverride ? Number(rfOverride) : (t.replicationFactor ?? replication.replicationFactor);
+    const minIsr = replication.minInsyncReplicas;
+    return {
       name,
       schema: t.schema as SchemaName,
       ...(t.key !== undefined ? { key: t.key } : {}),
       partitions: t.partitions,
-      replicationFactor: rfOverride ? Number(rfOverride) : (t.replicationFactor ?? parsed.defaults.replicationFactor),
+      replicationFactor,
+      ...(minIsr !== undefined ? { minInsyncReplicas: Math.min(minIsr, replicationFactor) } : {}),
       retentionMs: durationMs(t.retention),
       cleanup: t.cleanup,
       config: Object.fromEntries(Object.entries(t.config).map(([k, v]) => [k, String(v)])),
       description: t.description,
-    }),
-  );
+    };
+  });
   return {
     file,
+    environment,
     topics,
     topic(name) {
       const t = topics.find((x) => x.name === name);
@@ -120,7 +161,12 @@ export function loadTopicCatalog(
 
 /** The topic configs the catalog decides, as the broker names them. */
 export function topicConfigs(spec: TopicSpec): Record<string, string> {
-  return { "cleanup.policy": spec.cleanup, "retention.ms": String(spec.retentionMs), ...spec.config };
+  return {
+    "cleanup.policy": spec.cleanup,
+    "retention.ms": String(spec.retentionMs),
+    ...(spec.minInsyncReplicas !== undefined ? { "min.insync.replicas": String(spec.minInsyncReplicas) } : {}),
+    ...spec.config,
+  };
 }
 
 export function durationMs(text: string): number {

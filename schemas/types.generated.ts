@@ -52,6 +52,10 @@ export interface AccessLog {
   roomId: null | number;
   /** The client's User-Agent or SDK identifier. */
   userAgent: null | string;
+  /** The request URL's query string, without the '?' (e.g. from=feed&page=2); null when it had none. Personal data in it is masked before it is stored. */
+  urlQuery: null | string;
+  /** The Referer header: the page the request came from; null when the client sent none. */
+  referrer: null | string;
   /** The host or pod that served the request. */
   host: string;
   /** Where the shipper read this event; null when it was produced to Kafka directly. */

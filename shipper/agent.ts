@@ -13,6 +13,7 @@ import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join, resolve } from "node:path";
 import type { Logger } from "pino";
+import type { KafkaSecurity } from "../kafka/security.ts";
 import type { TopicCatalog } from "../schemas/catalog.ts";
 import { codecFor } from "../schemas/codec.ts";
 import { serveMetrics } from "../telemetry/metrics-server.ts";
@@ -31,6 +32,8 @@ import type { FileState, LinePosition, RawLine, ResumePoint, ShipEntry } from ".
 
 export interface ShipAgentOptions {
   brokers: string[];
+  /** TLS and SASL for Kafka (kafka/security.ts); none: plaintext. */
+  security?: KafkaSecurity | undefined;
   logger: Logger;
   /** For stdin sources: the stream to read (process.stdin by default). */
   stdin?: NodeJS.ReadableStream;
@@ -195,6 +198,11 @@ export class ShipAgent {
     this.done.catch(() => {});
   }
 
+  /**
+   * Opens what the shipper needs and starts shipping. /metrics and /health are bound first: a taken
+   * port stops the start before the channel is locked. A start that fails half-way closes what it
+   * opened (the channel's lock included) before it rejects.
+   */
   async start(): Promise<void> {
     const dataDir = resolve(this.config.dataDir);
     mkdirSync(dataDir, { recursive: true });
@@ -202,6 +210,38 @@ export class ShipAgent {
     // Decoders are built first: a config problem they find (a topic the catalog lacks) stops the
     // start before anything is opened.
     const runners = this.config.sources.map((s) => new SourceRunner(s, this.catalog, this));
+    this.metrics = new ShipMetrics(this.view());
+    const served = await serveMetrics(
+      this.metrics.registry,
+      () => this.health(),
+      this.config.metrics.port,
+      this.config.metrics.host,
+      "metrics.port in the config or --metrics-port",
+    );
+    this.server = served.server;
+    this.metricsPort = served.port;
+    try {
+      await this.open(dataDir, runners);
+    } catch (e) {
+      await this.sink?.stop().catch(() => {});
+      await this.channel?.close().catch(() => {});
+      await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+      throw e;
+    }
+    this.log.info(
+      {
+        metricsPort: served.port,
+        sources: this.config.sources.map((s) => s.name),
+        dataDir,
+        resumed: this.resumed,
+      },
+      `weir ship: shipping; /metrics and /health on ${this.config.metrics.host}:${served.port}`,
+    );
+  }
+
+  private resumed = 0;
+
+  private async open(dataDir: string, runners: SourceRunner[]): Promise<void> {
     this.channel = await DiskChannel.open({
       dir: join(dataDir, "channel"),
       maxBytes: this.config.channel.maxBytes,
@@ -219,13 +259,13 @@ export class ShipAgent {
     if (held > 0)
       this.log.info({ records: held }, "the channel holds records Kafka has not acknowledged: sending them first");
 
-    this.metrics = new ShipMetrics(this.view());
     const intentFile = join(dataDir, "commit-intent.json");
     this.sink = new KafkaSink(
       this.channel,
       {
         ...this.config.kafka,
         brokers: this.config.kafka.brokers ?? this.options.brokers,
+        security: this.options.security,
         transactionalId:
           this.config.kafka.transactionalId ??
           `weir-ship-${createHash("sha256").update(`${this.config.host}\0${dataDir}`).digest("hex").slice(0, 16)}`,
@@ -253,25 +293,9 @@ export class ShipAgent {
     const resume = this.resumePoints();
     for (const r of runners) r.start(resume);
     this.runners = runners;
+    this.resumed = resume.length;
     this.timer = setInterval(() => this.saveCheckpoints(true), this.config.checkpoints.intervalMs);
     this.timer.unref();
-    const served = await serveMetrics(
-      this.metrics.registry,
-      () => this.health(),
-      this.config.metrics.port,
-      this.config.metrics.host,
-    );
-    this.server = served.server;
-    this.metricsPort = served.port;
-    this.log.info(
-      {
-        metricsPort: served.port,
-        sources: this.config.sources.map((s) => s.name),
-        dataDir,
-        resumed: resume.length,
-      },
-      `weir ship: shipping; /metrics and /health on ${this.config.metrics.host}:${served.port}`,
-    );
   }
 
   /** Events Kafka has acknowledged, by topic (dead letters included). */
@@ -477,30 +501,34 @@ export class ShipAgent {
   }
 
   private health(): { ok: boolean; detail: Record<string, unknown> } {
-    const s = this.sink?.stats;
+    const kafka = this.sink?.health();
     const c = this.channel?.stats();
-    const kafkaOk = !s || s.failing < 3;
+    const kafkaOk = !kafka || kafka.ok;
     return {
       ok: kafkaOk && !this.fatal,
       detail: {
-        kafka: kafkaOk ? "ok" : `failing: ${s?.lastError}`,
+        kafka: kafka?.detail ?? "ok",
         channelFill: c ? Number(c.fill.toFixed(3)) : null,
         sources: this.runners.map((r) => r.config.name),
       },
     };
   }
 
+  /** What the metrics read; answers zeros for what the start has not opened yet (metrics are served first). */
   private view(): ShipView {
     return {
       sources: () => this.runners.map((r) => ({ name: r.config.name, ...r.stats() })),
-      ackedOffset: (fileId) => this.checkpoints.get(fileId)?.offset ?? 0,
+      ackedOffset: (fileId) => this.checkpoints?.get(fileId)?.offset ?? 0,
       sent: () => this.sink?.stats.sent ?? new Map(),
       deadLetters: () => this.deadLetters,
       channel: () => {
-        const c = this.channel.stats();
-        return { bytes: c.bytes, records: c.records, maxBytes: c.maxBytes };
+        const c = this.channel?.stats();
+        return { bytes: c?.bytes ?? 0, records: c?.records ?? 0, maxBytes: c?.maxBytes ?? 0 };
       },
-      sink: () => this.sink.stats,
+      sink: () =>
+        this.sink
+          ? { ...this.sink.stats, ...this.sink.health() }
+          : { retries: 0, refused: 0, failing: 0, waitingMs: 0 },
     };
   }
 }

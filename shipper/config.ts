@@ -152,6 +152,7 @@ export function shipCatalog(config: ShipConfig): TopicCatalog {
   const topics = [...extra, ...base.topics.filter((b) => !config.topics[b.name])];
   return {
     file: base.file,
+    environment: base.environment,
     topics,
     topic(name) {
       const t = topics.find((x) => x.name === name);

@@ -12,7 +12,8 @@ export interface ShipView {
   sent(): Map<string, number>;
   deadLetters(): Map<string, number>;
   channel(): { bytes: number; records: number; maxBytes: number };
-  sink(): { retries: number; refused: number; failing: number; lastSuccess: number };
+  /** `failing` counts a send in flight longer than stallMs too; `waitingMs`: the oldest record waiting for Kafka. */
+  sink(): { retries: number; refused: number; failing: number; waitingMs: number };
 }
 
 export class ShipMetrics {
@@ -52,7 +53,12 @@ export class ShipMetrics {
     counter("weir_ship_dead_letters_total", "Lines sent to the dead-letter topic, by reason.", ["reason"], (g) => {
       for (const [reason, n] of v.deadLetters()) g.set({ reason }, n);
     });
-    counter("weir_ship_kafka_retries_total", "Produce requests retried.", [], (g) => g.set(v.sink().retries));
+    counter(
+      "weir_ship_kafka_retries_total",
+      "Batches sent again after a failed send, or one without an answer within kafka.sendTimeoutMs.",
+      [],
+      (g) => g.set(v.sink().retries),
+    );
     counter("weir_ship_kafka_refused_total", "Records Kafka refused for good (dead-lettered).", [], (g) =>
       g.set(v.sink().refused),
     );
@@ -87,8 +93,17 @@ export class ShipMetrics {
       const c = v.channel();
       g.set(c.maxBytes > 0 ? c.bytes / c.maxBytes : 0);
     });
-    counter("weir_ship_kafka_failing", "Produce attempts failed in a row (0 when Kafka takes batches).", [], (g) =>
-      g.set(v.sink().failing),
+    counter(
+      "weir_ship_kafka_failing",
+      "Produce attempts failed in a row, plus one while a send has waited longer than kafka.stallMs (0 when Kafka takes batches).",
+      [],
+      (g) => g.set(v.sink().failing),
+    );
+    counter(
+      "weir_ship_kafka_unacknowledged_seconds",
+      "How long the batch being sent has waited for Kafka's acknowledgement (0 when none waits).",
+      [],
+      (g) => g.set(v.sink().waitingMs / 1000),
     );
     this.sendSeconds = new Histogram({
       name: "weir_ship_kafka_send_seconds",

@@ -20,11 +20,21 @@ function findTests(dir: string, out: string[] = []): string[] {
 }
 
 const args = process.argv.slice(2);
-const only = args.includes("--unit") ? "unit" : args.includes("--integration") ? "integration" : "all";
-const passThrough = args.filter((a) => a !== "--unit" && a !== "--integration");
+// --chaos: the chaos and fuzz suite (test/chaos/) alone; `npm test` runs it too, with its CI bounds.
+const only = args.includes("--unit")
+  ? "unit"
+  : args.includes("--integration")
+    ? "integration"
+    : args.includes("--chaos")
+      ? "chaos"
+      : "all";
+const passThrough = args.filter((a) => a !== "--unit" && a !== "--integration" && a !== "--chaos");
 const isIntegration = (f: string) => f.startsWith(`test${"/"}`);
+const isChaos = (f: string) => f.startsWith(`test${"/"}chaos${"/"}`);
 const files = findTests(PROJECT_ROOT)
-  .filter((f) => only === "all" || (only === "integration") === isIntegration(f))
+  .filter((f) =>
+    only === "all" ? true : only === "chaos" ? isChaos(f) : (only === "integration") === isIntegration(f),
+  )
   .sort();
 if (files.length === 0) {
   console.error(`no ${only} test files found`);

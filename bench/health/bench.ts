@@ -157,6 +157,8 @@ async function produceClosingRecords(topic: string, lastTs: number): Promise<voi
             clientIp: "10.0.0.1",
             roomId: null,
             userAgent: null,
+            urlQuery: null,
+            referrer: null,
             host: `${service}-closing`,
             source: null,
           }),

@@ -23,9 +23,9 @@ import type { LogLine } from "../../pipelines/logs/lines.ts";
 import { PiiKey } from "../../pipelines/logs/pii/key.ts";
 import { compileMasker, PiiMasker, type RecordSchema } from "../../pipelines/logs/pii/masker.ts";
 import { denseLogRow, LOG_COLUMNS, logRow } from "../../pipelines/logs/rows.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
 import { schemaRegistry } from "../../schemas/registry.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { RowBinaryEncoder } from "../../sinks/clickhouse/rowbinary.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import type { Rec } from "../../stream/types.ts";
@@ -105,10 +105,7 @@ function serverCpuSeconds(): number {
 
 async function withTable<T>(fn: (db: string) => Promise<T>): Promise<T> {
   const db = `bench_logs_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
-  const ddl = readFileSync(join(PROJECT_ROOT, "infra/clickhouse/002_logs.sql"), "utf8")
-    .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${db}`)
-    .replaceAll("weir.", `${db}.`);
-  for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+  for (const stmt of logsTableStatements(db)) await ch.command({ query: stmt });
   try {
     const result = await fn(db);
     const rs = await ch.query({ query: `SELECT count() AS n FROM ${db}.logs`, format: "JSONEachRow" });

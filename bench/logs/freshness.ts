@@ -44,9 +44,9 @@ import { type SimulatorTopics, simulatorShipConfig } from "../../infra/simulator
 import { SIMULATE_DEFAULTS, type SimulateResult, simulate } from "../../infra/simulator/simulate.ts";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 // The watcher reads what weir ship wrote, lz4-compressed.
 import "../../kafka/codecs.ts";
 import { benchFlags } from "../support/flags.ts";
@@ -203,6 +203,8 @@ function probeRecord(
         clientIp: "10.0.0.1",
         roomId: null,
         userAgent: "live-android/8.4.1",
+        urlQuery: null,
+        referrer: null,
         host: "gift-svc-probe",
         source: null,
       },
@@ -351,10 +353,7 @@ async function oneRun(run: number): Promise<RunResult> {
         numPartitions: topic === topics.app || topic === topics.access ? 6 : topic.endsWith("dlq") ? 1 : 3,
       })),
     });
-    const ddl = readFileSync(join(PROJECT_ROOT, "infra/clickhouse/002_logs.sql"), "utf8")
-      .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${runId}`)
-      .replaceAll("weir.", `${runId}.`);
-    for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+    for (const stmt of logsTableStatements(runId)) await ch.command({ query: stmt });
     if (VIA === "kafka") {
       await load.connect();
       await probes.connect();

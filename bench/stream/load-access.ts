@@ -192,6 +192,8 @@ function makeRecord(ts: number): { k: number; key: Buffer; value: Buffer } {
       : `${36 + rng.int(180)}.${rng.int(256)}.${rng.int(256)}.${1 + rng.int(254)}`,
     roomId: p.system === "room" || p.system === "gifting" ? 700_000 + rng.int(20_000) : null,
     userAgent: internal ? null : rng.pick(AGENTS),
+    urlQuery: null,
+    referrer: null,
     host: rng.pick(hostNames[k] as string[]),
     source: null,
   };

@@ -19,6 +19,7 @@ import type { Pipeline, PipelineContext } from "../../pipelines/types.ts";
 import type { HotKeys } from "../../schemas/types.generated.ts";
 import { ShipAgent } from "../../shipper/agent.ts";
 import { parseShipConfig } from "../../shipper/config.ts";
+import { clickhouseCredentials, elasticsearchClientOptions } from "../../sinks/credentials.ts";
 import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
 import { CONSOLE_PORT, type RunningConsole, startConsole } from "../../web/server/start.ts";
@@ -56,7 +57,12 @@ export function demoCommand(): Command {
       for (const make of [healthPipeline, logsPipeline, hotKeysPipeline]) {
         const pipeline = await make(ctx);
         const clientId = `${pipeline.app.appId}-demo`;
-        const kafka = new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId, logger });
+        const kafka = new KafkajsStreamClient({
+          brokers: endpoints.kafkaBrokers,
+          clientId,
+          logger,
+          security: endpoints.kafkaSecurity,
+        });
         const worker = new StreamWorker(pipeline.app, {
           kafka,
           logger,
@@ -105,7 +111,7 @@ export function demoCommand(): Command {
         .filter((s) => s.kind === "access" || s.kind === "app")
         .reduce((n, s) => n + s.events, 0);
       const logsOk = await showLogs(endpoints, env, start, accessAndApp);
-      const healthOk = await showHealth(endpoints.clickhouseUrl, start, parseDuration(opts.duration));
+      const healthOk = await showHealth(endpoints, start, parseDuration(opts.duration));
       const hotOk = await showHotRoom(simDir, roomLists, start);
       await hotClient.close();
       if (consoleRunning) {
@@ -156,7 +162,7 @@ async function ship(
   expected: number,
 ): Promise<boolean> {
   const config = parseShipConfig(simulatorShipConfig(simDir, join(simDir, ".weir-ship")));
-  const agent = new ShipAgent(config, { brokers: endpoints.kafkaBrokers, logger });
+  const agent = new ShipAgent(config, { brokers: endpoints.kafkaBrokers, security: endpoints.kafkaSecurity, logger });
   const began = Date.now();
   await agent.start();
   console.log(`\nweir ship: tailing ${config.sources.length} sources into Kafka`);
@@ -185,8 +191,8 @@ async function showLogs(
   expected: number,
 ): Promise<boolean> {
   const config = loadLogsConfig(DEFAULT_LOGS_CONFIG_FILE, env);
-  const es = new Client({ node: endpoints.elasticsearchUrl });
-  const ch = createClient({ url: endpoints.clickhouseUrl });
+  const es = new Client(elasticsearchClientOptions(endpoints));
+  const ch = createClient({ url: endpoints.clickhouseUrl, ...clickhouseCredentials(endpoints.clickhouseAuth) });
   const { database, table } = config.clickhouse;
   const index = `${config.elasticsearch.indexPrefix}-*`;
   let inEs = 0;
@@ -227,8 +233,9 @@ async function showLogs(
 }
 
 /** Waits for the health pipeline's final rows of the run, then prints its view of the platform. */
-async function showHealth(clickhouseUrl: string, start: number, durationMs: number): Promise<boolean> {
-  const ch = createClient({ url: clickhouseUrl });
+async function showHealth(endpoints: StackEndpoints, start: number, durationMs: number): Promise<boolean> {
+  const { clickhouseUrl, clickhouseAuth } = endpoints;
+  const ch = createClient({ url: clickhouseUrl, ...clickhouseCredentials(clickhouseAuth) });
   // The last seconds stay open until later traffic passes them (out-of-orderness + grace): wait for the rest.
   const until = Math.floor((start + durationMs) / 1000) - 6;
   const deadline = Date.now() + 120_000;
@@ -254,7 +261,7 @@ async function showHealth(clickhouseUrl: string, start: number, durationMs: numb
     console.log(
       `\nhealth: ${seconds} final 1 s windows of the run in weir.health_metrics, ${alerts.length} alerts fired`,
     );
-    const t = await top({ since: durationMs + 60_000, clickhouseUrl });
+    const t = await top({ since: durationMs + 60_000, clickhouseUrl, ...(clickhouseAuth ? { clickhouseAuth } : {}) });
     for (const s of t.services.slice(0, 7)) {
       const avail = s.availability === null ? "-" : `${(s.availability * 100).toFixed(3)}%`;
       const p99 = s.p99Us === null ? "-" : `${(s.p99Us / 1000).toFixed(0)} ms`;

@@ -1,4 +1,5 @@
 // weir health report | top | show: the health pipeline's figures in ClickHouse, for people on call.
+
 import { Command } from "commander";
 import { clientEndpoints } from "../../infra/stack/config.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
@@ -25,6 +26,7 @@ import { buildDailyReport, parseDay, previousUtcDay } from "../../pipelines/heal
 import { writeReportFiles } from "../../pipelines/health/report-files.ts";
 import { renderDailyReportMarkdown } from "../../pipelines/health/report-markdown.ts";
 import { SloConfig } from "../../pipelines/health/slo.ts";
+import type { ClickHouseAuth } from "../../sinks/credentials.ts";
 import { UsageError } from "../errors.ts";
 
 interface ConnectionOptions {
@@ -140,8 +142,21 @@ function withConnection(c: Command): Command {
     .option("--json", "print JSON");
 }
 
-function connection(opts: ConnectionOptions): { clickhouseUrl: string; database: string } {
-  return { clickhouseUrl: opts.url ?? clientEndpoints().clickhouseUrl, database: opts.database };
+function connection(opts: ConnectionOptions): {
+  clickhouseUrl: string;
+  clickhouseAuth?: ClickHouseAuth;
+  database: string;
+} {
+  const endpoints = clientEndpoints();
+  // A --url of its own gets the environment's credentials only (WEIR_CLICKHOUSE_USER), never the local stack's.
+  const auth = opts.url
+    ? clientEndpoints({ ...process.env, WEIR_CLICKHOUSE_URL: opts.url }).clickhouseAuth
+    : endpoints.clickhouseAuth;
+  return {
+    clickhouseUrl: opts.url ?? endpoints.clickhouseUrl,
+    ...(auth ? { clickhouseAuth: auth } : {}),
+    database: opts.database,
+  };
 }
 
 function loadSlo(opts: ConnectionOptions): SloConfig {

@@ -1,6 +1,7 @@
 // weir hotkeys: the live hot-key lists, marks by hand, and the HTTP endpoint for services without Kafka.
 import { Command } from "commander";
 import { clientEndpoints } from "../../infra/stack/config.ts";
+import type { KafkaSecurity } from "../../kafka/security.ts";
 import { HotKeysClient } from "../../pipelines/hotkeys/client/hot-keys-client.ts";
 import { HotKeysHttpServer } from "../../pipelines/hotkeys/client/http-server.ts";
 import { buildMark, markKey, markProblem, readMarks, unmarkKey } from "../../pipelines/hotkeys/client/marks.ts";
@@ -70,7 +71,7 @@ export function hotkeysCommand(): Command {
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit: a positive whole number");
         const client = new HotKeysClient({
-          brokers: clientEndpoints().kafkaBrokers,
+          ...kafkaTarget(),
           topic: opts.topic,
           marksTopic: opts.marksTopic,
           clientId: "weir-hotkeys-top",
@@ -140,7 +141,7 @@ export function hotkeysCommand(): Command {
         if (e instanceof UsageError) throw e;
         throw new UsageError((e as Error).message);
       }
-      await markKey({ brokers: clientEndpoints().kafkaBrokers, topic: opts.topic }, mark);
+      await markKey({ ...kafkaTarget(), topic: opts.topic }, mark);
       console.log(
         `marked ${dimension} ${key} hot until ${new Date(mark.until).toISOString()}${mark.reason ? `: ${mark.reason}` : ""}`,
       );
@@ -155,7 +156,7 @@ export function hotkeysCommand(): Command {
     .action(async (dimension: string, key: string, opts: { topic: string }) => {
       const problem = markProblem(dimension, key);
       if (problem) throw new UsageError(problem);
-      await unmarkKey({ brokers: clientEndpoints().kafkaBrokers, topic: opts.topic }, dimension, key);
+      await unmarkKey({ ...kafkaTarget(), topic: opts.topic }, dimension, key);
       console.log(`unmarked ${dimension} ${key}`);
     });
 
@@ -164,7 +165,7 @@ export function hotkeysCommand(): Command {
     .description("the marks in force")
     .option("--topic <topic>", "the marks' topic", "hotkeys.marks")
     .action(async (opts: { topic: string }) => {
-      const marks = await readMarks({ brokers: clientEndpoints().kafkaBrokers, topic: opts.topic });
+      const marks = await readMarks({ ...kafkaTarget(), topic: opts.topic });
       if (marks.length === 0) console.log("no marks in force");
       for (const m of marks.sort((a, b) => a.id.localeCompare(b.id))) {
         console.log(`${m.dimension} ${m.key} until ${new Date(m.until).toISOString()}  ${m.reason}  (${m.markedBy})`);
@@ -182,7 +183,7 @@ export function hotkeysCommand(): Command {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError("--port: 0 to 65535");
       const server = new HotKeysHttpServer({
-        brokers: clientEndpoints().kafkaBrokers,
+        ...kafkaTarget(),
         port,
         host: opts.host,
         topic: opts.topic,
@@ -199,4 +200,10 @@ export function hotkeysCommand(): Command {
     });
 
   return cmd;
+}
+
+/** The brokers weir's clients use, and their TLS and SASL (WEIR_KAFKA_*, or the local stack's). */
+function kafkaTarget(): { brokers: string[]; security: KafkaSecurity | undefined } {
+  const endpoints = clientEndpoints();
+  return { brokers: endpoints.kafkaBrokers, security: endpoints.kafkaSecurity };
 }

@@ -1,6 +1,7 @@
 // weir logs search | trace | context | tail | histogram: on-call search over the logs in Elasticsearch,
 // for people (aligned, coloured, one line per log line) and scripts (--json). `serve` runs the same
 // searches as an HTTP API with bearer tokens; `token` makes a token; `openapi` prints the API's document.
+
 import { Client } from "@elastic/elasticsearch";
 import { Command, Option } from "commander";
 import pino from "pino";
@@ -41,6 +42,7 @@ import {
 } from "../../pipelines/logs/search/search.ts";
 import { DEFAULT_TAIL_BACKLOG, LogTail, TAIL_POLL_MS } from "../../pipelines/logs/search/tail.ts";
 import { formatPeriod, resolveWindow } from "../../pipelines/logs/search/time.ts";
+import { elasticsearchClientOptions } from "../../sinks/credentials.ts";
 import { UsageError } from "../errors.ts";
 
 interface CommonOptions {
@@ -61,7 +63,6 @@ interface FilterOptions extends CommonOptions {
 
 const MINUTE = 60_000;
 /** The search user's password, for a ClickHouse whose search user has one (the local stack's has none). */
-const CLICKHOUSE_SEARCH_PASSWORD_ENV = "WEIR_CLICKHOUSE_SEARCH_PASSWORD";
 
 export function logsCommand(): Command {
   const logs = new Command("logs").description(
@@ -440,10 +441,16 @@ function openSearch(opts: CommonOptions): SearchSetup {
   } catch (e) {
     if (!(e instanceof PiiKeyError)) throw e;
   }
-  const url = opts.url ?? clientEndpoints().elasticsearchUrl;
+  // A --url of its own gets the environment's credentials only, never the local stack's.
+  const endpoints = clientEndpoints(opts.url ? { ...process.env, WEIR_ES_URL: opts.url } : process.env);
+  const url = endpoints.elasticsearchUrl;
   const limits = searchLimits(config.search.limits);
   // The client waits longer than Elasticsearch's own `timeout`, so the search's timeout is what answers.
-  const client = new Client({ node: url, requestTimeout: limits.timeoutMs + 20_000, maxRetries: 1 });
+  const client = new Client({
+    ...elasticsearchClientOptions(endpoints, "search"),
+    requestTimeout: limits.timeoutMs + 20_000,
+    maxRetries: 1,
+  });
   const search = cli(
     () => new LogSearch({ client, prefix: opts.prefix ?? config.elasticsearch.indexPrefix, pii: masker, url, limits }),
   );
@@ -451,13 +458,17 @@ function openSearch(opts: CommonOptions): SearchSetup {
 }
 
 function openClickHouse(opts: { clickhouseUrl?: string }, setup: SearchSetup): ClickHouseLogHistogram {
+  const endpoints = clientEndpoints(
+    opts.clickhouseUrl ? { ...process.env, WEIR_CLICKHOUSE_URL: opts.clickhouseUrl } : process.env,
+  );
+  const password = endpoints.clickhouseSearchPassword;
   return new ClickHouseLogHistogram({
-    url: opts.clickhouseUrl ?? clientEndpoints().clickhouseUrl,
+    url: endpoints.clickhouseUrl,
     database: setup.config.clickhouse.database,
     table: setup.config.clickhouse.table,
     pii: setup.masker,
     user: setup.config.search.clickhouse.user,
-    password: process.env[CLICKHOUSE_SEARCH_PASSWORD_ENV],
+    ...(password !== undefined ? { password } : {}),
     limits: setup.limits,
   });
 }

@@ -1,10 +1,12 @@
 // weir migrate: applies infra/clickhouse/*.sql to a ClickHouse server, each file once, in name order
 // (sinks/clickhouse/migrate.ts). Also run by `weir stack up`.
+
 import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { clientEndpoints, PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { classify } from "../../sinks/clickhouse/errors.ts";
 import { MigrationError, type MigrationResult, migrate } from "../../sinks/clickhouse/migrate.ts";
+import type { ClickHouseAuth } from "../../sinks/credentials.ts";
 
 export const MIGRATIONS_DIR = join(PROJECT_ROOT, "infra", "clickhouse");
 
@@ -28,10 +30,13 @@ export async function applyMigrations(
   url: string | undefined,
   dryRun: boolean,
   dir = MIGRATIONS_DIR,
+  auth?: ClickHouseAuth,
 ): Promise<MigrationResult | undefined> {
-  const target = url ?? clientEndpoints().clickhouseUrl;
+  // A --url of its own gets the environment's credentials only, never the local stack's.
+  const endpoints = clientEndpoints(url ? { ...process.env, WEIR_CLICKHOUSE_URL: url } : process.env);
+  const target = endpoints.clickhouseUrl;
   try {
-    return await migrate({ url: target, dir, dryRun });
+    return await migrate({ url: target, dir, dryRun, auth: auth ?? endpoints.clickhouseAuth });
   } catch (e) {
     if (e instanceof MigrationError) {
       console.error(`weir: ${e.message}${e.hint ? `\n  what to do: ${e.hint}` : ""}`);

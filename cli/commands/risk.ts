@@ -9,6 +9,7 @@ import { RISK_SIGNALS_TABLE } from "../../pipelines/fraud/rows.ts";
 import { readSignals } from "../../pipelines/fraud/signals-reader.ts";
 import { SearchError } from "../../pipelines/logs/search/errors.ts";
 import { resolveWindow } from "../../pipelines/logs/search/time.ts";
+import { clickhouseCredentials } from "../../sinks/credentials.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 
@@ -46,9 +47,11 @@ export function riskCommand(): Command {
       }
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new UsageError("--limit takes 1 to 100000");
-      const url = opts.url ?? clientEndpoints().clickhouseUrl;
+      // A --url of its own gets the environment's credentials only, never the local stack's.
+      const endpoints = clientEndpoints(opts.url ? { ...process.env, WEIR_CLICKHOUSE_URL: opts.url } : process.env);
+      const url = endpoints.clickhouseUrl;
       const database = process.env.WEIR_FRAUD_DATABASE ?? FRAUD_DATABASE;
-      const client = createClient({ url });
+      const client = createClient({ url, ...clickhouseCredentials(endpoints.clickhouseAuth) });
       let signals: Awaited<ReturnType<typeof readSignals>>;
       try {
         signals = await readSignals(client, database, {

@@ -16,6 +16,7 @@ import { FIXTURE_HASH_KEY, formatFailure, runFixtures } from "../../pipelines/fr
 import { readSignal } from "../../pipelines/fraud/signals-reader.ts";
 import { SearchError } from "../../pipelines/logs/search/errors.ts";
 import { resolveWindow } from "../../pipelines/logs/search/time.ts";
+import { clickhouseCredentials } from "../../sinks/credentials.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
 import { rulesScoreCommand } from "./rules-score.ts";
@@ -182,8 +183,10 @@ export function rulesCommand(): Command {
         if (e instanceof SearchError) throw new UsageError(e.message, e.hint);
         throw e;
       }
-      const url = opts.url ?? clientEndpoints().clickhouseUrl;
-      const client = createClient({ url });
+      // A --url of its own gets the environment's credentials only, never the local stack's.
+      const endpoints = clientEndpoints(opts.url ? { ...process.env, WEIR_CLICKHOUSE_URL: opts.url } : process.env);
+      const url = endpoints.clickhouseUrl;
+      const client = createClient({ url, ...clickhouseCredentials(endpoints.clickhouseAuth) });
       let signal: Awaited<ReturnType<typeof readSignal>>;
       try {
         signal = await readSignal(client, process.env.WEIR_FRAUD_DATABASE ?? FRAUD_DATABASE, id, from);

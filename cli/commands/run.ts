@@ -60,6 +60,7 @@ export function runCommand(): Command {
           brokers: endpoints.kafkaBrokers,
           clientId: `${app.appId}-${opts.instance}`,
           logger,
+          security: endpoints.kafkaSecurity,
         });
         const worker = new StreamWorker(app, {
           kafka,
@@ -70,12 +71,18 @@ export function runCommand(): Command {
         const stop = () => void worker.stop();
         process.once("SIGTERM", stop);
         process.once("SIGINT", stop);
-        await worker.start();
+        try {
+          await worker.start();
+        } catch (e) {
+          // SIGTERM while it still waited for Kafka: a clean stop, not a failure.
+          if (!worker.stopRequested) throw e;
+        }
+        if (worker.stopRequested) {
+          await worker.done;
+          await pipeline.stop?.();
+          return;
+        }
         await pipeline.start?.();
-        logger.info(
-          { metricsPort: worker.metricsPort },
-          `serving /metrics and /health on 127.0.0.1:${worker.metricsPort}`,
-        );
         const err = await worker.done;
         await pipeline.stop?.();
         if (err) {

@@ -7,6 +7,7 @@ import { resolve } from "node:path";
 import { Command } from "commander";
 import pino from "pino";
 import { clientEndpoints } from "../../infra/stack/config.ts";
+import { kafkaSecurityFromEnv } from "../../kafka/security.ts";
 import { ShipAgent } from "../../shipper/agent.ts";
 import { loadShipConfig, parseShipConfig, type ShipConfig, shipCatalog } from "../../shipper/config.ts";
 import { createLineDecoder } from "../../shipper/formats/index.ts";
@@ -125,7 +126,13 @@ export function shipCommand(): Command {
         return;
       }
       const logger = pino({ name: "weir-ship", base: { host: config.host } });
-      const agent = new ShipAgent(config, { brokers: clientEndpoints().kafkaBrokers, logger });
+      // Brokers named in the config: their security from the environment only, never the local stack's.
+      const endpoints = config.kafka.brokers ? undefined : clientEndpoints();
+      const agent = new ShipAgent(config, {
+        brokers: endpoints?.kafkaBrokers ?? [],
+        security: endpoints ? endpoints.kafkaSecurity : kafkaSecurityFromEnv(),
+        logger,
+      });
       await agent.start();
       const stop = (signal: string) => {
         logger.info({ signal }, "stopping: draining the channel into Kafka");

@@ -5,6 +5,7 @@ import type { RotationMode } from "../../infra/simulator/log-file-writer.ts";
 import { loadScenario, PRESETS, parseDuration } from "../../infra/simulator/scenario.ts";
 import { SIMULATE_DEFAULTS as D, simulate } from "../../infra/simulator/simulate.ts";
 import { clientEndpoints } from "../../infra/stack/config.ts";
+import { kafkaSecurityFromEnv } from "../../kafka/security.ts";
 import { UsageError } from "../errors.ts";
 import { formatBytes, printTable } from "../table.ts";
 
@@ -89,6 +90,7 @@ export function simulateCommand(): Command {
         to: o.to,
         ...(o.to === "files" || o.out ? { out } : {}),
         brokers: o.brokers ? o.brokers.split(",") : clientEndpoints().kafkaBrokers,
+        kafkaSecurity: o.brokers ? kafkaSecurityFromEnv() : clientEndpoints().kafkaSecurity,
         rotateBytes: o.rotateSize,
         rotation: o.rotation,
         keep: o.keep,

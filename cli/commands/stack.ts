@@ -2,9 +2,11 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Command, Option } from "commander";
-import { resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
+import { localKafkaSecurity, resolveStackConfig, stackEndpoints } from "../../infra/stack/config.ts";
 import { LocalStack, type ServiceStatus } from "../../infra/stack/local-stack.ts";
 import { StackError } from "../../infra/stack/prerequisites.ts";
+import { readSecret } from "../../infra/stack/security.ts";
+import { UsageError } from "../errors.ts";
 import { formatBytes, printTable } from "../table.ts";
 import { applyMigrations, printMigrated } from "./migrate.ts";
 import { applyCatalog, printApplied } from "./topics.ts";
@@ -19,16 +21,25 @@ export function stackCommand(): Command {
     .description(
       "install what is missing, start what is not running, wait until all four answer, apply the topic catalog and the ClickHouse migrations",
     )
-    .action(async () => {
+    .option("--brokers <n>", "Kafka brokers: 1, or 3 for a KRaft cluster (kafka.brokers, WEIR_STACK_BROKERS)")
+    .action(async (opts: { brokers?: string }) => {
+      if (opts.brokers !== undefined) {
+        if (!/^[1-9]$/.test(opts.brokers))
+          throw new UsageError(`--brokers ${opts.brokers}`, "give a broker count such as 1 or 3");
+        process.env.WEIR_STACK_BROKERS = opts.brokers;
+      }
       const { local, rows } = await stackUp();
       printStatus(rows);
       const endpoints = stackEndpoints(local.cfg);
-      console.log(`\nKafka          ${endpoints.kafkaBrokers.join(",")}`);
-      console.log(`Elasticsearch  ${endpoints.elasticsearchUrl}`);
-      console.log(
-        `ClickHouse     ${endpoints.clickhouseUrl}  (native protocol 127.0.0.1:${local.cfg.clickhouse.tcpPort})`,
-      );
-      console.log(`Redis          ${endpoints.redisUrl}`);
+      const runs = new Set(local.cfg.services);
+      console.log("");
+      if (runs.has("kafka")) console.log(`Kafka          ${endpoints.kafkaBrokers.join(",")}`);
+      if (runs.has("elasticsearch")) console.log(`Elasticsearch  ${endpoints.elasticsearchUrl}`);
+      if (runs.has("clickhouse"))
+        console.log(
+          `ClickHouse     ${endpoints.clickhouseUrl}  (native protocol 127.0.0.1:${local.cfg.clickhouse.tcpPort})`,
+        );
+      if (runs.has("redis")) console.log(`Redis          ${endpoints.redisUrl}`);
       console.log(`State          ${local.cfg.paths.root}`);
     });
 
@@ -76,13 +87,26 @@ export function stackCommand(): Command {
   return stack;
 }
 
-/** Brings the local stack up, makes its Kafka match the topic catalog and applies the ClickHouse migrations. */
+/**
+ * Brings the local stack up, makes its Kafka match the topic catalog (environment `local` for one
+ * broker, `cluster` for more) and applies the ClickHouse migrations, for the servers it runs.
+ */
 export async function stackUp(): Promise<{ local: LocalStack; rows: ServiceStatus[] }> {
   const local = new LocalStack(resolveStackConfig());
   const rows = await local.up();
-  printApplied(await applyCatalog(stackEndpoints(local.cfg).kafkaBrokers.join(","), false), false);
-  const migrated = await applyMigrations(stackEndpoints(local.cfg).clickhouseUrl, false);
-  if (migrated) printMigrated(migrated);
+  const endpoints = stackEndpoints(local.cfg);
+  if (local.cfg.services.includes("kafka")) {
+    const environment = local.cfg.kafka.brokers > 1 ? "cluster" : "local";
+    const security = local.cfg.security ? localKafkaSecurity(local.cfg) : undefined;
+    printApplied(await applyCatalog(endpoints.kafkaBrokers.join(","), false, environment, security), false);
+  }
+  if (local.cfg.services.includes("clickhouse")) {
+    const auth = local.cfg.security
+      ? { username: "default", password: readSecret(local.cfg, "clickhouse-default") }
+      : undefined;
+    const migrated = await applyMigrations(endpoints.clickhouseUrl, false, undefined, auth);
+    if (migrated) printMigrated(migrated);
+  }
   return { local, rows };
 }
 

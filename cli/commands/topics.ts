@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { clientEndpoints } from "../../infra/stack/config.ts";
 import { type CatalogState, reconcileCatalog } from "../../infra/topics/apply.ts";
 import { describeChange } from "../../infra/topics/reconcile.ts";
+import { type KafkaSecurity, kafkaSecurityFromEnv } from "../../kafka/security.ts";
 import { loadTopicCatalog } from "../../schemas/catalog.ts";
 import { printTable } from "../table.ts";
 
@@ -13,8 +14,12 @@ export function topicsCommand(): Command {
     .description("create missing topics, add partitions, set retention and cleanup as the catalog says")
     .option("--dry-run", "show what would change, change nothing")
     .option("--brokers <list>", "Kafka bootstrap servers (default: WEIR_KAFKA_BROKERS, else the local stack)")
-    .action(async (opts: { dryRun?: boolean; brokers?: string }) => {
-      const state = await applyCatalog(opts.brokers, !!opts.dryRun);
+    .option(
+      "--env <name>",
+      "the catalog's environment whose replication applies (default: WEIR_TOPICS_ENV, else local)",
+    )
+    .action(async (opts: { dryRun?: boolean; brokers?: string; env?: string }) => {
+      const state = await applyCatalog(opts.brokers, !!opts.dryRun, opts.env);
       printApplied(state, !!opts.dryRun);
       if (state.plans.some((p) => p.changes.some((c) => c.kind === "conflict"))) process.exitCode = 1;
     });
@@ -24,8 +29,15 @@ export function topicsCommand(): Command {
     .description("each catalog topic: schema, key, partitions and retention, in the catalog and on the broker")
     .option("--json", "print JSON")
     .option("--brokers <list>", "Kafka bootstrap servers (default: WEIR_KAFKA_BROKERS, else the local stack)")
-    .action(async (opts: { json?: boolean; brokers?: string }) => {
-      const state = await reconcileCatalog(brokersFrom(opts.brokers), loadTopicCatalog(), { dryRun: true });
+    .option(
+      "--env <name>",
+      "the catalog's environment whose replication is expected (default: WEIR_TOPICS_ENV, else local)",
+    )
+    .action(async (opts: { json?: boolean; brokers?: string; env?: string }) => {
+      const state = await reconcileCatalog(brokersFrom(opts.brokers), catalogFor(opts.env), {
+        dryRun: true,
+        security: securityFor(opts.brokers),
+      });
       if (opts.json) {
         console.log(
           JSON.stringify(
@@ -62,13 +74,27 @@ export function topicsCommand(): Command {
   return topics;
 }
 
+/** Brokers given on the command line: their security from the environment only, never the local stack's. */
+function securityFor(option: string | undefined): KafkaSecurity | undefined {
+  return option ? kafkaSecurityFromEnv() : clientEndpoints().kafkaSecurity;
+}
+
 function brokersFrom(option: string | undefined): string[] {
   return option ? option.split(",").map((b) => b.trim()) : clientEndpoints().kafkaBrokers;
 }
 
-/** `weir topics apply`, also run by `weir stack up`. */
-export async function applyCatalog(brokers: string | undefined, dryRun: boolean): Promise<CatalogState> {
-  return reconcileCatalog(brokersFrom(brokers), loadTopicCatalog(), { dryRun });
+function catalogFor(environment: string | undefined) {
+  return environment ? loadTopicCatalog(undefined, process.env, undefined, environment) : loadTopicCatalog();
+}
+
+/** `weir topics apply`, also run by `weir stack up` (with the environment its broker count calls for). */
+export async function applyCatalog(
+  brokers: string | undefined,
+  dryRun: boolean,
+  environment?: string,
+  security: KafkaSecurity | undefined = securityFor(brokers),
+): Promise<CatalogState> {
+  return reconcileCatalog(brokersFrom(brokers), catalogFor(environment), { dryRun, security });
 }
 
 export function printApplied(state: CatalogState, dryRun: boolean): void {

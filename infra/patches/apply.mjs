@@ -20,6 +20,18 @@ const patches = [
     original: "ea72357721fbf67770b5e06b9bf4260faa1e60f3affb556bff2cc7892c1881fb",
     replacement: "infra/patches/kafkajs-group-messages.cjs",
   },
+  {
+    why: "a transactional batch sent to several brokers lost and doubled records (concurrent AddPartitionsToTxn, retries beside requests in flight)",
+    target: "node_modules/kafkajs/src/producer/sendMessages.js",
+    original: "8a120e6993955e040a13014cccebd79b8d41e7355d6eda1065fa83fea2fbbcdb",
+    replacement: "infra/patches/kafkajs-send-messages.cjs",
+  },
+  {
+    why: "a record declaring an array or map block larger than its bytes kept the reader looping (docs/reliability.md)",
+    target: "node_modules/avsc/lib/types.js",
+    original: "f5c8bfe63da5a9201397446e3fc159f2e5800cd9303e395a97b3b464790ac2e1",
+    replacement: "infra/patches/avsc-types.cjs",
+  },
 ];
 
 const sha = (file) => createHash("sha256").update(readFileSync(file)).digest("hex");

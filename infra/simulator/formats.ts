@@ -15,6 +15,8 @@ export function accessLine(e: AccessLog): string {
   s += `,"clientIp":"${e.clientIp}"`;
   if (e.roomId !== null) s += `,"roomId":${e.roomId}`;
   if (e.userAgent !== null) s += `,"userAgent":"${e.userAgent}"`;
+  if (e.urlQuery !== null) s += `,"urlQuery":${JSON.stringify(e.urlQuery)}`;
+  if (e.referrer !== null) s += `,"referrer":${JSON.stringify(e.referrer)}`;
   return `${s},"host":"${e.host}"}\n`;
 }
 

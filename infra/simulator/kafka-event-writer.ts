@@ -4,6 +4,7 @@
 // truncated body; each is recorded in the ground truth by topic and its index in that topic's sends.
 // App lines, which have no file position to be named by, get ids from their content (appLineId).
 import { Kafka, logLevel, type Producer } from "kafkajs";
+import { type KafkaSecurity, kafkajsSecurity } from "../../kafka/security.ts";
 import { keyReader, loadTopicCatalog } from "../../schemas/catalog.ts";
 import { type AvroCodec, codecFor } from "../../schemas/codec.ts";
 import type { AppLog, SchemaName } from "../../schemas/types.generated.ts";
@@ -37,8 +38,14 @@ export class KafkaEventWriter implements EventWriter {
     private readonly truth: GroundTruth,
     private readonly dirtyRate: number,
     private readonly rng: Rng,
+    security?: KafkaSecurity,
   ) {
-    const kafka = new Kafka({ clientId: "weir-simulate", brokers, logLevel: logLevel.ERROR });
+    const kafka = new Kafka({
+      clientId: "weir-simulate",
+      brokers,
+      ...kafkajsSecurity(security),
+      logLevel: logLevel.ERROR,
+    });
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5 });
   }
 

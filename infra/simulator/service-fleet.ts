@@ -16,6 +16,19 @@ export type Emit = (stream: SimStream<unknown>, record: unknown, atMs: number) =
 
 /** The endpoint each endpoint calls while serving, or -1. */
 const CALLEE = ENDPOINTS.map((e) => (e.calls ? endpointIndex(e.calls.service, e.calls.path) : -1));
+/** Where a client request came from, as its query string says (from=…). */
+const ORIGINS = ["feed", "search", "share", "follow"] as const;
+
+/** A client request's query string: its app version and where the user came from. */
+export function clientQuery(appVersion: string, ts: number): string {
+  return `v=${appVersion}&from=${ORIGINS[ts % ORIGINS.length]}`;
+}
+
+/** The page a browser sent the request from. */
+export function webReferrer(roomId: number | null): string {
+  return roomId === null ? "https://live.example.com/" : `https://live.example.com/room/${roomId}`;
+}
+
 /** The logger each endpoint's app log lines name. */
 const LOGGER = ENDPOINTS.map((e) => loggerName(service(e.service), e.path));
 
@@ -177,6 +190,11 @@ export class ServiceFleet {
       roomId,
       userAgent:
         caller !== null || user === null ? null : userAgent(pop.platform[user] as number, pop.appVersionOf(user)),
+      // From what the request already is, without drawing from the run's random stream (which would
+      // move every later draw, and the ground truth with it): clients send their version and where
+      // they came from, a browser its page as the Referer.
+      urlQuery: caller !== null || user === null ? null : clientQuery(pop.appVersionOf(user), end),
+      referrer: caller !== null || user === null || pop.platform[user] !== 2 ? null : webReferrer(roomId),
       host,
       source: null,
     };

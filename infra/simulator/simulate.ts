@@ -1,8 +1,10 @@
 // `weir simulate`: a run of the traffic generator into files or Kafka, as fast as possible or paced
 // to the wall clock, with its ground truth and (for files) a manifest of every stream written.
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { KafkaSecurity } from "../../kafka/security.ts";
 import type { EventWriter, StreamSummary } from "./event-writer.ts";
 import { TrafficGenerator } from "./generator.ts";
 import { GroundTruth } from "./ground-truth.ts";
@@ -34,6 +36,8 @@ export interface SimulateOptions {
   to: "files" | "kafka";
   out?: string;
   brokers?: string[];
+  /** TLS and SASL of those brokers (kafka/security.ts). */
+  kafkaSecurity?: KafkaSecurity | undefined;
   rotateBytes: number;
   rotation: RotationMode;
   keep: number;
@@ -106,7 +110,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
   } else {
     if (opts.out) mkdirSync(opts.out, { recursive: true });
     truth = new GroundTruth(truthFile);
-    const kafka = new KafkaEventWriter(opts.brokers ?? [], truth, opts.dirty, dirtyRng);
+    const kafka = new KafkaEventWriter(opts.brokers ?? [], truth, opts.dirty, dirtyRng, opts.kafkaSecurity);
     await kafka.connect();
     writer = kafka;
   }

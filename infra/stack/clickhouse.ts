@@ -1,7 +1,8 @@
 // ClickHouse from Debian's clickhouse-server package (18.16 on bookworm), or any clickhouse-server
 // binary named by `clickhouse.binary`, started with a config of its own under the stack folder.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -11,6 +12,7 @@ import {
 } from "../../pipelines/logs/search/clickhouse-search-user.ts";
 import type { StackConfig } from "./config.ts";
 import { ensureDebianPackages, makeOwnedDirs, StackError, which } from "./prerequisites.ts";
+import { readSecret } from "./security.ts";
 import { describeFetchError, type Health, type ServiceContext, type StackService } from "./service.ts";
 import type { LaunchSpec } from "./service-process.ts";
 import { CLICKHOUSE_DEBIAN_PACKAGE } from "./versions.ts";
@@ -74,7 +76,8 @@ export class ClickHouseService implements StackService {
     makeOwnedDirs(ctx.runAs, this.home, ...dirs);
     const configFile = join(this.home, "config.xml");
     writeFileSync(configFile, serverConfig(this.cfg, this.home));
-    writeFileSync(join(this.home, "users.xml"), USERS_XML);
+    writeFileSync(join(this.home, "users.xml"), usersXml(this.password("clickhouse-default")), { mode: 0o600 });
+    chmodSync(join(this.home, "users.xml"), 0o600);
     this.writeSearchUser(ctx);
     makeOwnedDirs(ctx.runAs, this.home);
     const binary = this.binary() as string;
@@ -120,12 +123,26 @@ export class ClickHouseService implements StackService {
   }
 
   /** Writes the users.d file when it differs; true when it did. */
+  /** A user's password with `security` on (its SHA-256 goes in the users' files); none without. */
+  private password(name: "clickhouse-default" | "clickhouse-weir_search"): string | undefined {
+    return this.cfg.security ? readSecret(this.cfg, name) : undefined;
+  }
+
+  /** Basic auth of a user of this server (none without `security`). */
+  private authHeader(user: string, secret: "clickhouse-default" | "clickhouse-weir_search"): Record<string, string> {
+    const password = this.password(secret);
+    return password === undefined
+      ? {}
+      : { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` };
+  }
+
   private writeSearchUser(ctx: ServiceContext): boolean {
     const file = this.searchUserFile();
-    const xml = searchUserXml();
+    const password = this.password("clickhouse-weir_search");
+    const xml = searchUserXml(password === undefined ? undefined : sha256Hex(password));
     if (existsSync(file) && readFileSync(file, "utf8") === xml) return false;
     makeOwnedDirs(ctx.runAs, join(this.home, "users.d"));
-    writeFileSync(`${file}.tmp`, xml);
+    writeFileSync(`${file}.tmp`, xml, { mode: 0o600 });
     // Renamed into place whole: the server's reloader never reads half a file.
     renameSync(`${file}.tmp`, file);
     makeOwnedDirs(ctx.runAs, join(this.home, "users.d"));
@@ -139,6 +156,7 @@ export class ClickHouseService implements StackService {
     try {
       const res = await fetch(`${this.endpoint()}/?${params}`, {
         method: "POST",
+        headers: this.authHeader(SEARCH_USER, "clickhouse-weir_search"),
         body: "SELECT value FROM system.settings WHERE name = 'max_ast_depth'",
         signal: AbortSignal.timeout(3000),
       });
@@ -154,7 +172,9 @@ export class ClickHouseService implements StackService {
       const ping = await (await fetch(`${this.endpoint()}/ping`, { signal })).text();
       const res = await fetch(`${this.endpoint()}/?query=${encodeURIComponent("SELECT version(), uptime()")}`, {
         signal,
+        headers: this.authHeader("default", "clickhouse-default"),
       });
+      if (!res.ok) return { ok: false, detail: `HTTP ${res.status}: ${(await res.text()).trim().slice(0, 200)}` };
       const [version, uptime] = (await res.text()).trim().split("\t");
       return { ok: ping.trim() === "Ok.", detail: `up ${uptime}s`, version: version ?? "?" };
     } catch (e) {
@@ -202,6 +222,26 @@ function serverConfig(cfg: StackConfig, home: string): string {
   <default_session_timeout>60</default_session_timeout>
 </yandex>
 `;
+}
+
+/**
+ * The server's users.xml: its default user on loopback, with the stack's password (as SHA-256) when
+ * `security` is on, else none.
+ */
+function usersXml(password: string | undefined): string {
+  return USERS_XML.replace(
+    "<password></password>",
+    password === undefined
+      ? "<password></password>"
+      : `<password_sha256_hex>${sha256Hex(password)}</password_sha256_hex>`,
+  ).replace(
+    "with a passwordless default user",
+    password === undefined ? "with a passwordless default user" : "with a password",
+  );
+}
+
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 const USERS_XML = `<?xml version="1.0"?>

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ConfigError } from "../../schemas/config/yaml-config.ts";
-import { resolveStackConfig, stackEndpoints } from "./config.ts";
+import { kafkaNodes, resolveStackConfig, stackEndpoints } from "./config.ts";
 
 const project = mkdtempSync(join(tmpdir(), "weir-stack-config-"));
 
@@ -66,6 +66,27 @@ test("two services on one port is an error naming both", () => {
     () => resolveStackConfig({ WEIR_CH_TCP_PORT: "9092" }, project),
     (e: unknown) => e instanceof ConfigError && /clickhouse\.tcpPort: port 9092 is also kafka\.port/.test(e.message),
   );
+});
+
+test("a cluster: broker i on port + 2i and controllerPort + 2i; every client port an endpoint; collisions named", () => {
+  const cfg = resolveStackConfig({ WEIR_STACK_BROKERS: "3", WEIR_STACK_SERVICES: "kafka" }, project);
+  assert.equal(cfg.kafka.brokers, 3);
+  assert.deepEqual(cfg.services, ["kafka"]);
+  assert.deepEqual(kafkaNodes(cfg), [
+    { id: 1, port: 9092, controllerPort: 9093 },
+    { id: 2, port: 9094, controllerPort: 9095 },
+    { id: 3, port: 9096, controllerPort: 9097 },
+  ]);
+  assert.deepEqual(stackEndpoints(cfg).kafkaBrokers, ["127.0.0.1:9092", "127.0.0.1:9094", "127.0.0.1:9096"]);
+  assert.throws(
+    () => resolveStackConfig({ WEIR_STACK_BROKERS: "3", WEIR_ES_PORT: "9096" }, project),
+    (e: unknown) =>
+      e instanceof ConfigError && /elasticsearch\.port: port 9096 is also kafka\.port \(broker 3\)/.test(e.message),
+  );
+  assert.throws(() => resolveStackConfig({ WEIR_STACK_BROKERS: "9" }, project), ConfigError);
+  assert.throws(() => resolveStackConfig({ WEIR_STACK_SERVICES: "kafka,mongodb" }, project), ConfigError);
+  assert.deepEqual(resolveStackConfig({ WEIR_STACK_SERVICES: "redis,kafka" }, project).services, ["kafka", "redis"]);
+  assert.equal(resolveStackConfig({ WEIR_STACK_SECURITY: "on" }, project).security, true);
 });
 
 test("a missing WEIR_STACK_CONFIG file is an error, not silently ignored", () => {

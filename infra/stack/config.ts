@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { type KafkaSecurity, kafkaSecurityFromEnv } from "../../kafka/security.ts";
 import {
   ConfigError,
   isPlainObject,
@@ -12,11 +13,19 @@ import {
   setIn,
   validateConfig,
 } from "../../schemas/config/yaml-config.ts";
+import type { ClickHouseAuth, ElasticsearchAuth, StoreEndpoints } from "../../sinks/credentials.ts";
+import { StackError } from "./prerequisites.ts";
 
 export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 const Port = z.number().int().min(1024, "use a port >= 1024 (the stack never runs privileged)").max(65535);
 const JvmSize = z.string().regex(/^\d+[mMgG]$/, "a JVM memory size such as 512m or 1g");
+
+export const STACK_SERVICES = ["kafka", "elasticsearch", "clickhouse", "redis"] as const;
+export type StackServiceKind = (typeof STACK_SERVICES)[number];
+
+/** The most brokers a local cluster may have: each is a JVM on this machine. */
+export const MAX_LOCAL_BROKERS = 5;
 
 export const StackConfigSchema = z
   .strictObject({
@@ -29,13 +38,31 @@ export const StackConfigSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_-]*$/, "a system user name")
       .default("weir"),
+    /** The servers this stack runs (a stack of Kafka alone for a Kafka test, say). */
+    services: z
+      .array(z.enum(STACK_SERVICES))
+      .min(1)
+      .default([...STACK_SERVICES])
+      .transform((list) => STACK_SERVICES.filter((s) => list.includes(s))),
     kafka: z
       .strictObject({
+        /** The first broker's client port; broker i (from 0) of a cluster listens on port + 2i. */
         port: Port.default(9092),
+        /** The first broker's KRaft controller port; broker i's is controllerPort + 2i. */
         controllerPort: Port.default(9093),
+        /**
+         * Brokers: 1 is a single node; 3 (or more) a KRaft cluster of combined broker+controller
+         * nodes whose topics are replicated (the catalog's `cluster` environment: RF 3, min.insync 2).
+         */
+        brokers: z.number().int().min(1).max(MAX_LOCAL_BROKERS).default(1),
         heap: JvmSize.default("1g"),
       })
       .prefault({}),
+    /**
+     * SASL/SCRAM-SHA-512 over TLS on Kafka's client and inter-broker listener (a CA and certificates
+     * made under <dir>/tls), and passwords for ClickHouse's users (under <dir>/secrets).
+     */
+    security: z.boolean().default(false),
     elasticsearch: z
       .strictObject({
         port: Port.default(9200),
@@ -65,18 +92,28 @@ export const StackConfigSchema = z
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<number, string>();
-    const ports: [string, string, number][] = [
-      ["kafka", "port", cfg.kafka.port],
-      ["kafka", "controllerPort", cfg.kafka.controllerPort],
+    const ports: [string, string, number][] = [];
+    for (let i = 0; i < cfg.kafka.brokers; i++) {
+      const node = i === 0 ? "" : ` (broker ${i + 1})`;
+      ports.push(["kafka", `port${node}`, cfg.kafka.port + 2 * i]);
+      ports.push(["kafka", `controllerPort${node}`, cfg.kafka.controllerPort + 2 * i]);
+    }
+    ports.push(
       ["elasticsearch", "port", cfg.elasticsearch.port],
       ["elasticsearch", "transportPort", cfg.elasticsearch.transportPort],
       ["clickhouse", "httpPort", cfg.clickhouse.httpPort],
       ["clickhouse", "tcpPort", cfg.clickhouse.tcpPort],
       ["redis", "port", cfg.redis.port],
-    ];
+    );
     for (const [service, key, port] of ports) {
+      if (port > 65535) {
+        ctx.addIssue({ code: "custom", path: [service, "port"], message: `${service}.${key} would be port ${port}` });
+        continue;
+      }
       const other = seen.get(port);
-      if (other) ctx.addIssue({ code: "custom", path: [service, key], message: `port ${port} is also ${other}` });
+      const path = [service, key.replace(/ .*/, "")];
+      const which = key.includes(" ") ? ` (${service}.${key})` : "";
+      if (other) ctx.addIssue({ code: "custom", path, message: `port ${port}${which} is also ${other}` });
       else seen.set(port, `${service}.${key}`);
     }
   });
@@ -86,6 +123,9 @@ export type StackSettings = z.output<typeof StackConfigSchema>;
 /** Environment variable -> config path. Documented in docs/configuration.md. */
 export const STACK_ENV: Record<string, readonly string[]> = {
   WEIR_STACK_DIR: ["dir"],
+  WEIR_STACK_SERVICES: ["services"],
+  WEIR_STACK_BROKERS: ["kafka", "brokers"],
+  WEIR_STACK_SECURITY: ["security"],
   WEIR_STACK_DOWNLOADS: ["downloads"],
   WEIR_STACK_USER: ["user"],
   WEIR_KAFKA_PORT: ["kafka", "port"],
@@ -115,11 +155,15 @@ export interface StackConfig extends StackSettings {
   paths: StackPaths;
 }
 
-export interface StackEndpoints {
+export interface StackEndpoints extends StoreEndpoints {
   kafkaBrokers: string[];
+  /** TLS and SASL of Kafka; absent: plaintext. */
+  kafkaSecurity?: KafkaSecurity;
   elasticsearchUrl: string;
   clickhouseUrl: string;
   redisUrl: string;
+  /** Redis's password (WEIR_REDIS_PASSWORD_FILE or WEIR_REDIS_PASSWORD), when it asks for one. */
+  redisPassword?: string;
 }
 
 export function resolveStackConfig(env: NodeJS.ProcessEnv = process.env, projectRoot = PROJECT_ROOT): StackConfig {
@@ -140,7 +184,7 @@ export function resolveStackConfig(env: NodeJS.ProcessEnv = process.env, project
   for (const [name, path] of Object.entries(STACK_ENV)) {
     const text = env[name];
     if (text === undefined || text === "" || !isPlainObject(raw)) continue;
-    setIn(raw, path, /^\d+$/.test(text) && /port/i.test(name) ? Number(text) : text);
+    setIn(raw, path, envValue(name, text));
     fromEnv.set(path.join("."), name);
   }
   const settings = validateConfig(file ?? "stack settings", StackConfigSchema, raw, parsed.locate, (path) =>
@@ -160,9 +204,27 @@ export function resolveStackConfig(env: NodeJS.ProcessEnv = process.env, project
   };
 }
 
+/** An environment variable's text as its setting's type (validated after). */
+function envValue(name: string, text: string): unknown {
+  if (name === "WEIR_STACK_SERVICES") return text.split(",").map((s) => s.trim());
+  if (name === "WEIR_STACK_SECURITY")
+    return /^(1|true|on|yes)$/i.test(text) ? true : /^(0|false|off|no)$/i.test(text) ? false : text;
+  if (/^\d+$/.test(text) && (/PORT/.test(name) || name === "WEIR_STACK_BROKERS")) return Number(text);
+  return text;
+}
+
+/** The client and controller ports of each broker of the local Kafka, in node order (node id = index + 1). */
+export function kafkaNodes(cfg: StackSettings): Array<{ id: number; port: number; controllerPort: number }> {
+  return Array.from({ length: cfg.kafka.brokers }, (_, i) => ({
+    id: i + 1,
+    port: cfg.kafka.port + 2 * i,
+    controllerPort: cfg.kafka.controllerPort + 2 * i,
+  }));
+}
+
 export function stackEndpoints(cfg: StackSettings): StackEndpoints {
   return {
-    kafkaBrokers: [`127.0.0.1:${cfg.kafka.port}`],
+    kafkaBrokers: kafkaNodes(cfg).map((n) => `127.0.0.1:${n.port}`),
     elasticsearchUrl: `http://127.0.0.1:${cfg.elasticsearch.port}`,
     clickhouseUrl: `http://127.0.0.1:${cfg.clickhouse.httpPort}`,
     redisUrl: `redis://127.0.0.1:${cfg.redis.port}`,
@@ -170,20 +232,127 @@ export function stackEndpoints(cfg: StackSettings): StackEndpoints {
 }
 
 /**
- * Where weir's clients connect: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL,
+ * Where weir's clients connect, and how: WEIR_KAFKA_BROKERS (comma-separated), WEIR_ES_URL,
  * WEIR_CLICKHOUSE_URL and WEIR_REDIS_URL when set (a production cluster), otherwise the local stack.
+ * Credentials come from the environment (docs/security.md: Kafka's TLS and SASL in kafka/security.ts,
+ * the stores' below); for a local stack with `security` on, its own CA and passwords are used for
+ * what the environment does not name.
  */
 export function clientEndpoints(env: NodeJS.ProcessEnv = process.env): StackEndpoints {
-  const local = () => stackEndpoints(resolveStackConfig(env));
   const brokers = env.WEIR_KAFKA_BROKERS?.split(",")
     .map((b) => b.trim())
     .filter(Boolean);
   const needLocal = !brokers?.length || !env.WEIR_ES_URL || !env.WEIR_CLICKHOUSE_URL || !env.WEIR_REDIS_URL;
-  const fallback = needLocal ? local() : undefined;
+  const cfg = needLocal ? resolveStackConfig(env) : undefined;
+  const fallback = cfg ? stackEndpoints(cfg) : undefined;
+  const local = (service: string, remote: boolean) =>
+    !remote && cfg?.security === true && cfg.services.includes(service as StackServiceKind);
+  const kafkaSecurity =
+    kafkaSecurityFromEnv(env) ?? (local("kafka", !!brokers?.length) && cfg ? localKafkaSecurity(cfg) : undefined);
+  const localEs = local("elasticsearch", !!env.WEIR_ES_URL) && cfg ? cfg : undefined;
+  const localCh = local("clickhouse", !!env.WEIR_CLICKHOUSE_URL) && cfg ? cfg : undefined;
+  const esAuth =
+    elasticsearchAuthFromEnv(env, "WEIR_ES") ?? (localEs && localSecretAuth(localEs, "weir", "elasticsearch-weir"));
+  const esSearchAuth =
+    elasticsearchAuthFromEnv(env, "WEIR_ES_SEARCH") ??
+    (localEs && localSecretAuth(localEs, "weir_search", "elasticsearch-weir_search"));
+  const chUser = env.WEIR_CLICKHOUSE_USER;
+  const chPassword = secretFrom(env, "WEIR_CLICKHOUSE_PASSWORD");
+  const chAuth: ClickHouseAuth | undefined = chUser
+    ? { username: chUser, password: chPassword ?? "" }
+    : localCh
+      ? localSecretAuth(localCh, "default", "clickhouse-default")
+      : undefined;
+  const chSearchPassword =
+    secretFrom(env, "WEIR_CLICKHOUSE_SEARCH_PASSWORD") ??
+    (localCh ? readLocalSecret(localCh, "clickhouse-weir_search") : undefined);
+  const esCa = env.WEIR_ES_CA_FILE ? readSecretText(env.WEIR_ES_CA_FILE, "WEIR_ES_CA_FILE") : undefined;
+  const redisPassword = secretFrom(env, "WEIR_REDIS_PASSWORD");
   return {
     kafkaBrokers: brokers?.length ? brokers : (fallback as StackEndpoints).kafkaBrokers,
+    ...(kafkaSecurity ? { kafkaSecurity } : {}),
     elasticsearchUrl: env.WEIR_ES_URL || (fallback as StackEndpoints).elasticsearchUrl,
+    ...(esAuth ? { elasticsearchAuth: esAuth } : {}),
+    ...(esSearchAuth ? { elasticsearchSearchAuth: esSearchAuth } : {}),
+    ...(esCa ? { elasticsearchCa: esCa } : {}),
     clickhouseUrl: env.WEIR_CLICKHOUSE_URL || (fallback as StackEndpoints).clickhouseUrl,
     redisUrl: env.WEIR_REDIS_URL || (fallback as StackEndpoints).redisUrl,
+    ...(redisPassword !== undefined ? { redisPassword } : {}),
+    ...(chAuth ? { clickhouseAuth: chAuth } : {}),
+    ...(chSearchPassword !== undefined ? { clickhouseSearchPassword: chSearchPassword } : {}),
+  };
+}
+
+/** `<PREFIX>_USERNAME` with `<PREFIX>_PASSWORD(_FILE)`, or `<PREFIX>_API_KEY(_FILE)`; undefined when neither is set. */
+function elasticsearchAuthFromEnv(env: NodeJS.ProcessEnv, prefix: string): ElasticsearchAuth | undefined {
+  const apiKey = secretFrom(env, `${prefix}_API_KEY`);
+  const username = env[`${prefix}_USERNAME`];
+  if (apiKey && username) {
+    throw new StackError(`${prefix}_API_KEY and ${prefix}_USERNAME are both set`, "give Elasticsearch one of them");
+  }
+  if (apiKey) return { apiKey };
+  if (username) {
+    const password = secretFrom(env, `${prefix}_PASSWORD`);
+    if (password === undefined)
+      throw new StackError(
+        `${prefix}_USERNAME is set without a password`,
+        `set ${prefix}_PASSWORD_FILE (or ${prefix}_PASSWORD)`,
+      );
+    return { username, password };
+  }
+  return undefined;
+}
+
+/** A secret from `<NAME>_FILE` (a file holding it) or `<NAME>`; undefined when neither is set. */
+function secretFrom(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const file = env[`${name}_FILE`];
+  if (file) return readSecretText(file, `${name}_FILE`).trim();
+  const value = env[name];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function readSecretText(path: string, setting: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw new StackError(
+      `${setting}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      `point ${setting} at a readable file`,
+    );
+  }
+}
+
+function readLocalSecret(cfg: StackConfig, name: string): string {
+  const file = join(cfg.paths.root, "secrets", `${name}.password`);
+  if (!existsSync(file)) {
+    throw new StackError(
+      `security is on, but ${cfg.paths.root} has no passwords yet`,
+      "run weir stack up (it makes them under <dir>/secrets)",
+    );
+  }
+  return readFileSync(file, "utf8").trim();
+}
+
+function localSecretAuth(cfg: StackConfig, username: string, secret: string): { username: string; password: string } {
+  return { username, password: readLocalSecret(cfg, secret) };
+}
+
+/** How this stack's own Kafka is reached (its CA and client user) when `security` is on. */
+export function localKafkaSecurity(cfg: StackConfig): KafkaSecurity {
+  const tls = join(cfg.paths.root, "tls", "ca.pem");
+  const password = join(cfg.paths.root, "secrets", "kafka-weir.password");
+  if (!existsSync(tls) || !existsSync(password)) {
+    throw new ConfigError(cfg.file ?? "stack settings", [
+      {
+        line: 0,
+        column: 0,
+        field: "security",
+        message: `security is on, but ${cfg.paths.root} has no certificates or passwords yet: run weir stack up`,
+      },
+    ]);
+  }
+  return {
+    tls: { ca: readFileSync(tls, "utf8") },
+    sasl: { mechanism: "scram-sha-512", username: "weir", password: readFileSync(password, "utf8").trim() },
   };
 }

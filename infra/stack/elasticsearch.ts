@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import type { StackConfig } from "./config.ts";
 import { ensureDebianPackages, makeOwnedDirs, maven, run, which } from "./prerequisites.ts";
+import { ES_SEARCH_USER, ES_WRITER_USER, readSecret } from "./security.ts";
 import { describeFetchError, type Health, installOnce, type ServiceContext, type StackService } from "./service.ts";
 import type { LaunchSpec } from "./service-process.ts";
 import { ELASTICSEARCH_VERSION } from "./versions.ts";
@@ -94,12 +95,17 @@ export class ElasticsearchService implements StackService {
         "discovery.type": "single-node",
         "path.data": data,
         "path.logs": logs,
-        "xpack.security.enabled": false,
+        // With `security`: basic auth (the file realm: users weir and weir_search); plain HTTP on loopback.
+        "xpack.security.enabled": this.cfg.security,
+        ...(this.cfg.security
+          ? { "xpack.security.http.ssl.enabled": false, "xpack.security.transport.ssl.enabled": false }
+          : {}),
         // A developer's full disk should not turn the local indices read-only.
         "cluster.routing.allocation.disk.threshold_enabled": false,
       })}`,
     );
     makeOwnedDirs(ctx.runAs, config);
+    if (this.cfg.security) await this.addUsers(ctx, config);
     return {
       command: join(this.dist, "bin", "elasticsearch"),
       args: ["--quiet"], // the server logs to path.logs; stdout would duplicate it
@@ -117,16 +123,59 @@ export class ElasticsearchService implements StackService {
     };
   }
 
+  /**
+   * The file realm's users, added again at each start (the distribution's empty users file replaces
+   * the last one): `weir` (superuser: templates, indices, retention) and `weir_search` (reads logs-*).
+   * Passwords go to the tool on its standard input, never on a command line.
+   */
+  private async addUsers(ctx: ServiceContext, config: string): Promise<void> {
+    writeFileSync(
+      join(config, "roles.yml"),
+      stringify({
+        [ES_SEARCH_USER]: {
+          cluster: ["monitor"],
+          indices: [{ names: ["logs-*"], privileges: ["read", "view_index_metadata"] }],
+        },
+      }),
+    );
+    makeOwnedDirs(ctx.runAs, config);
+    const tool = join(this.dist, "bin", "elasticsearch-users");
+    const env = { PATH: process.env.PATH, LANG: "C.UTF-8", ES_JAVA_HOME: ctx.java.home, ES_PATH_CONF: config };
+    for (const [user, role, secret] of [
+      [ES_WRITER_USER, "superuser", "elasticsearch-weir"],
+      [ES_SEARCH_USER, ES_SEARCH_USER, "elasticsearch-weir_search"],
+    ] as const) {
+      const password = readSecret(this.cfg, secret);
+      await run(tool, ["useradd", user, "-r", role], {
+        env,
+        uid: ctx.runAs.uid,
+        gid: ctx.runAs.gid,
+        input: `${password}\n${password}\n`,
+        secrets: [password],
+      });
+    }
+  }
+
+  /** The writer's basic auth with `security` on. */
+  private authHeader(): Record<string, string> {
+    if (!this.cfg.security) return {};
+    const token = Buffer.from(`${ES_WRITER_USER}:${readSecret(this.cfg, "elasticsearch-weir")}`).toString("base64");
+    return { authorization: `Basic ${token}` };
+  }
+
   async probe(): Promise<Health> {
     try {
       const signal = AbortSignal.timeout(3000);
+      const headers = this.authHeader();
       // This distribution has no `GET /` (its rest-root module is missing): the node info has the version.
       const nodes = (await (
-        await fetch(`${this.endpoint()}/_nodes/_local?filter_path=nodes.*.version`, { signal })
+        await fetch(`${this.endpoint()}/_nodes/_local?filter_path=nodes.*.version`, { signal, headers })
       ).json()) as {
         nodes?: Record<string, { version?: string }>;
       };
-      const health = (await (await fetch(`${this.endpoint()}/_cluster/health?timeout=2s`, { signal })).json()) as {
+      const health = (await (
+        await fetch(`${this.endpoint()}/_cluster/health?timeout=2s`, { signal, headers })
+      ).json()) as {
         status?: string;
         number_of_nodes?: number;
       };

@@ -6,11 +6,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ClickHouseService } from "./clickhouse.ts";
 import type { StackConfig } from "./config.ts";
 import { ElasticsearchService } from "./elasticsearch.ts";
-import { KafkaService } from "./kafka.ts";
+import { kafkaServices } from "./kafka.ts";
 import { checkReachable, ensureRunAs, findJava, StackError, tail } from "./prerequisites.ts";
 import { portIsFree, portOwner } from "./proc.ts";
 import { RedisService } from "./redis.ts";
-import type { Health, ServiceContext, ServiceName, StackService } from "./service.ts";
+import { ensureSecrets, ensureTls } from "./security.ts";
+import { type Health, type ServiceContext, type ServiceName, type StackService, serviceKind } from "./service.ts";
 import { ServiceProcess } from "./service-process.ts";
 
 export interface ServiceStatus {
@@ -28,12 +29,7 @@ export interface ServiceStatus {
   log: string;
 }
 
-const STOP_GRACE_MS: Record<ServiceName, number> = {
-  kafka: 30_000,
-  elasticsearch: 60_000,
-  clickhouse: 30_000,
-  redis: 30_000,
-};
+const STOP_GRACE_MS = { kafka: 30_000, elasticsearch: 60_000, clickhouse: 30_000, redis: 30_000 } as const;
 
 export class LocalStack {
   readonly services: StackService[];
@@ -42,11 +38,12 @@ export class LocalStack {
     readonly cfg: StackConfig,
     private readonly out: (line: string) => void = (line) => console.log(line),
   ) {
+    const wanted = new Set(cfg.services);
     this.services = [
-      new KafkaService(cfg),
-      new ElasticsearchService(cfg),
-      new ClickHouseService(cfg),
-      new RedisService(cfg),
+      ...(wanted.has("kafka") ? kafkaServices(cfg) : []),
+      ...(wanted.has("elasticsearch") ? [new ElasticsearchService(cfg)] : []),
+      ...(wanted.has("clickhouse") ? [new ClickHouseService(cfg)] : []),
+      ...(wanted.has("redis") ? [new RedisService(cfg)] : []),
     ];
   }
 
@@ -93,6 +90,10 @@ export class LocalStack {
       toStart.push(svc);
     }
 
+    if (this.cfg.security) {
+      ensureSecrets(this.cfg);
+      await ensureTls(this.cfg, runAs, this.out);
+    }
     const versions = await Promise.all(toStart.map((svc) => svc.install(ctx)));
     await Promise.all(
       toStart.map(async (svc, i) => {
@@ -141,21 +142,50 @@ export class LocalStack {
     );
   }
 
+  /** Servers recorded under run/ and still running that the settings do not name (a cluster's other brokers after kafka.brokers went back to 1). */
+  private strays(): ServiceName[] {
+    if (!existsSync(this.cfg.paths.run)) return [];
+    const configured = new Set<string>(this.services.map((s) => s.name));
+    const out: ServiceName[] = [];
+    for (const f of readdirSync(this.cfg.paths.run)) {
+      const name = /^(kafka(?:-\d+)?|elasticsearch|clickhouse)\.json$/.exec(f)?.[1] as ServiceName | undefined;
+      if (name && !configured.has(name) && this.process(name).running()) out.push(name);
+    }
+    return out;
+  }
+
+  /** Stops every server this stack runs: those configured, and the strays it started before. */
   async down(): Promise<void> {
     await Promise.all(
-      this.services.map(async (svc) => {
-        const pid = this.process(svc.name).record()?.pid;
-        const result = await this.process(svc.name).stop(STOP_GRACE_MS[svc.name]);
+      [...this.services.map((s) => s.name), ...this.strays()].map(async (name) => {
+        const pid = this.process(name).record()?.pid;
+        const result = await this.process(name).stop(STOP_GRACE_MS[serviceKind(name)]);
         const what = { "not-running": "not running", stopped: "stopped", killed: "killed after the grace period" }[
           result
         ];
-        this.out(`${svc.name}: ${what}${pid && result !== "not-running" ? ` (was pid ${pid})` : ""}`);
+        this.out(`${name}: ${what}${pid && result !== "not-running" ? ` (was pid ${pid})` : ""}`);
       }),
     );
   }
 
   async status(): Promise<ServiceStatus[]> {
-    return Promise.all(
+    const strays = this.strays().map((name): ServiceStatus => {
+      const proc = this.process(name);
+      const record = proc.record();
+      return {
+        service: name,
+        running: true,
+        healthy: false,
+        detail: "running, but this stack's settings do not name it (kafka.brokers, services): weir stack down stops it",
+        version: record?.version ?? "-",
+        ports: record?.ports ?? {},
+        endpoint: "-",
+        ...(record ? { pid: record.pid, startedAt: record.startedAt } : {}),
+        rss: proc.rss(),
+        log: "-",
+      };
+    });
+    const rows = await Promise.all(
       this.services.map(async (svc): Promise<ServiceStatus> => {
         const proc = this.process(svc.name);
         const record = proc.record();
@@ -175,6 +205,7 @@ export class LocalStack {
         };
       }),
     );
+    return [...rows, ...strays];
   }
 
   /** Stops the stack and deletes its data, configs and logs; installed distributions stay. */

@@ -67,21 +67,36 @@ export function isRoot(): boolean {
 export function run(
   command: string,
   args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv; uid?: number | undefined; gid?: number | undefined } = {},
+  opts: {
+    cwd?: string;
+    env?: NodeJS.ProcessEnv;
+    uid?: number | undefined;
+    gid?: number | undefined;
+    /** Texts (passwords on the command line) replaced by *** in the error message. */
+    secrets?: string[];
+    /** Written to its standard input (a password a tool prompts for), which is otherwise closed. */
+    input?: string;
+  } = {},
 ): Promise<string> {
+  const { secrets = [], input, ...spawnOpts } = opts;
+  const redact = (text: string) => secrets.reduce((t, secret) => (secret ? t.replaceAll(secret, "***") : t), text);
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...opts, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      ...spawnOpts,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    if (input !== undefined) child.stdin?.end(input);
     let out = "";
-    child.stdout.on("data", (d) => {
+    child.stdout?.on("data", (d) => {
       out += d;
     });
-    child.stderr.on("data", (d) => {
+    child.stderr?.on("data", (d) => {
       out += d;
     });
     child.on("error", (e) => reject(new StackError(`could not run ${command}: ${e.message}`)));
     child.on("close", (code) => {
       if (code === 0) resolve(out);
-      else reject(new StackError(`${command} ${args.join(" ")} failed (exit ${code}):\n${tail(out, 25)}`));
+      else reject(new StackError(redact(`${command} ${args.join(" ")} failed (exit ${code}):\n${tail(out, 25)}`)));
     });
   });
 }

@@ -1,7 +1,7 @@
 // What the local stack needs to know about processes and ports, read from Linux's /proc.
 // A pid alone is not an identity (pids are reused, and a reboot makes every pid file stale), so a
 // process is identified by boot id + pid + start time, and a server by its process group.
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 export interface ProcessInfo {
@@ -74,41 +74,5 @@ export function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** Best effort: which process listens on `port`, as "pid 123 (java -cp ...)". */
-export function portOwner(port: number): string | undefined {
-  const inodes = new Set<string>();
-  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(table, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      const local = cols[1];
-      if (!local || cols[3] !== "0A") continue; // 0A = LISTEN
-      if (Number.parseInt(local.slice(local.lastIndexOf(":") + 1), 16) === port && cols[9]) inodes.add(cols[9]);
-    }
-  }
-  if (inodes.size === 0) return undefined;
-  for (const pid of allPids()) {
-    let fds: string[];
-    try {
-      fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      let target: string;
-      try {
-        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-      } catch {
-        continue;
-      }
-      const m = /^socket:\[(\d+)\]$/.exec(target);
-      if (m?.[1] && inodes.has(m[1])) return `pid ${pid} (${commandLine(pid).slice(0, 100)})`;
-    }
-  }
-  return "another user's process";
-}
+// Which process holds a port lives in telemetry/ (the /metrics server names it too); the stack uses it here.
+export { portOwner } from "../../telemetry/port-owner.ts";

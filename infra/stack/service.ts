@@ -4,7 +4,13 @@ import type { StackConfig } from "./config.ts";
 import type { JavaRuntime, RunAs } from "./prerequisites.ts";
 import type { LaunchSpec } from "./service-process.ts";
 
-export type ServiceName = "kafka" | "elasticsearch" | "clickhouse" | "redis";
+/** `kafka` is the first (or only) broker; a cluster's others are `kafka-2`, `kafka-3`, ... */
+export type ServiceName = "kafka" | `kafka-${number}` | "elasticsearch" | "clickhouse" | "redis";
+
+/** What a service is, whatever its node: the grace period of a stop, the setting that lists it. */
+export function serviceKind(name: ServiceName): "kafka" | "elasticsearch" | "clickhouse" | "redis" {
+  return name.startsWith("kafka") ? "kafka" : (name as "elasticsearch" | "clickhouse" | "redis");
+}
 
 export interface ServiceContext {
   cfg: StackConfig;

@@ -1,4 +1,5 @@
 import { Kafka, logLevel } from "kafkajs";
+import { type KafkaSecurity, kafkajsSecurity } from "../../kafka/security.ts";
 import type { TopicCatalog } from "../../schemas/catalog.ts";
 import { applyTopicPlans, planTopics, type TopicPlan, unmanagedTopics } from "./reconcile.ts";
 
@@ -11,9 +12,15 @@ export interface CatalogState {
 export async function reconcileCatalog(
   brokers: string[],
   catalog: TopicCatalog,
-  opts: { dryRun: boolean },
+  opts: { dryRun: boolean; security?: KafkaSecurity | undefined },
 ): Promise<CatalogState> {
-  const kafka = new Kafka({ clientId: "weir-topics", brokers, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+  const kafka = new Kafka({
+    clientId: "weir-topics",
+    brokers,
+    ...kafkajsSecurity(opts.security),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 3 },
+  });
   const admin = kafka.admin();
   await admin.connect();
   try {

@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { ident, sql } from "../../sinks/clickhouse/sql.ts";
+import { type ClickHouseAuth, clickhouseCredentials } from "../../sinks/credentials.ts";
 import type { HealthAlert } from "../health/alerts.ts";
 import { type AlertEpisode, HealthReader, isoSeconds, nodeOf, readAlertEpisodes } from "../health/health-reader.ts";
 import { nodeName } from "../health/slo.ts";
@@ -46,6 +47,8 @@ export interface BoardAlert extends AlertEpisode {
 
 export interface AlertBoardOptions {
   clickhouseUrl: string;
+  /** The writer's user and password (sinks/credentials.ts); ClickHouse's default user when absent. */
+  clickhouseAuth?: ClickHouseAuth | undefined;
   database?: string;
   scenes: Scenes;
   /** How far back the board reaches (default 24 h). */
@@ -82,8 +85,16 @@ export class AlertBoard {
     this.database = options.database ?? "weir";
     this.horizonMs = options.horizonMs ?? 86_400_000;
     this.now = options.now ?? Date.now;
-    this.reader = new HealthReader({ clickhouseUrl: options.clickhouseUrl, database: this.database });
-    this.client = createClient({ url: options.clickhouseUrl, log: { level: ClickHouseLogLevel.OFF } });
+    this.reader = new HealthReader({
+      clickhouseUrl: options.clickhouseUrl,
+      ...(options.clickhouseAuth ? { clickhouseAuth: options.clickhouseAuth } : {}),
+      database: this.database,
+    });
+    this.client = createClient({
+      url: options.clickhouseUrl,
+      ...clickhouseCredentials(options.clickhouseAuth),
+      log: { level: ClickHouseLogLevel.OFF },
+    });
   }
 
   get scenes(): Scenes {

@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { Consumer } from "kafkajs";
 import type { Logger } from "pino";
 import { KafkaClient } from "../../kafka/client.ts";
+import type { KafkaSecurity } from "../../kafka/security.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { HealthAlert } from "../health/alerts.ts";
 
@@ -16,6 +17,8 @@ export const NOTIFIER_GROUP = "weir-alerts-notifier";
 
 export interface AlertFeedOptions {
   brokers: string[];
+  /** TLS and SASL of those brokers (kafka/security.ts). */
+  security?: KafkaSecurity | undefined;
   topic?: string;
   /** A shared group (the notifier's); default a group of this process alone, removed at close. */
   groupId?: string;
@@ -37,7 +40,12 @@ export class AlertFeed {
   constructor(private readonly options: AlertFeedOptions) {
     this.ownGroup = options.groupId === undefined;
     this.groupId = options.groupId ?? `weir-console-${randomUUID().slice(0, 8)}`;
-    this.client = new KafkaClient({ brokers: options.brokers, clientId: this.groupId, logger: options.logger });
+    this.client = new KafkaClient({
+      brokers: options.brokers,
+      security: options.security,
+      clientId: this.groupId,
+      logger: options.logger,
+    });
   }
 
   /** Joins the group; resolves once it has its partitions, so records written from now on are seen. */

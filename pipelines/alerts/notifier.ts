@@ -4,12 +4,15 @@
 // alert's NOTIFIED or NOTIFY_FAILED action, which the board's timeline shows. Keys delivered before a
 // restart are read back from those actions, so a replayed record is not sent twice.
 import type { Logger } from "pino";
+import type { KafkaSecurity } from "../../kafka/security.ts";
 import type { AlertBoard } from "./board.ts";
 import { AlertFeed, NOTIFIER_GROUP } from "./feed.ts";
 import { type Receiver, WebhookNotifier } from "./webhooks.ts";
 
 export interface NotifierServiceOptions {
   brokers: string[];
+  /** TLS and SASL of those brokers (kafka/security.ts). */
+  security?: KafkaSecurity | undefined;
   topic?: string;
   groupId?: string;
   board: AlertBoard;
@@ -37,6 +40,7 @@ export class NotifierService {
     });
     this.feed = new AlertFeed({
       brokers: options.brokers,
+      security: options.security,
       groupId: options.groupId ?? NOTIFIER_GROUP,
       ...(options.topic ? { topic: options.topic } : {}),
       logger: options.logger,

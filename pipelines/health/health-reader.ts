@@ -3,10 +3,12 @@
 // replay that wrote the same rows twice is counted once. Latency quantiles come from merged DDSketches,
 // never from averaged percentiles. Times cross the wire as epoch seconds (toUInt32), so the server's
 // time zone never shifts a window.
+
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
 import { DDSketch } from "@datadog/sketches-js";
 import { classify } from "../../sinks/clickhouse/errors.ts";
 import { ident, raw, type SqlIdentifier, sql } from "../../sinks/clickhouse/sql.ts";
+import { type ClickHouseAuth, clickhouseCredentials } from "../../sinks/credentials.ts";
 import { type HealthNode, type Level, nodeName } from "./slo.ts";
 
 export const SECOND_MS = 1000;
@@ -34,6 +36,8 @@ export class HealthQueryError extends Error {
 export interface HealthReaderOptions {
   /** ClickHouse's HTTP interface, e.g. http://127.0.0.1:8123. */
   clickhouseUrl: string;
+  /** Its user and password; the default user without one when absent. */
+  clickhouseAuth?: ClickHouseAuth;
   /** The database holding health_metrics and health_alerts (default weir). */
   database?: string;
 }
@@ -62,7 +66,11 @@ export class HealthReader {
     this.url = options.clickhouseUrl;
     this.database = options.database ?? "weir";
     // Failures are explained once, by explain(); the client's own error log would repeat them.
-    this.client = createClient({ url: options.clickhouseUrl, log: { level: ClickHouseLogLevel.OFF } });
+    this.client = createClient({
+      url: options.clickhouseUrl,
+      ...clickhouseCredentials(options.clickhouseAuth),
+      log: { level: ClickHouseLogLevel.OFF },
+    });
   }
 
   get metrics(): SqlIdentifier {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { createClient } from "@clickhouse/client";
 import { RetentionScheduler } from "../../sinks/clickhouse/retention.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
+import { clickhouseCredentials } from "../../sinks/credentials.ts";
 import type { Rec } from "../../stream/types.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import type { HealthAlert } from "./alerts.ts";
@@ -73,7 +74,8 @@ export function alertRow(rec: Rec<HealthAlert>): object {
 export async function healthPipeline(ctx: PipelineContext): Promise<Pipeline> {
   const slo = SloConfig.load(ctx.config ?? DEFAULT_SLO_FILE);
   const database = ctx.env.WEIR_HEALTH_DATABASE ?? HEALTH_DATABASE;
-  const common = { url: ctx.endpoints.clickhouseUrl, database, logger: ctx.logger };
+  const auth = ctx.endpoints.clickhouseAuth;
+  const common = { url: ctx.endpoints.clickhouseUrl, ...clickhouseCredentials(auth), database, logger: ctx.logger };
   const metricsSink = new ClickHouseSink<HealthMetric>({
     ...common,
     name: "clickhouse-health-metrics",
@@ -95,7 +97,7 @@ export async function healthPipeline(ctx: PipelineContext): Promise<Pipeline> {
     ...(ctx.env.WEIR_HEALTH_INPUT ? { input: ctx.env.WEIR_HEALTH_INPUT } : {}),
   });
   // Retention drops whole day partitions hourly; the report covers the previous UTC day, just after midnight.
-  const chClient = createClient({ url: ctx.endpoints.clickhouseUrl });
+  const chClient = createClient({ url: ctx.endpoints.clickhouseUrl, ...clickhouseCredentials(auth) });
   const retention = new RetentionScheduler(healthRetention(chClient, {}, { database, logger: ctx.logger }), {
     cron: ctx.env.WEIR_HEALTH_RETENTION_CRON ?? "17 * * * *",
     timezone: "Etc/UTC",
@@ -110,6 +112,7 @@ export async function healthPipeline(ctx: PipelineContext): Promise<Pipeline> {
         cron: ctx.env.WEIR_HEALTH_REPORT_CRON ?? "5 0 * * *",
         dir: join(ctx.dataDir, "health-reports"),
         clickhouseUrl: ctx.endpoints.clickhouseUrl,
+        ...(auth ? { clickhouseAuth: auth } : {}),
         database,
         slo,
         onReport: (r) =>

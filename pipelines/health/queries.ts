@@ -2,7 +2,9 @@
 // service's (or endpoint's) series over a period, from the health pipeline's ClickHouse rows (FINAL).
 // Periods up to an hour read the 1 s rows, so a spike a 30 s scrape would hide is there; longer ones
 // read 1 min rows (1 h rows beyond a week). Percentiles always come from merged sketches.
+
 import { raw, sql } from "../../sinks/clickhouse/sql.ts";
+import type { ClickHouseAuth } from "../../sinks/credentials.ts";
 import {
   type AlertEpisode,
   compareText,
@@ -22,6 +24,7 @@ export { HealthQueryError } from "./health-reader.ts";
 
 export interface QueryOptions {
   clickhouseUrl: string;
+  clickhouseAuth?: ClickHouseAuth;
   /** Default weir. */
   database?: string;
   /** Objectives for burn rates and slow shares (default pipelines/health/slo.yaml). */

@@ -5,6 +5,7 @@
 // for people (report-markdown.ts) and JSON for machines, on demand (`weir health report`) or every
 // night (report-files.ts).
 import { raw, sql } from "../../sinks/clickhouse/sql.ts";
+import type { ClickHouseAuth } from "../../sinks/credentials.ts";
 import {
   type AlertEpisode,
   compareText,
@@ -173,6 +174,7 @@ export interface DailyReportOptions {
   /** The UTC day, YYYY-MM-DD. */
   day: string;
   clickhouseUrl: string;
+  clickhouseAuth?: ClickHouseAuth;
   /** Default weir. */
   database?: string;
   slo: SloConfig;

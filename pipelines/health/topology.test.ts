@@ -91,6 +91,8 @@ function traffic(t: Traffic): AccessLog[] {
             clientIp: "10.0.0.1",
             roomId: null,
             userAgent: null,
+            urlQuery: null,
+            referrer: null,
             host: `${svc.service}-1`,
             source: null,
           });

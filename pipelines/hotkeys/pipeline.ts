@@ -14,6 +14,7 @@ export async function hotKeysPipeline(ctx: PipelineContext): Promise<Pipeline> {
       return new RedisCounterSink({
         name: `redis-${name}`,
         url: ctx.endpoints.redisUrl,
+        ...(ctx.endpoints.redisPassword !== undefined ? { password: ctx.endpoints.redisPassword } : {}),
         prefix: c?.prefix ?? `weir:${name}:`,
         logger: ctx.logger,
       });
@@ -26,7 +27,12 @@ export async function hotKeysPipeline(ctx: PipelineContext): Promise<Pipeline> {
     const inputs = app.graph.nodes.flatMap((n) =>
       n.kind === "source" && !n.internal && !counted.has(n.topic) ? [n.topic] : [],
     );
-    const moved = await startNewPartitionsAtEnd(ctx.endpoints.kafkaBrokers, config.appId, inputs);
+    const moved = await startNewPartitionsAtEnd(
+      ctx.endpoints.kafkaBrokers,
+      config.appId,
+      inputs,
+      ctx.endpoints.kafkaSecurity,
+    );
     if (moved > 0) ctx.logger.info({ partitions: moved }, "a new deployment: input partitions start at their end");
   }
   return { app };

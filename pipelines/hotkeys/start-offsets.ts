@@ -4,9 +4,15 @@
 // group has committed keep their offsets: a restart resumes where it stopped. This is set before the
 // worker joins, as Kafka's auto.offset.reset=latest would be for a Java consumer.
 import { KafkaClient } from "../../kafka/client.ts";
+import type { KafkaSecurity } from "../../kafka/security.ts";
 
-export async function startNewPartitionsAtEnd(brokers: string[], groupId: string, topics: string[]): Promise<number> {
-  const admin = new KafkaClient({ clientId: `${groupId}-start`, brokers }).native.admin();
+export async function startNewPartitionsAtEnd(
+  brokers: string[],
+  groupId: string,
+  topics: string[],
+  security?: KafkaSecurity,
+): Promise<number> {
+  const admin = new KafkaClient({ clientId: `${groupId}-start`, brokers, security }).native.admin();
   await admin.connect();
   let moved = 0;
   try {

@@ -52,6 +52,8 @@ const accessLog: AccessLog = {
   clientIp: "116.228.51.94",
   roomId: 700054,
   userAgent: "live-android/8.4.1",
+  urlQuery: "v=8.4.1&from=feed",
+  referrer: "https://live.example.com/room/700054",
   host: "gift-svc-994d4-2",
   source: { ...shipped, file: "/var/log/gift-svc/access.log", fileId: "77aa01", offset: 0, seq: 0 },
 };
@@ -93,7 +95,7 @@ test("an app log line as an ECS document", () => {
   });
 });
 
-test("an access log line as an ECS document: duration in ns, 5xx an ERROR line, a message to search", () => {
+test("an access log line as an ECS document: duration in ns, 5xx an ERROR line, a message to search, the query string and referrer", () => {
   const doc = accessLogDocument(accessLog);
   assert.deepEqual(doc, {
     "@timestamp": T,
@@ -103,10 +105,15 @@ test("an access log line as an ECS document: duration in ns, 5xx an ERROR line, 
     service: { name: "gift-svc" },
     host: { name: "gift-svc-994d4-2" },
     http: {
-      request: { id: "q-1o", method: "POST", body: { bytes: 115 } },
+      request: {
+        id: "q-1o",
+        method: "POST",
+        body: { bytes: 115 },
+        referrer: "https://live.example.com/room/700054",
+      },
       response: { status_code: 503, body: { bytes: 97 } },
     },
-    url: { path: "/gift/send" },
+    url: { path: "/gift/send", query: "v=8.4.1&from=feed" },
     client: { ip: "116.228.51.94" },
     trace: { id: "a7a5b7ee72134a847bea30ad5ee7c3b5" },
     error: { code: "UPSTREAM_TIMEOUT" },
@@ -116,6 +123,9 @@ test("an access log line as an ECS document: duration in ns, 5xx an ERROR line, 
     weir: { app: "live", system: "gifting", caller: "gateway", room_id: 700054, source: { file_id: "77aa01", seq: 0 } },
   });
   assert.equal(accessLogDocument({ ...accessLog, status: 404 }).log.level, "INFO");
+  const plain = accessLogDocument({ ...accessLog, urlQuery: null, referrer: null });
+  assert.deepEqual(plain.url, { path: "/gift/send" });
+  assert.equal(plain.http?.request.referrer, undefined);
 });
 
 test("ids are the same however often a line is shipped; access lines without a source use the request id", () => {
@@ -165,6 +175,8 @@ test("the JSON text the sink is given is exactly the document, for every shape a
       deviceId: null,
       roomId: null,
       userAgent: null,
+      urlQuery: null,
+      referrer: null,
       source: null,
       status: 200,
       latencyUs: 0,
@@ -181,7 +193,16 @@ test("the JSON text the sink is given is exactly the document, for every shape a
       attributes: { [text]: text, plain: "x" },
       source: { ...shipped, file: text, fileId: text },
     });
-    accesses.push({ ...accessLog, endpoint: text, userAgent: text, caller: text, clientIp: text, id: text });
+    accesses.push({
+      ...accessLog,
+      endpoint: text,
+      userAgent: text,
+      urlQuery: text,
+      referrer: text,
+      caller: text,
+      clientIp: text,
+      id: text,
+    });
   }
   for (const l of apps) {
     const json = appLogJson(l);
@@ -255,6 +276,8 @@ test("the mapping has the on-call fields with their types", () => {
     "error.stack_trace": "text",
     "http.request.method": "keyword",
     "url.path": "keyword",
+    "url.query": "text",
+    "http.request.referrer": "text",
     "http.response.status_code": "long",
     "event.duration": "long",
     "client.ip": "ip",

@@ -28,10 +28,10 @@ export interface LogDocument {
   span?: { id: string };
   error?: { type?: string; code?: string; message?: string; stack_trace?: string };
   http?: {
-    request: { id: string; method: string; body: { bytes: number } };
+    request: { id: string; method: string; body: { bytes: number }; referrer?: string };
     response: { status_code: number; body: { bytes: number } };
   };
-  url?: { path: string };
+  url?: { path: string; query?: string };
   client?: { ip: string };
   user?: { id: string };
   user_agent?: { original: string };
@@ -102,9 +102,10 @@ export function accessLogDocument(l: AccessLog): LogDocument {
       request: { id: l.id, method: l.method, body: { bytes: l.bytesIn } },
       response: { status_code: l.status, body: { bytes: l.bytesOut } },
     },
-    url: { path: l.endpoint },
+    url: l.urlQuery !== null ? { path: l.endpoint, query: l.urlQuery } : { path: l.endpoint },
     client: { ip: l.clientIp },
   };
+  if (l.referrer !== null) (doc.http as NonNullable<LogDocument["http"]>).request.referrer = l.referrer;
   if (l.traceId !== null) doc.trace = { id: l.traceId };
   if (l.errorCode !== null) doc.error = { code: l.errorCode };
   if (l.uid !== null) doc.user = { id: String(l.uid) };
@@ -162,7 +163,7 @@ export function accessLogJson(l: AccessLog): string {
   const s = l.source;
   let o = `{"@timestamp":${l.ts},"message":${str(`${l.method} ${l.endpoint} ${l.status} in ${Math.round(l.latencyUs / 100) / 10} ms`)},"event":{"dataset":"access","duration":${l.latencyUs * 1000}},"log":{"level":"${levelOfStatus(l.status)}"`;
   if (s !== null) o += `,"file":{"path":${str(s.file)}},"offset":${s.offset}`;
-  o += `},"service":{"name":${str(l.service)}},"host":{"name":${str(l.host)}},"http":{"request":{"id":${str(l.id)},"method":${str(l.method)},"body":{"bytes":${l.bytesIn}}},"response":{"status_code":${l.status},"body":{"bytes":${l.bytesOut}}}},"url":{"path":${str(l.endpoint)}},"client":{"ip":${str(l.clientIp)}}`;
+  o += `},"service":{"name":${str(l.service)}},"host":{"name":${str(l.host)}},"http":{"request":{"id":${str(l.id)},"method":${str(l.method)},"body":{"bytes":${l.bytesIn}}${l.referrer !== null ? `,"referrer":${str(l.referrer)}` : ""}},"response":{"status_code":${l.status},"body":{"bytes":${l.bytesOut}}}},"url":{"path":${str(l.endpoint)}${l.urlQuery !== null ? `,"query":${str(l.urlQuery)}` : ""}},"client":{"ip":${str(l.clientIp)}}`;
   if (l.traceId !== null) o += `,"trace":{"id":${str(l.traceId)}}`;
   if (l.errorCode !== null) o += `,"error":{"code":${str(l.errorCode)}}`;
   if (l.uid !== null) o += `,"user":{"id":"${l.uid}"}`;

@@ -1,6 +1,7 @@
 // `weir run logs`: the logs topology with its two sinks (Elasticsearch, ClickHouse), the index
 // template installed before the first document, the retention of both stores and a periodic line of
 // counters in the log, all in the worker process.
+
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
 import { Client } from "@elastic/elasticsearch";
 import type { Logger } from "pino";
@@ -8,6 +9,7 @@ import { ActionableError } from "../../schemas/errors.ts";
 import { dailyExpiry, PartitionRetention, RetentionScheduler } from "../../sinks/clickhouse/retention.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { ident, sql } from "../../sinks/clickhouse/sql.ts";
+import { clickhouseCredentials, elasticsearchClientOptions } from "../../sinks/credentials.ts";
 import { IndexRetention, IndexRetentionScheduler } from "../../sinks/elasticsearch/retention.ts";
 import { ElasticsearchSink } from "../../sinks/elasticsearch/sink.ts";
 import { installTemplates } from "../../sinks/elasticsearch/templates.ts";
@@ -52,8 +54,8 @@ export async function logsPipeline(ctx: PipelineContext): Promise<Pipeline> {
     );
   }
   const masker = new PiiMasker(config.pii, key);
-  const es = new Client({ node: ctx.endpoints.elasticsearchUrl });
-  const ch = createClient({ url: ctx.endpoints.clickhouseUrl });
+  const es = new Client(elasticsearchClientOptions(ctx.endpoints));
+  const ch = createClient({ url: ctx.endpoints.clickhouseUrl, ...clickhouseCredentials(ctx.endpoints.clickhouseAuth) });
   try {
     await prepareStores(config, es, ch, ctx);
   } catch (e) {

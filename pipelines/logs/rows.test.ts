@@ -1,16 +1,37 @@
 // The ClickHouse row and the Elasticsearch document of a line say the same thing: for every field of
 // the query language's table (LOG_SCHEMA), the column and the document field hold the same value, so a
 // query finds the same lines in both stores. And every column a row or the field table names exists
-// in the table's DDL (infra/clickhouse/002_logs.sql).
+// in the table's DDL (infra/clickhouse/002_logs.sql and the migrations that alter it).
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { columnMismatches, RowBinaryEncoder } from "../../sinks/clickhouse/rowbinary.ts";
 import { logDocument } from "./documents.ts";
 import { type AccessLog, type AppLog, type LogLine, lineId } from "./lines.ts";
 import { LOG_SCHEMA } from "./query/fields.ts";
 import { accessMessage, denseLogRow, LOG_COLUMNS, type LogRow, logRow } from "./rows.ts";
+import { logsTableStatements } from "./table.ts";
+
+/** The table's columns as its migrations leave it: CREATE TABLE's, then each ADD COLUMN ... AFTER. */
+function tableColumns(): Array<{ name: string; type: string }> {
+  const [create, ...alters] = logsTableStatements().filter((s) => /^(CREATE TABLE|ALTER TABLE)/.test(s));
+  const body = (create as string).slice(
+    (create as string).indexOf("(") + 1,
+    (create as string).lastIndexOf(")", (create as string).indexOf("ENGINE")),
+  );
+  const columns = body
+    .split("\n")
+    .map((l) => l.trim().replace(/,$/, ""))
+    .filter(Boolean)
+    .map((l) => ({ name: l.slice(0, l.indexOf(" ")), type: l.slice(l.indexOf(" ") + 1).trim() }));
+  for (const alter of alters) {
+    for (const m of alter.matchAll(/ADD COLUMN ([a-z_]+) ([A-Za-z0-9()]+) AFTER ([a-z_]+)/g)) {
+      const at = columns.findIndex((c) => c.name === m[3]);
+      assert.ok(at >= 0, `${m[0]}: no column ${m[3]}`);
+      columns.splice(at + 1, 0, { name: m[1] as string, type: m[2] as string });
+    }
+  }
+  return columns;
+}
 
 const TS = Date.UTC(2026, 10, 20, 12, 30, 0, 123);
 
@@ -49,6 +70,8 @@ const access: AccessLog = {
   clientIp: "111.200.107.138",
   roomId: 700_000,
   userAgent: "live-android/8.4.1",
+  urlQuery: "v=8.4.1&from=feed",
+  referrer: "https://live.example.com/room/700054",
   host: "gift-svc-e84c4-2",
   source: null,
 };
@@ -125,11 +148,8 @@ describe("rows of the ClickHouse logs table", () => {
     assert.equal(direct.source_file, undefined, "left to the column default");
   });
 
-  test("every column a row writes and the query table names exists in 002_logs.sql", () => {
-    const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8");
-    const create = splitStatements(ddl).find((s) => /CREATE TABLE/.test(s)) as string;
-    const body = create.slice(create.indexOf("(") + 1, create.lastIndexOf("ENGINE"));
-    const columns = new Set([...body.matchAll(/^\s*([a-z_]+) [A-Z]/gm)].map((m) => m[1] as string));
+  test("every column a row writes and the query table names exists in the table", () => {
+    const columns = new Set(tableColumns().map((c) => c.name));
     assert.ok(columns.size > 30, `${columns.size} columns read`);
     const written = new Set(LINES.flatMap((line) => Object.keys(logRow({ key: null, ts: TS, value: line }))));
     for (const c of written) assert.ok(columns.has(c), `the row writes ${c}, which the table lacks`);
@@ -143,15 +163,8 @@ describe("rows of the ClickHouse logs table", () => {
     }
   });
 
-  test("LOG_COLUMNS are 002_logs.sql's columns, in its order, with its types", () => {
-    const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8");
-    const create = splitStatements(ddl).find((s) => /CREATE TABLE/.test(s)) as string;
-    const body = create.slice(create.indexOf("(") + 1, create.lastIndexOf(")", create.indexOf("ENGINE")));
-    const columns = body
-      .split("\n")
-      .map((l) => l.replace(/--.*$/, "").trim().replace(/,$/, ""))
-      .filter(Boolean)
-      .map((l) => ({ name: l.slice(0, l.indexOf(" ")), type: l.slice(l.indexOf(" ") + 1).trim() }));
+  test("LOG_COLUMNS are the table's columns (002_logs.sql, then 005's), in its order, with its types", () => {
+    const columns = tableColumns();
     assert.deepEqual(
       LOG_COLUMNS.map((c) => c.name),
       columns.map((c) => c.name),

@@ -1,4 +1,5 @@
-// A log line as a row of the ClickHouse logs table (infra/clickhouse/002_logs.sql). The columns are
+// A log line as a row of the ClickHouse logs table (infra/clickhouse/002_logs.sql, with the columns
+// later migrations add: logsTableStatements in table.ts). The columns are
 // the query language's (pipelines/logs/query/fields.ts); what a line does not have is left out (or
 // undefined) and takes the column's default ('' or 0), which keeps app rows short.
 //
@@ -10,8 +11,8 @@ import type { Rec } from "../../stream/types.ts";
 import { type AccessLog, type AppLog, type LogLine, levelOfStatus, lineId } from "./lines.ts";
 
 /**
- * The table's columns and types, as in 002_logs.sql: what the sink writes as RowBinary. rows.test.ts
- * checks them against the DDL; the sink checks them against the table before its first INSERT.
+ * The table's columns and types, as 002_logs.sql and the migrations after it make them: what the sink
+ * writes as RowBinary. rows.test.ts checks them against that DDL; the sink checks them against the table before its first INSERT.
  */
 export const LOG_COLUMNS: readonly ColumnSpec[] = [
   { name: "ts", type: "DateTime" },
@@ -42,6 +43,8 @@ export const LOG_COLUMNS: readonly ColumnSpec[] = [
   { name: "device_id", type: "String" },
   { name: "client_ip", type: "String" },
   { name: "user_agent", type: "String" },
+  { name: "url_query", type: "String" },
+  { name: "referrer", type: "String" },
   { name: "room_id", type: "UInt64" },
   { name: "caller", type: "String" },
   { name: "source_file", type: "String" },
@@ -82,6 +85,8 @@ export interface LogRow {
   device_id?: string;
   client_ip?: string;
   user_agent?: string;
+  url_query?: string;
+  referrer?: string;
   room_id?: number;
   caller?: string;
   source_file?: string;
@@ -169,6 +174,8 @@ export function accessLogRow(l: AccessLog, id: string, row = {} as LogRow): LogR
   if (l.uid !== null) row.uid = l.uid;
   if (l.deviceId !== null) row.device_id = l.deviceId;
   if (l.userAgent !== null) row.user_agent = l.userAgent;
+  if (l.urlQuery !== null) row.url_query = l.urlQuery;
+  if (l.referrer !== null) row.referrer = l.referrer;
   if (l.roomId !== null) row.room_id = l.roomId;
   if (l.caller !== null) row.caller = l.caller;
   const s = l.source;

@@ -56,6 +56,8 @@ function accessLog(i: number, extra: Partial<AccessLog> = {}): AccessLog {
     clientIp: "116.228.51.94",
     roomId: null,
     userAgent: "live-android/8.4.1",
+    urlQuery: null,
+    referrer: null,
     host: "gift-svc-0",
     source: null,
     ...extra,

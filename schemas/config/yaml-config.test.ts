@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { z } from "zod";
-import { ConfigError, parseYamlConfig, validateConfig } from "./yaml-config.ts";
+import { ConfigError, parseYamlConfig, validateConfig, YAML_LIMITS, yamlNesting } from "./yaml-config.ts";
 
 const Schema = z.strictObject({
   name: z.string(),
@@ -82,4 +82,59 @@ test("a value from the environment names its variable instead of a line", () => 
 test("an empty file is an empty object", () => {
   const [p] = problems(() => load(""));
   assert.equal(p?.field, "name");
+});
+
+// Found by test/chaos/fuzz-configs.test.ts: a 10,000-deep text was a "Maximum call stack size
+// exceeded" ConfigError, 100,000 unclosed brackets could exhaust the heap, and an alias bomb threw
+// yaml's plain ReferenceError (a stack trace at the command line).
+test("collections nested deeper than the limit are refused before parsing, with where", () => {
+  const cases: Array<[string, number]> = [
+    [`name: ${"[".repeat(100_000)}`, 1],
+    [`name: ${"{a: ".repeat(1000)}1${"}".repeat(1000)}`, 1],
+    [Array.from({ length: 3000 }, (_, i) => `${" ".repeat(i)}k:`).join("\n"), 65],
+    [`name: x\nlist:\n  ${"- ".repeat(5000)}x`, 3],
+  ];
+  for (const [text, line] of cases) {
+    assert.throws(
+      () => load(text),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.problems.length === 1 &&
+        e.problems[0]?.line === line &&
+        /nest more than 64 levels deep/.test(e.message),
+      text.slice(0, 40),
+    );
+  }
+  // What real configs hold passes: block scalars, quotes with brackets, comments with brackets.
+  const fine = `name: "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["  # ${"[".repeat(100)}
+server:
+  hosts:
+    - a
+    - b
+  port: 8080
+x: |
+${Array.from({ length: 100 }, (_, i) => `  ${" ".repeat(i)}{[`).join("\n")}
+`;
+  assert.equal(yamlNesting(fine, YAML_LIMITS.maxNesting), undefined);
+  assert.equal(yamlNesting(`a: ${"[".repeat(60)}${"]".repeat(60)}`, YAML_LIMITS.maxNesting), undefined);
+});
+
+test("an alias bomb is a ConfigError, not yaml's ReferenceError", () => {
+  const bomb =
+    "a: &a [1,2,3,4,5,6,7,8,9]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c]";
+  assert.throws(
+    () => load(bomb),
+    (e: unknown) => e instanceof ConfigError && /aliases \(\*name\) cannot be expanded/.test(e.message),
+  );
+});
+
+test("a text with thousands of mistakes lists the first ones and how many more", () => {
+  const text = Array.from({ length: 500 }, (_, i) => `k${i}: 1`).join("\n");
+  assert.throws(
+    () => load(`name: x\n${text}`),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      e.problems.length === YAML_LIMITS.maxProblems + 1 &&
+      e.problems.at(-1)?.message === `and ${500 - YAML_LIMITS.maxProblems} more problems`,
+  );
 });

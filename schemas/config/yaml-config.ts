@@ -13,12 +13,34 @@ export interface ConfigProblem {
   message: string;
 }
 
+/**
+ * What a config text may be. The YAML parser reads nested collections recursively, so a text nested
+ * a few thousand levels deep overflowed the stack ("Maximum call stack size exceeded" as the error)
+ * and 100,000 unclosed brackets could exhaust the heap; no configuration nests anywhere near 64.
+ * A text with many mistakes (a mangled file) lists the first ones, not thousands of lines.
+ */
+export const YAML_LIMITS = { maxNesting: 64, maxProblems: 20 };
+
 export class ConfigError extends Error {
+  readonly problems: ConfigProblem[];
   constructor(
     readonly file: string,
-    readonly problems: ConfigProblem[],
+    problems: ConfigProblem[],
   ) {
-    super(problems.map((p) => formatProblem(file, p)).join("\n"));
+    const shown =
+      problems.length > YAML_LIMITS.maxProblems
+        ? [
+            ...problems.slice(0, YAML_LIMITS.maxProblems),
+            {
+              line: 0,
+              column: 0,
+              field: "",
+              message: `and ${problems.length - YAML_LIMITS.maxProblems} more problems`,
+            },
+          ]
+        : problems;
+    super(shown.map((p) => formatProblem(file, p)).join("\n"));
+    this.problems = shown;
     this.name = "ConfigError";
   }
 }
@@ -33,6 +55,17 @@ export function parseYamlConfig(
   file: string,
   text: string,
 ): { value: unknown; locate: (path: PropertyKey[]) => [number, number] } {
+  const deep = yamlNesting(text, YAML_LIMITS.maxNesting);
+  if (deep) {
+    throw new ConfigError(file, [
+      {
+        line: deep.line,
+        column: deep.column,
+        field: "",
+        message: `collections nest more than ${YAML_LIMITS.maxNesting} levels deep here`,
+      },
+    ]);
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -50,7 +83,17 @@ export function parseYamlConfig(
     const pos = lineCounter.linePos(offset);
     return [pos.line, pos.col];
   };
-  return { value: doc.toJS() ?? {}, locate };
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (e) {
+    // An alias bomb (aliases of aliases that expand a small text a billion times) or an alias of
+    // itself: yaml refuses it with a plain Error.
+    throw new ConfigError(file, [
+      { line: 0, column: 0, field: "", message: `aliases (*name) cannot be expanded: ${(e as Error).message}` },
+    ]);
+  }
+  return { value, locate };
 }
 
 /**
@@ -136,4 +179,78 @@ export function setIn(target: Record<string, unknown>, path: readonly string[], 
     node = node[key] as Record<string, unknown>;
   }
   node[path[path.length - 1] as string] = value;
+}
+
+/**
+ * The first place where collections nest deeper than `max`, found without parsing: flow collections
+ * by their brackets (outside quotes and comments), block collections by the indentation levels open
+ * (a compact `- - x` counts one level a dash). Block scalars' lines (after `|` or `>`) are text.
+ */
+export function yamlNesting(text: string, max: number): { line: number; column: number } | undefined {
+  let flow = 0;
+  const indents: number[] = [];
+  let scalarIndent = -1; // inside a block scalar: the indentation of its header's line
+  let line = 0;
+  for (let start = 0; start <= text.length; line++) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    let i = start;
+    while (i < end && text[i] === " ") i++;
+    const indent = i - start;
+    const blank = i === end || text[i] === "#" || text[i] === "\r";
+    if (scalarIndent >= 0 && (blank || indent > scalarIndent)) {
+      start = end + 1;
+      continue;
+    }
+    scalarIndent = -1;
+    if (!blank && flow === 0) {
+      while (indents.length > 0 && (indents[indents.length - 1] as number) >= indent) indents.pop();
+      indents.push(indent);
+      let depth = indents.length;
+      while ((text[i] === "-" || text[i] === "?") && (text[i + 1] === " " || i + 1 === end)) {
+        if (++depth > max) return { line: line + 1, column: i - start + 1 };
+        i += 2;
+        while (i < end && text[i] === " ") i++;
+      }
+      if (depth > max) return { line: line + 1, column: indent + 1 };
+    }
+    for (; i < end; i++) {
+      const c = text[i];
+      if (c === "#" && (i === start || text[i - 1] === " " || text[i - 1] === "\t")) break;
+      if (c === '"' || c === "'") {
+        const before = text[i - 1];
+        if (i !== start && before !== " " && before !== "[" && before !== "{" && before !== "," && before !== ":")
+          continue;
+        // A quoted scalar may span lines: skip to its closing quote.
+        let j = i + 1;
+        while (j < text.length) {
+          if (c === '"' && text[j] === "\\") j += 2;
+          else if (text[j] === c) {
+            if (c === "'" && text[j + 1] === "'") j += 2;
+            else break;
+          } else j++;
+        }
+        if (j > end) {
+          line += countNewlines(text, end, j);
+          end = text.indexOf("\n", j);
+          if (end < 0) end = text.length;
+        }
+        i = j;
+        continue;
+      }
+      if (c === "[" || c === "{") {
+        if (++flow + indents.length > max) return { line: line + 1, column: i - start + 1 };
+      } else if (c === "]" || c === "}") flow = Math.max(0, flow - 1);
+      else if ((c === "|" || c === ">") && flow === 0 && /^[|>][-+0-9]*\s*(#.*)?\r?$/.test(text.slice(i, end)))
+        scalarIndent = indent;
+    }
+    start = end + 1;
+  }
+  return undefined;
+}
+
+function countNewlines(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let k = text.indexOf("\n", from); k >= 0 && k < to; k = text.indexOf("\n", k + 1)) n++;
+  return n;
 }

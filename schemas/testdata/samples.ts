@@ -43,6 +43,8 @@ export const SAMPLES: { [N in keyof SchemaTypes]: SchemaTypes[N] } = {
     clientIp: "2408:8207:2464:9b20::1",
     roomId: 700_123,
     userAgent: "inke-android/8.4.1",
+    urlQuery: "v=8.4.1&from=feed",
+    referrer: "https://live.example.com/room/700018",
     host: "gift-svc-7d9f-2",
     source: null,
   },

@@ -434,6 +434,34 @@ describe("DiskChannel", () => {
     }
   });
 
+  // Found by test/chaos/ship-disk-full.test.ts: a timer tick with nothing to sync finished the sync
+  // loop before requestSync() stored it, so `syncing` stayed set and no fsync ever ran again: the
+  // interval policy synced nothing, and rolled segments' files stayed open after their deletion,
+  // their space never given back (a 4 MiB disk filled with 3 MiB of deleted segments).
+  it("with fsync interval, an idle tick does not stop later syncs, and rolled segments are closed", async () => {
+    const dir = tempDir();
+    try {
+      await withChannel(
+        { dir, fsync: "interval", fsyncIntervalMs: 20, commitSyncMs: 10, segmentBytes: 4096 },
+        async (ch) => {
+          await new Promise((r) => setTimeout(r, 100)); // ticks with nothing to sync
+          for (let p = 0; p < 10; p++) await ch.put(records(p * 20, (p + 1) * 20));
+          await new Promise((r) => setTimeout(r, 100));
+          assert.ok(ch.stats().fsyncs >= 1, `fsyncs: ${ch.stats().fsyncs}`);
+          const got = await drain(ch);
+          assert.equal(got.payloads.length, 200);
+          ch.commit(got.lastSeq);
+          await new Promise((r) => setTimeout(r, 200));
+          assert.ok(readdirSync(dir).filter((f) => f.endsWith(".wal")).length <= 2, "committed segments deleted");
+          const open = spawnSync("ls", ["-l", `/proc/${process.pid}/fd`], { encoding: "utf8" }).stdout;
+          assert.doesNotMatch(open, /\.wal \(deleted\)/, "a deleted segment is still open");
+        },
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a second opener of the same directory, and takes over a lock left by a dead process", async () => {
     const dir = tempDir();
     const lockPath = join(dir, "LOCK");

@@ -331,21 +331,47 @@ export class DiskChannel {
     if (this.writing) return;
     this.writing = true;
     try {
+      let fullSince = 0;
       while (this.writeQueue.length > 0 && this.failure === null) {
         const q = this.writeQueue;
         let seg: Segment = this.log.active;
-        if (seg.end > SEGMENT_HEADER_BYTES && seg.end + (q[0] as PendingWrite).buf.length > this.segmentBytes)
-          seg = await this.log.roll((q[0] as PendingWrite).firstSeq, this.writtenEnd);
         // Everything queued that fits in this segment goes out in one writev().
         let n = 0;
         let bytes = 0;
-        while (n < q.length && (n === 0 || seg.end + bytes + (q[n] as PendingWrite).buf.length <= this.segmentBytes))
-          bytes += (q[n++] as PendingWrite).buf.length;
+        try {
+          if (seg.end > SEGMENT_HEADER_BYTES && seg.end + (q[0] as PendingWrite).buf.length > this.segmentBytes)
+            seg = await this.log.roll((q[0] as PendingWrite).firstSeq, this.writtenEnd);
+          while (n < q.length && (n === 0 || seg.end + bytes + (q[n] as PendingWrite).buf.length <= this.segmentBytes))
+            bytes += (q[n++] as PendingWrite).buf.length;
+          await this.log.append(
+            q.slice(0, n).map((w) => w.buf),
+            bytes,
+          );
+        } catch (e) {
+          // A full disk is a pause, not an end: the writes wait (so puts, and the sources, wait too)
+          // and are tried again at the same offset, which overwrites whatever part of them reached
+          // the disk. A channel closed meanwhile leaves them to be read again from their files.
+          if (!isDiskFull(e) || this.closed) throw e;
+          if (fullSince === 0) {
+            fullSince = Date.now();
+            this.logger?.warn(
+              { err: e, dir: this.dir },
+              `disk channel: no space left in ${this.dir}; writes wait for space`,
+            );
+          }
+          await new Promise((r) =>
+            setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(5, (Date.now() - fullSince) / 2_000))),
+          );
+          continue;
+        }
+        if (fullSince !== 0) {
+          this.logger?.warn(
+            { dir: this.dir, waitedMs: Date.now() - fullSince },
+            "disk channel: space is back; writing again",
+          );
+          fullSince = 0;
+        }
         const group = q.splice(0, n);
-        await this.log.append(
-          group.map((w) => w.buf),
-          bytes,
-        );
         let at = this.writtenEnd;
         for (const w of group) {
           this.tail.push({ buf: w.buf, logicalStart: at, lastSeq: w.lastSeq });
@@ -374,7 +400,13 @@ export class DiskChannel {
   }
 
   private requestSync(): void {
-    if (this.syncing === null && this.failure === null) this.syncing = this.syncLoop();
+    if (this.syncing !== null || this.failure !== null) return;
+    // Cleared in a callback, never inside syncLoop: a loop with nothing to do ends before it is
+    // stored here, and clearing it there left `syncing` set for good (no sync ever ran again).
+    const run: Promise<void> = this.syncLoop().finally(() => {
+      if (this.syncing === run) this.syncing = null;
+    });
+    this.syncing = run;
   }
 
   /** fdatasync()s until every waiting put is covered; puts written during one sync share the next. */
@@ -396,8 +428,6 @@ export class DiskChannel {
       }
     } catch (e) {
       this.fail(e, "fsync a segment");
-    } finally {
-      this.syncing = null;
     }
   }
 
@@ -592,7 +622,7 @@ export class DiskChannel {
     const delay = Math.max(0, this.lastMarkAt + this.commitSyncMs - Date.now());
     this.markTimer = setTimeout(() => {
       this.markTimer = null;
-      this.persistMark().catch((e) => this.fail(e, "write the committed mark"));
+      this.markOrRetry();
     }, delay);
     this.markTimer.unref();
   }
@@ -600,6 +630,16 @@ export class DiskChannel {
   private persistMark(): Promise<void> {
     this.markChain = this.markChain.then(() => this.writeMark());
     return this.markChain;
+  }
+
+  /** A mark that did not fit on a full disk is written at the next commit or timer instead. */
+  private markOrRetry(): void {
+    this.persistMark().catch((e) => {
+      if (!isDiskFull(e) || this.closed) return this.fail(e, "write the committed mark");
+      this.markChain = Promise.resolve();
+      this.lastMarkAt = Date.now();
+      this.scheduleMark();
+    });
   }
 
   private async writeMark(): Promise<void> {
@@ -718,4 +758,10 @@ export class DiskChannel {
     for (const b of this.blocked.splice(0)) b.reject(this.failure);
     this.takeWaiter?.();
   }
+}
+
+/** ENOSPC, or EDQUOT (a quota): the disk may have room again later. */
+function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
 }

@@ -215,7 +215,14 @@ export class SegmentLog {
       holes: null,
     };
     const fd = await openFile(seg.path, "wx");
-    await writeFully(fd, [segmentHeader(firstSeq)], 0);
+    try {
+      await writeFully(fd, [segmentHeader(firstSeq)], 0);
+    } catch (e) {
+      // (A full disk.) Removed, so that the roll can be tried again.
+      await closeFile(fd).catch(() => {});
+      await unlinkFile(seg.path).catch(() => {});
+      throw e;
+    }
     const old = this.activeFd;
     this.segments.push(seg);
     this.activeFd = fd;

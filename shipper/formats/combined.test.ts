@@ -49,7 +49,7 @@ function deadLetter(e: ShipEntry): DeadLetter {
 
 const SOURCE = { file: "/var/log/nginx/room-svc.access.log", fileId: "ng", offset: 10, seq: 0 };
 
-test("nginx combined with $request_time: every field mapped, the query dropped, the path matched to its template", () => {
+test("nginx combined with $request_time: every field mapped, the query string and referrer kept, the path matched to its template", () => {
   const line =
     '203.0.113.9 - - [20/Nov/2026:20:30:00 +0800] "GET /room/700018/enter?from=feed HTTP/1.1" 200 512 "https://live.example/feed" "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)" 0.023';
   const e = decode(line, { endpoints: ["/room/{id}/enter", "/room/list"] });
@@ -73,6 +73,8 @@ test("nginx combined with $request_time: every field mapped, the query dropped, 
     clientIp: "203.0.113.9",
     roomId: null,
     userAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X)",
+    urlQuery: "from=feed",
+    referrer: "https://live.example/feed",
     host: "edge-1",
     source: SOURCE,
   });
@@ -91,6 +93,8 @@ test("Apache combined with %D (microseconds), IPv6, a user, '-' bytes and refere
   assert.equal(a.bytesOut, 0);
   assert.equal(a.latencyUs, 23_456);
   assert.equal(a.userAgent, 'curl/8.5 "quoted" agent');
+  assert.equal(a.urlQuery, null);
+  assert.equal(a.referrer, null);
   assert.equal(a.ts, Date.UTC(2026, 10, 20, 12, 30, 0));
 });
 
@@ -104,6 +108,14 @@ test("nginx's \\x22 escapes, '-' user agent, no request time, trailing fields af
   const b = access(decode('10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET /a HTTP/1.1" 200 5 "-" "-" "198.51.100.7"'));
   assert.equal(b.userAgent, null);
   assert.equal(b.latencyUs, 0);
+});
+
+test("the query string ends at a fragment; an empty one is none", () => {
+  const line = (path: string) => `10.0.0.1 - - [01/Jan/2026:00:00:00 +0000] "GET ${path} HTTP/1.1" 200 5 "" "-"`;
+  assert.equal(access(decode(line("/a?x=1&y=%E4%B8%AD#top"))).urlQuery, "x=1&y=%E4%B8%AD");
+  assert.equal(access(decode(line("/a?"))).urlQuery, null);
+  assert.equal(access(decode(line("/a#x?y"))).urlQuery, null);
+  assert.equal(access(decode(line("/a?x=1"))).referrer, null, 'an empty "" referer is none');
 });
 
 test('a request nginx could not read (400 with "-") is still a request', () => {

@@ -4,7 +4,8 @@
 // millisecond resolution; Apache's %D in microseconds: see requestTimeUnit). Mapped onto AccessLog:
 // clientIp, ts, method, endpoint (the path without its query, or the first of `endpoints` templates it
 // matches, so /room/7/enter counts as /room/{id}/enter), status, bytesOut, latencyUs (0 without a
-// request time), userAgent ("-" is null). The line has no id: it is `<fileId>:<offset>`. app and
+// request time), userAgent ("-" is null), urlQuery (what follows the path's `?`, before any `#`) and
+// referrer ("-" is null). The line has no id: it is `<fileId>:<offset>`. app and
 // system come from the source's `fields` (or path captures), service and host from enrichment.
 // Both servers escape a quote inside a quoted field, nginx as \x22 and Apache as \"; both are read.
 import { z } from "zod";
@@ -139,6 +140,8 @@ export function combinedFormat(config: CombinedFormatConfig): LineFormat {
         clientIp: c.remoteAddr,
         roomId: null,
         userAgent: c.userAgent,
+        urlQuery: queryOf(c.path),
+        referrer: c.referer,
         host: undefined,
         source: null,
       };
@@ -152,6 +155,15 @@ function endpointOf(path: string, endpoints: { template: string; re: RegExp }[])
   const p = end === -1 ? path : path.slice(0, end);
   for (const e of endpoints) if (e.re.test(p)) return e.template;
   return p;
+}
+
+/** The query string of a request's path, without its `?` and any `#` fragment; null when it has none. */
+function queryOf(path: string): string | null {
+  const q = path.indexOf("?");
+  const hash = path.indexOf("#");
+  if (q === -1 || (hash !== -1 && hash < q)) return null;
+  const query = hash === -1 ? path.slice(q + 1) : path.slice(q + 1, hash);
+  return query === "" ? null : query;
 }
 
 /** `/room/{id}/enter` -> /^\/room\/[^/]+\/enter$/ */

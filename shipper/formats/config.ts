@@ -40,6 +40,12 @@ export const formatConfigShape = {
    * 1 MiB for a whole record batch, so a bigger record would be refused by the broker anyway.
    */
   maxEventBytes: z.number().int().min(1024).default(1_000_000),
+  /**
+   * JSON lines (json, pino, logback) nested deeper than this (objects and arrays, the line's own
+   * object being level 1) are dead-lettered as too-deep before they are parsed: nothing a line holds
+   * can then overflow a walk of it. 64 is far more than any log carries.
+   */
+  maxJsonDepth: z.number().int().min(2).max(1000).default(64),
 };
 
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, "a Kafka topic name from schemas/topics.yaml");

@@ -506,3 +506,42 @@ test("raw: the line (or merged event) is the message, read at the decoder's cloc
     [NOW, "WARN", "disk almost full\n  /var at 97%", "legacy", "shipper-1", "fid:100"],
   );
 });
+
+describe("JSON nested too deep (a line must not overflow the stack)", () => {
+  const deep = (open: string, close: string, n: number, inner = "1") => open.repeat(n) + inner + close.repeat(n);
+  const APP = '{"ts":1795177800175,"level":"info","message":"m","service":"gift-svc"';
+  const cases: Array<[string, "json" | "pino" | "logback", string]> = [
+    ["a 100,000-deep array", "json", `${APP},"x":${deep("[", "]", 100_000, "")}}`],
+    ["a 5,000-deep attributes object", "json", `${APP},"attributes":${deep('{"a":', "}", 5000)}}`],
+    ["a 5,000-deep error object", "pino", `${APP},"err":${deep('{"a":', "}", 5000)}}`],
+    ["a 5,000-deep field of a logback line", "logback", `${APP},"mdc":${deep('{"a":', "}", 5000)}}`],
+    ["a line that is only a 100,000-deep array", "json", deep("[", "]", 100_000, "")],
+  ];
+  for (const [what, format, text] of cases) {
+    test(`${format}: ${what} is dead-lettered as too-deep, with the limit`, () => {
+      const d = decoder({ format, topic: "logs.app", service: "gift-svc" });
+      const dl = deadLetter(decodeOne(d, line(text)));
+      assert.equal(dl.reason, "too-deep", dl.message);
+      assert.match(dl.message, /^JSON nested deeper than 64 levels \(the source's maxJsonDepth\) at character \d+/);
+      assert.equal(d.counts.deadLetters["too-deep"], 1);
+    });
+  }
+
+  test("an AccessLog line nested too deep, routed or not", () => {
+    const d = decoder({ format: "json", topic: "logs.access" });
+    const dl = deadLetter(decodeOne(d, line(`{"id":"x","app":${deep("[", "]", 70, "")}}`)));
+    assert.equal(dl.reason, "too-deep");
+    const routed = decoder({ format: "json", route: { field: "kind", topics: { a: "logs.app" } } });
+    assert.equal(deadLetter(decodeOne(routed, line(deep("[", "]", 100_000, "")))).reason, "too-deep");
+  });
+
+  test("at the limit a line is an event; brackets inside strings, escaped quotes included, do not count", () => {
+    const d = decoder({ format: "json", topic: "logs.app", maxJsonDepth: 5 });
+    // The line's object is level 1: attributes 2, then 3 more levels.
+    const ok = appLog(decodeOne(d, line(`${APP},"attributes":{"a":{"b":{"c":[1]}}}}`)));
+    assert.equal(ok.attributes["a.b.c"], "[1]");
+    assert.equal(deadLetter(decodeOne(d, line(`${APP},"attributes":{"a":{"b":{"c":[[1]]}}}}`))).reason, "too-deep");
+    const quoted = `${APP},"message":"[[[[[[{{{{{{ \\" [[[[[[","attributes":{"k":"\\\\"}}`;
+    assert.equal(appLog(decodeOne(d, line(quoted))).message, '[[[[[[{{{{{{ " [[[[[[');
+  });
+});

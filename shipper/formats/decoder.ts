@@ -18,6 +18,7 @@ import { combinedFormat } from "./combined.ts";
 import { type FormatSpec, LineDecoderConfig, type LineDecoderConfigInput } from "./config.ts";
 import type { DecoderCounts, FileDefaults, FormatName, LineContext, LineFormat } from "./format.ts";
 import { jsonFormat } from "./json.ts";
+import { checkJsonDepth } from "./json-object.ts";
 import { logbackFormat } from "./logback.ts";
 import { compilePathTemplate, type PathCaptures } from "./path-template.ts";
 import { pinoFormat } from "./pino.ts";
@@ -120,6 +121,8 @@ class SourceLineDecoder implements LineDecoder {
   private lastInfo: FileInfo | null = null;
   private readonly ctx: LineContext;
   private readonly needsNow: boolean;
+  /** The format parses JSON: its depth is checked first. */
+  private readonly jsonLines: boolean;
   private readonly needsId: boolean;
   private lastKey: string | null = null;
   private lastKeyBytes: Buffer | null = null;
@@ -136,6 +139,7 @@ class SourceLineDecoder implements LineDecoder {
     this.lineFormat = createFormat(config.format);
     this.format = this.lineFormat.name;
     this.needsNow = this.format === "raw";
+    this.jsonLines = this.format === "json" || this.format === "pino" || this.format === "logback";
     this.paths = config.pathTemplate !== undefined ? compilePathTemplate(config.pathTemplate) : null;
     this.counts = {
       events: 0,
@@ -213,7 +217,9 @@ class SourceLineDecoder implements LineDecoder {
     // A byte order mark (files written on Windows start with one) is not part of the first line.
     if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) bytes = bytes.subarray(3);
     const format = this.lineFormat;
-    const parsed = format.parse(bytes.toString("utf8"));
+    const text = bytes.toString("utf8");
+    if (this.jsonLines) checkJsonDepth(text, this.config.maxJsonDepth);
+    const parsed = format.parse(text);
     const target = this.fixed ?? this.route(parsed);
     this.current = target;
     const ctx = this.lineContext(line);

@@ -8,6 +8,58 @@ import type { LineContext } from "./format.ts";
 import { LineProblem, shown } from "./problem.ts";
 import type { TimeZone } from "./timestamp.ts";
 
+/**
+ * Where `text` first nests JSON objects and arrays deeper than `max` levels (its index), or -1.
+ * Brackets inside strings do not count. One pass and no recursion, so a line of any depth costs
+ * only its length; it runs before JSON.parse, whose result every later step walks.
+ */
+export function jsonTooDeepAt(text: string, max: number): number {
+  if (fewBrackets(text, max)) return -1;
+  let depth = 0;
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: to its closing quote, the one not escaped by an odd run of backslashes.
+      for (;;) {
+        const q = text.indexOf('"', i + 1);
+        if (q < 0) return -1; // unterminated: JSON.parse says so
+        let slashes = 0;
+        for (let b = q - 1; b > i && text.charCodeAt(b) === 0x5c; b--) slashes++;
+        i = q;
+        if (slashes % 2 === 0) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return i;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    }
+  }
+  return -1;
+}
+
+/**
+ * At most `max` opening brackets in all: no nesting can be deeper. Two native searches, far cheaper
+ * than the exact walk, which only lines with many brackets need.
+ */
+function fewBrackets(text: string, max: number): boolean {
+  let n = 0;
+  for (let i = text.indexOf("{"); i >= 0; i = text.indexOf("{", i + 1)) if (++n > max) return false;
+  for (let i = text.indexOf("["); i >= 0; i = text.indexOf("[", i + 1)) if (++n > max) return false;
+  return true;
+}
+
+/** Throws a `too-deep` LineProblem when `text` nests JSON deeper than `max`. */
+export function checkJsonDepth(text: string, max: number): void {
+  const at = jsonTooDeepAt(text, max);
+  if (at >= 0) {
+    throw new LineProblem(
+      "too-deep",
+      `JSON nested deeper than ${max} levels (the source's maxJsonDepth) at character ${at}: a log line should not nest that deep; the line is kept here as it was`,
+    );
+  }
+}
+
 export function parseJsonObject(line: string): Record<string, unknown> {
   let v: unknown;
   try {

@@ -19,6 +19,8 @@ export const DEAD_LETTER_REASONS = [
   "binary",
   /** Routed by a field whose value names no topic, and the route has no default. */
   "unroutable",
+  /** JSON nested deeper than the source's maxJsonDepth (objects and arrays). */
+  "too-deep",
   /** A bug in weir: the decoder threw unexpectedly. Dead-lettered rather than crashing the shipper on one line. */
   "decoder-error",
 ] as const;

@@ -215,6 +215,8 @@ test("business events and access logs read back as the records they were written
     clientIp: "2408:8207:1851:5d30::1",
     roomId: 700000,
     userAgent: "live-android/8.4.1",
+    urlQuery: null,
+    referrer: null,
     host: "gift-svc-e84c4-2",
     source: null,
   };

@@ -13,6 +13,7 @@ import kafkajs, { type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { KafkaClient } from "../../kafka/client.ts";
+import type { KafkaSecurity } from "../../kafka/security.ts";
 import type { ShipEntry } from "../types.ts";
 
 // The lz4 codec is registered by kafka/codecs.ts (imported by kafka/client.ts).
@@ -42,6 +43,17 @@ export const KafkaSinkConfigSchema = z
     /** First retry delay; doubles up to maxBackoffMs, with jitter. */
     backoffMs: z.number().int().positive().default(200),
     maxBackoffMs: z.number().int().positive().default(10_000),
+    /**
+     * A batch Kafka has not acknowledged for this long makes the shipper unhealthy (/health 503,
+     * weir_ship_kafka_failing), whether its sends fail or hang on a frozen broker.
+     */
+    stallMs: z.number().int().positive().default(5000),
+    /**
+     * A send (connecting, and the records up to the commit) without an answer for this long is given
+     * up and sent again with a new producer, which fences the old one: a frozen broker shows as
+     * retries. The commit itself is never given up (the batch would be in doubt).
+     */
+    sendTimeoutMs: z.number().int().positive().default(15_000),
   })
   .strict();
 export type KafkaSinkConfig = z.output<typeof KafkaSinkConfigSchema>;
@@ -72,10 +84,37 @@ export interface KafkaSinkStats {
   bytes: number;
   retries: number;
   refused: number;
-  /** Send errors in a row; 0 once a send succeeds. */
+  /** Send errors in a row (sends given up after sendTimeoutMs included); 0 once a send succeeds. */
   failing: number;
   lastError: string | null;
   lastSuccess: number;
+  /** When the batch being delivered was first sent (0: none is); its records wait since then. */
+  waitingSince: number;
+  /** Records of the batch being delivered. */
+  waitingRecords: number;
+  /** When the current send began (0: none in flight). */
+  attemptSince: number;
+}
+
+/** Where a stalled or failing Kafka stands, for /health and /metrics. */
+export interface KafkaSinkHealth {
+  ok: boolean;
+  /** Failed sends in a row, plus one for a send in flight longer than stallMs. */
+  failing: number;
+  /** How long the oldest record not yet acknowledged has waited for Kafka, in ms (0: none waits). */
+  waitingMs: number;
+  /** One line for /health. */
+  detail: string;
+}
+
+/** A send that got no answer within sendTimeoutMs: given up and sent again. */
+class SendTimeout extends Error {
+  constructor(ms: number) {
+    super(
+      `no answer from Kafka within ${ms / 1000} s (sendTimeoutMs): the broker is frozen, overloaded or unreachable`,
+    );
+    this.name = "SendTimeout";
+  }
 }
 
 /** Errors Kafka will answer the same way however often the batch is sent. */
@@ -96,6 +135,9 @@ export class KafkaSink {
     failing: 0,
     lastError: null,
     lastSuccess: 0,
+    waitingSince: 0,
+    waitingRecords: 0,
+    attemptSince: 0,
   };
   readonly client: KafkaClient;
   private producer: Producer | null = null;
@@ -105,11 +147,20 @@ export class KafkaSink {
 
   constructor(
     private readonly channel: ChannelSource,
-    private readonly config: KafkaSinkConfig & { brokers: string[]; transactionalId: string },
+    private readonly config: KafkaSinkConfig & {
+      brokers: string[];
+      transactionalId: string;
+      security?: KafkaSecurity | undefined;
+    },
     private readonly hooks: KafkaSinkHooks,
     private readonly log: Logger,
   ) {
-    this.client = new KafkaClient({ brokers: config.brokers, clientId: config.clientId, logger: log });
+    this.client = new KafkaClient({
+      brokers: config.brokers,
+      clientId: config.clientId,
+      logger: log,
+      security: config.security,
+    });
     this.compression =
       config.compression === "lz4"
         ? CompressionTypes.LZ4
@@ -146,8 +197,35 @@ export class KafkaSink {
     }
   }
 
+  /** Whether Kafka takes batches: unhealthy once a batch has waited stallMs, or after 3 failed sends in a row. */
+  health(now = Date.now()): KafkaSinkHealth {
+    const s = this.stats;
+    const { stallMs } = this.config;
+    const waitingMs = s.waitingSince > 0 ? now - s.waitingSince : 0;
+    const stalled = s.attemptSince > 0 && now - s.attemptSince >= stallMs ? 1 : 0;
+    const failing = s.failing + stalled;
+    const ok = waitingMs < stallMs && s.failing < 3;
+    const detail = ok
+      ? "ok"
+      : `no acknowledgement for ${(waitingMs / 1000).toFixed(1)} s: ${s.waitingRecords} records wait (${s.failing} failed sends in a row${stalled ? ", one in flight" : ""}${s.lastError ? `; last error: ${s.lastError}` : ""})`;
+    return { ok, failing, waitingMs, detail };
+  }
+
   /** Sends until Kafka has every entry (true), or the sink is stopped (false). */
   private async deliver(entries: ShipEntry[]): Promise<boolean> {
+    if (this.stats.waitingSince === 0) {
+      this.stats.waitingSince = Date.now();
+      this.stats.waitingRecords = entries.length;
+    }
+    try {
+      return await this.deliverNow(entries);
+    } finally {
+      this.stats.waitingSince = 0;
+      this.stats.waitingRecords = 0;
+    }
+  }
+
+  private async deliverNow(entries: ShipEntry[]): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       if (this.abort.signal.aborted) return false;
       try {
@@ -161,9 +239,9 @@ export class KafkaSink {
         this.stats.lastError = (e as Error).message;
         // A transaction that failed is aborted; a producer that cannot abort (Kafka away) or was
         // fenced is replaced, and connecting again aborts whatever it left open.
-        if (!this.config.transactions) {
-          if (code && FENCED.has(code)) await this.resetProducer();
-        } else await this.resetProducer();
+        if (e instanceof SendTimeout || this.config.transactions || (code && FENCED.has(code))) {
+          await this.resetProducer();
+        }
         const delay = Math.min(this.config.maxBackoffMs, this.config.backoffMs * 2 ** Math.min(attempt, 16));
         const wait = delay / 2 + Math.random() * (delay / 2);
         if (attempt === 0 || attempt % 10 === 0) {
@@ -195,54 +273,101 @@ export class KafkaSink {
   }
 
   private async send(entries: ShipEntry[]): Promise<void> {
-    this.producer ??= await this.client.idempotentProducer(
-      this.config.transactions ? this.config.transactionalId : undefined,
-    );
     const started = performance.now();
-    const now = Date.now();
-    const byTopic = new Map<string, Message[]>();
-    let bytes = 0;
-    for (const e of entries) {
-      let list = byTopic.get(e.topic);
-      if (!list) {
-        list = [];
-        byTopic.set(e.topic, list);
+    this.stats.attemptSince = Date.now();
+    // Until the commit, a send that hangs (a frozen broker) is given up after sendTimeoutMs: the next
+    // attempt's producer fences this one, so what it still writes is aborted (or, without
+    // transactions, may arrive twice, which that mode allows).
+    const deadline = new SendDeadline(this.config.sendTimeoutMs);
+    try {
+      this.producer ??= await deadline.race(
+        this.client.idempotentProducer(this.config.transactions ? this.config.transactionalId : undefined),
+        (late) => void late.disconnect().catch(() => {}),
+      );
+      const producer = this.producer;
+      const now = Date.now();
+      const byTopic = new Map<string, Message[]>();
+      let bytes = 0;
+      for (const e of entries) {
+        let list = byTopic.get(e.topic);
+        if (!list) {
+          list = [];
+          byTopic.set(e.topic, list);
+        }
+        const ts = e.ts > now + MAX_AHEAD_MS || e.ts < 0 ? now : e.ts;
+        list.push({ key: e.key, value: e.value, timestamp: String(Math.floor(ts)) });
+        bytes += e.value.length;
       }
-      const ts = e.ts > now + MAX_AHEAD_MS || e.ts < 0 ? now : e.ts;
-      list.push({ key: e.key, value: e.value, timestamp: String(Math.floor(ts)) });
-      bytes += e.value.length;
-    }
-    const batch = {
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      acks: -1,
-      compression: this.compression,
-    };
-    if (this.config.transactions) {
-      const tx = await this.producer.transaction();
-      try {
-        await tx.sendBatch(batch);
-        this.hooks.beforeCommit?.(entries);
-        await tx.commit();
-      } catch (e) {
-        await tx.abort().catch(() => {});
-        throw e;
+      const batch = {
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        acks: -1,
+        compression: this.compression,
+      };
+      if (this.config.transactions) {
+        const tx = await deadline.race(producer.transaction());
+        try {
+          await deadline.race(tx.sendBatch(batch));
+          deadline.clear();
+          this.hooks.beforeCommit?.(entries);
+          await tx.commit();
+        } catch (e) {
+          if (!(e instanceof SendTimeout)) await tx.abort().catch(() => {});
+          throw e;
+        }
+      } else {
+        await deadline.race(producer.sendBatch(batch));
       }
-    } else {
-      await this.producer.sendBatch(batch);
+      this.hooks.sent?.((performance.now() - started) / 1000, entries.length);
+      this.stats.batches++;
+      this.stats.bytes += bytes;
+      this.stats.failing = 0;
+      this.stats.lastSuccess = Date.now();
+      for (const [topic, messages] of byTopic)
+        this.stats.sent.set(topic, (this.stats.sent.get(topic) ?? 0) + messages.length);
+    } finally {
+      deadline.clear();
+      this.stats.attemptSince = 0;
     }
-    this.hooks.sent?.((performance.now() - started) / 1000, entries.length);
-    this.stats.batches++;
-    this.stats.bytes += bytes;
-    this.stats.failing = 0;
-    this.stats.lastSuccess = Date.now();
-    for (const [topic, messages] of byTopic)
-      this.stats.sent.set(topic, (this.stats.sent.get(topic) ?? 0) + messages.length);
   }
 
   private async resetProducer(): Promise<void> {
     const old = this.producer;
     this.producer = null;
-    await old?.disconnect().catch(() => {});
+    // A producer of a frozen broker may not even disconnect: wait a second at most.
+    if (old) await Promise.race([old.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+  }
+}
+
+/** One send's time limit: each step raced against it; a step answering after it is given up (and cleaned up). */
+class SendDeadline {
+  private timer: NodeJS.Timeout | null = null;
+  private readonly expired: Promise<never>;
+  private passed = false;
+
+  constructor(ms: number) {
+    this.expired = new Promise<never>((_, reject) => {
+      this.timer = setTimeout(() => {
+        this.passed = true;
+        reject(new SendTimeout(ms));
+      }, ms);
+    });
+    this.expired.catch(() => {});
+  }
+
+  race<T>(step: Promise<T>, late?: (value: T) => void): Promise<T> {
+    if (this.timer === null && !this.passed) return step;
+    step.then(
+      (v) => {
+        if (this.passed) late?.(v);
+      },
+      () => {},
+    );
+    return Promise.race([step, this.expired]);
+  }
+
+  clear(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 }
 

@@ -6,10 +6,12 @@
 // from its first statement next time. So statements are written to be repeatable
 // (`CREATE ... IF NOT EXISTS`), and a statement that is not (18.16 has no `ADD COLUMN IF NOT
 // EXISTS`) goes in a file of its own.
+
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ClickHouseClient, ClickHouseLogLevel, createClient } from "@clickhouse/client";
+import { type ClickHouseAuth, clickhouseCredentials } from "../credentials.ts";
 import { cleanMessage } from "./errors.ts";
 import { ident, sql } from "./sql.ts";
 
@@ -26,6 +28,8 @@ export interface MigrationOptions {
   /** A client to use; or `url` to make one (closed when done). */
   client?: ClickHouseClient;
   url?: string;
+  /** The user `url` connects as; the default user without a password when absent. */
+  auth?: ClickHouseAuth | undefined;
   /** Where `schema_migrations` lives (created if missing). Default `weir`. */
   database?: string;
   /** Report what would be applied, change nothing. */
@@ -133,7 +137,13 @@ export async function migrate(options: MigrationOptions): Promise<MigrationResul
   const database = options.database ?? "weir";
   const dryRun = !!options.dryRun;
   if (!options.client && !options.url) throw new TypeError("migrate: give a client or a url");
-  const client = options.client ?? createClient({ url: options.url as string, log: { level: ClickHouseLogLevel.OFF } });
+  const client =
+    options.client ??
+    createClient({
+      url: options.url as string,
+      ...clickhouseCredentials(options.auth),
+      log: { level: ClickHouseLogLevel.OFF },
+    });
   try {
     const table = ident(database, "schema_migrations");
     if (!dryRun) {

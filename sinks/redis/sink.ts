@@ -15,6 +15,8 @@ import { type CounterDelta, CounterStore, type CounterWrite, isTransientRedisErr
 export const RedisCounterSinkConfigSchema = z.strictObject({
   name: z.string().min(1).default("redis-counters"),
   url: z.string().regex(/^rediss?:\/\//, "a redis:// or rediss:// URL such as redis://127.0.0.1:6379"),
+  /** Redis's password (AUTH), from the environment or a file; never logged. */
+  password: z.string().optional(),
   /** Prefix of every key written: `weir:gifts:` makes counters `weir:gifts:{<key>}`. */
   prefix: z.string().min(1).max(200),
   /** Deltas per pipeline (one round trip). */
@@ -67,6 +69,7 @@ export class RedisCounterSink extends BatchingSink<CounterDelta, RejectedRecord<
     this.config = config;
     this.store = new CounterStore({
       url: config.url,
+      ...(config.password !== undefined ? { redis: { password: config.password } } : {}),
       prefix: config.prefix,
       markerTtlSeconds: Math.ceil(config.markerTtl / 1000),
     });

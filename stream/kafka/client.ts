@@ -4,14 +4,16 @@
 // module that knows kafkajs, so the client can be swapped (see docs/stream.md for the measurement
 // against @platformatic/kafka).
 import kafkajs, { type Consumer, type Producer, type Transaction } from "kafkajs";
-import { KafkaClient, type KafkaOptions } from "../../kafka/client.ts";
+import { KafkaClient, type KafkaOptions, unreachableReason } from "../../kafka/client.ts";
 import type { CompiledTopology } from "../dsl/compile.ts";
 import { assignTasks } from "./assigner.ts";
+import { retryConcurrentTransactions } from "./concurrent-transactions.ts";
 import {
   type BatchEnd,
   type FetchedBatch,
   type GroupConsumer,
   type GroupConsumerOptions,
+  KafkaUnreachableError,
   type NewTopic,
   type OutputProducer,
   type OutRecord,
@@ -23,7 +25,7 @@ import {
   type TransactionalProducer,
 } from "./stream-client.ts";
 
-const { AssignerProtocol, CompressionTypes } = kafkajs;
+const { AssignerProtocol, CompressionTypes, ConfigResourceTypes } = kafkajs;
 
 const ASSIGNER_NAME = "weir-task-sticky";
 
@@ -34,16 +36,22 @@ export class KafkajsStreamClient implements StreamKafkaClient {
     this.client = options instanceof KafkaClient ? options : new KafkaClient(options);
   }
 
+  get brokers(): readonly string[] {
+    return this.client.brokers;
+  }
+
   admin(): StreamAdmin {
-    return new KafkaAdmin(this.client.native.admin());
+    return new KafkaAdmin(this.client.native.admin(), this.brokers);
   }
 
   async producer(): Promise<OutputProducer> {
-    return new PlainProducer(await this.client.idempotentProducer());
+    return new PlainProducer(await reachable(this.brokers, () => this.client.idempotentProducer()));
   }
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const p = await this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS);
+    const p = await reachable(this.brokers, () =>
+      this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS),
+    );
     const tp = new KafkajsTransactionalProducer(p);
     await tp.begin();
     return tp;
@@ -56,7 +64,18 @@ export class KafkajsStreamClient implements StreamKafkaClient {
       assigner: [taskAssigner(topology, taskCounts, owned)],
       ...(options.sessionTimeout ? { sessionTimeout: options.sessionTimeout } : {}),
     });
-    return new KafkajsGroupConsumer(consumer, options);
+    return new KafkajsGroupConsumer(consumer, options, this.brokers);
+  }
+}
+
+/** Runs a call, turning kafkajs' "no broker answered" errors into KafkaUnreachableError. */
+async function reachable<T>(brokers: readonly string[], call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    const reason = unreachableReason(e);
+    if (reason !== null) throw new KafkaUnreachableError(brokers, reason, { cause: e });
+    throw e;
   }
 }
 
@@ -64,6 +83,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
   constructor(
     private readonly c: Consumer,
     options: GroupConsumerOptions,
+    private readonly brokers: readonly string[],
   ) {
     c.on(c.events.GROUP_JOIN, (e) => options.onAssignment(e.payload.memberAssignment));
     c.on(c.events.END_BATCH_PROCESS, (e) => options.onBatchEnd(e.payload as BatchEnd));
@@ -71,7 +91,7 @@ class KafkajsGroupConsumer implements GroupConsumer {
   }
 
   connect(): Promise<void> {
-    return this.c.connect();
+    return reachable(this.brokers, () => this.c.connect());
   }
 
   subscribe(topics: string[]): Promise<void> {
@@ -249,10 +269,12 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
         list.push({ partition: o.partition, offset: o.offset });
         topics.set(o.topic, list);
       }
-      await tx.sendOffsets({
-        consumerGroupId: groupId,
-        topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-      });
+      await retryConcurrentTransactions(() =>
+        tx.sendOffsets({
+          consumerGroupId: groupId,
+          topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+        }),
+      );
     }
     await tx.commit();
     this.tx = null;
@@ -272,19 +294,27 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
 
 class KafkaAdmin implements StreamAdmin {
   private connected = false;
+  private defaultReplication: number | null = null;
 
-  constructor(private readonly a: ReturnType<KafkaClient["native"]["admin"]>) {}
+  constructor(
+    private readonly a: ReturnType<KafkaClient["native"]["admin"]>,
+    private readonly brokers: readonly string[],
+  ) {}
 
   private async ready() {
     if (!this.connected) {
-      await this.a.connect();
+      await reachable(this.brokers, () => this.a.connect());
       this.connected = true;
     }
     return this.a;
   }
 
   /** Partition count of each topic that exists. */
-  async partitionCounts(topics: string[]): Promise<Map<string, number>> {
+  partitionCounts(topics: string[]): Promise<Map<string, number>> {
+    return reachable(this.brokers, () => this.partitionCountsNow(topics));
+  }
+
+  private async partitionCountsNow(topics: string[]): Promise<Map<string, number>> {
     const a = await this.ready();
     const existing = new Set(await a.listTopics());
     const wanted = topics.filter((t) => existing.has(t));
@@ -295,20 +325,56 @@ class KafkaAdmin implements StreamAdmin {
     return out;
   }
 
-  async createTopics(topics: NewTopic[]): Promise<void> {
+  createTopics(topics: NewTopic[]): Promise<void> {
+    return reachable(this.brokers, () => this.createTopicsNow(topics));
+  }
+
+  private async createTopicsNow(topics: NewTopic[]): Promise<void> {
     if (topics.length === 0) return;
     const a = await this.ready();
+    const replicationFactor = await this.replicationFactor();
+    // Not kafkajs's waitForLeaders: its wait gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker
+    // answers while a cluster's metadata catches up (or a broker is down), and on the cluster test a
+    // worker starting while a broker was killed crashed with it uncaught. The wait below retries it.
     await a.createTopics({
-      waitForLeaders: true,
+      waitForLeaders: false,
       topics: topics.map((t) => ({
         topic: t.topic,
         numPartitions: t.partitions,
-        replicationFactor: Number(process.env.WEIR_TOPIC_REPLICATION_FACTOR ?? 1),
+        replicationFactor,
         configEntries: Object.entries(t.config).map(([name, value]) => ({ name, value })),
       })),
     });
-    // A new partition answers NOT_LEADER_FOR_PARTITION for a moment after creation: wait until each serves.
+    // A new partition answers NOT_LEADER_FOR_PARTITION (or UNKNOWN_TOPIC_OR_PARTITION) for a moment after
+    // creation: wait until each serves.
     for (const t of topics) await this.offsets(t.topic);
+  }
+
+  /**
+   * The replication factor of the topics a worker creates: the broker's default.replication.factor,
+   * as Kafka Streams' replication.factor=-1 means (kafkajs' CreateTopics is too old to send -1), so a
+   * worker on a 3-broker cluster replicates its changelogs 3 times with no setting of its own;
+   * WEIR_TOPIC_REPLICATION_FACTOR overrides it.
+   */
+  private async replicationFactor(): Promise<number> {
+    const override = process.env.WEIR_TOPIC_REPLICATION_FACTOR;
+    if (override) return Number(override);
+    if (this.defaultReplication !== null) return this.defaultReplication;
+    const a = await this.ready();
+    const { brokers } = await a.describeCluster();
+    const node = brokers[0]?.nodeId;
+    if (node === undefined) return 1;
+    const { resources } = await a.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        { type: ConfigResourceTypes.BROKER, name: String(node), configNames: ["default.replication.factor"] },
+      ],
+    });
+    const value = Number(
+      resources[0]?.configEntries.find((e) => e.configName === "default.replication.factor")?.configValue,
+    );
+    this.defaultReplication = Number.isInteger(value) && value > 0 ? value : 1;
+    return this.defaultReplication;
   }
 
   /** Earliest and end (last stable) offsets per partition; retriable errors (a leader moving) are retried for 30 s. */

@@ -44,6 +44,8 @@ export interface NewTopic {
 }
 
 export interface StreamKafkaClient {
+  /** Where the client connects (host:port each), for messages. */
+  readonly brokers: readonly string[];
   admin(): StreamAdmin;
   /** An idempotent producer (acks=all) for outputs outside transactions. */
   producer(): Promise<OutputProducer>;
@@ -143,6 +145,27 @@ export interface GroupConsumer {
   /** Rejects with a rebalance error (`isRebalance`) when the group has moved on without this member. */
   commitOffsets(offsets: TopicPartitionOffset[]): Promise<void>;
   disconnect(): Promise<void>;
+}
+
+/**
+ * Kafka did not answer: no broker could be reached, or none answered in time. The client turns its
+ * library's connection errors into this; what else goes wrong (a missing topic, a refused request)
+ * stays what it is. A worker that meets it before it has joined its group waits and tries again.
+ */
+export class KafkaUnreachableError extends Error {
+  constructor(
+    readonly brokers: readonly string[],
+    /** What the connection attempt ended with, in one line. */
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`Kafka at ${brokers.join(",")} did not answer: ${reason}`, options);
+    this.name = "KafkaUnreachableError";
+  }
+}
+
+export function isUnreachable(e: unknown): e is KafkaUnreachableError {
+  return e instanceof KafkaUnreachableError;
 }
 
 const REBALANCE_ERRORS =

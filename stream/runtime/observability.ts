@@ -19,6 +19,8 @@ export interface WorkerView {
     stores: Array<{ name: string; size: number; evictions: number }>;
   }>;
   lag(): Array<{ topic: string; partition: number; lag: number }>;
+  /** Whether Kafka answered the last start-up step, and how many attempts it did not. */
+  kafkaState(): { reachable: boolean; connectRetries: number };
   healthy(): Health;
 }
 
@@ -126,6 +128,23 @@ export class WorkerMetrics {
         const ts = v.tasks();
         this.set({ state: "running" }, ts.filter((t) => t.state === "running").length);
         this.set({ state: "restoring" }, ts.filter((t) => t.state === "restoring").length);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_kafka_reachable",
+      help: "0 while the worker waits for Kafka to answer at start (see /health for why), else 1.",
+      registers: reg,
+      collect() {
+        this.set(v.kafkaState().reachable ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: "weir_stream_kafka_connect_retries_total",
+      help: "Start-up steps tried again because Kafka did not answer.",
+      registers: reg,
+      collect() {
+        this.reset();
+        this.inc(v.kafkaState().connectRetries);
       },
     });
     this.restoreSeconds = new Histogram({

@@ -477,6 +477,71 @@ test("a checkpoint held past the transaction timeout: the worker stops, and its 
   assertCountedOnce(c, 200);
 });
 
+test("Kafka unreachable at start: the worker waits with backoff, says what for on /health and /metrics, and runs once Kafka answers", async () => {
+  const c = cluster();
+  c.unreachable = true;
+  const logs: Running["logs"] = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const client = c.client("a");
+  const worker = new StreamWorker(countingApp(null), {
+    kafka: client,
+    logger,
+    metricsPort: 0,
+    connectBackoff: { initialMs: 5, maxMs: 20 },
+  });
+  const started = worker.start();
+  let failed: unknown = null;
+  started.catch((e) => {
+    failed = e;
+  });
+  try {
+    await until("three attempts", () => logs.filter((l) => l.msg.startsWith("waiting for Kafka")).length >= 3);
+    assert.equal(failed, null, `start gave up: ${failed}`);
+    const waiting = logs.find((l) => l.msg.startsWith("waiting for Kafka"));
+    assert.match(String(waiting?.msg), /^waiting for Kafka at fake:9092 to answer \(attempt \d+; next in \d+ ms\): /);
+    assert.ok(worker.metricsPort, "/metrics and /health are served while the worker waits");
+    const health = await fetch(`http://127.0.0.1:${worker.metricsPort}/health`);
+    assert.equal(health.status, 503);
+    const body = (await health.json()) as { kafka: string };
+    assert.match(body.kafka, /^unreachable for \d+(\.\d)? s \(\d+ attempts\): /);
+    const metrics = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+    assert.match(metrics, /^weir_stream_kafka_reachable\{app="app"\} 0$/m);
+    const retries = Number(/^weir_stream_kafka_connect_retries_total\{app="app"\} (\d+)$/m.exec(metrics)?.[1]);
+    assert.ok(retries >= 3, `${retries} retries counted`);
+
+    c.unreachable = false;
+    await started;
+    produce(c, 0, 50);
+    await until("offsets committed to the end", () => committedToEnd(c));
+    assert.equal((await fetch(`http://127.0.0.1:${worker.metricsPort}/health`)).status, 200);
+    const after = await (await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`)).text();
+    assert.match(after, /^weir_stream_kafka_reachable\{app="app"\} 1$/m);
+    assert.ok(logs.some((l) => /^Kafka answered after \d+ attempts/.test(l.msg)));
+  } finally {
+    c.unreachable = false;
+    await started.catch(() => {});
+    await worker.stop();
+  }
+  assertCountedOnce(c, 50);
+});
+
+test("Kafka unreachable at start: stop() ends the wait at once", async () => {
+  const c = cluster();
+  c.unreachable = true;
+  const worker = new StreamWorker(countingApp(null), {
+    kafka: c.client("a"),
+    logger: pino({ level: "silent" }),
+    connectBackoff: { initialMs: 60_000, maxMs: 60_000 },
+  });
+  const started = worker.start();
+  await new Promise((r) => setTimeout(r, 20));
+  const began = Date.now();
+  await worker.stop();
+  await assert.rejects(started, /stopped while waiting for Kafka/);
+  assert.ok(Date.now() - began < 2000, "stop waited for the backoff");
+  assert.equal(await worker.done, null);
+});
+
 test("a dead letter of a transactional task commits with its transaction: a replay of the bad record leaves it in the DLQ once", async () => {
   const c = cluster();
   const a = await start(c, "a", countingApp(null));

@@ -11,7 +11,14 @@ import type { Server } from "node:http";
 import pino, { type Logger } from "pino";
 import type { StreamApp } from "../dsl/app.ts";
 import { type CompiledTopology, compile } from "../dsl/compile.ts";
-import type { BatchEnd, FetchedBatch, GroupConsumer, StreamAdmin, StreamKafkaClient } from "../kafka/stream-client.ts";
+import {
+  type BatchEnd,
+  type FetchedBatch,
+  type GroupConsumer,
+  isUnreachable,
+  type StreamAdmin,
+  type StreamKafkaClient,
+} from "../kafka/stream-client.ts";
 import type { Sink } from "../sink.ts";
 import { AssignedTasks } from "./assigned-tasks.ts";
 import { ChangelogReader } from "./changelog-reader.ts";
@@ -31,6 +38,26 @@ export interface WorkerOptions {
   sessionTimeout?: number;
   /** Records buffered per task before they are sent. */
   sendBatch?: number;
+  /**
+   * While Kafka does not answer at start, the worker tries again after `initialMs`, doubling up to
+   * `maxMs` (with jitter). Default 500 ms to 30 s.
+   */
+  connectBackoff?: { initialMs: number; maxMs: number };
+}
+
+/** The worker is waiting for Kafka: since when, how many attempts failed, and the last one's reason. */
+interface KafkaWait {
+  since: number;
+  attempts: number;
+  reason: string;
+}
+
+/** start() ended because stop() was called while it waited for Kafka. */
+export class WorkerStoppedError extends Error {
+  constructor(appId: string) {
+    super(`${appId}: stopped while waiting for Kafka`);
+    this.name = "WorkerStoppedError";
+  }
 }
 
 class Mutex {
@@ -48,7 +75,7 @@ export class StreamWorker implements WorkerView {
   readonly log: Logger;
   readonly metrics: WorkerMetrics;
   private readonly kafka: StreamKafkaClient;
-  private admin!: StreamAdmin;
+  private admin: StreamAdmin | undefined;
   private consumer!: GroupConsumer;
   private outputs!: TaskOutputs;
   private assigned!: AssignedTasks;
@@ -64,6 +91,9 @@ export class StreamWorker implements WorkerView {
   private started = false;
   private stopping = false;
   private fatalError: Error | null = null;
+  private kafkaWait: KafkaWait | null = null;
+  private connectRetries = 0;
+  private readonly stopSignal = new AbortController();
   /** Resolves when the worker stops, with the fatal error if any. */
   readonly done: Promise<Error | null>;
   private resolveDone!: (e: Error | null) => void;
@@ -85,13 +115,33 @@ export class StreamWorker implements WorkerView {
 
   // --- lifecycle ---------------------------------------------------------------------------------
 
+  /**
+   * Joins the group and starts processing. /metrics and /health are served first, so a worker
+   * waiting for Kafka says so there. Kafka not answering is waited out with backoff (logged at each
+   * attempt, 503 on /health); any other failure rejects. Rejects with WorkerStoppedError when stop()
+   * is called meanwhile.
+   */
   async start(): Promise<void> {
     const { app, appId, topology, log, metrics } = this;
-    const admin = this.kafka.admin();
-    this.admin = admin;
-    const { partitionCounts, taskCounts } = await prepareInternalTopics(admin, topology);
+    if (this.options.metricsPort !== undefined && this.options.metricsPort !== null) {
+      const sinks = new Set<Sink>();
+      for (const node of app.graph.nodes) if (node.kind === "toSink") sinks.add(node.sink);
+      for (const sink of sinks) sink.registerMetrics?.(metrics.registry);
+      const s = await serveObservability(metrics, this, this.options.metricsPort);
+      this.server = s.server;
+      this.metricsPort = s.port;
+      log.info({ metricsPort: s.port }, `serving /metrics and /health on 127.0.0.1:${s.port}`);
+    }
+    // A fresh admin for each attempt: one whose first connection failed half-way may not recover.
+    const { partitionCounts, taskCounts } = await this.untilKafkaAnswers(async () => {
+      await this.admin?.close().catch(() => {});
+      this.admin = this.kafka.admin();
+      return prepareInternalTopics(this.admin, topology);
+    });
+    const admin = this.admin as StreamAdmin;
     const sendBatch = this.options.sendBatch ?? 2000;
-    const outputs = new TaskOutputs(appId, app.dlqTopic, partitionCounts, sendBatch, await this.kafka.producer());
+    const producer = await this.untilKafkaAnswers(() => this.kafka.producer());
+    const outputs = new TaskOutputs(appId, app.dlqTopic, partitionCounts, sendBatch, producer);
     const consumer = this.kafka.consumer({
       groupId: appId,
       tasks: { topology, taskCounts, owned: () => this.assigned.ids() },
@@ -132,15 +182,7 @@ export class StreamWorker implements WorkerView {
       taskFailed: (t, e, timedOut) => this.assigned.lost(t, e, timedOut),
       commitSeconds: metrics.commitSeconds,
     });
-    if (this.options.metricsPort !== undefined && this.options.metricsPort !== null) {
-      const sinks = new Set<Sink>();
-      for (const node of app.graph.nodes) if (node.kind === "toSink") sinks.add(node.sink);
-      for (const sink of sinks) sink.registerMetrics?.(metrics.registry);
-      const s = await serveObservability(metrics, this, this.options.metricsPort);
-      this.server = s.server;
-      this.metricsPort = s.port;
-    }
-    await consumer.connect();
+    await this.untilKafkaAnswers(() => consumer.connect());
     await consumer.subscribe(topology.inputTopics);
     await consumer.run((fetched) => this.lock.run(() => this.onBatch(fetched)));
     this.timer = setInterval(() => {
@@ -150,10 +192,54 @@ export class StreamWorker implements WorkerView {
     log.info({ topics: topology.inputTopics, tasks: Object.fromEntries(taskCounts) }, `worker of ${appId} started`);
   }
 
+  /** True once stop() has been called (a SIGTERM while start() still waited for Kafka, say). */
+  get stopRequested(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * Runs a step that talks to Kafka until Kafka answers it: an unreachable Kafka is tried again with
+   * exponential backoff and jitter, each attempt logged with what is waited for; other errors throw.
+   */
+  private async untilKafkaAnswers<T>(step: () => Promise<T>): Promise<T> {
+    const { initialMs, maxMs } = this.options.connectBackoff ?? { initialMs: 500, maxMs: 30_000 };
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopping) throw new WorkerStoppedError(this.appId);
+      try {
+        const result = await step();
+        const wait = this.kafkaWait;
+        if (wait) {
+          this.kafkaWait = null;
+          this.log.info(
+            { attempts: wait.attempts, waitedMs: Date.now() - wait.since },
+            `Kafka answered after ${wait.attempts} attempts (${((Date.now() - wait.since) / 1000).toFixed(1)} s)`,
+          );
+        }
+        return result;
+      } catch (e) {
+        if (!isUnreachable(e)) throw e;
+        if (this.stopping) throw new WorkerStoppedError(this.appId);
+        this.kafkaWait ??= { since: Date.now(), attempts: 0, reason: "" };
+        const wait = this.kafkaWait;
+        wait.attempts++;
+        wait.reason = e.reason;
+        this.connectRetries++;
+        const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 20));
+        const next = Math.round(delay / 2 + Math.random() * (delay / 2));
+        this.log.warn(
+          { attempt: wait.attempts, brokers: e.brokers, reason: e.reason, retryInMs: next },
+          `waiting for Kafka at ${e.brokers.join(",")} to answer (attempt ${wait.attempts}; next in ${next} ms): ${e.reason}`,
+        );
+        await abortableSleep(next, this.stopSignal.signal);
+      }
+    }
+  }
+
   /** Graceful: a last checkpoint, then leave the group. */
   async stop(): Promise<void> {
     if (this.stopping) return this.done.then(() => {});
     this.stopping = true;
+    this.stopSignal.abort();
     if (this.timer) clearInterval(this.timer);
     try {
       if (this.started && !this.fatalError) await this.lock.run(() => this.checkpoint());
@@ -321,6 +407,10 @@ export class StreamWorker implements WorkerView {
     return [...this.lagByPartition.values()];
   }
 
+  kafkaState() {
+    return { reachable: this.kafkaWait === null, connectRetries: this.connectRetries };
+  }
+
   recordsOut() {
     return this.outputs?.counts ?? new Map<string, number>();
   }
@@ -328,14 +418,34 @@ export class StreamWorker implements WorkerView {
   healthy() {
     const restoring = [...(this.assigned?.all() ?? [])].filter((t) => t.state === "restoring").map((t) => t.task.id);
     const ok = this.started && !this.fatalError && !this.stopping && restoring.length === 0;
+    const wait = this.kafkaWait;
     return {
       ok,
       detail: {
         app: this.appId,
+        ...(wait
+          ? {
+              kafka: `unreachable for ${((Date.now() - wait.since) / 1000).toFixed(1)} s (${wait.attempts} attempts): ${wait.reason}`,
+              waitingFor: `Kafka at ${this.kafka.brokers.join(",")}`,
+            }
+          : {}),
         tasks: this.assigned?.ids() ?? [],
         restoring,
         ...(this.fatalError ? { error: this.fatalError.message } : {}),
       },
     };
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -20,6 +20,7 @@ import {
   type GroupConsumer,
   type GroupConsumerOptions,
   isRebalance,
+  KafkaUnreachableError,
   type NewTopic,
   type OutputProducer,
   type OutRecord,
@@ -203,6 +204,8 @@ export class FakeKafkaCluster {
   readonly ackDelayMs: number;
   readonly maxBatch: number;
   readonly rebalanceTimeoutMs: number;
+  /** No broker answers: every call of a client (connect, admin, producer) fails as unreachable. */
+  unreachable = false;
   private readonly topics = new Map<string, { partitions: Partition[]; config: Record<string, string> }>();
   private readonly groups = new Map<string, Group>();
   private readonly epochs = new Map<string, number>();
@@ -385,6 +388,7 @@ export class FakeKafkaCluster {
 }
 
 export class FakeStreamClient implements StreamKafkaClient {
+  readonly brokers = ["fake:9092"];
   killed = false;
   private readonly consumers: FakeConsumer[] = [];
   private consumerCount = 0;
@@ -407,6 +411,7 @@ export class FakeStreamClient implements StreamKafkaClient {
 
   check(): void {
     if (this.killed) throw new FakeKafkaError("NETWORK_EXCEPTION", `${this.name} is dead`);
+    if (this.cluster.unreachable) throw new KafkaUnreachableError(this.brokers, "connect ECONNREFUSED (fake)");
   }
 
   admin(): StreamAdmin {

@@ -11,7 +11,8 @@ import { LogTraffic } from "../../bench/logs/traffic.ts";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import type { LogLine } from "../../pipelines/logs/lines.ts";
 import { denseLogRow, LOG_COLUMNS, logRow } from "../../pipelines/logs/rows.ts";
-import { MigrationError, migrate, splitStatements } from "../../sinks/clickhouse/migrate.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
+import { MigrationError, migrate } from "../../sinks/clickhouse/migrate.ts";
 import {
   monthlyExpiry,
   PartitionRetention,
@@ -567,9 +568,6 @@ test("RowBinary: weir.logs rows are stored exactly as the JSONEachRow path store
   await requireStack();
   const ch = clickhouseClient();
   const db = uniqueName("weir_logs_rb");
-  const ddl = readFileSync(join(PROJECT_ROOT, "infra/clickhouse/002_logs.sql"), "utf8")
-    .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${db}`)
-    .replaceAll("weir.", `${db}.`);
   const lines = logLines(3000);
   const common = { url: endpoints.clickhouseUrl, database: db, batchSize: 1000, logger: quiet };
   const json = new ClickHouseSink<LogLine>({ ...common, table: "logs_json", toRow: logRow });
@@ -588,7 +586,7 @@ test("RowBinary: weir.logs rows are stored exactly as the JSONEachRow path store
     },
   });
   try {
-    for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+    for (const stmt of logsTableStatements(db)) await ch.command({ query: stmt });
     await ch.command({ query: sql`CREATE TABLE ${ident(db, "logs_json")} AS ${ident(db, "logs")}` });
     for (const line of lines) {
       const rec = { key: null, ts: line.log.ts, value: line };

@@ -4,30 +4,42 @@
 // ClickHouse database of the run's own. It searches and opens a hit's context, watches a live tail
 // receive a new line, sees an injected incident's alert arrive on the Alerts page within 5 s of the
 // pipeline writing it, acknowledges it, and checks that a token limited to one service sees only that
-// service's logs, health and alerts on every page and API behind them. It takes the screenshots of
+// service's logs, health and alerts on every page and API behind them. The Risk page shows signals the
+// fraud engine found in a simulator run (stored in ClickHouse, and pushed live from a signals topic of
+// the run's own) and opens one's explanation; the Hot keys page shows the simulator's hot room, ranked
+// by the hot-key pipeline running in this process, and marks a key. It takes the screenshots of
 // docs/console.md.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Admin, Consumer } from "kafkajs";
 import pino from "pino";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
+import { backtest } from "../../pipelines/fraud/backtest.ts";
+import { DEFAULT_RULES_DIR } from "../../pipelines/fraud/pipeline.ts";
+import { signalRow } from "../../pipelines/fraud/rows.ts";
+import { compileRuleSet } from "../../pipelines/fraud/rules/compile.ts";
+import { FIXTURE_HASH_KEY } from "../../pipelines/fraud/rules/test-runner.ts";
 import type { HealthAlert } from "../../pipelines/health/alerts.ts";
 import { alertRow, metricRow } from "../../pipelines/health/pipeline.ts";
 import type { HealthMetric } from "../../pipelines/health/rows.ts";
 import { DEFAULT_SLO_FILE, SloConfig } from "../../pipelines/health/slo.ts";
 import { buildHealthApp } from "../../pipelines/health/topology.ts";
+import { parseHotKeysConfig } from "../../pipelines/hotkeys/config.ts";
+import { buildHotKeysApp } from "../../pipelines/hotkeys/topology.ts";
 import { hashToken, newToken, TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { accessLogDocument } from "../../pipelines/logs/documents.ts";
 import { codecFor } from "../../schemas/codec.ts";
-import type { AccessLog } from "../../schemas/types.generated.ts";
+import type { AccessLog, RiskSignal } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
 import { KafkajsStreamClient } from "../../stream/kafka/client.ts";
 import { StreamWorker } from "../../stream/runtime/worker.ts";
+import { CollectingSink } from "../../stream/testing/test-driver.ts";
 import { type RunningConsole, startConsole } from "../../web/server/start.ts";
 import { createLogsFixture, type LogsFixture } from "../support/logs-fixture.ts";
 import {
@@ -67,6 +79,14 @@ const database = uniqueName("t_console");
 const appId = uniqueName("t-console").replaceAll("_", "-");
 const input = `${appId}.access`;
 const alertsTopic = `${appId}.alerts`;
+const signalsTopic = `${appId}.signals`;
+const hot = {
+  appId: `${appId}-hk`,
+  input: `${appId}.hk-access`,
+  top: `${appId}.hk-top`,
+  marks: `${appId}.hk-marks`,
+  dlq: `${appId}.hk-dlq`,
+};
 /** The console's log lines (its audit lines among them). */
 const logged: Array<Record<string, unknown>> = [];
 const logger = pino({ level: "info" }, { write: (line: string) => void logged.push(JSON.parse(line)) });
@@ -74,6 +94,7 @@ const all = newToken();
 const gifting = newToken();
 const burst = newToken();
 const userData = mkdtempSync(join(tmpdir(), "weir-console-chromium-"));
+const simDir = mkdtempSync(join(tmpdir(), "weir-console-sim-"));
 
 let admin: Admin;
 let fixture: LogsFixture;
@@ -90,10 +111,15 @@ before(async () => {
     topics: [
       { topic: input, numPartitions: 1 },
       { topic: alertsTopic, numPartitions: 1 },
+      { topic: signalsTopic, numPartitions: 1 },
+      { topic: hot.input, numPartitions: 2 },
+      { topic: hot.top, numPartitions: 1 },
+      { topic: hot.marks, numPartitions: 1, configEntries: [{ name: "cleanup.policy", value: "compact" }] },
+      { topic: hot.dlq, numPartitions: 1 },
     ],
     waitForLeaders: true,
   });
-  for (const file of ["001_health.sql", "004_alert_actions.sql"]) {
+  for (const file of ["001_health.sql", "003_risk_signals.sql", "004_alert_actions.sql"]) {
     const ddl = readFileSync(new URL(`../../infra/clickhouse/${file}`, import.meta.url), "utf8")
       .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${database}`)
       .replaceAll("weir.", `${database}.`);
@@ -135,7 +161,18 @@ before(async () => {
     { name: "script", sha256: hashToken(burst), services: "*" },
   ]);
   running = await startConsole(
-    { port: "0", host: "127.0.0.1", prefix: fixture.prefix, database, alertsTopic, notify: false },
+    {
+      port: "0",
+      host: "127.0.0.1",
+      prefix: fixture.prefix,
+      database,
+      alertsTopic,
+      fraudDatabase: database,
+      signalsTopic,
+      hotkeysTopic: hot.top,
+      marksTopic: hot.marks,
+      notify: false,
+    },
     tokens,
     logger,
     { ...process.env, WEIR_ENV: "development" },
@@ -158,10 +195,11 @@ after(async () => {
   if (!admin) return;
   const topics = (await admin.listTopics()).filter((t) => t.startsWith(appId));
   if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {});
-  await admin.deleteGroups([appId]).catch(() => {});
+  await admin.deleteGroups([appId, hot.appId]).catch(() => {});
   await admin.disconnect();
   await Promise.all([es.close(), ch.close()]);
   rmSync(userData, { recursive: true, force: true });
+  rmSync(simDir, { recursive: true, force: true });
 });
 
 async function open(path: string, token = all): Promise<Page> {
@@ -231,6 +269,8 @@ test("logs: a live tail receives a line indexed after it started", async () => {
     clientIp: "10.0.0.2",
     roomId: null,
     userAgent: null,
+    urlQuery: null,
+    referrer: null,
     host: "gift-svc-9",
     source: null,
   };
@@ -278,6 +318,8 @@ function traffic(start: number, seconds: number, errorsFrom: number, services: s
           clientIp: "10.0.0.3",
           roomId: null,
           userAgent: null,
+          urlQuery: null,
+          referrer: null,
           host: `${service}-1`,
           source: null,
         });
@@ -392,7 +434,191 @@ test("health: the tree shows each node's availability, level, budget and burn; a
   await page.close();
 });
 
-test("a token limited to gift-svc sees only gift-svc's logs, health and alerts, on every page and API", async () => {
+/** A simulator run of 2 minutes ending now (the default scenario: a hot room, fraud campaigns), once. */
+let simulated: Promise<number> | null = null;
+function simulateRun(): Promise<number> {
+  simulated ??= simulate({
+    ...SIMULATE_DEFAULTS,
+    durationMs: 120_000,
+    rate: 500,
+    users: 20_000,
+    streamers: 200,
+    out: simDir,
+    start: Date.now() - 120_000,
+  }).then((r) => r.records);
+  return simulated;
+}
+
+test("risk: signals the fraud engine found are listed and pushed live; one opens with its explanation, evidence and events; rules show hits over time and shadow against live", async () => {
+  await simulateRun();
+  const plan = compileRuleSet(DEFAULT_RULES_DIR).plan;
+  assert.ok(plan, "the checkout's rules compile");
+  const category = new Map(plan.rules.map((r) => [r.id, r.category]));
+  // The engine the pipeline runs, over the run's events (as weir rules backtest replays them).
+  const signals = backtest(plan, simDir, undefined, { hashKey: FIXTURE_HASH_KEY, limit: 0 }).signals;
+  assert.ok(signals.length > 10, `${signals.length} signals`);
+  const stored = signals.slice(0, -3);
+  const live = signals.slice(-3).map((s) => ({ ...s, id: `${s.id}-live` }));
+  await ch.insert({
+    table: `${database}.risk_signals`,
+    values: stored.map((s) => signalRow(s, category.get(s.ruleId) ?? "")),
+    format: "JSONEachRow",
+  });
+  const page = await open("/risk?since=1h");
+  await page.waitForSelector('[data-testid="signal"]', { timeout: 20_000 });
+  await page.waitForFunction(() =>
+    document.querySelector('[data-testid="risk-status"]')?.textContent?.includes("live"),
+  );
+  // Three more, written to the signals topic as the pipeline writes them: pushed to the open page.
+  const producer = kafka.producer();
+  await producer.connect();
+  const codec = codecFor("RiskSignal");
+  await producer.send({
+    topic: signalsTopic,
+    messages: live.map((s: RiskSignal) => ({ key: s.entity.id, value: codec.encode(s) })),
+  });
+  await producer.disconnect();
+  for (const s of live) await page.waitForSelector(`[data-testid="signal"][data-id="${s.id}"]`, { timeout: 10_000 });
+  const categories = (await page.locator('[data-testid="risk-categories"]').textContent()) ?? "";
+  assert.match(categories, /fake_phone/);
+  await page.screenshot({ path: join(SCREENSHOTS, "risk.png") });
+
+  // A stored signal of a rule with conditions and evidence: its explanation as weir rules explain reads it.
+  // Among the newest (the list shows the newest 200 of the window).
+  const chosen = [...stored]
+    .sort((a, b) => b.ts - a.ts)
+    .slice(0, 100)
+    .find((s) => Object.keys(s.evidence.matched).length > 0) as RiskSignal;
+  assert.ok(chosen, "a recent signal with evidence");
+  await page.locator(`[data-testid="signal"][data-id="${chosen.id}"]`).click();
+  await page.waitForSelector('[data-testid="signal-view"]');
+  const explain = (await page.locator('[data-testid="explain"]').textContent()) ?? "";
+  assert.match(explain, new RegExp(`signal ${chosen.id}`));
+  assert.match(explain, new RegExp(`rule ${chosen.ruleId.replaceAll(".", "\\.")} v${chosen.ruleVersion}`));
+  assert.match(explain, /defined at .*\.yaml:\d+/);
+  assert.equal(
+    ((await page.locator('[data-testid="explanation"]').textContent()) ?? "").trim(),
+    chosen.evidence.explanation,
+  );
+  const evidence = (await page.locator('[data-testid="evidence"]').textContent()) ?? "";
+  for (const k of Object.keys(chosen.evidence.matched)) assert.ok(evidence.includes(k), `evidence ${k}`);
+  assert.equal(await page.locator('[data-testid="events"] li').count(), chosen.evidence.sourceEventIds.length);
+  await page.screenshot({ path: join(SCREENSHOTS, "risk-signal.png") });
+
+  await page.goto(`${base}/risk?tab=rules&since=1h`);
+  await page.waitForSelector('[data-testid="rule-row"]', { timeout: 20_000 });
+  await page.waitForSelector('[data-testid="rule-hits"] canvas');
+  const rows = await page
+    .locator('[data-testid="rule-row"]')
+    .evaluateAll((r) => r.map((x) => x.getAttribute("data-rule")));
+  assert.deepEqual(new Set(rows), new Set(stored.map((s) => s.ruleId)));
+  const api1 = (await (await api("/v1/risk/rules?since=1h", all)).json()) as {
+    rules: Array<{ rule: string; live: number; shadow: number }>;
+    shadows: Array<{ rule: string }>;
+    backtest: { stored: boolean };
+  };
+  for (const r of api1.rules) {
+    const mine = stored.filter((s) => s.ruleId === r.rule);
+    assert.deepEqual(
+      [r.live, r.shadow],
+      [mine.filter((s) => !s.shadow).length, mine.filter((s) => s.shadow).length],
+      r.rule,
+    );
+  }
+  assert.ok(api1.shadows.length > 0, "the rules folder has a rule that replaces another");
+  assert.equal(api1.backtest.stored, false);
+  await page.locator('[data-testid="shadow-table"]').waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, "risk-rules.png"), fullPage: true });
+  await page.close();
+});
+
+test("hot keys: the simulator's hot room tops the room list the hot-key pipeline publishes; a key marked by hand shows, then unmarked", async () => {
+  await simulateRun();
+  const truth = readFileSync(join(simDir, "ground-truth.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { kind: string; roomId?: number })
+    .find((r) => r.kind === "hot_event");
+  assert.ok(truth?.roomId, "the default scenario has a hot room");
+  const room = String(truth.roomId);
+  // The run's access lines as the services wrote them.
+  const nulls = {
+    errorCode: null,
+    traceId: null,
+    caller: null,
+    uid: null,
+    deviceId: null,
+    roomId: null,
+    userAgent: null,
+    urlQuery: null,
+    referrer: null,
+    source: null,
+  };
+  const lines: AccessLog[] = [];
+  for (const service of readdirSync(simDir, { withFileTypes: true }).filter((d) => d.isDirectory())) {
+    for (const f of readdirSync(join(simDir, service.name)).filter((n) => n.startsWith("access"))) {
+      for (const l of readFileSync(join(simDir, service.name, f), "utf8").split("\n")) {
+        if (l.startsWith("{")) lines.push({ ...nulls, ...(JSON.parse(l) as AccessLog) });
+      }
+    }
+  }
+  lines.sort((a, b) => a.ts - b.ts);
+  const config = parseHotKeysConfig({
+    appId: hot.appId,
+    topics: { output: hot.top, marks: hot.marks, dlq: hot.dlq },
+    startAt: "earliest",
+    k: 20,
+    schemas: { [hot.input]: "AccessLog" },
+    dimensions: {
+      room: { from: { [hot.input]: "roomId" } },
+      endpoint: { from: { [hot.input]: ["service", "endpoint"] } },
+    },
+  });
+  const hotWorker = new StreamWorker(buildHotKeysApp({ config, counterSink: () => new CollectingSink() }), {
+    kafka: new KafkajsStreamClient({ brokers: endpoints.kafkaBrokers, clientId: hot.appId, logger }),
+    logger,
+  });
+  await hotWorker.start();
+  const page = await open("/hotkeys?dimension=room");
+  try {
+    const producer = kafka.producer();
+    await producer.connect();
+    const encode = codecFor("AccessLog");
+    for (let i = 0; i < lines.length; i += 5000) {
+      await producer.send({
+        topic: hot.input,
+        messages: lines
+          .slice(i, i + 5000)
+          .map((e) => ({ key: e.service, value: encode.encode(e), timestamp: String(e.ts) })),
+      });
+    }
+    await producer.disconnect();
+    await page.waitForSelector(`[data-testid="hot-key"][data-key="${room}"]`, { timeout: 60_000 });
+    // The list of the last minute, once it covers the run's end: the hot room first.
+    await page.locator("button", { hasText: "last 1 min" }).click();
+    await page.waitForSelector(`[data-testid="hot-key"][data-key="${room}"][data-rank="1"]`, { timeout: 30_000 });
+    console.log(`the hot room ${room} ranked first of ${await page.locator('[data-testid="hot-key"]').count()}`);
+
+    const other = (await page.locator('[data-testid="hot-key"]').nth(3).getAttribute("data-key")) ?? "700001";
+    await page.locator('[data-testid="mark-key"]').fill(other);
+    await page.locator('[data-testid="mark-submit"]').click();
+    await page.waitForSelector(`[data-testid="mark"][data-key="${other}"]`, { timeout: 10_000 });
+    assert.match(
+      (await page.locator(`[data-testid="mark"][data-key="${other}"]`).textContent()) ?? "",
+      /by console:sre/,
+    );
+    await page.screenshot({ path: join(SCREENSHOTS, "hotkeys.png") });
+    await page.locator(`[data-testid="mark"][data-key="${other}"] button`).click();
+    await page.waitForFunction((k) => !document.querySelector(`[data-testid="mark"][data-key="${k}"]`), other, {
+      timeout: 10_000,
+    });
+  } finally {
+    await page.close();
+    await hotWorker.stop();
+  }
+});
+
+test("a token limited to gift-svc sees only gift-svc's logs, health and alerts, on every page and API; no risk signals or hot keys", async () => {
   const page = await open("/logs?q=&since=1h", gifting);
   await page.waitForSelector('[data-testid="hit"]');
   const services = await page.locator('[data-testid="hit"] td:nth-child(3)').allTextContents();
@@ -412,6 +638,12 @@ test("a token limited to gift-svc sees only gift-svc's logs, health and alerts, 
     alerted.every((s) => s === "gift-svc"),
     alerted.join(","),
   );
+  for (const path of ["/risk", "/hotkeys"]) {
+    await page.goto(`${base}${path}`);
+    await page.waitForSelector(".error");
+    assert.match((await page.locator(".error").first().textContent()) ?? "", /belong to no service/);
+    assert.equal(await page.locator('[data-testid="signal"], [data-testid="hot-key"]').count(), 0);
+  }
   await page.close();
 
   // The APIs behind the pages.
@@ -440,6 +672,16 @@ test("a token limited to gift-svc sees only gift-svc's logs, health and alerts, 
   assert.equal((await api(`/v1/alerts/${encodeURIComponent(room.id)}/ack`, gifting, { method: "POST" })).status, 404);
   const scoped = (await (await api("/v1/alerts", gifting)).json()) as { alerts: Array<{ service: string }> };
   assert.ok(scoped.alerts.every((a) => a.service === "gift-svc"));
+  // Risk signals and hot keys belong to no service: a scoped token reads none of them.
+  for (const path of ["/v1/risk/signals", "/v1/risk/rules", "/v1/risk/recent", "/v1/hotkeys", "/v1/hotkeys/room"]) {
+    assert.equal((await api(path, gifting)).status, 403, path);
+  }
+  const mark = await api("/v1/hotkeys/room/mark", gifting, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ key: "1" }),
+  });
+  assert.equal(mark.status, 403);
   const reportOfAlerts = (await (await api("/v1/alerts/report?since=1h", gifting)).json()) as {
     alerts: Array<{ target: string }>;
   };
@@ -507,6 +749,30 @@ test("the console's own routes under hostile input: 400s naming the limit, 401, 
     headers: json,
     body: JSON.stringify({ note: "checked the upstream" }),
   });
+  // The risk and hot keys routes.
+  assert.equal((await expect("/v1/risk/signals?since=40d", 400))?.limit, "maxWindow");
+  assert.equal((await expect("/v1/risk/signals?limit=5000", 400))?.limit, "maxSignals");
+  assert.equal((await expect("/v1/risk/rules?points=100000", 400))?.limit, "maxPoints");
+  await expect("/v1/risk/signals?rule=a%20b", 400);
+  await expect("/v1/risk/signals?shadow=maybe", 400);
+  await expect(`/v1/risk/signals?category=${"c".repeat(300)}`, 400);
+  await expect("/v1/risk/signals/%ZZ", 400);
+  await expect("/v1/risk/signals/a%20b", 400);
+  await expect("/v1/risk/signals/no-such-signal", 404);
+  await expect("/v1/risk/signals", 405, { method: "POST" });
+  await expect("/v1/hotkeys/a%20b", 400);
+  const mark = (body: string, headers: Record<string, string> = json) =>
+    expect("/v1/hotkeys/room/mark", 400, { method: "POST", headers, body });
+  await mark(JSON.stringify({}));
+  await mark(JSON.stringify({ key: "" }));
+  await mark(JSON.stringify({ key: "k".repeat(300) }));
+  await mark(JSON.stringify({ key: "7", for: "31d" }));
+  await mark(JSON.stringify({ key: "7", for: "soon" }));
+  await mark(JSON.stringify({ key: "7", reason: "r".repeat(201) }));
+  await mark(JSON.stringify({ key: "7", by: "someone else" }));
+  await mark("[1]");
+  assert.equal((await mark(JSON.stringify({ key: "x".repeat(5000) })))?.limit, "maxBodyBytes");
+  await expect("/v1/hotkeys/room/unmark", 400, { method: "POST", headers: json, body: JSON.stringify({ key: 7 }) });
   const audit = logged.find((l) => l.msg === "request" && l.route === "alert-note" && l.status === 200);
   assert.ok(audit, "an audit line for the note");
   assert.equal(audit.token, "sre");

@@ -94,6 +94,8 @@ function accessLog(i: number, service: string, ts: number): AccessLog {
     clientIp: i % 2 ? "116.228.51.94" : "2001:db8::1",
     roomId: 700_000,
     userAgent: "live-android/8.4.1",
+    urlQuery: null,
+    referrer: null,
     host: `${service}-1`,
     source: { file: `/var/log/${service}/access.log`, fileId: `a-${service}`, offset: i * 200, seq: i },
   };

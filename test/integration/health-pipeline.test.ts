@@ -151,6 +151,8 @@ async function closeWindows(at: number): Promise<void> {
         clientIp: "127.0.0.1",
         roomId: null,
         userAgent: null,
+        urlQuery: null,
+        referrer: null,
         host: "test",
         source: null,
       }),

@@ -10,7 +10,6 @@
 //   enough, and not before.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import type { Admin, Producer } from "kafkajs";
 import pino from "pino";
@@ -18,9 +17,9 @@ import { type LogBatch, LogTraffic } from "../../bench/logs/traffic.ts";
 import { LocalStack } from "../../infra/stack/local-stack.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { logsRetention } from "../../pipelines/logs/pipeline.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { AccessLog, AppLog, DeadLetter } from "../../schemas/types.generated.ts";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { allDocuments } from "../support/elasticsearch.ts";
 import { piiTokens, unmaskedPii } from "../support/pii.ts";
 import {
@@ -62,10 +61,7 @@ before(async () => {
       { topic: topics.dlq, numPartitions: 1 },
     ],
   });
-  const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8")
-    .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${database}`)
-    .replaceAll("weir.", `${database}.`);
-  for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+  for (const stmt of logsTableStatements(database)) await ch.command({ query: stmt });
   producer = kafka.producer({ idempotent: true });
   await producer.connect();
 });

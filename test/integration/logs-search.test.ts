@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -25,9 +25,9 @@ import { loadPiiKey } from "../../pipelines/logs/pii/key.ts";
 import { PiiMasker } from "../../pipelines/logs/pii/masker.ts";
 import { accessLogRow, appLogRow } from "../../pipelines/logs/rows.ts";
 import type { LogHit } from "../../pipelines/logs/search/hit.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
 import { logsTemplates } from "../../pipelines/logs/template.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
 import { installTemplates } from "../../sinks/elasticsearch/templates.ts";
 import { clickhouseClient, elasticsearchClient, endpoints, requireStack, uniqueName } from "../support/stack.ts";
@@ -252,10 +252,7 @@ before(async () => {
   await requireStack();
   es = elasticsearchClient();
   ch = clickhouseClient();
-  const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8")
-    .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${database}`)
-    .replaceAll("weir.", `${database}.`);
-  for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+  for (const stmt of logsTableStatements(database)) await ch.command({ query: stmt });
   tmp = mkdtempSync(join(tmpdir(), "weir-logs-search-"));
   tokensFile = join(tmp, "tokens.yaml");
   writeFileSync(
@@ -360,6 +357,68 @@ test("search by a phone number: found by its token, never shown or sent raw", as
       assert.ok(!r.stdout.includes(PHONE));
     }
   }
+});
+
+test("a bare word finds the logger and attributes too: a Java class's lines by its whole or simple name, in both stores", async () => {
+  const java = lines.filter((l) => l.dataset === "app" && ((l.record as AppLog).logger ?? "").startsWith("com.live."));
+  assert.ok(java.length > 0, "the simulator's Java services log with their class names");
+  const logger = ((java[0] as Line).record as AppLog).logger as string;
+  const expected = lines.filter((l) => l.dataset === "app" && (l.record as AppLog).logger === logger);
+  const simple = logger.slice(logger.lastIndexOf(".") + 1);
+  const bySimple = lines.filter(
+    (l) =>
+      l.dataset === "app" && ((l.record as AppLog).logger ?? "").toLowerCase().endsWith(`.${simple.toLowerCase()}`),
+  );
+  for (const [typed, want] of [
+    [logger, expected],
+    [simple, bySimple],
+  ] as const) {
+    const r = await weir(["search", typed, "--since", "1h", "-n", "10000", "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(
+      ndjson(r.stdout)
+        .map((h) => h.id)
+        .sort(),
+      want.map((l) => l.id).sort(),
+      `${typed}: the lines its class logged`,
+    );
+  }
+  // ClickHouse counts the same lines (the logger as a substring, in any case: the whole name is exact).
+  const h = await weir(["histogram", logger, "--since", "1h", "--store", "clickhouse", "--json"]);
+  assert.equal(h.code, 0, h.stderr);
+  assert.equal((JSON.parse(h.stdout) as { total: number }).total, expected.length);
+  // An attribute's whole value: a request id the app line carries as reqId.
+  const withReq = lines.find((l) => l.dataset === "app" && (l.record as AppLog).attributes.reqId !== undefined);
+  assert.ok(withReq, "app lines carry their request's id as reqId");
+  const reqId = (withReq.record as AppLog).attributes.reqId as string;
+  const r = await weir(["search", reqId, "--since", "1h", "-n", "10000", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(
+    ndjson(r.stdout).some((x) => x.id === withReq.id),
+    `${reqId} finds the line whose reqId it is`,
+  );
+});
+
+test("search --json prints the whole stored line: an access line's user agent, bytes, query string, referrer, room", async () => {
+  const all = await weir(["search", "status:*", "--since", "1h", "-n", "10000", "--json"]);
+  assert.equal(all.code, 0, all.stderr);
+  const hits = new Map(ndjson(all.stdout).map((x) => [x.id, x]));
+  const web = lines.find((l) => l.dataset === "access" && (l.record as AccessLog).referrer !== null);
+  assert.ok(web, "the simulator's browser clients send a referrer");
+  const rec = web.record as AccessLog;
+  const hit = hits.get(web.id);
+  assert.ok(hit, "the access line is found");
+  assert.deepEqual(
+    [hit.userAgent, hit.bytesIn, hit.bytesOut, hit.urlQuery, hit.referrer, hit.app, hit.system, hit.requestId],
+    [rec.userAgent, rec.bytesIn, rec.bytesOut, rec.urlQuery, rec.referrer, rec.app, rec.system, rec.id],
+  );
+  if (rec.roomId !== null) assert.equal(hit.roomId, rec.roomId);
+  const q = await weir(["search", `query:"${rec.urlQuery}"`, "--since", "1h", "-n", "10000", "--json"]);
+  assert.equal(q.code, 0, q.stderr);
+  assert.ok(
+    ndjson(q.stdout).some((x) => x.id === web.id),
+    "query: searches the query string",
+  );
 });
 
 test("a bad query: exit 2, the mistake with a caret under it and what to do", async () => {

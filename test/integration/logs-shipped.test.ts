@@ -36,8 +36,8 @@ import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { idCheckChar } from "../../pipelines/logs/pii/validators.ts";
 import type { LogHit } from "../../pipelines/logs/search/hit.ts";
 import { LogSearch } from "../../pipelines/logs/search/search.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
 import type { AccessLog, AppLog } from "../../schemas/types.generated.ts";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { allDocuments } from "../support/elasticsearch.ts";
 import { piiTokens, unmaskedPii } from "../support/pii.ts";
 import {
@@ -92,10 +92,7 @@ before(async () => {
   await admin.connect();
   await createTopics(Object.values(shipTopics), 3);
   await createTopics([logsDlq], 1);
-  const ddl = readFileSync(join(PROJECT_ROOT, "infra/clickhouse/002_logs.sql"), "utf8")
-    .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${database}`)
-    .replaceAll("weir.", `${database}.`);
-  for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+  for (const stmt of logsTableStatements(database)) await ch.command({ query: stmt });
 });
 
 /** SIGTERM, and SIGKILL if it has not exited within `ms`: a worker that leaves its group lets the group be deleted. */
@@ -304,6 +301,9 @@ interface FileLine {
   seq: number;
   ts: number;
   traceId: string | null;
+  /** Access lines: the query string and referrer as written (the simulator writes no PII there). */
+  urlQuery: string | null;
+  referrer: string | null;
   /** `<fileId>:<offset>`, once the file's id is known. */
   id: string;
 }
@@ -347,11 +347,15 @@ function readSimFiles(): SimFile[] {
         start = nl + 1;
         let ts: number;
         let traceId: string | null;
+        let urlQuery: string | null = null;
+        let referrer: string | null = null;
         if (text.startsWith("{")) {
           const o = JSON.parse(text) as Record<string, unknown>;
           const t = o.ts ?? o.time ?? o["@timestamp"];
           ts = typeof t === "number" ? t : Date.parse(String(t));
           traceId = typeof o.traceId === "string" ? o.traceId : null;
+          if (typeof o.urlQuery === "string") urlQuery = o.urlQuery;
+          if (typeof o.referrer === "string") referrer = o.referrer;
         } else if (TEXT_START.test(text)) {
           const p = TEXT_LINE.exec(text);
           assert.ok(p, `${path}@${offset}: a log4j line the test cannot read: ${text.slice(0, 120)}`);
@@ -366,6 +370,8 @@ function readSimFiles(): SimFile[] {
           seq: file.lines.length,
           ts,
           traceId,
+          urlQuery,
+          referrer,
           id: "",
         });
       }
@@ -527,6 +533,8 @@ test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: eve
     service: { name: string };
     event: { dataset: string };
     trace?: { id: string };
+    url?: { query?: string };
+    http?: { request: { referrer?: string } };
     log: { offset: number };
     weir: { source: { file_id: string; seq: number } };
   };
@@ -550,6 +558,8 @@ test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: eve
         service: s.service.name,
         dataset: s.event.dataset,
         traceId: s.trace?.id ?? null,
+        urlQuery: s.url?.query ?? null,
+        referrer: s.http?.request.referrer ?? null,
       },
       {
         fileId: l.id.slice(0, l.id.lastIndexOf(":")),
@@ -559,11 +569,17 @@ test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: eve
         service: l.service,
         dataset: l.dataset,
         traceId: l.traceId,
+        urlQuery: l.urlQuery,
+        referrer: l.referrer,
       },
       `${l.file}@${l.offset}`,
     );
   }
   assert.equal(docs.length, lines.length, "every line in Elasticsearch");
+  assert.ok(
+    lines.some((l) => l.urlQuery !== null) && lines.some((l) => l.referrer !== null),
+    "the simulator's access lines carry query strings and referrers, kept in both stores",
+  );
 
   const rows = await chRows<{
     id: string;
@@ -574,8 +590,10 @@ test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: eve
     service: string;
     dataset: string;
     trace_id: string;
+    url_query: string;
+    referrer: string;
   }>(
-    `SELECT id, source_file_id, source_offset, source_seq, ts_ms, service, dataset, trace_id FROM ${database}.logs FINAL`,
+    `SELECT id, source_file_id, source_offset, source_seq, ts_ms, service, dataset, trace_id, url_query, referrer FROM ${database}.logs FINAL`,
   );
   const seenCh = new Set<string>();
   for (const r of rows) {
@@ -586,8 +604,8 @@ test("simulator files -> weir ship -> Kafka -> weir run logs -> both stores: eve
     assert.ok(!seenCh.has(at), `(file id, offset) ${at} twice in ClickHouse`);
     seenCh.add(at);
     assert.deepEqual(
-      [Number(r.source_seq), Number(r.ts_ms), r.service, r.dataset, r.trace_id],
-      [l.seq, l.ts, l.service, l.dataset, l.traceId ?? ""],
+      [Number(r.source_seq), Number(r.ts_ms), r.service, r.dataset, r.trace_id, r.url_query, r.referrer],
+      [l.seq, l.ts, l.service, l.dataset, l.traceId ?? "", l.urlQuery ?? "", l.referrer ?? ""],
       `${l.file}@${l.offset} in ClickHouse`,
     );
   }

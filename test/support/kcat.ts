@@ -1,6 +1,7 @@
 // Reads topics with kcat (librdkafka), a client weir did not write, so that what tests count in
 // Kafka does not depend on weir's own consumer code. Debian's kcat is installed on first use.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { ensureDebianPackages, which } from "../../infra/stack/prerequisites.ts";
 import { endpoints } from "./stack.ts";
 
@@ -9,6 +10,23 @@ export interface KcatMessage {
   offset: number;
   key: Buffer | null;
   value: Buffer;
+}
+
+/** librdkafka's settings for the security the environment names (WEIR_KAFKA_*), as weir's clients read it. */
+export function kcatSecurity(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const tls = !!env.WEIR_KAFKA_CA_FILE || /^(1|true|on|yes)$/i.test(env.WEIR_KAFKA_TLS ?? "");
+  const sasl = !!env.WEIR_KAFKA_USERNAME;
+  if (!tls && !sasl) return {};
+  const out: Record<string, string> = { "security.protocol": `${sasl ? "SASL_" : ""}${tls ? "SSL" : "PLAINTEXT"}` };
+  if (env.WEIR_KAFKA_CA_FILE) out["ssl.ca.location"] = env.WEIR_KAFKA_CA_FILE;
+  if (sasl) {
+    out["sasl.mechanisms"] = (env.WEIR_KAFKA_SASL_MECHANISM ?? "scram-sha-512").toUpperCase();
+    out["sasl.username"] = env.WEIR_KAFKA_USERNAME as string;
+    out["sasl.password"] = env.WEIR_KAFKA_PASSWORD_FILE
+      ? readFileSync(env.WEIR_KAFKA_PASSWORD_FILE, "utf8").trim()
+      : (env.WEIR_KAFKA_PASSWORD ?? "");
+  }
+  return out;
 }
 
 export async function ensureKcat(): Promise<string> {
@@ -23,15 +41,20 @@ export async function ensureKcat(): Promise<string> {
  * prints each one as a header line `partition offset keyLength valueLength` followed by the raw key
  * and value bytes, which are then parsed by length (values are binary Avro).
  */
-export async function consumeAll(topic: string): Promise<KcatMessage[]> {
+export async function consumeAll(
+  topic: string,
+  options: { brokers?: string[]; config?: Record<string, string> } = {},
+): Promise<KcatMessage[]> {
   const bin = await ensureKcat();
+  const config = Object.entries(options.config ?? kcatSecurity()).flatMap(([k, v]) => ["-X", `${k}=${v}`]);
   const out = await new Promise<Buffer>((resolve, reject) => {
     const child = spawn(
       bin,
       [
         "-C",
         "-b",
-        endpoints.kafkaBrokers.join(","),
+        (options.brokers ?? endpoints.kafkaBrokers).join(","),
+        ...config,
         "-t",
         topic,
         "-o",

@@ -4,7 +4,6 @@
 // under a prefix of the run's own) and inserted into a ClickHouse database of the run's own with the
 // real DDL and rows. `drop()` removes all of it.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
 import type { ClickHouseClient } from "@clickhouse/client";
 import type { Client } from "@elastic/elasticsearch";
 import pino from "pino";
@@ -12,9 +11,9 @@ import { accessLogDocument, appLogDocument } from "../../pipelines/logs/document
 import { loadPiiKey } from "../../pipelines/logs/pii/key.ts";
 import { PiiMasker } from "../../pipelines/logs/pii/masker.ts";
 import { accessLogRow, appLogRow } from "../../pipelines/logs/rows.ts";
+import { logsTableStatements } from "../../pipelines/logs/table.ts";
 import { logsTemplates } from "../../pipelines/logs/template.ts";
 import type { AccessLog, AppLog, Level } from "../../schemas/types.generated.ts";
-import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { DailyIndexNamer } from "../../sinks/elasticsearch/index-name.ts";
 import { installTemplates } from "../../sinks/elasticsearch/templates.ts";
 import { uniqueName } from "./stack.ts";
@@ -55,10 +54,7 @@ export async function createLogsFixture(es: Client, ch: ClickHouseClient, linesP
     for (const c of templates.components) await es.cluster.deleteComponentTemplate({ name: c.name }, { ignore: [404] });
   };
   try {
-    const ddl = readFileSync(new URL("../../infra/clickhouse/002_logs.sql", import.meta.url), "utf8")
-      .replaceAll("CREATE DATABASE IF NOT EXISTS weir", `CREATE DATABASE IF NOT EXISTS ${database}`)
-      .replaceAll("weir.", `${database}.`);
-    for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
+    for (const stmt of logsTableStatements(database)) await ch.command({ query: stmt });
     await installTemplates(es, templates, { logger: pino({ level: "silent" }) });
     const operations: object[] = [];
     const rows: object[] = [];
@@ -109,6 +105,8 @@ export async function createLogsFixture(es: Client, ch: ClickHouseClient, linesP
             clientIp: "10.0.0.1",
             roomId: null,
             userAgent: "sdk/1.0",
+            urlQuery: null,
+            referrer: null,
             host: `${service}-${i % 3}`,
             source,
           };

@@ -10,9 +10,14 @@ import { LocalStack } from "../../infra/stack/local-stack.ts";
 import type { ServiceName } from "../../infra/stack/service.ts";
 // Test consumers read topics weir ship wrote, lz4-compressed.
 import "../../kafka/codecs.ts";
+import { kafkajsSecurity, kafkaSecurityFromEnv } from "../../kafka/security.ts";
 
 export const stackConfig = resolveStackConfig();
-export const endpoints = stackEndpoints(stackConfig);
+/** The stack's endpoints; WEIR_KAFKA_BROKERS, when set, names the Kafka the tests use (a private cluster, say). */
+export const endpoints = {
+  ...stackEndpoints(stackConfig),
+  ...(process.env.WEIR_KAFKA_BROKERS ? { kafkaBrokers: process.env.WEIR_KAFKA_BROKERS.split(",") } : {}),
+};
 
 export async function requireStack(): Promise<void> {
   await requireServices();
@@ -34,8 +39,14 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
 }
 
+/** A kafkajs client of the stack's Kafka, with the security the environment names (WEIR_KAFKA_*, kafka/security.ts). */
 export function kafkaClient(clientId = "weir-test") {
-  return new Kafka({ clientId, brokers: endpoints.kafkaBrokers, logLevel: logLevel.NOTHING });
+  return new Kafka({
+    clientId,
+    brokers: endpoints.kafkaBrokers,
+    ...kafkajsSecurity(kafkaSecurityFromEnv()),
+    logLevel: logLevel.NOTHING,
+  });
 }
 
 export function elasticsearchClient() {

@@ -15,7 +15,21 @@ import type { ContextResult, HistogramResult, LogHit, SearchResult, TraceResult 
 const HISTORY_KEY = "weir.logs.history";
 const SAVED_KEY = "weir.logs.saved";
 const COLUMNS_KEY = "weir.logs.columns";
-const FIELDS = ["host", "logger", "traceId", "endpoint", "status", "latencyMs", "uid", "clientIp", "caller", "dataset"];
+const FIELDS = [
+  "host",
+  "logger",
+  "traceId",
+  "endpoint",
+  "urlQuery",
+  "status",
+  "latencyMs",
+  "uid",
+  "clientIp",
+  "userAgent",
+  "referrer",
+  "caller",
+  "dataset",
+];
 const PERIODS = ["5m", "15m", "1h", "6h", "24h", "7d"];
 const TAIL_KEEP = 2000;
 

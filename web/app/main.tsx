@@ -6,7 +6,9 @@ import { useEffect } from "preact/hooks";
 import { AlertsPage } from "./alerts.tsx";
 import { get, setToken, token } from "./api.ts";
 import { HealthPage } from "./health.tsx";
+import { HotKeysPage } from "./hotkeys.tsx";
 import { LogsPage } from "./logs.tsx";
+import { RiskPage } from "./risk.tsx";
 import { navigate, route } from "./router.ts";
 import "./style.css";
 
@@ -14,6 +16,8 @@ const PAGES = [
   { path: "/logs", title: "Logs", view: LogsPage },
   { path: "/health", title: "Health", view: HealthPage },
   { path: "/alerts", title: "Alerts", view: AlertsPage },
+  { path: "/risk", title: "Risk", view: RiskPage },
+  { path: "/hotkeys", title: "Hot keys", view: HotKeysPage },
 ] as const;
 
 function Login() {

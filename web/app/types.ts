@@ -203,3 +203,98 @@ export interface DailyReport {
   worstEndpoints: Array<{ name: string; availability: number | null; budgetLeft: number | null; badMinutes: number }>;
   alerts: { episodes: number; list: AlertEpisode[] };
 }
+
+/** A risk signal (RiskSignal in schemas/avro, with its rule's category). */
+export interface RiskSignal {
+  id: string;
+  ts: number;
+  ruleId: string;
+  ruleVersion: number;
+  severity: string;
+  score: number;
+  action: string;
+  shadow: boolean;
+  entity: { type: string; id: string };
+  evidence: {
+    matched: Record<string, string>;
+    counts: Record<string, number>;
+    windowStart: number | null;
+    windowEnd: number | null;
+    sourceEventIds: string[];
+    explanation: string;
+  };
+  category: string;
+}
+
+export interface RuleView {
+  id: string;
+  version: number;
+  category: string;
+  status: string;
+  severity: string;
+  action: string;
+  owner: string;
+  description?: string;
+  replaces?: string;
+  source: string;
+}
+
+/** GET /v1/risk/signals/{id} (web/server/risk.ts). */
+export interface SignalExplained {
+  signal: RiskSignal;
+  category: string;
+  rule: RuleView | null;
+  explain: string[];
+}
+
+export interface RuleHits {
+  rule: string;
+  category: string;
+  live: number;
+  shadow: number;
+  liveEntities: number;
+  shadowEntities: number;
+  counts: number[];
+}
+
+/** GET /v1/risk/rules. */
+export interface RiskRules {
+  from: number;
+  to: number;
+  stepMs: number;
+  buckets: number[];
+  rules: RuleHits[];
+  catalog: RuleView[];
+  rulesProblems: number;
+  shadows: Array<{ rule: string; replaces: string; both: number; onlyNew: number; onlyOld: number }>;
+  shadowsTruncated: boolean;
+  backtest: { stored: boolean; note: string };
+}
+
+/** A published top-K list (HotKeys in schemas/avro). */
+export interface HotKeysList {
+  windowStart: number;
+  windowMs: number;
+  dimension: string;
+  k: number;
+  total: number;
+  keys: Array<{ key: string; count: number; share: number }>;
+  emittedAt: number;
+}
+
+export interface HotKeyMark {
+  id: string;
+  dimension: string;
+  key: string;
+  until: number;
+  reason: string;
+  markedBy: string;
+  markedAt: number;
+}
+
+/** GET /v1/hotkeys: each dimension's latest lists and marks in force. */
+export interface HotKeysDimension {
+  dimension: string;
+  lists: HotKeysList[];
+  marks: HotKeyMark[];
+}

@@ -33,6 +33,7 @@ import type { ApiToken } from "../../pipelines/logs/api/tokens.ts";
 import { ApiLimitsSchema } from "../../pipelines/logs/search/limits.ts";
 import type { ServiceScope } from "../../pipelines/logs/search/scope.ts";
 import { resolveWindow } from "../../pipelines/logs/search/time.ts";
+import type { ClickHouseAuth } from "../../sinks/credentials.ts";
 import type { ConsoleBundle } from "./bundle.ts";
 
 const MINUTE = 60_000;
@@ -61,6 +62,8 @@ export interface ConsoleServerOptions {
   /** The logs API's options: its search, tokens, limits and masker (its port and host are ignored). */
   logs: LogsApiOptions;
   clickhouseUrl: string;
+  /** The health tables' reader (sinks/credentials.ts); ClickHouse's default user when absent. */
+  clickhouseAuth?: ClickHouseAuth | undefined;
   /** Database of the health tables (default weir). */
   healthDatabase?: string;
   slo: SloConfig;
@@ -71,6 +74,8 @@ export interface ConsoleServerOptions {
   logger?: Logger;
   /** Extra routes (the Risk and Hot keys pages' APIs) answered with the same tokens and limits. */
   extraRoutes?: ConsoleRoute[];
+  /** The document served at /openapi.json instead of the logs API's (web/server/openapi.ts). */
+  openapi?: object;
 }
 
 export interface ConsoleServer {
@@ -147,6 +152,10 @@ export async function serveConsole(options: ConsoleServerOptions): Promise<Conso
         /\btext\/html\b/.test(String(req.headers.accept ?? "")));
     if (page || (req.method === "GET" && url.pathname.startsWith("/assets/"))) {
       return serveStatic(options.bundle, url.pathname, req, res);
+    }
+    if (options.openapi && url.pathname === "/openapi.json" && req.method === "GET") {
+      requests.inc({ route: "openapi", status: "200" });
+      return sendJson(res, 200, options.openapi);
     }
     if (logs.owns(url.pathname)) return logs.handle(req, res);
     const started = process.hrtime.bigint();
@@ -305,9 +314,19 @@ function toHttp(e: unknown): unknown {
 
 // --- the console's routes ------------------------------------------------------------------------------
 
-function consoleRoutes(options: ConsoleServerOptions, database: string, streams: Set<ServerResponse>): ConsoleRoute[] {
+/** The console's own routes (the health and alert pages' and /v1/me). */
+export function consoleRoutes(
+  options: ConsoleServerOptions,
+  database: string,
+  streams: Set<ServerResponse>,
+): ConsoleRoute[] {
   const board = options.board;
-  const base = { clickhouseUrl: options.clickhouseUrl, database, slo: options.slo };
+  const base = {
+    clickhouseUrl: options.clickhouseUrl,
+    ...(options.clickhouseAuth ? { clickhouseAuth: options.clickhouseAuth } : {}),
+    database,
+    slo: options.slo,
+  };
   const window = (url: URL, defaultSince: number, max: number) => {
     const q = url.searchParams;
     const w = resolveWindow(

@@ -9,7 +9,9 @@ import { ALERTS_TOPIC, AlertFeed } from "../../pipelines/alerts/feed.ts";
 import { NotifierService } from "../../pipelines/alerts/notifier.ts";
 import { DEFAULT_SCENES_FILE, SCENES_FILE_ENV, Scenes } from "../../pipelines/alerts/scenes.ts";
 import { resolveReceivers } from "../../pipelines/alerts/webhooks.ts";
+import { DEFAULT_RULES_DIR, FRAUD_DATABASE } from "../../pipelines/fraud/pipeline.ts";
 import { DEFAULT_SLO_FILE, SloConfig } from "../../pipelines/health/slo.ts";
+import { HotKeysClient } from "../../pipelines/hotkeys/client/hot-keys-client.ts";
 import type { TokenStore } from "../../pipelines/logs/api/tokens.ts";
 import { DEFAULT_LOGS_CONFIG_FILE, loadLogsConfig } from "../../pipelines/logs/config.ts";
 import { loadPiiKey, PiiKeyError } from "../../pipelines/logs/pii/key.ts";
@@ -18,8 +20,12 @@ import { ClickHouseLogHistogram } from "../../pipelines/logs/search/clickhouse-h
 import { searchLimits } from "../../pipelines/logs/search/limits.ts";
 import { LogSearch } from "../../pipelines/logs/search/search.ts";
 import { ActionableError } from "../../schemas/errors.ts";
+import { elasticsearchClientOptions } from "../../sinks/credentials.ts";
 import { buildConsoleBundle } from "./bundle.ts";
 import { type ConsoleServer, serveConsole } from "./console-server.ts";
+import { hotKeysRoutes } from "./hotkeys.ts";
+import { CONSOLE_OPENAPI } from "./openapi.ts";
+import { RiskConsole, SIGNALS_TOPIC } from "./risk.ts";
 
 export const CONSOLE_PORT = 8480;
 
@@ -36,6 +42,13 @@ export interface ConsoleOptions {
   clickhouseUrl?: string;
   database?: string;
   alertsTopic?: string;
+  /** The rules folder signals are explained with (default: this checkout's rules/). */
+  rules?: string;
+  /** Database of weir.risk_signals (default WEIR_FRAUD_DATABASE, else weir). */
+  fraudDatabase?: string;
+  signalsTopic?: string;
+  hotkeysTopic?: string;
+  marksTopic?: string;
   notify: boolean;
 }
 
@@ -62,11 +75,14 @@ export async function startConsole(
   const scenes = Scenes.load(opts.scenes ?? env[SCENES_FILE_ENV] ?? DEFAULT_SCENES_FILE);
   const slo = SloConfig.load(opts.slo ?? DEFAULT_SLO_FILE);
   const database = opts.database ?? env.WEIR_HEALTH_DATABASE ?? "weir";
-  const board = new AlertBoard({ clickhouseUrl, database, scenes });
-  const brokers = clientEndpoints().kafkaBrokers;
+  const endpoints = clientEndpoints(env);
+  const clickhouseAuth = endpoints.clickhouseAuth;
+  const board = new AlertBoard({ clickhouseUrl, clickhouseAuth, database, scenes });
+  const brokers = endpoints.kafkaBrokers;
+  const security = endpoints.kafkaSecurity;
   const topic = opts.alertsTopic ?? ALERTS_TOPIC;
   // The live feed first, then the history: an alert in between is in one or the other.
-  const feed = new AlertFeed({ brokers, topic, logger, onAlert: (a) => void board.applyAlert(a) });
+  const feed = new AlertFeed({ brokers, security, topic, logger, onAlert: (a) => void board.applyAlert(a) });
   await feed.start();
   await board.load();
   const poll = setInterval(() => {
@@ -75,6 +91,23 @@ export async function startConsole(
       .catch((e: unknown) => logger.warn({ err: (e as Error).message }, "reading alert actions failed"));
     board.prune();
   }, 5000);
+  const risk = new RiskConsole({
+    clickhouseUrl,
+    database: opts.fraudDatabase ?? env.WEIR_FRAUD_DATABASE ?? FRAUD_DATABASE,
+    rulesDir: opts.rules ?? DEFAULT_RULES_DIR,
+    brokers,
+    topic: opts.signalsTopic ?? SIGNALS_TOPIC,
+    logger,
+  });
+  await risk.start();
+  const hotkeys = new HotKeysClient({
+    brokers,
+    clientId: "weir-console-hotkeys",
+    ...(opts.hotkeysTopic ? { topic: opts.hotkeysTopic } : {}),
+    ...(opts.marksTopic ? { marksTopic: opts.marksTopic } : {}),
+    onError: (e) => logger.warn({ err: e.message }, "following the hot keys failed"),
+  });
+  await hotkeys.start();
   const bundle = await buildConsoleBundle();
   const server = await serveConsole({
     logs: {
@@ -86,6 +119,7 @@ export async function startConsole(
       ...(setup.masker ? { masker: setup.masker } : {}),
     },
     clickhouseUrl,
+    clickhouseAuth,
     healthDatabase: database,
     slo,
     board,
@@ -93,13 +127,18 @@ export async function startConsole(
     port,
     host: opts.host,
     logger,
+    openapi: CONSOLE_OPENAPI,
+    extraRoutes: [
+      ...risk.routes(),
+      ...hotKeysRoutes({ client: hotkeys, brokers, ...(opts.marksTopic ? { marksTopic: opts.marksTopic } : {}) }),
+    ],
   });
   let notifier: NotifierService | null = null;
   if (opts.notify) {
     const { receivers, skipped } = resolveReceivers(scenes, env);
     for (const s of skipped) logger.info({ receiver: s.name, reason: s.reason }, "webhook receiver skipped");
     if (receivers.length > 0) {
-      notifier = new NotifierService({ brokers, topic, board, receivers, consoleUrl: server.url, logger });
+      notifier = new NotifierService({ brokers, security, topic, board, receivers, consoleUrl: server.url, logger });
       await notifier.start();
     }
   }
@@ -112,6 +151,8 @@ export async function startConsole(
       await notifier?.stop();
       await feed.stop();
       await server.close();
+      await risk.stop();
+      await hotkeys.close();
       await board.close();
       await Promise.all([setup.client.close(), clickhouse.close()]);
     },
@@ -128,9 +169,15 @@ function openStores(opts: ConsoleOptions, clickhouseUrl: string, env: NodeJS.Pro
     // Without the key every query works but one holding PII, which says which variable to set.
     if (!(e instanceof PiiKeyError)) throw e;
   }
-  const url = opts.url ?? env.WEIR_ES_URL ?? clientEndpoints().elasticsearchUrl;
+  // A --url of its own gets the environment's credentials only, never the local stack's.
+  const endpoints = clientEndpoints(opts.url ? { ...env, WEIR_ES_URL: opts.url } : env);
+  const url = endpoints.elasticsearchUrl;
   const limits = searchLimits(config.search.limits);
-  const client = new Client({ node: url, requestTimeout: limits.timeoutMs + 20_000, maxRetries: 1 });
+  const client = new Client({
+    ...elasticsearchClientOptions(endpoints, "search"),
+    requestTimeout: limits.timeoutMs + 20_000,
+    maxRetries: 1,
+  });
   const search = new LogSearch({
     client,
     prefix: opts.prefix ?? config.elasticsearch.indexPrefix,
@@ -144,7 +191,7 @@ function openStores(opts: ConsoleOptions, clickhouseUrl: string, env: NodeJS.Pro
     table: config.clickhouse.table,
     pii: masker,
     user: config.search.clickhouse.user,
-    password: env.WEIR_CLICKHOUSE_SEARCH_PASSWORD,
+    password: endpoints.clickhouseSearchPassword,
     limits,
   });
   return { search, client, config, masker, histogram };

@@ -12,6 +12,7 @@
 // kept forever).
 import { hostname } from "node:os";
 import { KafkaClient } from "../../../kafka/client.ts";
+import type { KafkaSecurity } from "../../../kafka/security.ts";
 import { codecFor } from "../../../schemas/codec.ts";
 import type { HotKeyMark, HotKeys } from "../../../schemas/types.generated.ts";
 import { type Duration, ms } from "../../../stream/types.ts";
@@ -38,6 +39,8 @@ export interface HotKeyEvent {
 export interface HotKeysClientOptions {
   /** Kafka brokers: the client reads the topics itself. */
   brokers?: string[];
+  /** TLS and SASL of those brokers (kafka/security.ts: kafkaSecurityFromEnv reads WEIR_KAFKA_*). */
+  security?: KafkaSecurity | undefined;
   /** Or the base URL of `weir hotkeys serve` (http://host:port): the client polls GET /hotkeys/<dimension>. */
   url?: string;
   /** This service's thresholds, per dimension. Dimensions without one only report marks. */
@@ -273,7 +276,7 @@ export class HotKeysClient {
   private async startKafka(brokers: string[]): Promise<void> {
     const clientId = this.options.clientId ?? "weir-hotkeys-client";
     // The setup every weir process shares (kafka/client.ts): bounded retries, the lz4 codec.
-    const kafka = new KafkaClient({ clientId, brokers }).native;
+    const kafka = new KafkaClient({ clientId, brokers, security: this.options.security }).native;
     // A group of its own: every client reads every list (a broadcast), and commits nothing.
     const groupId = `${clientId}-${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
     const consumer = kafka.consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 200 });

@@ -6,11 +6,13 @@
 // against the names the pipeline allows before anything else.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { KafkaSecurity } from "../../../kafka/security.ts";
 import { DimensionName } from "../config.ts";
 import { HotKeysClient, type HotKeysClientOptions } from "./hot-keys-client.ts";
 
 export interface HotKeysHttpServerOptions {
   brokers: string[];
+  security?: KafkaSecurity | undefined;
   topic?: string;
   marksTopic?: string;
   port: number;
@@ -23,7 +25,11 @@ export class HotKeysHttpServer {
   private server: Server | null = null;
 
   constructor(private readonly options: HotKeysHttpServerOptions) {
-    const clientOptions: HotKeysClientOptions = { brokers: options.brokers, clientId: "weir-hotkeys-serve" };
+    const clientOptions: HotKeysClientOptions = {
+      brokers: options.brokers,
+      security: options.security,
+      clientId: "weir-hotkeys-serve",
+    };
     if (options.topic) clientOptions.topic = options.topic;
     if (options.marksTopic) clientOptions.marksTopic = options.marksTopic;
     if (options.onError) clientOptions.onError = options.onError;

@@ -4,6 +4,7 @@
 // clients and callbacks as a key measured hot.
 import { hostname, userInfo } from "node:os";
 import { KafkaClient } from "../../../kafka/client.ts";
+import type { KafkaSecurity } from "../../../kafka/security.ts";
 import { codecFor } from "../../../schemas/codec.ts";
 import type { HotKeyMark } from "../../../schemas/types.generated.ts";
 import { DimensionName } from "../config.ts";
@@ -14,6 +15,8 @@ export const MAX_MARK_KEY_LENGTH = 256;
 
 export interface MarkTarget {
   brokers: string[];
+  /** TLS and SASL of those brokers (kafka/security.ts). */
+  security?: KafkaSecurity | undefined;
   topic?: string;
 }
 
@@ -41,6 +44,7 @@ async function produce(target: MarkTarget, id: string, value: Buffer | null): Pr
   const producer = await new KafkaClient({
     clientId: "weir-hotkeys-mark",
     brokers: target.brokers,
+    security: target.security,
   }).idempotentProducer();
   try {
     await producer.send({ topic: target.topic ?? "hotkeys.marks", acks: -1, messages: [{ key: id, value }] });
@@ -62,7 +66,11 @@ export async function unmarkKey(target: MarkTarget, dimension: string, key: stri
 /** The marks in force: the topic read from its start to its end. */
 export async function readMarks(target: MarkTarget, now = Date.now()): Promise<HotKeyMark[]> {
   const topic = target.topic ?? "hotkeys.marks";
-  const kafka = new KafkaClient({ clientId: "weir-hotkeys-marks", brokers: target.brokers }).native;
+  const kafka = new KafkaClient({
+    clientId: "weir-hotkeys-marks",
+    brokers: target.brokers,
+    security: target.security,
+  }).native;
   const admin = kafka.admin();
   await admin.connect();
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());

@@ -64,6 +64,8 @@ const RecordFields = z.strictObject({
   scan: z.array(FieldPath).default([]),
   /** Fields replaced whole, whatever they hold, by a token of the given kind. */
   whole: z.record(FieldPath, z.string().min(1)).default({}),
+  /** Fields holding a URL or a query string: scanned, each parameter percent-decoded first. */
+  urls: z.array(FieldPath).default([]),
 });
 export type RecordFieldsConfig = z.output<typeof RecordFields>;
 
@@ -77,8 +79,9 @@ export const DEFAULT_RECORD_FIELDS: Record<string, RecordFieldsConfig> = {
       "attributes.email": "email",
       "attributes.cardNo": "card",
     },
+    urls: [],
   },
-  AccessLog: { scan: ["userAgent"], whole: {} },
+  AccessLog: { scan: ["userAgent"], whole: {}, urls: ["urlQuery", "referrer"] },
 };
 
 export const PiiConfigSchema = z

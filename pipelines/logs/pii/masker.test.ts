@@ -156,12 +156,31 @@ describe("masking records", () => {
     assert.doesNotThrow(() => mask(nullError));
   });
 
-  test("AccessLog: the user agent", () => {
+  test("AccessLog: the user agent, the query string and the referrer, their parameters decoded", () => {
     const mask = compileMasker<AccessLog>(accessLog, masker);
-    const rec = { userAgent: "live-android/8.4.1 (tel 13800138000)", clientIp: "111.200.107.138" } as AccessLog;
+    const rec = {
+      userAgent: "live-android/8.4.1 (tel 13800138000)",
+      clientIp: "111.200.107.138",
+      urlQuery: "from=feed&phone=%2B86%20138%200013%208000&mail=bob%40example.com&v=8.4.1",
+      referrer: "https://live.example.com/invite?by=13800138000&x=%E4%B8%AD#top",
+    } as AccessLog;
     mask(rec);
     assert.equal(rec.userAgent, masker.maskText("live-android/8.4.1 (tel 13800138000)"));
-    mask({ userAgent: null } as AccessLog);
+    const phone = masker.maskValue("phone", "13800138000");
+    const mail = masker.maskText("bob@example.com");
+    assert.equal(rec.urlQuery, `from=feed&phone=${phone}&mail=${mail}&v=8.4.1`);
+    assert.equal(rec.referrer, `https://live.example.com/invite?by=${phone}&x=%E4%B8%AD#top`, "the rest as it came");
+    const again = { ...rec };
+    mask(again);
+    assert.deepEqual(again, rec, "masking twice changes nothing");
+    // A phone's "+86" sent unescaped: "+" read as a space hides the number, so it is read as it came too.
+    const plus = { urlQuery: "by=+8613800138000&from=share", referrer: null } as AccessLog;
+    mask(plus);
+    assert.equal(plus.urlQuery, `by=${phone}&from=share`);
+    const plain = { urlQuery: "a=%ZZ&b=1+2", referrer: "https://x.example/p%20q" } as AccessLog;
+    mask(plain);
+    assert.deepEqual([plain.urlQuery, plain.referrer], ["a=%ZZ&b=1+2", "https://x.example/p%20q"], "untouched");
+    mask({ userAgent: null, urlQuery: null, referrer: null } as AccessLog);
   });
 
   test("chosen keys of a map, whole or scanned, and a nested record's field", () => {
@@ -179,8 +198,8 @@ describe("masking records", () => {
 
   test("configured record types replace their defaults; the others keep theirs", () => {
     const m = new PiiMasker({ fields: { AppLog: { scan: ["message"] } } }, key);
-    assert.deepEqual(m.config.fields.AppLog, { scan: ["message"], whole: {} });
-    assert.deepEqual(m.config.fields.AccessLog, { scan: ["userAgent"], whole: {} });
+    assert.deepEqual(m.config.fields.AppLog, { scan: ["message"], whole: {}, urls: [] });
+    assert.deepEqual(m.config.fields.AccessLog, { scan: ["userAgent"], whole: {}, urls: ["urlQuery", "referrer"] });
     const rec = appRecord();
     compileMasker<AppLog>(appLog, m)(rec);
     assert.equal(rec.attributes.phone, "+86 170 1234 5678", "no longer masked whole");
@@ -204,5 +223,12 @@ describe("masking records", () => {
         /unknown kind "ssn"/.test(e.message),
     );
     assert.throws(() => compileMasker({ name: "Other", fields: [] }, masker), /no fields configured for Other/);
+    assert.throws(
+      () => compileMasker(accessLog, masker, { scan: ["urlQuery"], whole: {}, urls: ["urlQuery", "status"] }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /urlQuery is also scanned/.test(e.message) &&
+        /urls: status: AccessLog has no string field/.test(e.message),
+    );
   });
 });

@@ -6,6 +6,7 @@ import type { BuiltinKind, PiiConfig, PiiConfigInput, RecordFieldsConfig } from 
 import { normaliserOf, PiiDetector, type PiiDetectorOptions, PiiMatches } from "./detector.ts";
 import type { PiiKey } from "./key.ts";
 import { displayOf, normaliseBuiltin, PiiTokenizer } from "./token.ts";
+import { maskUrl } from "./url.ts";
 
 export class PiiMasker {
   readonly detector: PiiDetector;
@@ -119,7 +120,9 @@ type FieldOp = (rec: AnyRecord) => void;
 export function compileMasker<T extends object>(
   schema: RecordSchema,
   masker: PiiMasker,
-  fields: RecordFieldsConfig | undefined = masker.config.fields[schema.name],
+  fields: (Omit<RecordFieldsConfig, "urls"> & { urls?: readonly string[] }) | undefined = masker.config.fields[
+    schema.name
+  ],
 ): (rec: T) => T {
   if (!fields) {
     throw new ConfigError("pii configuration", [
@@ -147,6 +150,19 @@ export function compileMasker<T extends object>(
   for (const [path, kind] of Object.entries(fields.whole)) {
     if (masker.detector.kindIndex(kind) < 0) problems.push(`${path}: unknown kind "${kind}"`);
     rule(path.split(".")[0] as string).whole.set(path, kind);
+  }
+
+  for (const path of fields.urls ?? []) {
+    const field = schema.fields.find((f) => f.name === path);
+    if (!field || nonNull(field.type) !== "string") {
+      problems.push(`urls: ${path}: ${schema.name} has no string field "${path}"`);
+      continue;
+    }
+    if (byField.has(path)) problems.push(`urls: ${path} is also scanned or masked whole; name it once`);
+    ops.push((rec) => {
+      const v = rec[path];
+      if (typeof v === "string") rec[path] = maskUrl(masker, v);
+    });
   }
 
   for (const [top, r] of byField) {

@@ -12,7 +12,12 @@ export function toClickHouseWhere(node: SearchNode, schema: LogSchema = LOG_SCHE
 }
 
 class ChCompiler {
-  constructor(private readonly schema: LogSchema) {}
+  /** Columns of the keyword fields bare words search besides the text. */
+  private readonly bareFields: string[];
+
+  constructor(private readonly schema: LogSchema) {
+    this.bareFields = schema.fields.filter((f) => f.bare !== undefined && f.kind === "keyword").map((f) => f.ch);
+  }
 
   compile(n: SearchNode): string {
     switch (n.type) {
@@ -23,8 +28,15 @@ class ChCompiler {
         return `(${n.children.map((c) => this.compile(c)).join(n.type === "and" ? " AND " : " OR ")})`;
       case "not":
         return `NOT (${this.compile(n.child)})`;
-      case "phrase":
-        return `positionCaseInsensitiveUTF8(${this.column(n.target)}, ${quoteString(n.text)}) > 0`;
+      case "phrase": {
+        const text = quoteString(n.text);
+        const phrase = `positionCaseInsensitiveUTF8(${this.column(n.target)}, ${text}) > 0`;
+        if (!n.bare) return phrase;
+        // Typed without a field: the logger and any attribute's whole value too, as in Elasticsearch.
+        const also = this.bareFields.map((c) => `positionCaseInsensitiveUTF8(${c}, ${text}) > 0`);
+        if (this.schema.bareAttributes) also.push(`has(${this.schema.clickhouse.attrValues}, ${text})`);
+        return also.length === 0 ? phrase : `(${[phrase, ...also].join(" OR ")})`;
+      }
       case "equals": {
         const numeric = n.target.field?.kind === "integer" || n.target.field?.kind === "id";
         const values = n.values.map((v) => (numeric ? number(v) : quoteString(v)));
@@ -35,8 +47,15 @@ class ChCompiler {
         const pattern = n.parts.map(escapeLike).join("%");
         if (n.target.field?.kind === "text") {
           // A word anywhere in the text, in any case, like the analysed text field in Elasticsearch.
-          const around = `${n.parts[0] === "" ? "" : "%"}${pattern.toLowerCase()}${n.parts[n.parts.length - 1] === "" ? "" : "%"}`;
-          return `like(lowerUTF8(${this.column(n.target)}), ${quoteString(around)})`;
+          const around = quoteString(
+            `${n.parts[0] === "" ? "" : "%"}${pattern.toLowerCase()}${n.parts[n.parts.length - 1] === "" ? "" : "%"}`,
+          );
+          const words = `like(lowerUTF8(${this.column(n.target)}), ${around})`;
+          if (!n.bare) return words;
+          const also = this.bareFields.map((c) => `like(lowerUTF8(${c}), ${around})`);
+          if (this.schema.bareAttributes)
+            also.push(`arrayExists(x -> like(x, ${quoteString(pattern)}), ${this.schema.clickhouse.attrValues})`);
+          return also.length === 0 ? words : `(${[words, ...also].join(" OR ")})`;
         }
         return `like(${this.column(n.target)}, ${quoteString(pattern)})`;
       }

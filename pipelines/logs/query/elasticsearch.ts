@@ -2,7 +2,7 @@
 // must (full text), must_not and should; term/terms, prefix, wildcard, range and exists on keyword
 // and numeric fields, match_phrase on text, keyed subfields of the `flattened` attributes field.
 import { QueryError } from "./ast.ts";
-import { LOG_SCHEMA, type LogSchema } from "./fields.ts";
+import { LOG_SCHEMA, type LogField, type LogSchema } from "./fields.ts";
 import type { SearchNode, Target } from "./resolve.ts";
 
 export type EsQuery = Record<string, unknown>;
@@ -12,10 +12,15 @@ export function toElasticsearch(node: SearchNode, query: string, schema: LogSche
 }
 
 class EsCompiler {
+  /** The keyword fields bare words search besides the text. */
+  private readonly bareFields: LogField[];
+
   constructor(
     private readonly query: string,
     private readonly schema: LogSchema,
-  ) {}
+  ) {
+    this.bareFields = schema.fields.filter((f) => f.bare !== undefined && f.kind === "keyword");
+  }
 
   compile(n: SearchNode): EsQuery {
     switch (n.type) {
@@ -41,8 +46,18 @@ class EsCompiler {
         return { bool: { should: n.children.map((c) => this.compile(c)), minimum_should_match: 1 } };
       case "not":
         return { bool: { must_not: [this.compile(n.child)] } };
-      case "phrase":
-        return { match_phrase: { [this.name(n.target)]: n.text } };
+      case "phrase": {
+        const phrase = { match_phrase: { [this.name(n.target)]: n.text } };
+        if (!n.bare) return phrase;
+        // Typed without a field: the logger (whole, and word by word) and any attribute's whole value too.
+        const also: EsQuery[] = [];
+        for (const f of this.bareFields) {
+          also.push({ term: { [f.es]: n.text } });
+          if (f.bare?.esWords !== undefined) also.push({ match_phrase: { [f.bare.esWords]: n.text } });
+        }
+        if (this.schema.bareAttributes) also.push({ term: { [this.schema.elasticsearch.attributes]: n.text } });
+        return also.length === 0 ? phrase : { bool: { should: [phrase, ...also], minimum_should_match: 1 } };
+      }
       case "equals": {
         const numeric = n.target.field?.kind === "integer";
         const values = n.values.map((v) => (numeric ? Number(v) : v));
@@ -53,7 +68,20 @@ class EsCompiler {
         const name = this.name(n.target);
         if (n.target.field?.kind === "text") {
           // Matches single words of the analysed text, which are lowercase.
-          return { wildcard: { [name]: { value: wildcardPattern(n.parts).toLowerCase(), case_insensitive: true } } };
+          const words = (field: string) => ({
+            wildcard: { [field]: { value: wildcardPattern(n.parts).toLowerCase(), case_insensitive: true } },
+          });
+          if (!n.bare) return words(name);
+          const also: EsQuery[] = [];
+          for (const f of this.bareFields) {
+            also.push({ wildcard: { [f.es]: { value: wildcardPattern(n.parts) } } });
+            if (f.bare?.esWords !== undefined) also.push(words(f.bare.esWords));
+          }
+          if (this.schema.bareAttributes)
+            also.push({ wildcard: { [this.schema.elasticsearch.attributes]: { value: wildcardPattern(n.parts) } } });
+          return also.length === 0
+            ? words(name)
+            : { bool: { should: [words(name), ...also], minimum_should_match: 1 } };
         }
         const prefixOnly = n.parts.length === 2 && n.parts[1] === "";
         if (prefixOnly) return { prefix: { [name]: { value: n.parts[0] } } };

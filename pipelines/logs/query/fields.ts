@@ -30,11 +30,19 @@ export interface LogField {
   ch: string;
   /** Stored through the PII masker: a phone number typed in a query is searched as its token. */
   masked: boolean;
+  /**
+   * A keyword field bare words also search (the text field is always searched): a Java class typed as
+   * a bare word finds the lines that class logged. `esWords` is its subfield analysed into words (the
+   * class's simple name finds it); where an older index lacks it, the whole value still matches.
+   */
+  bare?: { esWords?: string };
   description: string;
 }
 
 export interface LogSchema {
   fields: readonly LogField[];
+  /** Bare words also match a whole attribute value (any key). */
+  bareAttributes: boolean;
   elasticsearch: {
     /** The `flattened` field holding the attributes. */
     attributes: string;
@@ -57,6 +65,7 @@ export interface LogSchema {
 export const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"] as const;
 
 export const LOG_SCHEMA: LogSchema = {
+  bareAttributes: true,
   fields: [
     {
       name: "message",
@@ -128,7 +137,26 @@ export const LOG_SCHEMA: LogSchema = {
       es: "log.logger",
       ch: "logger",
       masked: false,
-      description: "the logger or component",
+      bare: { esWords: "log.logger.words" },
+      description: "the logger or component; bare words search it too (com.live.gift.GiftController, GiftController)",
+    },
+    {
+      name: "query",
+      aliases: ["url.query", "urlQuery", "url_query"],
+      kind: "text",
+      es: "url.query",
+      ch: "url_query",
+      masked: true,
+      description: "the request URL's query string (access logs), without the '?': query:\"from=feed\"",
+    },
+    {
+      name: "referrer",
+      aliases: ["referer", "http.request.referrer"],
+      kind: "text",
+      es: "http.request.referrer",
+      ch: "referrer",
+      masked: true,
+      description: "the page the request came from (access logs), the Referer header",
     },
     {
       name: "latency",
@@ -161,13 +189,13 @@ export const LOG_SCHEMA: LogSchema = {
   elasticsearch: {
     attributes: "attributes",
     durationUnitNs: 1, // ECS event.duration is in nanoseconds
-    maskedText: ["message", "error.message", "error.stack_trace"],
+    maskedText: ["message", "error.message", "error.stack_trace", "url.query", "http.request.referrer"],
   },
   clickhouse: {
     attrKeys: "attr_keys",
     attrValues: "attr_values",
     durationUnitNs: 1000, // latency_us
-    maskedText: ["message", "error_message", "error_stack"],
+    maskedText: ["message", "error_message", "error_stack", "url_query", "referrer"],
   },
 };
 
@@ -195,6 +223,10 @@ export function checkSchema(schema: LogSchema): void {
   const seen = new Map<string, string>();
   for (const f of schema.fields) {
     if (!ES_NAME.test(f.es)) throw new Error(`log schema: "${f.es}" is no Elasticsearch field name`);
+    if (f.bare && f.kind !== "keyword" && f.kind !== "text")
+      throw new Error(`log schema: bare words cannot search ${f.name}`);
+    if (f.bare?.esWords !== undefined && !ES_NAME.test(f.bare.esWords))
+      throw new Error(`log schema: "${f.bare.esWords}" is no Elasticsearch field name`);
     if (!SQL_NAME.test(f.ch)) throw new Error(`log schema: "${f.ch}" is no plain ClickHouse column name`);
     for (const n of [f.name, ...f.aliases]) {
       const key = n.toLowerCase();

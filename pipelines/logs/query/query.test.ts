@@ -16,6 +16,25 @@ const limits = queryLimits({ leadingWildcards: true });
 const es = (q: string) => compileLogQuery(q, { pii, limits }).elasticsearch;
 const ch = (q: string) => compileLogQuery(q, { pii, limits }).clickhouse;
 
+/** A word or phrase typed without a field: the message, the logger (whole and word by word), any attribute's value. */
+function bareEs(text: string): object {
+  return {
+    bool: {
+      should: [
+        { match_phrase: { message: text } },
+        { term: { "log.logger": text } },
+        { match_phrase: { "log.logger.words": text } },
+        { term: { attributes: text } },
+      ],
+      minimum_should_match: 1,
+    },
+  };
+}
+function bareCh(text: string): string {
+  const q = `'${text}'`;
+  return `(positionCaseInsensitiveUTF8(message, ${q}) > 0 OR positionCaseInsensitiveUTF8(logger, ${q}) > 0 OR has(attr_values, ${q}))`;
+}
+
 function queryError(q: string, check: (e: QueryError) => void, options: ResolveOptions = { pii, limits }): void {
   assert.throws(
     () => compileLogQuery(q, options),
@@ -39,11 +58,23 @@ describe("both stores, query by query", () => {
     ["level >= warn", { terms: { "log.level": ["WARN", "ERROR", "FATAL"] } }, "level IN ('WARN', 'ERROR', 'FATAL')"],
     ["level < info", { terms: { "log.level": ["TRACE", "DEBUG"] } }, "level IN ('TRACE', 'DEBUG')"],
     ["level:*", { exists: { field: "log.level" } }, "1"],
-    ["timeout", { match_phrase: { message: "timeout" } }, "positionCaseInsensitiveUTF8(message, 'timeout') > 0"],
+    ["timeout", bareEs("timeout"), bareCh("timeout")],
+    ['"read timed out"', bareEs("read timed out"), bareCh("read timed out")],
+    ["com.live.gift.GiftController", bareEs("com.live.gift.GiftController"), bareCh("com.live.gift.GiftController")],
     [
-      '"read timed out"',
-      { match_phrase: { message: "read timed out" } },
-      "positionCaseInsensitiveUTF8(message, 'read timed out') > 0",
+      "GiftCont*",
+      {
+        bool: {
+          should: [
+            { wildcard: { message: { value: "giftcont*", case_insensitive: true } } },
+            { wildcard: { "log.logger": { value: "GiftCont*" } } },
+            { wildcard: { "log.logger.words": { value: "giftcont*", case_insensitive: true } } },
+            { wildcard: { attributes: { value: "GiftCont*" } } },
+          ],
+          minimum_should_match: 1,
+        },
+      },
+      "(like(lowerUTF8(message), '%giftcont%') OR like(lowerUTF8(logger), '%giftcont%') OR arrayExists(x -> like(x, 'GiftCont%'), attr_values))",
     ],
     ["msg:timeout", { match_phrase: { message: "timeout" } }, "positionCaseInsensitiveUTF8(message, 'timeout') > 0"],
     [
@@ -116,22 +147,22 @@ describe("both stores, query by query", () => {
       "timeout OR refused",
       {
         bool: {
-          should: [{ match_phrase: { message: "timeout" } }, { match_phrase: { message: "refused" } }],
+          should: [bareEs("timeout"), bareEs("refused")],
           minimum_should_match: 1,
         },
       },
-      "(positionCaseInsensitiveUTF8(message, 'timeout') > 0 OR positionCaseInsensitiveUTF8(message, 'refused') > 0)",
+      `(${bareCh("timeout")} OR ${bareCh("refused")})`,
     ],
     [
       "(service:gift-svc OR service:pay-svc) AND NOT status:200 timeout",
       {
         bool: {
-          must: [{ match_phrase: { message: "timeout" } }],
+          must: [bareEs("timeout")],
           filter: [{ terms: { "service.name": ["gift-svc", "pay-svc"] } }],
           must_not: [{ term: { "http.response.status_code": 200 } }],
         },
       },
-      "(service IN ('gift-svc', 'pay-svc') AND NOT (status = 200) AND positionCaseInsensitiveUTF8(message, 'timeout') > 0)",
+      `(service IN ('gift-svc', 'pay-svc') AND NOT (status = 200) AND ${bareCh("timeout")})`,
     ],
     [
       "service:gift-svc (level:error OR latency > 1s)",
@@ -321,13 +352,19 @@ describe("PII in queries", () => {
     es: {
       bool: {
         should: [
-          { multi_match: { query: token, type: "phrase", fields: ["message", "error.message", "error.stack_trace"] } },
+          {
+            multi_match: {
+              query: token,
+              type: "phrase",
+              fields: ["message", "error.message", "error.stack_trace", "url.query", "http.request.referrer"],
+            },
+          },
           { wildcard: { attributes: { value: `*[${token}]*` } } },
         ],
         minimum_should_match: 1,
       },
     },
-    ch: `(position(message, '${token}') > 0 OR position(error_message, '${token}') > 0 OR position(error_stack, '${token}') > 0 OR arrayExists(x -> position(x, '${token}') > 0, attr_values))`,
+    ch: `(position(message, '${token}') > 0 OR position(error_message, '${token}') > 0 OR position(error_stack, '${token}') > 0 OR position(url_query, '${token}') > 0 OR position(referrer, '${token}') > 0 OR arrayExists(x -> position(x, '${token}') > 0, attr_values))`,
   });
 
   test("a bare phone number is searched as its token wherever masked values are kept", () => {
@@ -356,7 +393,12 @@ describe("PII in queries", () => {
     assert.equal(ch("bob@example.com"), everywhere(piiToken("email", "bob@example.com", key)).ch);
   });
 
-  test("in a field: one attribute, or the message only", () => {
+  test("in a field: one attribute, the message, the query string", () => {
+    assert.deepEqual(es("query:13800138000"), { match_phrase: { "url.query": PHONE } });
+    assert.equal(ch("url.query:13800138000"), `position(url_query, '${PHONE}') > 0`);
+    assert.deepEqual(es('referrer:"https://live.example.com/room/7"'), {
+      match_phrase: { "http.request.referrer": "https://live.example.com/room/7" },
+    });
     assert.deepEqual(es("attr.phone:13800138000"), {
       bool: {
         filter: [{ exists: { field: "attributes.phone" } }, { wildcard: { attributes: { value: `*[${PHONE}]*` } } }],
@@ -370,7 +412,8 @@ describe("PII in queries", () => {
   test("among other words: the phrase searched as the pipeline stored it, masked", () => {
     const masked = `call 138****8000[${PHONE}] now`;
     assert.equal(pii.maskText("call 13800138000 now"), masked);
-    assert.deepEqual(es('"call 13800138000 now"'), { match_phrase: { message: masked } });
+    assert.deepEqual(es('"call 13800138000 now"'), bareEs(masked));
+    assert.deepEqual(es('msg:"call 13800138000 now"'), { match_phrase: { message: masked } });
     assert.equal(ch('attr.note:"call 13800138000 now"'), `attr_values[indexOf(attr_keys, 'note')] = '${masked}'`);
   });
 

@@ -32,12 +32,15 @@ export type SearchNode =
   | { type: "and"; children: SearchNode[] }
   | { type: "or"; children: SearchNode[] }
   | { type: "not"; child: SearchNode }
-  /** Full text on a text field (message): the words in this order. */
-  | { type: "phrase"; target: Target; text: string }
+  /**
+   * Full text on a text field (message): the words in this order. `bare`: typed without a field, so it
+   * also matches the keyword fields bare words search (the logger) and whole attribute values.
+   */
+  | { type: "phrase"; target: Target; text: string; bare?: true }
   /** One of these exact values (levels uppercased; integers and ids as digit strings). */
   | { type: "equals"; target: Target; values: string[] }
-  /** `parts` joined by "any characters". */
-  | { type: "wildcard"; target: Target; parts: string[]; span: Span }
+  /** `parts` joined by "any characters"; `bare` as for a phrase. */
+  | { type: "wildcard"; target: Target; parts: string[]; span: Span; bare?: true }
   | { type: "exists"; target: Target }
   /** Bounds in the field's unit: whole numbers, or nanoseconds for durations. */
   | { type: "range"; target: Target; gte?: number; gt?: number; lte?: number; lt?: number }
@@ -304,14 +307,17 @@ class Resolver {
           }
         }
       }
-      return this.wildcard(target, value);
+      const w = this.wildcard(target, value);
+      return bare && w.type === "wildcard" ? { ...w, bare: true } : w;
     }
     if (masked) {
       const rewritten = this.rewritePii(target, value, bare);
       if (rewritten) return rewritten;
     }
     if (target.attribute !== undefined) return { type: "equals", target, values: [value.text] };
-    return { type: "phrase", target, text: value.text };
+    return bare
+      ? { type: "phrase", target, text: value.text, bare: true }
+      : { type: "phrase", target, text: value.text };
   }
 
   private rewritePii(target: Target, value: Value, bare: boolean): SearchNode | undefined {
@@ -332,7 +338,7 @@ class Resolver {
     // PII among other words: the stores hold the line masked, so search for it masked.
     const text = masker.maskText(value.text);
     if (target.attribute !== undefined) return { type: "equals", target, values: [text] };
-    return { type: "phrase", target, text };
+    return bare ? { type: "phrase", target, text, bare: true } : { type: "phrase", target, text };
   }
 
   private piiField(ref: FieldRef, kind: (typeof PII_FIELDS)[string], value: Value): SearchNode {

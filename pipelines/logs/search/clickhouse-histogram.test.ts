@@ -27,7 +27,7 @@ const histogram = new ClickHouseLogHistogram({
 test("the SQL: buckets on ts_ms, partitions pruned on ts, the query, services and levels; values quoted", () => {
   const from = NOW - 3_600_000 + 250;
   const sql = histogram.sql(
-    { from, to: NOW, query: "upstream", services: ["gift-svc", "o'brien"], levels: ["warn+"] },
+    { from, to: NOW, query: "msg:upstream", services: ["gift-svc", "o'brien"], levels: ["warn+"] },
     60_000,
   );
   assert.equal(

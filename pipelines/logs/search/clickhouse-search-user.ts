@@ -45,10 +45,11 @@ export const SEARCH_QUOTA = [
 ] as const;
 
 /**
- * The users.d file: the user (loopback only, no password, like the local stack's default; it reads any
+ * The users.d file: the user (loopback only; no password, like the local stack's default, unless its
+ * SHA-256 is given, as `weir stack up` does with `security` on; it reads any
  * database, so that tests' databases of their own are searched as weir's is), its profile and quota.
  */
-export function searchUserXml(): string {
+export function searchUserXml(passwordSha256Hex?: string): string {
   const settings = Object.entries({ ...SEARCH_QUERY_SETTINGS, ...PROFILE_ONLY })
     .map(([k, v]) => `      <${k}>${v}</${k}>`)
     .join("\n");
@@ -68,7 +69,7 @@ ${settings}
   </profiles>
   <users>
     <${SEARCH_USER}>
-      <password></password>
+      ${passwordSha256Hex === undefined ? "<password></password>" : `<password_sha256_hex>${passwordSha256Hex}</password_sha256_hex>`}
       <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
       <profile>${SEARCH_USER}</profile>
       <quota>${SEARCH_USER}</quota>

@@ -1,6 +1,7 @@
 // A log line as search returns it: the same shape for app and access lines, in names that do not
 // depend on the store (the OpenAPI document describes it as LogHit). `id` is the document's _id, what
-// `weir logs context <id>` takes.
+// `weir logs context <id>` takes. Every field a stored document holds is in the hit (hit.test.ts walks
+// the documents' leaves), so `weir logs search --json` and the console's JSON view show the whole line.
 import type { LogDocument } from "../documents.ts";
 
 export interface LogHit {
@@ -24,11 +25,25 @@ export interface LogHit {
   /** Access lines: the request. */
   method?: string;
   endpoint?: string;
+  /** The URL's query string, without the '?' (PII masked). */
+  urlQuery?: string;
   status?: number;
   latencyMs?: number;
+  /** The request's id, as the service logged it. */
+  requestId?: string;
+  bytesIn?: number;
+  bytesOut?: number;
+  /** The page the request came from (PII masked). */
+  referrer?: string;
+  userAgent?: string;
+  /** Access lines: the availability hierarchy above the service. */
+  app?: string;
+  system?: string;
   /** The service that called (access lines of internal calls). */
   caller?: string;
   uid?: string;
+  deviceId?: string;
+  roomId?: number;
   clientIp?: string;
   error?: { type?: string; code?: string; message?: string; stack?: string };
   attributes?: Record<string, string>;
@@ -67,9 +82,19 @@ export function toLogHit(raw: RawHit): LogHit {
     hit.status = d.http.response?.status_code;
   }
   if (d.url?.path !== undefined) hit.endpoint = d.url.path;
+  if (d.url?.query !== undefined) hit.urlQuery = d.url.query;
   if (d.event?.duration !== undefined) hit.latencyMs = d.event.duration / 1e6;
+  if (d.http?.request?.id !== undefined) hit.requestId = d.http.request.id;
+  if (d.http?.request?.body?.bytes !== undefined) hit.bytesIn = d.http.request.body.bytes;
+  if (d.http?.response?.body?.bytes !== undefined) hit.bytesOut = d.http.response.body.bytes;
+  if (d.http?.request?.referrer !== undefined) hit.referrer = d.http.request.referrer;
+  if (d.user_agent?.original !== undefined) hit.userAgent = d.user_agent.original;
+  if (d.weir?.app !== undefined) hit.app = d.weir.app;
+  if (d.weir?.system !== undefined) hit.system = d.weir.system;
   if (d.weir?.caller !== undefined) hit.caller = d.weir.caller;
   if (d.user?.id !== undefined) hit.uid = d.user.id;
+  if (d.device?.id !== undefined) hit.deviceId = d.device.id;
+  if (d.weir?.room_id !== undefined) hit.roomId = d.weir.room_id;
   if (d.client?.ip !== undefined) hit.clientIp = d.client.ip;
   if (d.error) {
     const e: NonNullable<LogHit["error"]> = {};

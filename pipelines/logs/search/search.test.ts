@@ -16,7 +16,7 @@ const search = new LogSearch({ client, prefix: "t_logs", pii: new PiiMasker({}, 
 
 test("the filter of a request: the compiled query, the services, the levels", () => {
   const { filter, services } = search.compileFilter({
-    query: "service:gift-svc timeout",
+    query: "service:gift-svc msg:timeout",
     services: ["gift-svc"],
     levels: ["warn+"],
   });
