@@ -500,6 +500,7 @@ export class PiiDetector {
       while (digitValue(s.charCodeAt(start)) < 0) start++;
       let digits = "";
       let count = 0;
+      let apart = false; // the first two digits (86?) stand apart from the rest
       let end = start;
       let p = start;
       while (p < n) {
@@ -512,19 +513,22 @@ export class PiiDetector {
         }
         let q = p;
         while (q < n && q - p < MAX_SEPARATORS && isPhoneSeparator(s.charCodeAt(q))) q++;
-        if (q > p && q < n && digitValue(s.charCodeAt(q)) >= 0) p = q;
-        else break;
+        if (q > p && q < n && digitValue(s.charCodeAt(q)) >= 0) {
+          if (count === 2) apart = true;
+          p = q;
+        } else break;
       }
       floor = re.lastIndex = end;
       if (k < found && (out.starts[k] as number) < end) continue; // overlaps what the digit scan found
+      const before = s.charCodeAt(start - 1);
+      const plus = before === 43 || before === 0xff0b; // +86, ＋８６
       let value: string | undefined;
       if (count === 11) value = digits;
-      else if (count === 13 && digits.startsWith("86")) value = digits.slice(2);
+      // 86 and 11 digits in one run is a phone after a + or with the 86 set apart, as the digit scan reads it
+      else if (count === 13 && digits.startsWith("86") && (plus || apart)) value = digits.slice(2);
       else if (count === 15 && digits.startsWith("0086")) value = digits.slice(4);
       if (value === undefined || !mobileAt(value, 0)) continue;
-      let from = start;
-      const before = s.charCodeAt(start - 1);
-      if (count > 11 && (before === 43 || before === 0xff0b)) from--; // +86, ＋８６
+      const from = count > 11 && plus ? start - 1 : start;
       if (from > 0 && joinsNumber(s.charCodeAt(from - 1))) continue;
       if (from >= 2 && s.charCodeAt(from - 1) === 46 && digitValue(s.charCodeAt(from - 2)) >= 0) continue;
       if (end < n && (joinsNumber(s.charCodeAt(end)) || s.charCodeAt(end) === 64)) continue;
