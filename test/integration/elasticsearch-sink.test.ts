@@ -133,22 +133,24 @@ test("the logs template installs once per version and shapes each new daily inde
     const v2 = logsTemplates({ prefix, name: prefix });
     const mappings2 = v2.components[1]?.body;
     assert.ok(mappings2);
-    mappings2.version = 2;
+    // One past the version the repository ships (infra/elasticsearch), whatever it is now.
+    const shipped = Number(mappings2.version ?? 0);
+    mappings2.version = shipped + 1;
     const props = (mappings2.template.mappings as { properties: Record<string, unknown> }).properties;
     props.labels = { properties: { team: { type: "keyword" } } };
     const upgraded = await installTemplates(es, v2, { logger: quiet });
     assert.deepEqual(
       upgraded.map((t) => [t.action, t.installed]),
       [
-        ["unchanged", 1],
-        ["updated", 1],
-        ["unchanged", 1],
+        ["unchanged", set.components[0]?.body.version],
+        ["updated", shipped],
+        ["unchanged", set.indexTemplates[0]?.body.version],
       ],
     );
     const older = await installTemplates(es, set, { logger: quiet });
     assert.equal(older[1]?.action, "newer-kept");
     const got = await es.cluster.getComponentTemplate({ name: `${prefix}-mappings` });
-    assert.equal(got.component_templates[0]?.component_template.version, 2);
+    assert.equal(got.component_templates[0]?.component_template.version, shipped + 1);
 
     sink.write(rec(appLog(1, "gift-svc", DAY1)));
     await sink.flush();
@@ -162,7 +164,7 @@ test("the logs template installs once per version and shapes each new daily inde
     assert.equal(mapping.properties.attributes?.type, "flattened");
     assert.equal(mapping.properties["@timestamp"]?.type, "date");
     assert.equal(mapping.properties.client?.properties?.ip?.type, "ip");
-    assert.equal(mapping.properties.labels?.properties?.team?.type, "keyword", "the version 2 mapping applied");
+    assert.equal(mapping.properties.labels?.properties?.team?.type, "keyword", "the newer mapping applied");
     const settings = (await es.indices.getSettings({ index }))[index]?.settings?.index as Record<string, unknown>;
     assert.equal(settings.refresh_interval, "1s");
     assert.equal(settings.number_of_shards, "1");
