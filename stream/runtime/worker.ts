@@ -26,6 +26,7 @@ import { Checkpoint } from "./checkpoint.ts";
 import { prepareInternalTopics } from "./internal-topics.ts";
 import { serveObservability, WorkerMetrics, type WorkerView } from "./observability.ts";
 import type { OwnedTask } from "./owned-task.ts";
+import { DEFAULT_PURGE_INTERVAL_MS, RepartitionPurge } from "./repartition-purge.ts";
 import { RecordFailure } from "./task.ts";
 import { TaskOutputs } from "./task-outputs.ts";
 
@@ -44,6 +45,11 @@ export interface WorkerOptions {
    * the fraud pipeline's rule snapshots, does it here, at once for every task of the worker).
    */
   onCheckpoint?: () => void;
+  /**
+   * How often, at most, the records of repartition topics the worker's checkpoints have committed
+   * are deleted (they are kept without a retention until then). Default 30 s; 0: never.
+   */
+  purgeInterval?: number;
   /** More to show on /health (merged into its detail). */
   health?: () => Record<string, unknown>;
   /**
@@ -89,6 +95,7 @@ export class StreamWorker implements WorkerView {
   private assigned!: AssignedTasks;
   private restorer!: ChangelogReader;
   private checkpointer!: Checkpoint<OwnedTask>;
+  private purger: RepartitionPurge | null = null;
   private readonly lock = new Mutex();
   private readonly lagByPartition = new Map<string, { topic: string; partition: number; lag: number }>();
   private lastCheckpoint = Date.now();
@@ -144,7 +151,7 @@ export class StreamWorker implements WorkerView {
     const { partitionCounts, taskCounts } = await this.untilKafkaAnswers(async () => {
       await this.admin?.close().catch(() => {});
       this.admin = this.kafka.admin();
-      return prepareInternalTopics(this.admin, topology);
+      return prepareInternalTopics(this.admin, topology, log);
     });
     const admin = this.admin as StreamAdmin;
     const sendBatch = this.options.sendBatch ?? 2000;
@@ -189,6 +196,13 @@ export class StreamWorker implements WorkerView {
       keepMembership: () => this.keepMembership(),
       taskFailed: (t, e, timedOut) => this.assigned.lost(t, e, timedOut),
       commitSeconds: metrics.commitSeconds,
+    });
+    this.purger = new RepartitionPurge({
+      admin,
+      repartitionTopics: new Set(topology.internalTopics.repartition),
+      intervalMs: this.options.purgeInterval ?? DEFAULT_PURGE_INTERVAL_MS,
+      log,
+      purges: metrics.repartitionPurges,
     });
     await this.untilKafkaAnswers(() => consumer.connect());
     await consumer.subscribe(topology.inputTopics);
@@ -258,6 +272,7 @@ export class StreamWorker implements WorkerView {
     await this.assigned?.closeAll();
     await this.outputs?.sharedProducer.close().catch(() => {});
     for (const s of this.outputs?.sinks ?? []) await s.close().catch(() => {});
+    await this.purger?.settled();
     await this.admin?.close().catch(() => {});
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.log.info(`worker of ${this.appId} stopped`);
@@ -383,7 +398,8 @@ export class StreamWorker implements WorkerView {
 
   private async checkpoint(): Promise<void> {
     this.lastCheckpoint = Date.now();
-    await this.checkpointer.commit(this.assigned.running());
+    const committed = await this.checkpointer.commit(this.assigned.running());
+    this.purger?.committed(committed);
     this.options.onCheckpoint?.();
   }
 
