@@ -25,7 +25,7 @@ import {
   type TransactionalProducer,
 } from "./stream-client.ts";
 
-const { AssignerProtocol, CompressionTypes, ConfigResourceTypes } = kafkajs;
+const { AssignerProtocol, CompressionTypes, ConfigResourceTypes, ConfigSource } = kafkajs;
 
 const ASSIGNER_NAME = "weir-task-sticky";
 
@@ -401,6 +401,61 @@ class KafkaAdmin implements StreamAdmin {
       for (const p of t.partitions) out.set(`${t.topic}#${p.partition}`, p.offset);
     }
     return out;
+  }
+
+  /** Topic-level configs (source TOPIC_CONFIG): what was set on the topic, not the broker's defaults. */
+  async topicConfigs(topics: string[]): Promise<Map<string, Record<string, string>>> {
+    const out = new Map<string, Record<string, string>>();
+    const existing = (await this.partitionCounts(topics)).keys();
+    const resources = [...existing].map((name) => ({ type: ConfigResourceTypes.TOPIC, name }));
+    if (resources.length === 0) return out;
+    const a = await this.ready();
+    const described = await a.describeConfigs({ includeSynonyms: false, resources });
+    for (const r of described.resources) {
+      const config: Record<string, string> = {};
+      for (const e of r.configEntries) {
+        if (e.configSource === ConfigSource.TOPIC_CONFIG && e.configValue !== null)
+          config[e.configName] = e.configValue;
+      }
+      out.set(r.resourceName, config);
+    }
+    return out;
+  }
+
+  /**
+   * kafkajs has no IncrementalAlterConfigs, and AlterConfigs replaces every config set on the topic:
+   * the topic's own configs are read and sent back with `set` merged in. A sensitive one (its value
+   * is not readable) would be lost, so such a topic is refused.
+   */
+  async alterTopicConfig(topic: string, set: Record<string, string>): Promise<void> {
+    const a = await this.ready();
+    const described = await a.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic }],
+    });
+    const own = (described.resources[0]?.configEntries ?? []).filter(
+      (e) => e.configSource === ConfigSource.TOPIC_CONFIG,
+    );
+    const secret = own.find((e) => e.isSensitive || e.configValue === null);
+    if (secret) throw new Error(`${topic} has a sensitive config ${secret.configName}: not altered, it would be lost`);
+    const merged: Record<string, string> = Object.fromEntries(own.map((e) => [e.configName, e.configValue]));
+    Object.assign(merged, set);
+    await a.alterConfigs({
+      validateOnly: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: topic,
+          configEntries: Object.entries(merged).map(([name, value]) => ({ name, value })),
+        },
+      ],
+    });
+  }
+
+  async deleteRecords(topic: string, partitions: Array<{ partition: number; offset: string }>): Promise<void> {
+    if (partitions.length === 0) return;
+    const a = await this.ready();
+    await a.deleteTopicRecords({ topic, partitions });
   }
 
   async close(): Promise<void> {

@@ -78,6 +78,15 @@ export interface StreamAdmin {
   offsets(topic: string): Promise<Map<number, { low: string; high: string }>>;
   /** Committed offsets of a group, keyed `topic#partition`; "-1" where nothing is committed. */
   committed(groupId: string, topics: string[]): Promise<Map<string, string>>;
+  /** The configs set on each topic itself (not the broker's defaults), of the topics that exist. */
+  topicConfigs(topics: string[]): Promise<Map<string, Record<string, string>>>;
+  /** Sets these configs of a topic and keeps its other ones (an incremental alter). */
+  alterTopicConfig(topic: string, set: Record<string, string>): Promise<void>;
+  /**
+   * Deletes a topic's records before the given offsets (each partition's log start moves there):
+   * Kafka's DeleteRecords. An offset past a partition's end is refused.
+   */
+  deleteRecords(topic: string, partitions: Array<{ partition: number; offset: string }>): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -47,8 +47,12 @@ export interface CheckpointContext<T extends CheckpointedTask> {
 export class Checkpoint<T extends CheckpointedTask> {
   constructor(private readonly ctx: CheckpointContext<T>) {}
 
-  /** Commits the given tasks' progress; rejects when a sink's flush or a send outside transactions failed. */
-  async commit(tasks: T[]): Promise<void> {
+  /**
+   * Commits the given tasks' progress and returns the offsets committed (those of failed
+   * transactions and of a refused group commit left out); rejects when a sink's flush or a send
+   * outside transactions failed.
+   */
+  async commit(tasks: T[]): Promise<TopicPartitionOffset[]> {
     const started = Date.now();
     // Step 0. Snapshot the tasks.
     const snapshots = tasks.map((t) => ({ t, snap: t.task.snapshot() }));
@@ -58,10 +62,12 @@ export class Checkpoint<T extends CheckpointedTask> {
     // Step 2. Records outside transactions acknowledged.
     await this.flushShared();
     // Step 3. Each transactional task: outputs, changelog and offsets in its transaction.
-    const plain = await this.commitTransactions(snapshots);
+    const committed: TopicPartitionOffset[] = [];
+    const plain = await this.commitTransactions(snapshots, committed);
     // Step 4. The other tasks' offsets through the group.
-    await this.commitOffsets(plain, started);
+    if (await this.commitOffsets(plain, started)) committed.push(...plain);
     this.ctx.commitSeconds.observe((Date.now() - started) / 1000);
+    return committed;
   }
 
   /**
@@ -125,9 +131,10 @@ export class Checkpoint<T extends CheckpointedTask> {
     if (failure) throw failure;
   }
 
-  /** Step 3; returns the offsets of the tasks without a transaction, for step 4. */
+  /** Step 3, adding what it commits to `committed`; returns the offsets of the tasks without a transaction, for step 4. */
   private async commitTransactions(
     snapshots: Array<{ t: T; snap: ReturnType<Task["snapshot"]> }>,
+    committed: TopicPartitionOffset[],
   ): Promise<TopicPartitionOffset[]> {
     const plain: TopicPartitionOffset[] = [];
     await Promise.all(
@@ -151,6 +158,7 @@ export class Checkpoint<T extends CheckpointedTask> {
             snap.changelog.map((c) => ({ topic: c.topic, partition, key: c.key, value: c.value, ts: Date.now() })),
           );
           await t.producer.commit(this.ctx.appId, offsets);
+          committed.push(...offsets);
           this.ctx.log.debug({ task: t.task.id, offsets, changelog: snap.changelog.length }, "committed");
           t.dirty = false;
           t.committedAt = Date.now();
@@ -162,10 +170,12 @@ export class Checkpoint<T extends CheckpointedTask> {
     return plain;
   }
 
-  private async commitOffsets(offsets: TopicPartitionOffset[], started: number): Promise<void> {
-    if (offsets.length === 0) return;
+  /** Step 4; false when a rebalancing group refused the offsets. */
+  private async commitOffsets(offsets: TopicPartitionOffset[], started: number): Promise<boolean> {
+    if (offsets.length === 0) return true;
     try {
       await this.ctx.consumer.commitOffsets(offsets);
+      return true;
     } catch (e) {
       if (!isRebalance(e)) throw e;
       // The group moved on while the sinks were flushed (a long store outage, a member joining):
@@ -175,6 +185,7 @@ export class Checkpoint<T extends CheckpointedTask> {
         { err: (e as Error).message, waitedMs: Date.now() - started },
         "offset commit refused by a rebalancing group; the next checkpoint commits them",
       );
+      return false;
     }
   }
 }

@@ -36,6 +36,8 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   readonly restoreSeconds: Histogram;
   readonly commitSeconds: Histogram;
+  /** Purges of repartition topics (repartition-purge.ts), by result. */
+  readonly repartitionPurges: Counter<"result">;
 
   constructor(view: WorkerView) {
     const labels = { app: view.appId };
@@ -246,6 +248,12 @@ export class WorkerMetrics {
       name: "weir_stream_restore_seconds",
       help: "Time to restore a task's state from its changelogs.",
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: reg,
+    });
+    this.repartitionPurges = new Counter({
+      name: "weir_stream_repartition_purges_total",
+      help: "Deletions of committed records from repartition topics, by result (ok, failed); one per topic purged.",
+      labelNames: ["result"],
       registers: reg,
     });
     this.commitSeconds = new Histogram({

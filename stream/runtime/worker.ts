@@ -21,6 +21,7 @@ import { KafkaWait, WorkerStoppedError } from "./kafka-wait.ts";
 import { Mutex } from "./mutex.ts";
 import { serveObservability, WorkerMetrics, type WorkerView } from "./observability.ts";
 import type { OwnedTask } from "./owned-task.ts";
+import { DEFAULT_PURGE_INTERVAL_MS, RepartitionPurge } from "./repartition-purge.ts";
 import { RecordFailure } from "./task.ts";
 import { TaskOutputs } from "./task-outputs.ts";
 
@@ -39,6 +40,11 @@ export interface WorkerOptions {
    * the fraud pipeline's rule snapshots, does it here, at once for every task of the worker).
    */
   onCheckpoint?: () => void;
+  /**
+   * How often, at most, the records of repartition topics the worker's checkpoints have committed
+   * are deleted (they are kept without a retention until then). Default 30 s; 0: never.
+   */
+  purgeInterval?: number;
   /** More to show on /health (merged into its detail). */
   health?: () => Record<string, unknown>;
   /**
@@ -62,6 +68,7 @@ export class StreamWorker implements WorkerView {
   private assigned!: AssignedTasks;
   private restorer!: ChangelogReader;
   private checkpointer!: Checkpoint<OwnedTask>;
+  private purger: RepartitionPurge | null = null;
   private readonly lock = new Mutex();
   private readonly lagByPartition = new Map<string, { topic: string; partition: number; lag: number }>();
   private lastCheckpoint = Date.now();
@@ -116,7 +123,7 @@ export class StreamWorker implements WorkerView {
     const { partitionCounts, taskCounts } = await this.kafkaWait.until(async () => {
       await this.admin?.close().catch(() => {});
       this.admin = this.kafka.admin();
-      return prepareInternalTopics(this.admin, topology);
+      return prepareInternalTopics(this.admin, topology, log);
     });
     const admin = this.admin as StreamAdmin;
     const sendBatch = this.options.sendBatch ?? 2000;
@@ -162,6 +169,13 @@ export class StreamWorker implements WorkerView {
       taskFailed: (t, e, timedOut) => this.assigned.lost(t, e, timedOut),
       commitSeconds: metrics.commitSeconds,
     });
+    this.purger = new RepartitionPurge({
+      admin,
+      repartitionTopics: new Set(topology.internalTopics.repartition),
+      intervalMs: this.options.purgeInterval ?? DEFAULT_PURGE_INTERVAL_MS,
+      log,
+      purges: metrics.repartitionPurges,
+    });
     await this.kafkaWait.until(() => consumer.connect());
     await consumer.subscribe(topology.inputTopics);
     await consumer.run((fetched) => this.lock.run(() => this.onBatch(fetched)));
@@ -192,6 +206,7 @@ export class StreamWorker implements WorkerView {
     await this.assigned?.closeAll();
     await this.outputs?.sharedProducer.close().catch(() => {});
     for (const s of this.outputs?.sinks ?? []) await s.close().catch(() => {});
+    await this.purger?.settled();
     await this.admin?.close().catch(() => {});
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
     this.log.info(`worker of ${this.appId} stopped`);
@@ -317,7 +332,8 @@ export class StreamWorker implements WorkerView {
 
   private async checkpoint(): Promise<void> {
     this.lastCheckpoint = Date.now();
-    await this.checkpointer.commit(this.assigned.running());
+    const committed = await this.checkpointer.commit(this.assigned.running());
+    this.purger?.committed(committed);
     this.options.onCheckpoint?.();
   }
 

@@ -84,6 +84,8 @@ interface Entry {
 
 class Partition {
   readonly entries: Entry[] = [];
+  /** The log start: records before it were deleted (DeleteRecords). */
+  logStart = 0;
 
   constructor(
     readonly topic: string,
@@ -206,6 +208,9 @@ export class FakeKafkaCluster {
   readonly rebalanceTimeoutMs: number;
   /** No broker answers: every call of a client (connect, admin, producer) fails as unreachable. */
   unreachable = false;
+  /** Alters of topic configs are refused (a principal without AlterConfigs on topics). */
+  refuseAlterConfigs = false;
+  private deleteRecordsFailure: Error | null = null;
   private readonly topics = new Map<string, { partitions: Partition[]; config: Record<string, string> }>();
   private readonly groups = new Map<string, Group>();
   private readonly epochs = new Map<string, number>();
@@ -239,6 +244,43 @@ export class FakeKafkaCluster {
     return this.topics.get(name)?.config;
   }
 
+  /** Sets configs of a topic, keeping the others; with `refuseAlterConfigs`, refused as unauthorized. */
+  alterTopicConfig(name: string, set: Record<string, string>): void {
+    if (this.refuseAlterConfigs) {
+      throw new FakeKafkaError("TOPIC_AUTHORIZATION_FAILED", `not authorized to alter the configs of ${name}`);
+    }
+    const t = this.topics.get(name);
+    if (!t) throw new FakeKafkaError("UNKNOWN_TOPIC_OR_PARTITION", `topic ${name} does not exist`);
+    t.config = { ...t.config, ...set };
+    this.journal.push(`alter-config ${name} ${Object.entries(set).map(([k, v]) => `${k}=${v}`)}`);
+  }
+
+  /** Moves partitions' log starts forward (DeleteRecords); fails with `failDeleteRecords`'s error if set. */
+  deleteRecords(name: string, partitions: Array<{ partition: number; offset: number }>): void {
+    if (this.deleteRecordsFailure) throw this.deleteRecordsFailure;
+    const parts = this.topicOf(name).partitions;
+    for (const { partition, offset } of partitions) {
+      const p = parts[partition];
+      if (!p) throw new FakeKafkaError("UNKNOWN_TOPIC_OR_PARTITION", `${name} has no partition ${partition}`);
+      if (offset > p.end) throw new FakeKafkaError("OFFSET_OUT_OF_RANGE", `${name}#${partition}: ${offset} > ${p.end}`);
+    }
+    for (const { partition, offset } of partitions) {
+      const p = parts[partition] as Partition;
+      p.logStart = Math.max(p.logStart, offset);
+    }
+    this.journal.push(`delete-records ${partitions.map((p) => `${name}#${p.partition}<${p.offset}`)}`);
+  }
+
+  /** Every later DeleteRecords fails with `error` (null: they succeed again). */
+  failDeleteRecords(error: Error | null): void {
+    this.deleteRecordsFailure = error;
+  }
+
+  /** A partition's log start (0 until records are deleted). */
+  logStart(name: string, partition: number): number {
+    return this.topicOf(name).partitions[partition]?.logStart ?? 0;
+  }
+
   partitionCount(name: string): number | undefined {
     return this.topics.get(name)?.partitions.length;
   }
@@ -270,7 +312,7 @@ export class FakeKafkaCluster {
     const out: StoredRecord[] = [];
     for (const p of this.topicOf(topic).partitions) {
       const stable = p.lastStable();
-      for (const e of p.entries) {
+      for (const e of p.entries.slice(p.logStart)) {
         if (e.offset >= stable) break;
         if (e.marker || e.txn?.state === "aborted") continue;
         const key = e.key?.toString("utf8") ?? null;
@@ -467,7 +509,7 @@ class FakeAdmin implements StreamAdmin {
     this.client.check();
     const { cluster } = this.client;
     const parts = cluster.topicOf(topic).partitions;
-    return new Map(parts.map((p) => [p.index, { low: "0", high: String(cluster.lastStable(p)) }]));
+    return new Map(parts.map((p) => [p.index, { low: String(p.logStart), high: String(cluster.lastStable(p)) }]));
   }
 
   async committed(groupId: string, topics: string[]): Promise<Map<string, string>> {
@@ -480,6 +522,29 @@ class FakeAdmin implements StreamAdmin {
       }
     }
     return out;
+  }
+
+  async topicConfigs(topics: string[]): Promise<Map<string, Record<string, string>>> {
+    this.client.check();
+    const out = new Map<string, Record<string, string>>();
+    for (const t of topics) {
+      const config = this.client.cluster.topicConfig(t);
+      if (config) out.set(t, { ...config });
+    }
+    return out;
+  }
+
+  async alterTopicConfig(topic: string, set: Record<string, string>): Promise<void> {
+    this.client.check();
+    this.client.cluster.alterTopicConfig(topic, set);
+  }
+
+  async deleteRecords(topic: string, partitions: Array<{ partition: number; offset: string }>): Promise<void> {
+    this.client.check();
+    this.client.cluster.deleteRecords(
+      topic,
+      partitions.map((p) => ({ partition: p.partition, offset: Number(p.offset) })),
+    );
   }
 
   async close(): Promise<void> {}
@@ -641,7 +706,8 @@ class FakeConsumer implements GroupConsumer {
       const key = `${tp.topic}#${tp.partition}`;
       if (this.paused.has(key) || cluster.isHeld(tp.topic)) continue;
       const partition = cluster.topicOf(tp.topic).partitions[tp.partition] as Partition;
-      const from = this.positions.get(key) ?? 0;
+      // Below the log start Kafka answers OFFSET_OUT_OF_RANGE and the consumer resets to earliest.
+      const from = Math.max(this.positions.get(key) ?? 0, partition.logStart);
       const stable = cluster.lastStable(partition);
       if (from >= stable) continue;
       this.next = (this.next + i + 1) % n;
