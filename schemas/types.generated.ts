@@ -422,8 +422,10 @@ export interface HealthMetric {
   sketch: Buffer;
   /** True for the final result of a closed window; false for an early update that may still change. */
   final: boolean;
-  /** Processing time at which the result was emitted, milliseconds since the epoch. */
+  /** Processing time at which the result was emitted, milliseconds since the epoch: the version, the latest emission of a window wins. */
   emittedAt: number;
+  /** 0 for a window's results emitted on time; n for its n-th correction: its final result emitted again because late events changed it (within the health pipeline's allowedLateness). */
+  correction: number;
 }
 
 /** A key marked hot by hand until a time (a drill before a big event, or a key known to be hot before traffic shows it). Topic hotkeys.marks, compacted by id; a null value removes the mark. */

@@ -23,6 +23,7 @@ import { CheckpointStore } from "./checkpoints.ts";
 import { type ShipConfig, type ShipSourceConfig, shipCatalog } from "./config.ts";
 import { createLineDecoder, DLQ_RAW_LIMIT, type LineDecoder, MultilineMerger } from "./formats/index.ts";
 import { ShipMetrics, type ShipView } from "./metrics.ts";
+import { RecordSources } from "./record-source.ts";
 import { clearIntent, committedInKafka, intentOf, readIntent, writeIntent } from "./sinks/in-doubt.ts";
 import { KafkaSink } from "./sinks/kafka-sink.ts";
 import { FileSourceConfigSchema } from "./sources/file/config.ts";
@@ -260,6 +261,7 @@ export class ShipAgent {
       this.log.info({ records: held }, "the channel holds records Kafka has not acknowledged: sending them first");
 
     const intentFile = join(dataDir, "commit-intent.json");
+    const sources = new RecordSources(this.config.host);
     this.sink = new KafkaSink(
       this.channel,
       {
@@ -284,6 +286,7 @@ export class ShipAgent {
         },
         refused: (entry, reason, message) => this.refusedByKafka(entry, reason, message),
         sent: (seconds) => this.metrics?.sendSeconds.observe(seconds),
+        sourceOf: (e) => (e.topic === this.config.dlq.topic ? null : sources.of(e.position)),
       },
       this.log,
     );

@@ -94,10 +94,14 @@ await admin.connect();
 const toDelete = new Set<string>();
 const groupsToDelete = new Set<string>();
 
+const RETAIN_FOREVER = [{ name: "retention.ms", value: "-1" }];
+
 async function createTopic(topic: string, partitions: number): Promise<void> {
   await admin.createTopics({
     waitForLeaders: true,
-    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+    // The loaders write fixed 2026-11 event times as the records' timestamps: without retention.ms -1 the
+    // broker's retention check deletes a run's records while it reads them.
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: RETAIN_FOREVER }],
   });
   toDelete.add(topic);
 }

@@ -226,7 +226,16 @@ async function recreateTopic(): Promise<void> {
       const created = await admin.createTopics({
         waitForLeaders: true,
         timeout: 60_000,
-        topics: [{ topic: TOPIC as string, numPartitions: PARTITIONS, replicationFactor: 1 }],
+        // Fixed 2026-11 event times are the records' timestamps: kept until the topic is deleted, or the
+        // broker's retention check empties the topic while a run reads it.
+        topics: [
+          {
+            topic: TOPIC as string,
+            numPartitions: PARTITIONS,
+            replicationFactor: 1,
+            configEntries: [{ name: "retention.ms", value: "-1" }],
+          },
+        ],
       });
       if (created) break;
       if (Date.now() > deadline) throw new Error(`could not create topic ${TOPIC}: it exists`);

@@ -24,6 +24,7 @@ import type { RuleSnapshot, RuleWorkerStatus } from "../../schemas/types.generat
 import { clickhouseCredentials } from "../../sinks/credentials.ts";
 import { UsageError } from "../errors.ts";
 import { printTable } from "../table.ts";
+import { rulesScoreCommand } from "./rules-score.ts";
 
 /** `rules/` of the working directory when there is one, else this checkout's. */
 export function defaultRulesDir(): string {
@@ -230,6 +231,8 @@ export function rulesCommand(): Command {
         }
       },
     );
+
+  rules.addCommand(rulesScoreCommand(defaultRulesDir));
 
   rules
     .command("explain")

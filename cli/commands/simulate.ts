@@ -30,6 +30,10 @@ export function simulateCommand(): Command {
         .default(D.to),
     )
     .option(
+      "--topic-prefix <prefix>",
+      "with --to kafka: produce to <prefix><catalog topic> (e.g. test.run1.logs.access; the topics must exist)",
+    )
+    .option(
       "--brokers <list>",
       "Kafka bootstrap servers for --to kafka (default: WEIR_KAFKA_BROKERS, else the local stack)",
     )
@@ -90,6 +94,7 @@ export function simulateCommand(): Command {
         to: o.to,
         ...(o.to === "files" || o.out ? { out } : {}),
         brokers: o.brokers ? o.brokers.split(",") : clientEndpoints().kafkaBrokers,
+        ...(o.topicPrefix ? { topicPrefix: o.topicPrefix } : {}),
         kafkaSecurity: o.brokers ? kafkaSecurityFromEnv() : clientEndpoints().kafkaSecurity,
         rotateBytes: o.rotateSize,
         rotation: o.rotation,
@@ -131,6 +136,7 @@ interface SimulateCliOptions {
   force?: boolean;
   to: "files" | "kafka";
   brokers?: string;
+  topicPrefix?: string;
   scenario: string;
   fraud: number;
   dirty: number;

@@ -60,7 +60,8 @@ export class UserActions {
     return `tok_${((user * 2654435761) >>> 0).toString(16).padStart(8, "0")}`;
   }
 
-  register(user: number, t: number, phone: string, method: string): void {
+  /** Returns whether the registration succeeded (user-svc may fail it during an incident). */
+  register(user: number, t: number, phone: string, method: string): boolean {
     const pop = this.pop;
     pop.phone[user] = phone;
     const trace = this.newTrace();
@@ -80,6 +81,7 @@ export class UserActions {
     );
     // The SDK reports the device at first launch.
     this.deviceReport(pop.device[user] as number, user, this.fleet.outEnd + 200 + this.rng.int(2000));
+    return ok;
   }
 
   login(user: number, t: number, method: string): void {

@@ -195,6 +195,9 @@ export class TrafficGenerator {
       }
       if (t >= stop || this.writer.written >= maxRecords) {
         this.drain(Math.min(t, stop));
+        // Time passes without events too: a quiet stretch longer than a chunk (a low rate at night)
+        // must not hold the clock where it is.
+        if (t >= stop && stop > this.now) this.now = stop;
         return t < this.end && this.writer.written < maxRecords;
       }
       this.drain(t);

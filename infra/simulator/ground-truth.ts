@@ -47,6 +47,28 @@ export type TruthRecord =
       entities: Record<string, (string | number)[]>;
       params: Record<string, number | string>;
     }
+  | {
+      /**
+       * Entities that truly belong to a fraud category, whichever campaign (or no campaign) made them:
+       * every emulator and rooted or jailbroken device that reported, every campaign account registered
+       * with a virtual-operator or IoT number.
+       */
+      kind: "positives";
+      category: string;
+      entity: "uid" | "device";
+      ids: (string | number)[];
+      why: string;
+    }
+  | {
+      /** Genuine users and devices that look like a category's fraud (the hard negatives). */
+      kind: "lookalike";
+      id: string;
+      look: string;
+      category: string;
+      start: number;
+      end: number;
+      entities: Record<string, (string | number)[]>;
+    }
   | { kind: "dirty"; stream: string; line: number; offset: number; reason: string; bytes: number }
   | { kind: "dirty-kafka"; topic: string; index: number; reason: string; bytes: number }
   | {

@@ -39,6 +39,8 @@ export class KafkaEventWriter implements EventWriter {
     private readonly dirtyRate: number,
     private readonly rng: Rng,
     security?: KafkaSecurity,
+    /** Put before every catalog topic's name: a private copy of the topics (tests). */
+    private readonly topicPrefix = "",
   ) {
     const kafka = new Kafka({
       clientId: "weir-simulate",
@@ -61,7 +63,7 @@ export class KafkaEventWriter implements EventWriter {
       service,
       kind,
       format,
-      topic,
+      `${this.topicPrefix}${topic}`,
       codec,
       keyReader(this.catalog.topic(topic)),
     );

@@ -14,6 +14,28 @@ const APP_VERSION_WEIGHTS = [0.46, 0.22, 0.16, 0.11, 0.05];
 export const DEVICE_EMULATOR = 1;
 export const DEVICE_ROOTED = 2;
 export const DEVICE_JAILBROKEN = 4;
+/** A genuine cheap phone or tablet that trips one or two single emulator checks (few sensors, no SIM, on its charger). */
+export const DEVICE_CHEAP = 8;
+/** A genuine phone whose vendor ROM ships busybox (and sometimes test-keys): not root. */
+export const DEVICE_BUSYBOX = 16;
+
+// What a device shows of itself (deviceVariant), so not every emulator or rooted phone shows every sign.
+/** An emulator whose build imitates a real phone (model, hardware, release-keys, user build). */
+export const EMU_HIDES_BUILD = 1;
+/** An emulator reporting a real phone's sensor list. */
+export const EMU_HIDES_SENSORS = 2;
+/** An emulator with a faked IMEI, IMSI and operator. */
+export const EMU_HIDES_TELEPHONY = 4;
+/** An emulator with a faked, varying battery. */
+export const EMU_HIDES_BATTERY = 8;
+const ROOT_SHOWS_SU = 1;
+const ROOT_SHOWS_PACKAGE = 2;
+const ROOT_SHOWS_MAGISK_DIR = 4;
+const ROOT_SHOWS_HOOK = 8;
+const CHEAP_FEW_SENSORS = 1;
+const CHEAP_NO_TELEPHONY = 2;
+const CHEAP_ON_CHARGER = 4;
+const BUSYBOX_TEST_KEYS = 1;
 
 interface AndroidModel {
   manufacturer: string;
@@ -164,6 +186,50 @@ const EMULATORS: AndroidModel[] = [
   },
 ];
 
+/** Cheap phones and tablets: real hardware, with few sensors or no SIM. */
+const CHEAP_MODELS: AndroidModel[] = [
+  {
+    manufacturer: "Teclast",
+    brand: "Teclast",
+    model: "P20HD",
+    product: "P20HD_EEA",
+    device: "P20HD",
+    board: "ums512_1h10",
+    hardware: "ums512",
+    os: ["11"],
+  },
+  {
+    manufacturer: "Xiaomi",
+    brand: "Redmi",
+    model: "23028RNCAC",
+    product: "water",
+    device: "water",
+    board: "mt6765",
+    hardware: "mt6765",
+    os: ["13"],
+  },
+  {
+    manufacturer: "ALLDOCUBE",
+    brand: "ALLDOCUBE",
+    model: "iPlay50",
+    product: "iPlay50",
+    device: "T1030M",
+    board: "ums512_1h10",
+    hardware: "ums512",
+    os: ["12"],
+  },
+  {
+    manufacturer: "HUAWEI",
+    brand: "HUAWEI",
+    model: "AGS3-W00D",
+    product: "AGS3-W00D",
+    device: "HWAGS3",
+    board: "AGS3",
+    hardware: "hi6250",
+    os: ["12"],
+  },
+];
+
 const REAL_SENSORS = [
   "accelerometer",
   "magnetometer",
@@ -252,6 +318,14 @@ const LEGIT_PHONE_PREFIXES = [
 ];
 /** Mobile virtual network operators' prefixes: cheap, anonymous numbers, the SMS farms' favourite. */
 export const VIRTUAL_PHONE_PREFIXES = ["170", "171", "162", "165", "167"];
+/** IoT ranges: numbers meant for devices, which SMS farms also buy. */
+export const IOT_PHONE_PREFIXES = ["146", "148", "1440"];
+
+/** Whether a typed number is in a virtual-operator or IoT range. */
+export function isVirtualNumber(typed: string): boolean {
+  const digits = typed.replace(/\D/g, "").replace(/^(0086|86)(?=1\d{10}$)/, "");
+  return [...VIRTUAL_PHONE_PREFIXES, ...IOT_PHONE_PREFIXES].some((p) => digits.startsWith(p));
+}
 
 export const CHAT_PHRASES = [
   "主播好美",
@@ -308,6 +382,10 @@ export class Population {
   readonly deviceModel: Uint8Array;
   readonly deviceOs: Uint8Array;
   readonly deviceFlags: Uint8Array;
+  /** Which signs a special device shows or hides (EMU_HIDES_*, and the root, cheap and busybox kinds). */
+  readonly deviceVariant: Uint8Array;
+  /** 1 once the device has sent a report (its signs are in the data). */
+  readonly deviceReported: Uint8Array;
   readonly deviceOwner: Int32Array;
   // streamers: user indices; room k belongs to streamer k
   readonly streamers: Int32Array;
@@ -333,6 +411,8 @@ export class Population {
     this.deviceModel = new Uint8Array(deviceCap);
     this.deviceOs = new Uint8Array(deviceCap);
     this.deviceFlags = new Uint8Array(deviceCap);
+    this.deviceVariant = new Uint8Array(deviceCap);
+    this.deviceReported = new Uint8Array(deviceCap);
     this.deviceOwner = new Int32Array(deviceCap);
     this.versionPick = APP_VERSION_WEIGHTS.map((_, i) =>
       APP_VERSION_WEIGHTS.slice(0, i + 1).reduce((a, b) => a + b, 0),
@@ -387,8 +467,59 @@ export class Population {
     if (!(flags & DEVICE_EMULATOR) && this.rng.chance(0.02)) {
       // Some genuine users root or jailbreak their phones: a signal, not a verdict.
       this.deviceFlags[d] = flags | (os === "ios" ? DEVICE_JAILBROKEN : DEVICE_ROOTED);
+    } else if (!(flags & DEVICE_EMULATOR) && os === "android") {
+      // Cheap phones and tablets, and vendor ROMs with busybox: genuine devices that look odd.
+      const r = this.rng.next();
+      if (r < 0.03) {
+        this.deviceFlags[d] = flags | DEVICE_CHEAP;
+        this.deviceModel[d] = this.rng.int(CHEAP_MODELS.length);
+      } else if (r < 0.05) this.deviceFlags[d] = flags | DEVICE_BUSYBOX;
     }
+    this.setVariant(d);
     return d;
+  }
+
+  /** Gives a device new flags (a campaign roots it, a look-alike makes it cheap), with a variant to match. */
+  markDevice(d: number, flags: number): void {
+    this.deviceFlags[d] = (this.deviceFlags[d] as number) | flags;
+    if (flags & DEVICE_CHEAP && !this.isIos(d)) this.deviceModel[d] = this.rng.int(CHEAP_MODELS.length);
+    this.setVariant(d);
+  }
+
+  private setVariant(d: number): void {
+    const flags = this.deviceFlags[d] as number;
+    const rng = this.rng;
+    let v = 0;
+    if (flags & DEVICE_EMULATOR) {
+      // At most one of the strong groups (build, sensors) and one of the weak ones (telephony,
+      // battery) hidden; a farm may hide both strong groups (fraud.ts), then its accounts give it away.
+      const strong = rng.next();
+      if (strong < 0.25) v |= EMU_HIDES_BUILD;
+      else if (strong < 0.45) v |= EMU_HIDES_SENSORS;
+      const weak = rng.next();
+      if (weak < 0.25) v |= EMU_HIDES_TELEPHONY;
+      else if (weak < 0.45) v |= EMU_HIDES_BATTERY;
+    } else if (flags & (DEVICE_ROOTED | DEVICE_JAILBROKEN)) {
+      // Magisk hides itself, a renamed manager, a hook framework alone: at least one sign shows.
+      if (rng.chance(0.6)) v |= ROOT_SHOWS_SU;
+      if (rng.chance(0.5)) v |= ROOT_SHOWS_PACKAGE;
+      if (rng.chance(0.3)) v |= ROOT_SHOWS_MAGISK_DIR;
+      if (rng.chance(0.3)) v |= ROOT_SHOWS_HOOK;
+      if (v === 0) v = rng.pick([ROOT_SHOWS_SU, ROOT_SHOWS_PACKAGE, ROOT_SHOWS_HOOK]);
+    } else if (flags & DEVICE_CHEAP) {
+      // One or two single checks tripped, never all three.
+      v = rng.pick([
+        CHEAP_FEW_SENSORS,
+        CHEAP_NO_TELEPHONY,
+        CHEAP_ON_CHARGER,
+        CHEAP_FEW_SENSORS | CHEAP_NO_TELEPHONY,
+        CHEAP_NO_TELEPHONY | CHEAP_ON_CHARGER,
+        CHEAP_FEW_SENSORS | CHEAP_ON_CHARGER,
+      ]);
+    } else if (flags & DEVICE_BUSYBOX) {
+      if (rng.chance(0.3)) v |= BUSYBOX_TEST_KEYS;
+    }
+    this.deviceVariant[d] = v;
   }
 
   isIos(device: number): boolean {
@@ -403,12 +534,20 @@ export class Population {
     return PLATFORMS[this.platform[user] as number] as string;
   }
 
-  /** The device report the SDK sends, with whatever the device really is. */
+  /** The device report the SDK sends, with whatever the device really is (and shows of itself). */
   deviceReport(d: number, id: string, ts: number, uid: number | null, ip: string): DeviceReport {
     const flags = this.deviceFlags[d] as number;
+    const variant = this.deviceVariant[d] as number;
+    this.deviceReported[d] = 1;
     const rng = this.rng;
     const emulator = (flags & DEVICE_EMULATOR) !== 0;
+    const cheap = !emulator && (flags & DEVICE_CHEAP) !== 0;
     const ios = !emulator && this.isIos(d);
+    const rooted = (flags & DEVICE_ROOTED) !== 0;
+    const jailbroken = (flags & DEVICE_JAILBROKEN) !== 0;
+    const busybox = (flags & DEVICE_BUSYBOX) !== 0;
+    // An emulator imitating a real phone reports that phone's build, signed with release keys.
+    const emuBuild = emulator && !(variant & EMU_HIDES_BUILD);
     let build: DeviceReport["build"];
     let osVersion: string;
     if (ios) {
@@ -427,18 +566,19 @@ export class Population {
         type: "",
       };
     } else {
-      const m = (emulator ? EMULATORS : ANDROID_MODELS)[this.deviceModel[d] as number] as AndroidModel;
+      const models = emuBuild ? EMULATORS : cheap ? CHEAP_MODELS : ANDROID_MODELS;
+      const m = models[(this.deviceModel[d] as number) % models.length] as AndroidModel;
       osVersion = m.os[this.deviceOs[d] as number] ?? (m.os[0] as string);
-      const keys = emulator
+      const keys = emuBuild
         ? m.hardware === "ranchu"
           ? "dev-keys"
           : "test-keys"
-        : flags & DEVICE_ROOTED && rng.chance(0.3)
+        : (rooted && rng.chance(0.3)) || (busybox && variant & BUSYBOX_TEST_KEYS)
           ? "test-keys"
           : "release-keys";
-      const type = emulator ? "userdebug" : "user";
+      const type = emuBuild ? "userdebug" : "user";
       build = {
-        fingerprint: `${m.brand}/${m.product}/${m.device}:${osVersion}/${emulator ? "TE1A.220922.012" : "UKQ1.230804.001"}/${emulator ? "9302419" : "V816.0.5"}:${type}/${keys}`,
+        fingerprint: `${m.brand}/${m.product}/${m.device}:${osVersion}/${emuBuild ? "TE1A.220922.012" : "UKQ1.230804.001"}/${emuBuild ? "9302419" : "V816.0.5"}:${type}/${keys}`,
         model: m.model,
         manufacturer: m.manufacturer,
         brand: m.brand,
@@ -450,9 +590,18 @@ export class Population {
         type,
       };
     }
-    const sensorCount = emulator ? rng.range(1, 3) : rng.range(12, REAL_SENSORS.length);
-    const rooted = (flags & DEVICE_ROOTED) !== 0;
-    const jailbroken = (flags & DEVICE_JAILBROKEN) !== 0;
+    const emuSensors = emulator && !(variant & EMU_HIDES_SENSORS);
+    const sensorCount = emuSensors
+      ? rng.range(1, 3)
+      : cheap && variant & CHEAP_FEW_SENSORS
+        ? rng.range(2, 4)
+        : cheap
+          ? rng.range(6, 10)
+          : rng.range(12, REAL_SENSORS.length);
+    const emuBattery = emulator && !(variant & EMU_HIDES_BATTERY);
+    const emuTelephony = emulator && !(variant & EMU_HIDES_TELEPHONY);
+    const noSim = emuTelephony || (cheap && (variant & CHEAP_NO_TELEPHONY) !== 0);
+    const onCharger = cheap && (variant & CHEAP_ON_CHARGER) !== 0;
     return {
       id,
       ts,
@@ -463,19 +612,22 @@ export class Population {
       osVersion,
       appVersion: APP_VERSIONS[rng.int(2)] as string,
       build,
-      sensors: emulator
+      sensors: emuSensors
         ? REAL_SENSORS.slice(0, sensorCount).map((s) => `Goldfish ${s}`)
         : REAL_SENSORS.slice(0, sensorCount),
-      // Emulators report a full battery on a charger at a constant temperature.
-      battery: emulator
+      // Emulators report a full battery on a charger at a constant temperature; a tablet left on
+      // its charger is full too, but warm and at a real cell's voltage.
+      battery: emuBattery
         ? { level: 100, charging: true, temperatureDeciC: 250, voltageMv: 5000 }
-        : {
-            level: rng.range(5, 100),
-            charging: rng.chance(0.25),
-            temperatureDeciC: rng.range(240, 390),
-            voltageMv: rng.range(3600, 4400),
-          },
-      telephony: emulator
+        : onCharger
+          ? { level: 100, charging: true, temperatureDeciC: rng.range(290, 360), voltageMv: rng.range(4300, 4400) }
+          : {
+              level: rng.range(5, 100),
+              charging: rng.chance(0.25),
+              temperatureDeciC: rng.range(240, 390),
+              voltageMv: rng.range(3600, 4400),
+            },
+      telephony: noSim
         ? { imeiPresent: false, imsiPresent: false, simOperator: null }
         : {
             imeiPresent: !ios,
@@ -484,27 +636,34 @@ export class Population {
           },
       root: {
         suPaths: rooted
-          ? rng.pick([["/system/xbin/su"], ["/sbin/su", "/system/bin/su"], ["/data/adb/magisk/busybox"]])
-          : emulator && rng.chance(0.5)
-            ? ["/system/xbin/su"]
+          ? [
+              ...(variant & ROOT_SHOWS_SU ? rng.pick([["/system/xbin/su"], ["/sbin/su", "/system/bin/su"]]) : []),
+              ...(variant & ROOT_SHOWS_MAGISK_DIR ? ["/data/adb/magisk/busybox"] : []),
+            ]
+          : busybox
+            ? [rng.pick(["/system/xbin/busybox", "/system/bin/busybox"])]
             : [],
-        packages: rooted
-          ? [rng.pick(["com.topjohnwu.magisk", "eu.chainfire.supersu", "me.weishu.kernelsu"])]
-          : jailbroken
-            ? [rng.pick(["com.saurik.Cydia", "org.coolstar.SileoStore"])]
-            : [],
+        packages:
+          rooted && variant & ROOT_SHOWS_PACKAGE
+            ? [rng.pick(["com.topjohnwu.magisk", "eu.chainfire.supersu", "me.weishu.kernelsu"])]
+            : jailbroken && variant & ROOT_SHOWS_PACKAGE
+              ? [rng.pick(["com.saurik.Cydia", "org.coolstar.SileoStore"])]
+              : [],
         testKeys: build.tags === "test-keys",
-        writableSystem: rooted ? rng.chance(0.4) : emulator,
-        debuggable: emulator || (rooted && rng.chance(0.2)),
+        writableSystem: rooted ? rng.chance(0.4) : emuBuild,
+        debuggable: emuBuild || (rooted && rng.chance(0.2)),
         hookFrameworks:
-          (rooted || jailbroken) && rng.chance(0.3) ? [rooted ? rng.pick(["xposed", "frida"]) : "substrate"] : [],
+          (rooted || jailbroken) && variant & ROOT_SHOWS_HOOK
+            ? [rooted ? rng.pick(["xposed", "lsposed", "frida"]) : "substrate"]
+            : [],
         jailbreakPaths: jailbroken
           ? [
               "/Applications/Cydia.app",
+              "/var/jb",
               "/Library/MobileSubstrate/MobileSubstrate.dylib",
-              "/bin/bash",
+              "/usr/sbin/sshd",
               "/etc/apt",
-            ].slice(0, rng.range(1, 4))
+            ].slice(rng.int(2), rng.range(2, 5))
           : [],
       },
       ip,
@@ -544,10 +703,45 @@ export function legitPhone(rng: Rng): string {
 }
 
 export function spamMessage(rng: Rng): string {
-  return rng
+  const text = rng
     .pick(SPAM_TEMPLATES)
     .replace("{wx}", `wx_${rng.hex(6)}`)
     .replace("{qq}", String(rng.range(100_000_000, 999_999_999)))
     .replace("{phone}", phoneNumber(rng, rng.pick(LEGIT_PHONE_PREFIXES)))
     .replace("{url}", `http://t.${rng.pick(["cn", "ly", "me"])}/${rng.hex(6)}`);
+  return disguise(rng, text);
+}
+
+const FULL_WIDTH_OFFSET = 0xff01 - 0x21;
+const CHINESE_DIGITS = "零一二三四五六七八九";
+
+/** How spammers dodge word filters: full-width characters, spaced digits, Chinese numerals, homoglyphs, 加V. */
+function disguise(rng: Rng, text: string): string {
+  switch (rng.int(6)) {
+    case 0:
+      return text; // plain
+    case 1: // full-width letters and digits
+      return text.replace(/[!-~]/g, (c) => String.fromCharCode(c.charCodeAt(0) + FULL_WIDTH_OFFSET));
+    case 2: // a space between digits
+      return text.replace(/(\d)(?=\d)/g, "$1 ");
+    case 3: // Chinese numerals for the digits
+      return text.replace(/\d/g, (c) => CHINESE_DIGITS[Number(c)] as string);
+    case 4: // letters that look like others (circled, Roman numerals): fold() maps them back
+      return text.replace(/v/gi, () => rng.pick(["ⓥ", "Ⅴ", "V"])).replace(/x/g, () => rng.pick(["ⓧ", "x"]));
+    default: // the WeChat cue written as 加V / 薇 / V信
+      return `${rng.pick(["加V", "+V", "薇", "V信", "加薇"])} ${text.replace(/加微信|vx:|QQ群/g, "")}`;
+  }
+}
+
+/** A genuine user giving a friend a way to reach them, once. */
+export function contactOnce(rng: Rng, phone: string): string {
+  return rng
+    .pick([
+      "我的手机 {phone} 到了给我打电话",
+      "@小王 我号码 {phone} 晚点联系",
+      "我微信 {wx} 回头拉你进群",
+      "我电话换了，新号 {phone}",
+    ])
+    .replace("{phone}", phone)
+    .replace("{wx}", `${rng.pick(["zhang", "li", "wang", "chen"])}_${rng.range(1980, 2008)}`);
 }

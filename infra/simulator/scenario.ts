@@ -78,12 +78,32 @@ const Fraud = z
   })
   .prefault({});
 
+const Lookalike = z.strictObject({ at: When, for: When });
+/** Genuine traffic that looks like fraud: what a rule pack must not catch. */
+const Lookalikes = z
+  .strictObject({
+    /** Old accounts recharging big with their one card and gifting a favourite small streamer. */
+    whales: Lookalike.extend({ accounts: z.number().int().min(1).default(8) }).optional(),
+    /** A campus or office behind one NAT following a popular streamer during an event (some sign up on the spot). */
+    campus_nat: Lookalike.extend({ users: z.number().int().min(1).default(60) }).optional(),
+    /** Cheap phones and tablets (few sensors, no SIM, on a charger), some shared by two family members. */
+    cheap_devices: Lookalike.extend({ devices: z.number().int().min(1).default(30) }).optional(),
+    /** Stock vendor ROMs shipping busybox, some signed with test-keys. */
+    busybox_roms: Lookalike.extend({ devices: z.number().int().min(1).default(20) }).optional(),
+    /** Users giving a friend their number or WeChat id once in chat. */
+    contact_once: Lookalike.extend({ users: z.number().int().min(1).default(15) }).optional(),
+    /** Genuine sign-ups with virtual-operator numbers, at home on their own phone. */
+    virtual_number_users: Lookalike.extend({ users: z.number().int().min(1).default(20) }).optional(),
+  })
+  .prefault({});
+
 export const ScenarioSchema = z
   .strictObject({
     description: z.string().default(""),
     incidents: z.array(Incident).default([]),
     hotEvents: z.array(HotEvent).default([]),
     fraud: Fraud,
+    lookalikes: Lookalikes,
   })
   .superRefine((s, ctx) => {
     s.incidents.forEach((inc, i) => {
@@ -101,6 +121,7 @@ export const ScenarioSchema = z
 export type Scenario = z.output<typeof ScenarioSchema>;
 export type IncidentSpec = z.output<typeof Incident>;
 export type FraudKind = keyof Scenario["fraud"];
+export type LookalikeKind = keyof Scenario["lookalikes"];
 
 const DEFAULT: z.input<typeof ScenarioSchema> = {
   description: "a normal evening with three incidents, a celebrity going live, and every fraud campaign",
@@ -118,6 +139,14 @@ const DEFAULT: z.input<typeof ScenarioSchema> = {
     fake_followers: { at: "55%", for: "10%" },
     chat_spam: { at: "30%", for: "50%" },
   },
+  lookalikes: {
+    whales: { at: "10%", for: "80%" },
+    campus_nat: { at: "50%", for: "15%" },
+    cheap_devices: { at: "0%", for: "90%" },
+    busybox_roms: { at: "0%", for: "90%" },
+    contact_once: { at: "20%", for: "70%" },
+    virtual_number_users: { at: "5%", for: "80%" },
+  },
 };
 
 export const PRESETS: Record<string, z.input<typeof ScenarioSchema>> = {
@@ -128,7 +157,11 @@ export const PRESETS: Record<string, z.input<typeof ScenarioSchema>> = {
     incidents: DEFAULT.incidents,
     hotEvents: DEFAULT.hotEvents,
   },
-  fraud: { description: "the default scenario's fraud campaigns, no incident", fraud: DEFAULT.fraud },
+  fraud: {
+    description: "the default scenario's fraud campaigns and their look-alikes, no incident",
+    fraud: DEFAULT.fraud,
+    lookalikes: DEFAULT.lookalikes,
+  },
 };
 
 /** A preset name or a YAML file. */

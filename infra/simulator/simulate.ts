@@ -36,6 +36,8 @@ export interface SimulateOptions {
   to: "files" | "kafka";
   out?: string;
   brokers?: string[];
+  /** With `to: kafka`: put before every catalog topic's name (a private copy of the topics). */
+  topicPrefix?: string;
   /** TLS and SASL of those brokers (kafka/security.ts). */
   kafkaSecurity?: KafkaSecurity | undefined;
   rotateBytes: number;
@@ -65,7 +67,7 @@ export const SIMULATE_DEFAULTS = {
   realtime: false,
 } as const satisfies Omit<
   SimulateOptions,
-  "start" | "durationMs" | "events" | "out" | "brokers" | "signal" | "onProgress"
+  "start" | "durationMs" | "events" | "out" | "brokers" | "topicPrefix" | "signal" | "onProgress"
 >;
 
 export interface SimulateResult {
@@ -110,7 +112,14 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
   } else {
     if (opts.out) mkdirSync(opts.out, { recursive: true });
     truth = new GroundTruth(truthFile);
-    const kafka = new KafkaEventWriter(opts.brokers ?? [], truth, opts.dirty, dirtyRng, opts.kafkaSecurity);
+    const kafka = new KafkaEventWriter(
+      opts.brokers ?? [],
+      truth,
+      opts.dirty,
+      dirtyRng,
+      opts.kafkaSecurity,
+      opts.topicPrefix ?? "",
+    );
     await kafka.connect();
     writer = kafka;
   }
@@ -197,7 +206,7 @@ export async function simulate(opts: SimulateOptions): Promise<SimulateResult> {
       streams: streams.map((s) => ({
         ...s,
         path: opts.to === "files" ? `${s.service}/${s.kind}.log` : null,
-        topic: TOPIC_OF[s.kind],
+        topic: `${opts.to === "kafka" ? (opts.topicPrefix ?? "") : ""}${TOPIC_OF[s.kind]}`,
         rotation: opts.to === "files" ? rotationOf(opts.rotation, streams.indexOf(s)) : null,
       })),
     };

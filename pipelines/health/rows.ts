@@ -51,7 +51,14 @@ function emptyAcc(node: HealthNode): NodeAcc {
   };
 }
 
-function toRow(acc: NodeAcc, windowStart: number, windowMs: number, emittedAt: number, final: boolean): HealthMetric {
+function toRow(
+  acc: NodeAcc,
+  windowStart: number,
+  windowMs: number,
+  emittedAt: number,
+  final: boolean,
+  correction: number,
+): HealthMetric {
   const s = acc.sketch;
   return {
     windowStart,
@@ -72,6 +79,7 @@ function toRow(acc: NodeAcc, windowStart: number, windowMs: number, emittedAt: n
     sketch: Buffer.from(s.toProto()),
     final,
     emittedAt,
+    correction,
   };
 }
 
@@ -186,15 +194,213 @@ export function rollupAggregator(targets: Targets): Aggregator<HealthMetric, Rol
   };
 }
 
-/** A window's nodes as HealthMetric rows (what every sink and the next roll-up take). */
+/**
+ * A window's nodes as HealthMetric rows, what the sinks take: early, final and corrected rows. A
+ * correction's emittedAt is later than any row the step emitted before, its window's final row
+ * included, even within one millisecond: the tables keep the latest emittedAt of a window.
+ */
 export function windowRows(windowMs: number, now: () => number = Date.now) {
+  let last = Number.NEGATIVE_INFINITY;
   return (w: Windowed<NodeAcc[]>): HealthMetric[] => {
+    let emittedAt = now();
+    if (w.correction && emittedAt <= last) emittedAt = last + 1;
+    if (emittedAt > last) last = emittedAt;
+    return w.value.map((acc) => toRow(acc, w.start, windowMs, emittedAt, w.final, w.correction ?? 0));
+  };
+}
+
+/**
+ * What a correction adds, as rows: the late events' own counts and sketch for each node they touched.
+ * Roll-ups (the 1 min and 1 h windows, the system and app levels) take the on-time final rows and
+ * these, never a corrected row itself, which would count its window twice. Not for the sinks.
+ */
+export function correctionDeltas(windowMs: number, now: () => number = Date.now) {
+  return (w: Windowed<NodeAcc[]>): HealthMetric[] => {
+    if (!w.correction || !w.delta) return [];
     const emittedAt = now();
-    return w.value.map((acc) => toRow(acc, w.start, windowMs, emittedAt, w.final));
+    return w.delta.map((acc) => toRow(acc, w.start, windowMs, emittedAt, true, w.correction ?? 0));
   };
 }
 
 // --- changelog encodings of the accumulators -------------------------------------------------------------
+//
+// A window's accumulator is written to the changelog at checkpoints while it is open, and kept
+// encoded for its allowed lateness after it closed (an hour of seconds per service by default), so
+// its size is the pipeline's state. The form: [u8 1][varint nodes], then per node its level, names,
+// counts and sketch. A sketch is the non-zero range of each of its two stores, counts as varints
+// (a DDSketch's protobuf form carries its stores' padding, 128 doubles and more: ~1 KB for a second
+// of one endpoint, about ten times this). Accumulators written before (JSON with base64 sketches,
+// first byte '[') are still read.
+
+const BINARY_FORM = 1;
+const LEVEL_CODES: Level[] = ["APP", "SYSTEM", "SERVICE", "ENDPOINT"];
+
+class AccWriter {
+  private buf = Buffer.allocUnsafe(1024);
+  private at = 0;
+
+  private room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
+  }
+
+  byte(v: number): void {
+    this.room(1);
+    this.buf[this.at++] = v;
+  }
+
+  /** A non-negative integer below 2^53. */
+  varint(v: number): void {
+    this.room(8);
+    while (v >= 0x80) {
+      this.buf[this.at++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.at++] = v;
+  }
+
+  f64(v: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(v, this.at);
+    this.at += 8;
+  }
+
+  text(s: string): void {
+    const n = Buffer.byteLength(s);
+    this.varint(n);
+    this.room(n);
+    this.at += this.buf.write(s, this.at, "utf8");
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.at);
+  }
+}
+
+class AccReader {
+  at = 1;
+  constructor(private readonly buf: Buffer) {}
+
+  byte(): number {
+    return this.buf[this.at++] as number;
+  }
+
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.buf[this.at++] as number;
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+    }
+  }
+
+  f64(): number {
+    const v = this.buf.readDoubleLE(this.at);
+    this.at += 8;
+    return v;
+  }
+
+  text(): string {
+    const n = this.varint();
+    const s = this.buf.toString("utf8", this.at, this.at + n);
+    this.at += n;
+    return s;
+  }
+}
+
+type SketchStore = DDSketch["store"];
+
+/** A store's non-zero bins: [varint n] then, if n > 0, [zigzag first key][u8 integral][n counts]. */
+function writeStore(w: AccWriter, store: SketchStore): void {
+  const bins = store.bins;
+  let lo = 0;
+  let hi = bins.length - 1;
+  while (lo <= hi && bins[lo] === 0) lo++;
+  while (hi >= lo && bins[hi] === 0) hi--;
+  const n = hi - lo + 1;
+  w.varint(Math.max(0, n));
+  if (n <= 0) return;
+  const first = lo + store.offset;
+  w.varint(first >= 0 ? first * 2 : -first * 2 - 1);
+  let integral = true;
+  for (let i = lo; i <= hi; i++) {
+    const c = bins[i] as number;
+    if (!Number.isInteger(c) || c < 0 || c > Number.MAX_SAFE_INTEGER) integral = false;
+  }
+  w.byte(integral ? 1 : 0);
+  for (let i = lo; i <= hi; i++) {
+    if (integral) w.varint(bins[i] as number);
+    else w.f64(bins[i] as number);
+  }
+}
+
+function readStore(r: AccReader, store: SketchStore): void {
+  const n = r.varint();
+  if (n === 0) return;
+  const z = r.varint();
+  const first = z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  const integral = r.byte() === 1;
+  for (let i = 0; i < n; i++) {
+    const c = integral ? r.varint() : r.f64();
+    if (c !== 0) store.add(first + i, c);
+  }
+}
+
+function writeAcc(w: AccWriter, a: NodeAcc & { slowAboveUs?: number }): void {
+  w.byte(LEVEL_CODES.indexOf(a.level));
+  w.text(a.app);
+  w.text(a.system);
+  w.text(a.service);
+  w.text(a.endpoint);
+  w.varint(a.requests);
+  w.varint(a.errors);
+  w.varint(a.slow);
+  w.varint(a.maxUs);
+  w.f64(a.slowAboveUs ?? Number.POSITIVE_INFINITY);
+  writeStore(w, a.sketch.store);
+  writeStore(w, a.sketch.negativeStore);
+  w.f64(a.sketch.zeroCount);
+}
+
+function readAcc(r: AccReader): NodeAcc & { slowAboveUs: number } {
+  const level = LEVEL_CODES[r.byte()] as Level;
+  const node = { level, app: r.text(), system: r.text(), service: r.text(), endpoint: r.text() };
+  const requests = r.varint();
+  const errors = r.varint();
+  const slow = r.varint();
+  const maxUs = r.varint();
+  const slowAboveUs = r.f64();
+  // Built like a decoded sketch (see newSketch): it maps and answers as one that never left memory.
+  const sketch = newSketch();
+  readStore(r, sketch.store);
+  readStore(r, sketch.negativeStore);
+  sketch.zeroCount = r.f64();
+  sketch.count = sketch.store.count + sketch.negativeStore.count + sketch.zeroCount;
+  return { ...node, requests, errors, slow, maxUs, sketch, slowAboveUs };
+}
+
+/** Accumulators of nodes in the binary form. */
+export function encodeAccs(accs: Iterable<NodeAcc & { slowAboveUs?: number }>, count: number): Buffer {
+  const w = new AccWriter();
+  w.byte(BINARY_FORM);
+  w.varint(count);
+  for (const a of accs) writeAcc(w, a);
+  return w.done();
+}
+
+/** Accumulators of nodes, from the binary form or the JSON one written before it. */
+export function decodeAccs(b: Buffer): Array<NodeAcc & { slowAboveUs: number }> {
+  if (b[0] !== BINARY_FORM) return (JSON.parse(b.toString("utf8")) as AccJson[]).map(accFromJson);
+  const r = new AccReader(b);
+  const n = r.varint();
+  const out: Array<NodeAcc & { slowAboveUs: number }> = [];
+  for (let i = 0; i < n; i++) out.push(readAcc(r));
+  return out;
+}
 
 interface AccJson extends HealthNode {
   requests: number;
@@ -203,22 +409,6 @@ interface AccJson extends HealthNode {
   maxUs: number;
   sketch: string;
   slowAboveUs?: number;
-}
-
-function accToJson(a: NodeAcc & { slowAboveUs?: number }): AccJson {
-  return {
-    level: a.level,
-    app: a.app,
-    system: a.system,
-    service: a.service,
-    endpoint: a.endpoint,
-    requests: a.requests,
-    errors: a.errors,
-    slow: a.slow,
-    maxUs: a.maxUs,
-    sketch: Buffer.from(a.sketch.toProto()).toString("base64"),
-    ...(a.slowAboveUs !== undefined ? { slowAboveUs: a.slowAboveUs } : {}),
-  };
 }
 
 function accFromJson(j: AccJson): NodeAcc & { slowAboveUs: number } {
@@ -239,16 +429,25 @@ function accFromJson(j: AccJson): NodeAcc & { slowAboveUs: number } {
 
 function nestedAccSerde(): Serde<ServiceWindowAcc> {
   return {
-    encode: (acc) => Buffer.from(JSON.stringify([...acc.values()].flatMap((m) => [...m.values()].map(accToJson)))),
+    encode: (acc) => {
+      let n = 0;
+      for (const m of acc.values()) n += m.size;
+      return encodeAccs(
+        (function* () {
+          for (const m of acc.values()) yield* m.values();
+        })(),
+        n,
+      );
+    },
     decode: (b) => {
       const acc: ServiceWindowAcc = new Map();
-      for (const j of JSON.parse(b.toString("utf8")) as AccJson[]) {
-        let m = acc.get(j.service);
+      for (const a of decodeAccs(b)) {
+        let m = acc.get(a.service);
         if (m === undefined) {
           m = new Map();
-          acc.set(j.service, m);
+          acc.set(a.service, m);
         }
-        m.set(j.endpoint, accFromJson(j));
+        m.set(a.endpoint, a);
       }
       return acc;
     },
@@ -257,7 +456,7 @@ function nestedAccSerde(): Serde<ServiceWindowAcc> {
 
 function flatAccSerde(): Serde<RollupAcc> {
   return {
-    encode: (acc) => Buffer.from(JSON.stringify([...acc.values()].map(accToJson))),
-    decode: (b) => new Map((JSON.parse(b.toString("utf8")) as AccJson[]).map((j) => [nodeId(j), accFromJson(j)])),
+    encode: (acc) => encodeAccs(acc.values(), acc.size),
+    decode: (b) => new Map(decodeAccs(b).map((a) => [nodeId(a), a])),
   };
 }

@@ -112,8 +112,17 @@ const StreamSettings = z.strictObject({
   grace: z.union([z.literal(0), DurationText]).default(4000),
   /** Write each second's row as soon as it ends (final = false), then again when it closes. */
   earlyResults: z.boolean().default(true),
-  /** A partition silent this long no longer holds the watermark back. */
+  /** A partition, or a source in it (a host's log file), silent this long no longer holds the watermark back. */
   idleTimeout: DurationText.default(10_000),
+  /** A source (weir ship's weir-source header) holds its partition's watermark at most this far behind the others. */
+  maxSourceLag: DurationText.default(30_000),
+  /**
+   * How long after a window closed an event may still arrive: its rows (1 s, 1 min, 1 h, every level)
+   * are written again, corrected. Later events go to the DLQ. 0: none, late events go to the DLQ.
+   */
+  allowedLateness: z.union([z.literal(0), DurationText]).default(3_600_000),
+  /** Closed windows kept for corrections per worker task and window step; the oldest go first past it. */
+  maxClosedWindows: z.number().int().min(1).default(20_000),
 });
 
 export const SloFileSchema = z

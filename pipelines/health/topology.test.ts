@@ -294,3 +294,150 @@ test("rows and alerts also go to metrics.health and alerts.health as Avro", () =
   assert.ok(early.every((r) => r.value.windowMs === 1000));
   assert.deepEqual(driver.deadLetters, []);
 });
+
+/** The latest final row of each window and node, as the tables keep it (the latest emission wins). */
+function latestRows(metrics: CollectingSink<HealthMetric>, before: number): Map<string, HealthMetric> {
+  return rowsBy(metrics, before);
+}
+
+/** Exact counts per window and node of every level, from the events. */
+function oracle(events: AccessLog[]): Map<string, { n: number; errors: number; latencies: number[] }> {
+  const m = new Map<string, { n: number; errors: number; latencies: number[] }>();
+  for (const e of events) {
+    for (const ms of [1000, 60_000, 3_600_000]) {
+      const start = e.ts - (e.ts % ms);
+      for (const key of [
+        `${ms}|ENDPOINT|${e.system}|${e.service}|${e.endpoint}|${start}`,
+        `${ms}|SERVICE|${e.system}|${e.service}||${start}`,
+        `${ms}|SYSTEM|${e.system}|||${start}`,
+        `${ms}|APP||||${start}`,
+      ]) {
+        const x = m.get(key) ?? { n: 0, errors: 0, latencies: [] };
+        x.n++;
+        if (e.status >= 500) x.errors++;
+        x.latencies.push(e.latencyUs);
+        m.set(key, x);
+      }
+    }
+  }
+  return m;
+}
+
+function assertExact(rows: Map<string, HealthMetric>, events: AccessLog[]): void {
+  const expect = oracle(events);
+  assert.equal(rows.size, expect.size, "one row per window and node, no more, no fewer");
+  for (const [key, x] of expect) {
+    const row = rows.get(key);
+    assert.ok(row, `missing row ${key}`);
+    assert.equal(row.requests, x.n, `requests ${key}`);
+    assert.equal(row.errors, x.errors, `errors ${key}`);
+    const exact = quantile(
+      x.latencies.sort((a, b) => a - b),
+      0.99,
+    );
+    assert.ok(Math.abs(row.latencyP99Us - exact) <= 0.01 * exact + 1e-9, `p99 ${key}`);
+  }
+}
+
+/**
+ * room-svc on two hosts, each its own source (weir-source); `delay(e)` says how far (event time)
+ * behind the others a host-2 event is shipped.
+ */
+function runHosts(events: AccessLog[], delay: (e: AccessLog) => number) {
+  const metrics = new CollectingSink<HealthMetric>("metrics");
+  const alerts = new CollectingSink<HealthAlert>("alerts");
+  const app = buildHealthApp({ slo: SLO, metricsSink: metrics, alertsSink: alerts, now: () => 0 });
+  const driver = new TopologyTestDriver(app, { partitions: { "logs.access": 2 } });
+  let n = 0;
+  const hosted = events.map((e) => (e.service === "room-svc" && n++ % 2 === 1 ? { ...e, host: "room-svc-2" } : e));
+  const shipped = hosted
+    .map((e) => ({ e, at: e.ts + (e.host === "room-svc-2" ? delay(e) : 0) }))
+    .sort((a, b) => a.at - b.at);
+  const last = events.at(-1)?.ts ?? T0;
+  const closing = SERVICES.map((s, i) => ({
+    e: {
+      ...(events[0] as AccessLog),
+      ...s,
+      endpoint: s.endpoints[0] as string,
+      id: `closing-${i}`,
+      ts: last + 2 * 3_600_000,
+      host: "closing",
+    },
+    at: Number.POSITIVE_INFINITY,
+  }));
+  const pipeAll = [...shipped, ...closing];
+  pipeAll.forEach(({ e }, i) => {
+    driver.pipe("logs.access", e, {
+      key: e.service,
+      headers: { "weir-source": `${e.host}:/var/log/${e.service}/access.log` },
+    });
+    if (i % 400 === 0) driver.checkpoint();
+  });
+  // The closing events' seconds stay open; everything before them is final (and corrected).
+  driver.checkpoint();
+  return { metrics, alerts, driver, before: last + 3_600_000, corrections: sumCorrections(driver) };
+}
+
+function sumCorrections(driver: TopologyTestDriver) {
+  let records = 0;
+  let emitted = 0;
+  for (const t of driver.allTasks()) {
+    records += t.corrections().records;
+    emitted += t.corrections().emitted;
+  }
+  return { records, emitted };
+}
+
+test("a host that ships 2 minutes behind the others: its requests are corrected into the 1 s, 1 min and 1 h rows of every level", () => {
+  const events = traffic({ seconds: 200, qps: 20 });
+  const { metrics, driver, before, corrections } = runHosts(events, () => 120_000);
+  assert.deepEqual(driver.deadLetters, [], "nothing late beyond the allowed lateness");
+  assertExact(latestRows(metrics, before), events);
+  const host2 = events.filter((e) => e.service === "room-svc").length / 2;
+  assert.ok(corrections.records >= host2 * 0.9, `${corrections.records} corrected records (host 2 sent ${host2})`);
+  // A few corrections per window, not one per record: they go out at checkpoints.
+  assert.ok(corrections.emitted < corrections.records / 3, `${corrections.emitted} corrections emitted`);
+  const corrected = metrics.records.filter((r) => r.value.correction > 0).map((r) => r.value);
+  // (The hour was still open when they came: its final row has them, no correction needed.)
+  for (const level of ["ENDPOINT", "SERVICE", "SYSTEM", "APP"])
+    for (const ms of [1000, 60_000])
+      assert.ok(
+        corrected.some((r) => r.level === level && r.windowMs === ms),
+        `corrected ${level} rows of ${ms} ms windows`,
+      );
+  // Published with the correction's number on metrics.health.
+  const published = driver.output("metrics.health", (b) => codecFor("HealthMetric").decode(b));
+  assert.ok(published.some((r) => r.value.correction > 0));
+});
+
+test("a host a little behind (within maxSourceLag) holds the windows open: no correction at all", () => {
+  const events = traffic({ seconds: 150, qps: 20 });
+  // Host 2 drifts up to 20 s behind and catches up again.
+  const { metrics, driver, before, corrections } = runHosts(
+    events,
+    (e) => 20_000 * Math.sin(((e.ts - T0) / 150_000) * Math.PI),
+  );
+  assert.deepEqual(driver.deadLetters, []);
+  assert.deepEqual(corrections, { records: 0, emitted: 0 });
+  assertExact(latestRows(metrics, before), events);
+});
+
+test("corrections change no alert: one already sent is not sent again", () => {
+  // room-svc answers 30% errors for 20 s; its host 2 ships 2 minutes late. Alerts come from the
+  // on-time rows (host 1's half of the burst) once; the corrected rows, which hold all of it (for
+  // weir health and the report), send nothing again.
+  const events = traffic({
+    seconds: 220,
+    qps: 30,
+    incident: (s, svc) => (svc === "room-svc" && s >= 60 && s < 80 ? { errorRate: 0.3 } : {}),
+  });
+  const late = runHosts(events, () => 120_000);
+  const onTime = runHosts(events, () => 0);
+  const firing = (r: ReturnType<typeof runHosts>) =>
+    r.alerts.records.filter((a) => a.value.state === "FIRING").map((a) => a.value.id);
+  assert.ok(firing(onTime).length > 0, "shipped on time, the burst pages");
+  assert.ok(late.corrections.records > 0);
+  const ids = firing(late);
+  assert.equal(new Set(ids).size, ids.length, "no alert sent twice");
+  assertExact(latestRows(late.metrics, late.before), events);
+});

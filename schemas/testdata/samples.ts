@@ -141,6 +141,7 @@ export const SAMPLES: { [N in keyof SchemaTypes]: SchemaTypes[N] } = {
     sketch: Buffer.from([0x0a, 0x09, 0x09, 0x7b, 0x14, 0xae, 0x47, 0xe1, 0x7a, 0x84, 0x3f]),
     final: true,
     emittedAt: ts + 5_000,
+    correction: 0,
   },
   HealthAlert: {
     id: "burn-rate-1h-5m:live/gifting/gift-svc:1795220103000",

@@ -13,6 +13,7 @@ import kafkajs, { type Message, type Producer } from "kafkajs";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { KafkaClient } from "../../kafka/client.ts";
+import { SOURCE_HEADER } from "../../kafka/headers.ts";
 import type { KafkaSecurity } from "../../kafka/security.ts";
 import type { ShipEntry } from "../types.ts";
 
@@ -76,6 +77,8 @@ export interface KafkaSinkHooks {
   refused(entry: ShipEntry, reason: string, message: string): ShipEntry | null;
   /** Each acknowledged produce request: its duration and size, for metrics. */
   sent?(seconds: number, records: number): void;
+  /** The record's source, sent as its weir-source header; null: none. */
+  sourceOf?(entry: ShipEntry): string | null;
 }
 
 export interface KafkaSinkStats {
@@ -295,7 +298,13 @@ export class KafkaSink {
           byTopic.set(e.topic, list);
         }
         const ts = e.ts > now + MAX_AHEAD_MS || e.ts < 0 ? now : e.ts;
-        list.push({ key: e.key, value: e.value, timestamp: String(Math.floor(ts)) });
+        const source = this.hooks.sourceOf?.(e) ?? null;
+        list.push({
+          key: e.key,
+          value: e.value,
+          timestamp: String(Math.floor(ts)),
+          ...(source !== null ? { headers: { [SOURCE_HEADER]: source } } : {}),
+        });
         bytes += e.value.length;
       }
       const batch = {

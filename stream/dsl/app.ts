@@ -13,6 +13,7 @@ import { type SequenceMatch, type SequenceStep, sequence } from "../operators/se
 import { filterOperator, flatMapOperator, mapOperator, mergeOperator, peekOperator } from "../operators/stateless.ts";
 import type { Input, Operator, Port } from "../runtime/processor.ts";
 import type { Sink } from "../sink.ts";
+import { DEFAULT_SOURCE_SETTINGS, type SourceSettings } from "../time/watermark.ts";
 import { type Duration, type ErrorPolicy, json, ms, type Rec, type Serde, TopologyError } from "../types.ts";
 import { type Aggregator, counting } from "../windows/aggregator.ts";
 import { DEFAULT_DISTINCT_CAP, type DistinctCount, distinctCount } from "../windows/distinct-count.ts";
@@ -26,7 +27,7 @@ import {
   validateTopKSpec,
 } from "../windows/top-k.ts";
 import type { EmitMode, WindowDef, Windowed } from "../windows/window.ts";
-import { Graph } from "./graph.ts";
+import { Graph, type SourceOf } from "./graph.ts";
 
 export interface StreamAppConfig {
   /** Consumer group id, and the prefix of the app's internal topics (repartition, changelog). */
@@ -56,6 +57,23 @@ export interface SourceOptions<V> {
   outOfOrderness?: Duration;
   /** A partition silent this long (and caught up) no longer holds back the watermark. Default 10s. */
   idleTimeout?: Duration;
+  /**
+   * Which source (a host's log file, a device) a record comes from. A partition's watermark is the
+   * minimum over its sources, so one source read ahead of the others does not make their records
+   * late (docs/stream.md, "Time"). Default: the `weir-source` header, which weir ship stamps on every
+   * record; records without a source count as one source, the partition's own.
+   */
+  sourceOf?: (value: V, header: (name: string) => string | undefined) => string | null | undefined;
+  /** A source silent this long (wall clock) stops holding its partition's watermark. Default: idleTimeout. */
+  sourceIdleTimeout?: Duration;
+  /**
+   * How far (event time) a source may fall behind its partition's most advanced source and still hold
+   * the partition's watermark; further behind, its records are judged like any other's (late, or
+   * corrections). Default 30s.
+   */
+  maxSourceLag?: Duration;
+  /** Sources tracked per partition; past it the longest idle is forgotten, or the record counts as the partition's own. Default 1000. */
+  maxSources?: number;
 }
 
 type ValueOf<S extends SchemaName | undefined, Fallback> = S extends SchemaName ? SchemaTypes[S] : Fallback;
@@ -112,6 +130,8 @@ export class StreamApp {
       timestamp: extract ?? defaultTimestamp,
       outOfOrderness: ms(options.outOfOrderness ?? 0),
       idleTimeout: ms(options.idleTimeout ?? 10_000),
+      sourceOf: (options.sourceOf as SourceOf | undefined) ?? null,
+      sources: sourceSettings(options),
     }));
     return new KStream(this, node.id, "out", keyName, false);
   }
@@ -156,6 +176,23 @@ export class StreamApp {
   internalTopic(name: string, suffix: "repartition" | "changelog"): string {
     return `${this.appId}-${name}-${suffix}`;
   }
+}
+
+function sourceSettings(o: {
+  idleTimeout?: Duration;
+  sourceIdleTimeout?: Duration;
+  maxSourceLag?: Duration;
+  maxSources?: number;
+}): SourceSettings {
+  const maxSources = o.maxSources ?? DEFAULT_SOURCE_SETTINGS.maxSources;
+  if (!Number.isInteger(maxSources) || maxSources < 1) {
+    throw new TopologyError(`maxSources must be a positive integer, got ${JSON.stringify(o.maxSources)}`);
+  }
+  return {
+    idleTimeout: ms(o.sourceIdleTimeout ?? o.idleTimeout ?? DEFAULT_SOURCE_SETTINGS.idleTimeout),
+    maxLag: ms(o.maxSourceLag ?? DEFAULT_SOURCE_SETTINGS.maxLag),
+    maxSources,
+  };
 }
 
 function defaultTimestamp(value: unknown, messageTs: number): number {
@@ -283,6 +320,8 @@ export class KStream<V> {
       timestamp: (_v: unknown, messageTs: number) => messageTs,
       outOfOrderness: 0,
       idleTimeout,
+      sourceOf: null,
+      sources: DEFAULT_SOURCE_SETTINGS,
     }));
     return new KStream<V>(this.app, source.id, "out", this.keyName, false);
   }

@@ -15,7 +15,11 @@
 // - a sink must be flushed by the worker at every checkpoint before offsets are committed.
 import type { Input, Operator, Port } from "../runtime/processor.ts";
 import type { Sink } from "../sink.ts";
+import type { SourceSettings } from "../time/watermark.ts";
 import type { Serde } from "../types.ts";
+
+/** Which source (a host, a file) a record comes from, for per-source watermarks; null: none named. */
+export type SourceOf = (value: unknown, header: (name: string) => string | undefined) => string | null | undefined;
 
 export interface SourceNode {
   kind: "source";
@@ -31,6 +35,10 @@ export interface SourceNode {
   timestamp: (value: unknown, messageTs: number) => number;
   outOfOrderness: number;
   idleTimeout: number;
+  /** The source of a record; null: the `weir-source` header (see runtime/task.ts). */
+  sourceOf: SourceOf | null;
+  /** How the sources of a partition hold its watermark (time/watermark.ts). */
+  sources: SourceSettings;
 }
 
 export interface TableNode {

@@ -76,13 +76,18 @@ export class ChangelogReader {
     const committed = await admin.committed(appId, topics);
     const from: Record<string, string> = {};
     for (const topic of topics) {
+      const ends = (await admin.offsets(topic)).get(task.partition);
       let offset = committed.get(`${topic}#${task.partition}`) ?? "-1";
-      if (offset === "-1") offset = (await admin.offsets(topic)).get(task.partition)?.low ?? "0";
+      if (offset === "-1") offset = ends?.low ?? "0";
       from[topic] = offset;
       consumer.seek({ topic, partition: task.partition, offset });
       const input = task.inputs.get(topic);
       // Anything fetched from elsewhere meanwhile is skipped: the task starts exactly here.
       if (input) input.next = offset;
+      // Read to its end, or a backlog: until a fetch says otherwise, the partition's silence means
+      // nothing more is coming only in the first case (idle timeouts count only once caught up).
+      // (A repartition topic has no such channel: its watermark comes from announcements.)
+      task.tracker.setCaughtUp(`${topic}#${task.partition}`, BigInt(offset) >= BigInt(ends?.high ?? "0"));
     }
     const changelogs = changelogsOf(t);
     if (changelogs.length > 0) consumer.pause(changelogs.map((topic) => ({ topic, partitions: [task.partition] })));

@@ -3,6 +3,11 @@
 import type { Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { type Health, serveMetrics } from "../../telemetry/metrics-server.ts";
+import type { SourceView } from "../time/watermark.ts";
+import type { CorrectionCounts } from "./processor.ts";
+
+/** Sources shown one by one per task: the furthest behind first (the others are in the totals). */
+export const SOURCES_SHOWN = 20;
 
 export interface WorkerView {
   appId: string;
@@ -17,6 +22,9 @@ export interface WorkerView {
     dlq: Map<string, number>;
     openWindows: number;
     stores: Array<{ name: string; size: number; evictions: number }>;
+    corrections: CorrectionCounts;
+    sources: SourceView[];
+    sourceCounts: { tracked: number; overflow: number; forgotten: number };
   }>;
   lag(): Array<{ topic: string; partition: number; lag: number }>;
   /** Whether Kafka answered the last start-up step, and how many attempts it did not. */
@@ -131,6 +139,93 @@ export class WorkerMetrics {
       },
     });
     new Gauge({
+      name: "weir_stream_corrected_records_total",
+      help: "Late records that changed a window already closed, within its allowed lateness (its result is emitted again).",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.corrections.records);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_corrections_total",
+      help: "Corrected window results emitted (one per window and checkpoint with late records).",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.corrections.emitted);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_closed_windows",
+      help: "Closed windows kept for corrections (allowed lateness), by task.",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.corrections.kept);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_closed_windows_dropped_total",
+      help: "Closed windows dropped before their allowed lateness ran out, for room (maxClosed): later records for them are late.",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.corrections.evicted);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_sources",
+      help: "Sources (weir-source: a host's log file) of the task's partitions, by state: active, idle (silent), lagging (further than maxSourceLag behind).",
+      labelNames: ["task", "state"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) {
+          const n = { active: 0, idle: 0, lagging: 0 };
+          for (const s of t.sources) n[s.status]++;
+          for (const [state, count] of Object.entries(n)) this.set({ task: t.id, state }, count);
+        }
+      },
+    });
+    new Gauge({
+      name: "weir_stream_source_overflow_total",
+      help: "Records counted as their partition's own because maxSources sources were tracked and none was idle.",
+      labelNames: ["task"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks()) this.set({ task: t.id }, t.sourceCounts.overflow);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_source_lag_seconds",
+      help: `How far (event time) each source is behind its partition's most advanced source; the ${SOURCES_SHOWN} furthest behind per task.`,
+      labelNames: ["task", "source", "state"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks())
+          for (const s of furthestBehind(t.sources))
+            this.set({ task: t.id, source: s.source, state: s.status }, s.lagMs / 1000);
+      },
+    });
+    new Gauge({
+      name: "weir_stream_source_behind_records_total",
+      help: `Records that arrived at or behind their task's watermark (late or corrections downstream), per source; the ${SOURCES_SHOWN} furthest behind per task.`,
+      labelNames: ["task", "source"],
+      registers: reg,
+      collect() {
+        this.reset();
+        for (const t of v.tasks())
+          for (const s of furthestBehind(t.sources)) this.set({ task: t.id, source: s.source }, s.behind);
+      },
+    });
+    new Gauge({
       name: "weir_stream_kafka_reachable",
       help: "0 while the worker waits for Kafka to answer at start (see /health for why), else 1.",
       registers: reg,
@@ -170,4 +265,10 @@ export function serveObservability(
   host = "127.0.0.1",
 ): Promise<{ server: Server; port: number }> {
   return serveMetrics(metrics.registry, () => view.healthy(), port, host);
+}
+
+/** The sources worth a series of their own: the furthest behind, then those with records behind the watermark. */
+function furthestBehind(sources: SourceView[]): SourceView[] {
+  if (sources.length <= SOURCES_SHOWN) return sources;
+  return [...sources].sort((a, b) => b.lagMs - a.lagMs || b.behind - a.behind).slice(0, SOURCES_SHOWN);
 }

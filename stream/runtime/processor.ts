@@ -55,6 +55,26 @@ export interface Processor {
   dropped?(): Record<string, number>;
   /** The task is closed (revoked, dropped or rebuilt): release what the processor registered outside it. */
   close?(): void;
+  /**
+   * The task is about to checkpoint: emit what was held back until now (the corrections of closed
+   * windows that late records changed since the last checkpoint). Called parents first, so what an
+   * operator emits here reaches its children before they are asked.
+   */
+  onCheckpoint?(): void;
+  /** Late records applied to closed windows and the corrections emitted (allowed lateness), for metrics. */
+  corrections?(): CorrectionCounts;
+}
+
+/** What an operator with allowed lateness did with late records. */
+export interface CorrectionCounts {
+  /** Late records that changed a closed window (within its allowed lateness). */
+  records: number;
+  /** Corrected results emitted. */
+  emitted: number;
+  /** Closed windows kept for corrections now. */
+  kept: number;
+  /** Closed windows dropped before their allowed lateness ran out, for room (maxClosed): later records for them are late. */
+  evicted: number;
 }
 
 /** A node's factory: the stores it owns and the processor it runs in each task. */

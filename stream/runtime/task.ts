@@ -1,18 +1,22 @@
 // A task: one sub-topology instance for one partition number. It owns the operators, the stores and
 // the watermark of that partition, and talks to the outside only through TaskIO, so the Kafka
 // worker and the test driver run exactly the same code.
+import { createHash } from "node:crypto";
+import { SOURCE_HEADER } from "../../kafka/headers.ts";
 import type { CompiledTopology, SubTopology } from "../dsl/compile.ts";
 import type { Node, SourceNode, TableNode } from "../dsl/graph.ts";
 import { partitionFor } from "../kafka/partitioner.ts";
 import type { Sink } from "../sink.ts";
 import { KeyValueStore } from "../state/store.ts";
-import { WatermarkTracker } from "../time/watermark.ts";
+import { NO_SOURCE, WatermarkTracker } from "../time/watermark.ts";
 import type { ErrorPolicy, Rec } from "../types.ts";
-import type { Emit, Input, OperatorContext, Port, Processor } from "./processor.ts";
+import type { CorrectionCounts, Emit, Input, OperatorContext, Port, Processor } from "./processor.ts";
 
 export const WATERMARK_HEADER = "weir-watermark";
 export const ORIGIN_HEADER = "weir-origin";
 export const IDLE_HEADER = "weir-idle";
+/** Longer source names are kept as their SHA-256, so a hostile one costs bounded memory. */
+const MAX_SOURCE_NAME = 128;
 /** Reserved changelog key that carries the task's watermark state. */
 export const META_KEY = "\u0000weir-meta";
 const EMPTY = Buffer.alloc(0);
@@ -110,10 +114,14 @@ export class Task {
   /** Each operator's own watermark, delivered parents first (see advanced()). */
   private readonly clocks: Array<[TaskOperatorContext, Processor]> = [];
   private readonly onStreamTimes: Processor[] = [];
+  /** Processors with an onCheckpoint hook, parents first. */
+  private readonly onCheckpoints: Processor[] = [];
   private lastStreamTime = Number.NEGATIVE_INFINITY;
   private lastMarker = Number.NEGATIVE_INFINITY;
   private lastIdle = false;
   private current: { input: TaskInput; msg: InputMessage } | null = null;
+  /** The last weir-source header decoded, and its name. */
+  private lastSource: { bytes: Buffer; name: string } | null = null;
   /** The changelog topic that carries the watermark meta record: the first changelogged store's. */
   private readonly metaChangelog: string | null;
 
@@ -136,7 +144,9 @@ export class Task {
         const up = sub.upstream.get(s.topic) as number;
         for (let p = 0; p < upstreamTasks(up); p++) this.tracker.addAnnouncedChannel(`${s.topic}@${p}`, now);
       } else {
-        this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now);
+        // Not caught up until the consumer says so (worker: where the task starts against the
+        // partition's end, then each fetch's lag): a backlog not fetched yet is not silence.
+        this.tracker.addChannel(`${s.topic}#${partition}`, s.outOfOrderness, s.idleTimeout, now, s.sources, false);
       }
       this.inputs.set(s.topic, new TaskInput(this, s.topic, "source", s, null));
     }
@@ -165,6 +175,7 @@ export class Task {
     // Built children-first, so reversed the operators are in topological order: an operator hears of
     // a watermark only after everything upstream has emitted what that watermark released.
     this.clocks.reverse();
+    for (const [, p] of this.clocks) if (p.onCheckpoint) this.onCheckpoints.push(p);
     for (const s of sub.sources) this.sourceEmits.set(s.id, this.emitter(s.id, "out"));
   }
 
@@ -218,8 +229,10 @@ export class Task {
       return;
     }
     let ts: number;
+    let source = NO_SOURCE;
     try {
       ts = node.timestamp(value, msg.timestamp);
+      if (!node.internal) source = this.sourceName(node, value, msg.headers);
     } catch (e) {
       this.fail(e, "user-code-error", node.schemaName);
       return;
@@ -243,7 +256,7 @@ export class Task {
       : `${node.topic}#${this.partition}`;
     const rec: Rec = { key: msg.key === null ? null : msg.key.toString("utf8"), value, ts };
     // A repartitioned record only moves its own channel through announcements, not by its timestamp.
-    const advanced = node.internal ? this.tracker.observeTimeOnly(ts) : this.tracker.observe(channel, ts, now);
+    const advanced = node.internal ? this.tracker.observeTimeOnly(ts) : this.tracker.observe(channel, ts, now, source);
     try {
       (this.sourceEmits.get(node.id) as Emit)(rec);
     } catch (e) {
@@ -357,13 +370,33 @@ export class Task {
     });
   }
 
+  /** A record's source: the topology's `sourceOf`, else the weir-source header; NO_SOURCE when it names none. */
+  private sourceName(node: SourceNode, value: unknown, headers: Record<string, unknown> | undefined): string {
+    let name: string | null | undefined;
+    if (node.sourceOf) name = node.sourceOf(value, (h) => headerText(headers?.[h]));
+    else {
+      const raw = headers?.[SOURCE_HEADER];
+      // A partition's records mostly come in runs from one source: its name is decoded once per run.
+      if (Buffer.isBuffer(raw) && this.lastSource !== null && raw.equals(this.lastSource.bytes))
+        return this.lastSource.name;
+      name = headerText(raw);
+      if (Buffer.isBuffer(raw) && name) this.lastSource = { bytes: Buffer.from(raw), name: shortSourceName(name) };
+    }
+    if (typeof name !== "string" || name.length === 0) return NO_SOURCE;
+    return shortSourceName(name);
+  }
+
   // --- checkpoints -------------------------------------------------------------------------------
 
-  /** Changelog records and input positions as of now; clears the dirty sets. Synchronous on purpose. */
+  /**
+   * Changelog records and input positions as of now; clears the dirty sets. Synchronous on purpose.
+   * Operators first emit what they held back for the checkpoint (corrections), so it is part of it.
+   */
   snapshot(): {
     changelog: Array<{ topic: string; key: string; value: Buffer | null }>;
     offsets: Array<{ topic: string; offset: string }>;
   } {
+    for (const p of this.onCheckpoints) p.onCheckpoint?.();
     const changelog: Array<{ topic: string; key: string; value: Buffer | null }> = [];
     for (const st of this.sub.stores) {
       const store = this.stores.get(st.name) as KeyValueStore<unknown>;
@@ -391,7 +424,7 @@ export class Task {
     if (msg.key === null) return;
     const key = msg.key.toString("utf8");
     if (key === META_KEY) {
-      if (msg.value) this.tracker.restoreState(JSON.parse(msg.value.toString("utf8")));
+      if (msg.value) this.tracker.restoreState(JSON.parse(msg.value.toString("utf8")), this.io.now());
       return;
     }
     (this.stores.get(storeName) as KeyValueStore<unknown>).restore(key, msg.value);
@@ -427,6 +460,21 @@ export class Task {
       if (counts) for (const [reason, count] of Object.entries(counts)) out.push({ operator, reason, count });
     }
     return out;
+  }
+
+  /** What operators with allowed lateness did with late records, summed over the task's operators (or one, by name). */
+  corrections(operator?: string): CorrectionCounts {
+    const sum: CorrectionCounts = { records: 0, emitted: 0, kept: 0, evicted: 0 };
+    for (const [name, p] of this.named) {
+      if (operator !== undefined && name !== operator) continue;
+      const c = p.corrections?.();
+      if (!c) continue;
+      sum.records += c.records;
+      sum.emitted += c.emitted;
+      sum.kept += c.kept;
+      sum.evicted += c.evicted;
+    }
+    return sum;
   }
 
   // --- wiring ------------------------------------------------------------------------------------
@@ -490,6 +538,18 @@ export class Task {
         return { process: (r) => this.io.sink(node.sink, r) };
     }
   }
+}
+
+/** Longer source names are kept as their SHA-256. */
+function shortSourceName(name: string): string {
+  return name.length <= MAX_SOURCE_NAME ? name : `sha256:${createHash("sha256").update(name).digest("hex")}`;
+}
+
+function headerText(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (Buffer.isBuffer(v)) return v.toString("utf8");
+  if (Array.isArray(v)) return headerText(v[0]);
+  return String(v);
 }
 
 function codecReason(e: unknown): string {

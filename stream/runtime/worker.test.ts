@@ -14,6 +14,7 @@ import { partitionFor } from "../kafka/partitioner.ts";
 import { FakeKafkaCluster, type FakeStreamClient } from "../testing/fake-kafka.ts";
 import { FakeSink } from "../testing/fake-sink.ts";
 import { json } from "../types.ts";
+import { Windows } from "../windows/spec.ts";
 import { StreamWorker } from "./worker.ts";
 
 interface Ev {
@@ -567,4 +568,40 @@ test("a dead letter of a transactional task commits with its transaction: a repl
     [`decode-error 0@${bad?.offset}`],
   );
   assertCountedOnce(c, 200);
+});
+
+test("/metrics shows late records corrected, corrections emitted, closed windows kept, and each source's state and lag", async () => {
+  const c = cluster({}, 1);
+  const app = new StreamApp({ appId: APP, dlqTopic: DLQ, guarantee: "exactly-once", commitInterval: 10 });
+  app
+    .stream<undefined, { ts: number }>(IN, { serde: json(), maxSourceLag: "30s" })
+    .window(Windows.tumbling("1s").allowedLateness("1h"))
+    .count({ name: "counts" })
+    .to(OUT, { serde: json() });
+  const w = await start(c, "a", app, 0);
+  const send = (source: string, ts: number) =>
+    c.produce(IN, [{ key: "k", value: JSON.stringify({ ts }), headers: { "weir-source": source } }]);
+  try {
+    send("host-1:/var/log/a/access.log", 1_000);
+    send("host-2:/var/log/a/access.log", 1_000);
+    for (let ts = 2_000; ts <= 60_000; ts += 1_000) send("host-1:/var/log/a/access.log", ts);
+    // host-2 is 59 s behind: lagging, it holds the watermark only 30 s behind host-1; its records are corrections.
+    send("host-2:/var/log/a/access.log", 1_500);
+    send("host-2:/var/log/a/access.log", 2_500);
+    await until("the corrections emitted", () => c.records(OUT).some((r) => jsonOf(r.value).correction === 1), 10_000);
+    const text = await (await fetch(`http://127.0.0.1:${w.worker.metricsPort}/metrics`)).text();
+    const value = (line: RegExp) => Number(line.exec(text)?.[1]);
+    assert.equal(value(/^weir_stream_corrected_records_total\{[^}]*\} (\S+)$/m), 2);
+    assert.equal(value(/^weir_stream_corrections_total\{[^}]*\} (\S+)$/m), 2);
+    assert.ok(value(/^weir_stream_closed_windows\{[^}]*\} (\S+)$/m) >= 28);
+    assert.equal(value(/^weir_stream_sources\{[^}]*state="lagging"[^}]*\} (\S+)$/m), 1);
+    assert.equal(value(/^weir_stream_sources\{[^}]*state="active"[^}]*\} (\S+)$/m), 1);
+    assert.equal(
+      value(/^weir_stream_source_lag_seconds\{[^}]*source="host-2:\/var\/log\/a\/access.log"[^}]*\} (\S+)$/m),
+      57.5,
+    );
+    assert.equal(value(/^weir_stream_source_behind_records_total\{[^}]*source="host-2[^"]*"[^}]*\} (\S+)$/m), 2);
+  } finally {
+    await w.worker.stop();
+  }
 });

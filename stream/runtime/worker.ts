@@ -11,19 +11,14 @@ import type { Server } from "node:http";
 import pino, { type Logger } from "pino";
 import type { StreamApp } from "../dsl/app.ts";
 import { type CompiledTopology, compile } from "../dsl/compile.ts";
-import {
-  type BatchEnd,
-  type FetchedBatch,
-  type GroupConsumer,
-  isUnreachable,
-  type StreamAdmin,
-  type StreamKafkaClient,
-} from "../kafka/stream-client.ts";
+import type { BatchEnd, FetchedBatch, GroupConsumer, StreamAdmin, StreamKafkaClient } from "../kafka/stream-client.ts";
 import type { Sink } from "../sink.ts";
 import { AssignedTasks } from "./assigned-tasks.ts";
 import { ChangelogReader } from "./changelog-reader.ts";
 import { Checkpoint } from "./checkpoint.ts";
 import { prepareInternalTopics } from "./internal-topics.ts";
+import { KafkaWait, WorkerStoppedError } from "./kafka-wait.ts";
+import { Mutex } from "./mutex.ts";
 import { serveObservability, WorkerMetrics, type WorkerView } from "./observability.ts";
 import type { OwnedTask } from "./owned-task.ts";
 import { RecordFailure } from "./task.ts";
@@ -53,29 +48,7 @@ export interface WorkerOptions {
   connectBackoff?: { initialMs: number; maxMs: number };
 }
 
-/** The worker is waiting for Kafka: since when, how many attempts failed, and the last one's reason. */
-interface KafkaWait {
-  since: number;
-  attempts: number;
-  reason: string;
-}
-
-/** start() ended because stop() was called while it waited for Kafka. */
-export class WorkerStoppedError extends Error {
-  constructor(appId: string) {
-    super(`${appId}: stopped while waiting for Kafka`);
-    this.name = "WorkerStoppedError";
-  }
-}
-
-class Mutex {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => {});
-    return next;
-  }
-}
+export { WorkerStoppedError };
 
 export class StreamWorker implements WorkerView {
   readonly appId: string;
@@ -99,9 +72,7 @@ export class StreamWorker implements WorkerView {
   private started = false;
   private stopping = false;
   private fatalError: Error | null = null;
-  private kafkaWait: KafkaWait | null = null;
-  private connectRetries = 0;
-  private readonly stopSignal = new AbortController();
+  private readonly kafkaWait: KafkaWait;
   /** Resolves when the worker stops, with the fatal error if any. */
   readonly done: Promise<Error | null>;
   private resolveDone!: (e: Error | null) => void;
@@ -115,6 +86,7 @@ export class StreamWorker implements WorkerView {
     this.topology = compile(app);
     this.log = options.logger ?? pino({ name: `weir-${app.appId}` });
     this.kafka = options.kafka;
+    this.kafkaWait = new KafkaWait(app.appId, this.log, options.connectBackoff);
     this.metrics = new WorkerMetrics(this);
     this.done = new Promise((r) => {
       this.resolveDone = r;
@@ -141,14 +113,14 @@ export class StreamWorker implements WorkerView {
       log.info({ metricsPort: s.port }, `serving /metrics and /health on 127.0.0.1:${s.port}`);
     }
     // A fresh admin for each attempt: one whose first connection failed half-way may not recover.
-    const { partitionCounts, taskCounts } = await this.untilKafkaAnswers(async () => {
+    const { partitionCounts, taskCounts } = await this.kafkaWait.until(async () => {
       await this.admin?.close().catch(() => {});
       this.admin = this.kafka.admin();
       return prepareInternalTopics(this.admin, topology);
     });
     const admin = this.admin as StreamAdmin;
     const sendBatch = this.options.sendBatch ?? 2000;
-    const producer = await this.untilKafkaAnswers(() => this.kafka.producer());
+    const producer = await this.kafkaWait.until(() => this.kafka.producer());
     const outputs = new TaskOutputs(appId, app.dlqTopic, partitionCounts, sendBatch, producer);
     const consumer = this.kafka.consumer({
       groupId: appId,
@@ -190,7 +162,7 @@ export class StreamWorker implements WorkerView {
       taskFailed: (t, e, timedOut) => this.assigned.lost(t, e, timedOut),
       commitSeconds: metrics.commitSeconds,
     });
-    await this.untilKafkaAnswers(() => consumer.connect());
+    await this.kafkaWait.until(() => consumer.connect());
     await consumer.subscribe(topology.inputTopics);
     await consumer.run((fetched) => this.lock.run(() => this.onBatch(fetched)));
     this.timer = setInterval(() => {
@@ -205,49 +177,11 @@ export class StreamWorker implements WorkerView {
     return this.stopping;
   }
 
-  /**
-   * Runs a step that talks to Kafka until Kafka answers it: an unreachable Kafka is tried again with
-   * exponential backoff and jitter, each attempt logged with what is waited for; other errors throw.
-   */
-  private async untilKafkaAnswers<T>(step: () => Promise<T>): Promise<T> {
-    const { initialMs, maxMs } = this.options.connectBackoff ?? { initialMs: 500, maxMs: 30_000 };
-    for (let attempt = 1; ; attempt++) {
-      if (this.stopping) throw new WorkerStoppedError(this.appId);
-      try {
-        const result = await step();
-        const wait = this.kafkaWait;
-        if (wait) {
-          this.kafkaWait = null;
-          this.log.info(
-            { attempts: wait.attempts, waitedMs: Date.now() - wait.since },
-            `Kafka answered after ${wait.attempts} attempts (${((Date.now() - wait.since) / 1000).toFixed(1)} s)`,
-          );
-        }
-        return result;
-      } catch (e) {
-        if (!isUnreachable(e)) throw e;
-        if (this.stopping) throw new WorkerStoppedError(this.appId);
-        this.kafkaWait ??= { since: Date.now(), attempts: 0, reason: "" };
-        const wait = this.kafkaWait;
-        wait.attempts++;
-        wait.reason = e.reason;
-        this.connectRetries++;
-        const delay = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 20));
-        const next = Math.round(delay / 2 + Math.random() * (delay / 2));
-        this.log.warn(
-          { attempt: wait.attempts, brokers: e.brokers, reason: e.reason, retryInMs: next },
-          `waiting for Kafka at ${e.brokers.join(",")} to answer (attempt ${wait.attempts}; next in ${next} ms): ${e.reason}`,
-        );
-        await abortableSleep(next, this.stopSignal.signal);
-      }
-    }
-  }
-
   /** Graceful: a last checkpoint, then leave the group. */
   async stop(): Promise<void> {
     if (this.stopping) return this.done.then(() => {});
     this.stopping = true;
-    this.stopSignal.abort();
+    this.kafkaWait.stop();
     if (this.timer) clearInterval(this.timer);
     try {
       if (this.started && !this.fatalError) await this.lock.run(() => this.checkpoint());
@@ -409,6 +343,9 @@ export class StreamWorker implements WorkerView {
       dlq: task.counters.dlq,
       openWindows: task.openWindows(),
       stores: [...task.stores.values()].map((s) => ({ name: s.name, size: s.size, evictions: s.evictions })),
+      corrections: task.corrections(),
+      sources: task.tracker.sources(),
+      sourceCounts: task.tracker.sourceCounts(),
     }));
   }
 
@@ -417,7 +354,7 @@ export class StreamWorker implements WorkerView {
   }
 
   kafkaState() {
-    return { reachable: this.kafkaWait === null, connectRetries: this.connectRetries };
+    return { reachable: this.kafkaWait.reachable, connectRetries: this.kafkaWait.retries };
   }
 
   recordsOut() {
@@ -427,17 +364,11 @@ export class StreamWorker implements WorkerView {
   healthy() {
     const restoring = [...(this.assigned?.all() ?? [])].filter((t) => t.state === "restoring").map((t) => t.task.id);
     const ok = this.started && !this.fatalError && !this.stopping && restoring.length === 0;
-    const wait = this.kafkaWait;
     return {
       ok,
       detail: {
         app: this.appId,
-        ...(wait
-          ? {
-              kafka: `unreachable for ${((Date.now() - wait.since) / 1000).toFixed(1)} s (${wait.attempts} attempts): ${wait.reason}`,
-              waitingFor: `Kafka at ${this.kafka.brokers.join(",")}`,
-            }
-          : {}),
+        ...this.kafkaWait.healthDetail(this.kafka.brokers),
         tasks: this.assigned?.ids() ?? [],
         restoring,
         ...(this.fatalError ? { error: this.fatalError.message } : {}),
@@ -445,17 +376,4 @@ export class StreamWorker implements WorkerView {
       },
     };
   }
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

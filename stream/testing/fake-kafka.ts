@@ -246,11 +246,21 @@ export class FakeKafkaCluster {
   /** Appends records outside any transaction, as an upstream producer does. */
   produce(
     topic: string,
-    records: Array<{ key: string | null; value: string | Buffer | null; partition?: number; timestamp?: number }>,
+    records: Array<{
+      key: string | null;
+      value: string | Buffer | null;
+      partition?: number;
+      timestamp?: number;
+      headers?: Record<string, string>;
+    }>,
   ): void {
     for (const r of records) {
       const value = typeof r.value === "string" ? Buffer.from(r.value) : r.value;
-      this.append({ topic, key: r.key, value, partition: r.partition ?? null, ts: r.timestamp ?? Date.now() }, null);
+      const ts = r.timestamp ?? Date.now();
+      this.append(
+        { topic, key: r.key, value, partition: r.partition ?? null, ts, ...(r.headers ? { headers: r.headers } : {}) },
+        null,
+      );
     }
   }
 

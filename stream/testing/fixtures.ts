@@ -19,8 +19,9 @@ export function windowedSerde<R>(): Serde<Windowed<R>> {
   return json<Windowed<R>>();
 }
 
-/** "key@start..end=value" for compact assertions on window results. */
+/** "key@start..end=value" for compact assertions on window results ("~" early, "!n +delta" the n-th correction). */
 export function fmt(r: { key: string | null; value: Windowed<unknown> }): string {
   const v = r.value;
-  return `${r.key}@${v.start}..${v.end}=${JSON.stringify(v.value)}${v.final ? "" : "~"}`;
+  const correction = v.correction ? `!${v.correction} +${JSON.stringify(v.delta)}` : "";
+  return `${r.key}@${v.start}..${v.end}=${JSON.stringify(v.value)}${v.final ? "" : "~"}${correction}`;
 }

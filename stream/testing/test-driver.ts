@@ -44,6 +44,13 @@ export interface PipeOptions {
   key?: string | null;
   ts?: number;
   partition?: number;
+  /** Kafka headers, e.g. weir-source (the record's source, for per-source watermarks). */
+  headers?: Record<string, string>;
+  /**
+   * In the topic but not fetched yet (a slow fetch, a backlog a new owner has not read): delivered
+   * by deliverHeld(). Until then its partition is not caught up.
+   */
+  hold?: boolean;
 }
 
 export class TopologyTestDriver {
@@ -54,6 +61,8 @@ export class TopologyTestDriver {
   private tasks = new Map<string, Task>();
   private readonly queue: Array<{ topic: string; rec: TopicRecord }> = [];
   private readonly committed = new Map<string, number>();
+  /** Records in their topic that have not been fetched yet (PipeOptions.hold). */
+  private readonly held = new Set<TopicRecord>();
   private delivering = false;
   private wall: number;
   private readonly maxAhead: number | undefined;
@@ -102,6 +111,7 @@ export class TopologyTestDriver {
           this.app.onError,
         );
         this.tasks.set(task.id, task);
+        this.reportCaughtUp(task);
       }
     }
   }
@@ -168,9 +178,50 @@ export class TopologyTestDriver {
     const key = options.key ?? null;
     const n = this.partitionsOf(topic);
     const partition = options.partition ?? (key === null ? 0 : partitionFor(key, n));
-    const rec = this.append(topic, { partition, offset: 0, key, value, ts: options.ts ?? this.wall });
+    const rec = this.append(topic, {
+      partition,
+      offset: 0,
+      key,
+      value,
+      ts: options.ts ?? this.wall,
+      ...(options.headers ? { headers: options.headers } : {}),
+    });
+    if (options.hold) {
+      this.held.add(rec);
+      return;
+    }
     this.queue.push({ topic, rec });
     this.drain();
+  }
+
+  /** Delivers the records piped with `hold`, in the order they were piped. */
+  deliverHeld(): void {
+    const recs = [...this.held].sort((a, b) => (this.order.get(a) as number) - (this.order.get(b) as number));
+    this.held.clear();
+    for (const rec of recs) {
+      const topic = this.topicOf(rec);
+      if (topic) this.queue.push({ topic, rec });
+    }
+    this.drain();
+  }
+
+  private topicOf(rec: TopicRecord): string | undefined {
+    for (const [topic, log] of this.topicLogs) if (log[rec.partition]?.[rec.offset] === rec) return topic;
+    return undefined;
+  }
+
+  /**
+   * Tells a task's source partitions whether they are read to their end, as the worker does when a
+   * task starts (its position against the partition's end) and with every fetch (the fetch's lag).
+   */
+  private reportCaughtUp(task: Task): void {
+    for (const s of task.sub.sources) {
+      if (s.internal) continue;
+      const input = task.inputs.get(s.topic);
+      const next = input?.next !== null && input?.next !== undefined ? Number(input.next) : 0;
+      const end = this.topicLogs.get(s.topic)?.[task.partition]?.length ?? 0;
+      task.tracker.setCaughtUp(`${s.topic}#${task.partition}`, next >= end);
+    }
   }
 
   private defaultTs(value: unknown): number {
@@ -224,6 +275,7 @@ export class TopologyTestDriver {
       ...(rec.headers ? { headers: rec.headers } : {}),
     };
     input.handle(msg);
+    this.reportCaughtUp(task);
   }
 
   /** Moves the wall clock (idle timeouts) and lets every task notice. */
@@ -266,7 +318,11 @@ export class TopologyTestDriver {
     return [...this.tasks.values()];
   }
 
-  /** What the Kafka worker does every commit interval, minus the I/O: changelog appended, offsets committed. */
+  /**
+   * What the Kafka worker does every commit interval, minus the I/O: what operators held for the
+   * checkpoint emitted (corrections), changelog appended, offsets committed. Records it wrote to
+   * repartition topics are then delivered downstream (whose own corrections wait for the next one).
+   */
   checkpoint(): void {
     for (const task of this.tasks.values()) {
       const snap = task.snapshot();
@@ -275,6 +331,7 @@ export class TopologyTestDriver {
       }
       for (const o of snap.offsets) this.committed.set(`${o.topic}#${task.partition}`, Number(o.offset));
     }
+    this.drain();
   }
 
   /**
@@ -298,6 +355,12 @@ export class TopologyTestDriver {
         }
       }
       task.restored();
+      // A new owner starts at the committed offsets: that is where its sources' lag counts from.
+      for (const s of task.sub.sources) {
+        const input = task.inputs.get(s.topic);
+        if (input && !s.internal) input.next = String(this.committed.get(`${s.topic}#${task.partition}`) ?? 0);
+      }
+      this.reportCaughtUp(task);
     }
     const replay: Array<{ topic: string; rec: TopicRecord }> = [];
     for (const sub of this.topology.subtopologies) {
@@ -305,7 +368,7 @@ export class TopologyTestDriver {
         const log = this.topicLogs.get(s.topic) ?? [];
         log.forEach((part, p) => {
           const from = this.committed.get(`${s.topic}#${p}`) ?? 0;
-          for (const rec of part.slice(from)) replay.push({ topic: s.topic, rec });
+          for (const rec of part.slice(from)) if (!this.held.has(rec)) replay.push({ topic: s.topic, rec });
         });
       }
     }

@@ -33,6 +33,26 @@ export class EventTimers {
     }
   }
 
+  /** Removes and returns the earliest timer (the first key added at the earliest time), if any. */
+  shift(): [number, string] | undefined {
+    while (this.heap.length > 0) {
+      const time = this.heap[0] as number;
+      const bucket = this.buckets.get(time);
+      const first = bucket?.values().next();
+      if (bucket && first && !first.done) {
+        bucket.delete(first.value);
+        if (bucket.size === 0) {
+          this.buckets.delete(time);
+          this.pop();
+        }
+        return [time, first.value];
+      }
+      this.buckets.delete(time);
+      this.pop();
+    }
+    return undefined;
+  }
+
   clear(): void {
     this.heap.length = 0;
     this.buckets.clear();

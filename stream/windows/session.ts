@@ -7,13 +7,14 @@ import type { KeyValueStore } from "../state/store.ts";
 import { EventTimers } from "../time/timers.ts";
 import { json, type Rec, type Serde, TopologyError } from "../types.ts";
 import type { Aggregator } from "./aggregator.ts";
-import type { EmitMode, Windowed } from "./window.ts";
+import { type EmitMode, noLateness, type Windowed } from "./window.ts";
 
 /** Activity separated by less than `gap` forms one session. */
 export interface SessionSpec {
   kind: "session";
   gap: number;
   grace: number;
+  allowedLateness?: number;
 }
 
 export interface Session {
@@ -34,6 +35,7 @@ export function sessionWindowAggregate(
   emit: EmitMode,
   aggregator: Aggregator<unknown, unknown, unknown>,
 ): Operator {
+  noLateness("session", store, spec.allowedLateness);
   if (!aggregator.merge) {
     throw new TopologyError(`aggregate ${store}: session windows merge sessions, so the aggregator needs merge()`);
   }

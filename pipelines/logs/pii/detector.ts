@@ -28,6 +28,42 @@ const MAX_GROUPS = 8;
  */
 const MAYBE_NUMBER = /\d(?:\d{10}|[ -]\d{4})/;
 
+/**
+ * Characters written for a digit in a mobile number dodging a word filter: ASCII and full-width digits,
+ * Chinese numerals (with 幺 for 1 and 〇 or 零 for 0, as numbers are read aloud).
+ */
+const DIGIT_LIKE = "0-9\uff10-\uff19\u3007\u96f6\u4e00\u4e8c\u4e09\u56db\u4e94\u516d\u4e03\u516b\u4e5d\u5e7a";
+/** What goes between the digits of such a number: spaces (full-width too), dashes, dots. */
+const PHONE_SEPARATOR = " \\-.\u3000\uff0d\uff0e";
+/** Most separator characters between two digits of a disguised number (`138 - 0013`). */
+const MAX_SEPARATORS = 3;
+/**
+ * A mobile number however it is written: 1, 3-9, then nine more digits, each of them ASCII, full-width
+ * or a Chinese numeral, with up to three separators between any two. The separators and digits are
+ * disjoint classes, so a failed try backtracks at most a few steps per digit: linear time.
+ */
+const MAYBE_DISGUISED_PHONE = new RegExp(
+  `[1\uff11\u4e00\u5e7a][${PHONE_SEPARATOR}]{0,${MAX_SEPARATORS}}[3-9\uff13-\uff19\u4e09\u56db\u4e94\u516d\u4e03\u516b\u4e5d](?:[${PHONE_SEPARATOR}]{0,${MAX_SEPARATORS}}[${DIGIT_LIKE}]){9}`,
+  "g",
+);
+/** Digit values of the Chinese numerals in DIGIT_LIKE. */
+const CHINESE_DIGITS = new Map<number, number>([
+  [0x3007, 0], // 〇
+  [0x96f6, 0], // 零
+  [0x4e00, 1], // 一
+  [0x5e7a, 1], // 幺
+  [0x4e8c, 2], // 二
+  [0x4e09, 3], // 三
+  [0x56db, 4], // 四
+  [0x4e94, 5], // 五
+  [0x516d, 6], // 六
+  [0x4e03, 7], // 七
+  [0x516b, 8], // 八
+  [0x4e5d, 9], // 九
+]);
+/** Numerals that are no digits but make a number of the digits beside them (十 百 千 万 亿 两). */
+const NUMBER_WORDS = new Set([0x5341, 0x767e, 0x5343, 0x4e07, 0x4ebf, 0x4e24]);
+
 /** A token as masking writes it, `[pii:ph_3f9a0c1d2e3f4a5b]`, where it stands (sticky: tested at lastIndex). */
 const TOKEN_AT = /\[pii:[a-z][a-z0-9]{1,15}_[0-9a-f]{16}\]/y;
 
@@ -95,6 +131,44 @@ export function normaliseDigits(s: string): string {
   return s.replace(/\D+/g, "");
 }
 
+/** The value of a character written for a digit (ASCII, full-width, Chinese numeral), or -1. */
+export function digitValue(c: number): number {
+  if (c <= 57) return c >= 48 ? c - 48 : -1;
+  if (c >= 0xff10 && c <= 0xff19) return c - 0xff10;
+  if (c < 0x3007) return -1;
+  return CHINESE_DIGITS.get(c) ?? -1;
+}
+
+/** `s` with full-width digits and Chinese numerals written as ASCII digits: `一三八 ００１３` -> `138 0013`. */
+export function foldDigits(s: string): string {
+  let out = "";
+  let last = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x3007) continue;
+    const v = digitValue(c);
+    if (v < 0) continue;
+    out += s.slice(last, i) + String(v);
+    last = i + 1;
+  }
+  return last === 0 ? s : out + s.slice(last);
+}
+
+function isPhoneSeparator(c: number): boolean {
+  return c === 32 || c === 45 || c === 46 || c === 0x3000 || c === 0xff0d || c === 0xff0e;
+}
+
+/** A character that would make a disguised number part of a word or a bigger number beside it. */
+function joinsNumber(c: number): boolean {
+  return (
+    digitValue(c) >= 0 ||
+    isAsciiLetter(c) ||
+    (c >= 0xff21 && c <= 0xff3a) ||
+    (c >= 0xff41 && c <= 0xff5a) ||
+    NUMBER_WORDS.has(c)
+  );
+}
+
 export class PiiDetector {
   /** Kind names by index: phone, idCard, email, card, then the extra patterns. */
   readonly kinds: readonly string[];
@@ -156,6 +230,7 @@ export class PiiDetector {
   scan(s: string, out: PiiMatches): void {
     out.length = 0;
     if (s.indexOf("@") >= 0 || MAYBE_NUMBER.test(s)) this.scanBuiltins(s, out);
+    if (this.phone) this.scanDisguisedPhones(s, out);
     if (this.extras.length > 0) this.scanExtras(s, out);
   }
 
@@ -388,6 +463,80 @@ export class PiiDetector {
   private add(out: PiiMatches, start: number, end: number, kind: number, value: string): number {
     out.push(start, end, kind, value);
     return end;
+  }
+
+  // ---- disguised mobile numbers ------------------------------------------------------------------
+
+  /**
+   * Mobile numbers written to dodge a word filter (`一三八 零零一三 八零零零`, `１３８－００１３－８０００`,
+   * `1 3 8 0 0 1 3 8 0 0 0`, `+八六 幺三八…`), which the digit scan does not take: each hit of
+   * MAYBE_DISGUISED_PHONE is widened to its whole run of digits and separators, and the run is a phone
+   * when it holds exactly 11 digits of a mobile number (13 with 86 before them, 15 with 0086). The
+   * value is the 11 ASCII digits, so the token is the one the plain number gets. Each character is
+   * looked at a bounded number of times: a run is walked once, and the search goes on after it.
+   */
+  private scanDisguisedPhones(s: string, out: PiiMatches): void {
+    const re = MAYBE_DISGUISED_PHONE;
+    re.lastIndex = 0;
+    const found = out.length;
+    const n = s.length;
+    let k = 0; // the first match of the digit scan not yet passed
+    let floor = 0; // where the last run (or skipped match) ended
+    let added = false;
+    for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+      const hit = m.index;
+      // A run does not reach back into what the digit scan found (`13800138000 1 3 9 …` is two numbers).
+      while (k < found && (out.ends[k] as number) <= hit) floor = Math.max(floor, out.ends[k++] as number);
+      if (k < found && (out.starts[k] as number) <= hit) {
+        floor = re.lastIndex = out.ends[k] as number;
+        continue;
+      }
+      let start = hit;
+      while (start > floor) {
+        const c = s.charCodeAt(start - 1);
+        if (digitValue(c) >= 0 || isPhoneSeparator(c)) start--;
+        else break;
+      }
+      while (digitValue(s.charCodeAt(start)) < 0) start++;
+      let digits = "";
+      let count = 0;
+      let apart = false; // the first two digits (86?) stand apart from the rest
+      let end = start;
+      let p = start;
+      while (p < n) {
+        const v = digitValue(s.charCodeAt(p));
+        if (v >= 0) {
+          if (count < 16) digits += String(v);
+          count++;
+          end = ++p;
+          continue;
+        }
+        let q = p;
+        while (q < n && q - p < MAX_SEPARATORS && isPhoneSeparator(s.charCodeAt(q))) q++;
+        if (q > p && q < n && digitValue(s.charCodeAt(q)) >= 0) {
+          if (count === 2) apart = true;
+          p = q;
+        } else break;
+      }
+      floor = re.lastIndex = end;
+      if (k < found && (out.starts[k] as number) < end) continue; // overlaps what the digit scan found
+      const before = s.charCodeAt(start - 1);
+      const plus = before === 43 || before === 0xff0b; // +86, ＋８６
+      let value: string | undefined;
+      if (count === 11) value = digits;
+      // 86 and 11 digits in one run is a phone after a + or with the 86 set apart, as the digit scan reads it
+      else if (count === 13 && digits.startsWith("86") && (plus || apart)) value = digits.slice(2);
+      else if (count === 15 && digits.startsWith("0086")) value = digits.slice(4);
+      if (value === undefined || !mobileAt(value, 0)) continue;
+      const from = count > 11 && plus ? start - 1 : start;
+      if (from > 0 && joinsNumber(s.charCodeAt(from - 1))) continue;
+      if (from >= 2 && s.charCodeAt(from - 1) === 46 && digitValue(s.charCodeAt(from - 2)) >= 0) continue;
+      if (end < n && (joinsNumber(s.charCodeAt(end)) || s.charCodeAt(end) === 64)) continue;
+      if (insideToken(s, from)) continue;
+      out.push(from, end, PHONE, value);
+      added = true;
+    }
+    if (added) sortMatches(out);
   }
 
   // ---- email --------------------------------------------------------------------------------------

@@ -74,6 +74,80 @@ describe("masking text", () => {
     }
   });
 
+  describe("mobile numbers written to dodge word filters", () => {
+    const plain = `138****8000[${piiToken("phone", "13800138000", key)}]`;
+    const disguised: [string, string][] = [
+      ["Chinese numerals", "联系一三八零零一三八零零零"],
+      ["幺 for 1 and 〇 for 0", "联系幺三八〇〇幺三八〇〇〇"],
+      ["full-width digits", "联系１３８００１３８０００"],
+      ["full-width, +86 and dashes", "联系＋８６－１３８－００１３－８０００"],
+      ["a space between every digit", "联系 1 3 8 0 0 1 3 8 0 0 0"],
+      ["spaced digits after +86", "联系 +8 6-1 3 8-0 0 1 3-8 0 0 0"],
+      ["dots", "联系 138.0013.8000"],
+      ["full-width spaces", "联系\u3000138\u30000013\u30008000"],
+      ["spaced Chinese numerals", "联系 一 三 八 零 零 一 三 八 零 零 零 免费"],
+      ["mixed forms", "联系 +八六 1三8 ００13 - 八000。"],
+      ["grouped oddly", "联系 1380 013 8000"],
+      ["0086 in Chinese numerals", "联系〇〇八六一三八零零一三八零零零"],
+      ["86 set apart", "联系 八六 一三八零零一三八零零零"],
+    ];
+    for (const [how, line] of disguised) {
+      test(`${how}: masked, with the plain number's token`, () => {
+        const out = masker.maskText(line);
+        assert.ok(out.endsWith(plain) || out.includes(`${plain} `) || out.includes(`${plain}。`), `${line} -> ${out}`);
+        assert.equal(tokensIn(out).length, 1, out);
+        assert.equal(masker.maskText(out), out); // masking again changes nothing
+        assert.equal(piiToken("phone", line.replace(/^联系/, ""), key), piiToken("phone", "13800138000", key));
+      });
+    }
+
+    test("only the number is replaced: the +86 written before it too, the text around it kept", () => {
+      assert.equal(masker.maskText("加V 联系＋８６１３８００１３８０００ 领福利"), `加V 联系${plain} 领福利`);
+      assert.equal(masker.maskText("我电话换了，新号 一三八 零零一三 八零零零"), `我电话换了，新号 ${plain}`);
+      assert.equal(
+        masker.maskText("13800138000 1 3 9 0 0 1 3 9 0 0 0"),
+        `${plain} 139****9000[${piiToken("phone", "13900139000", key)}]`,
+      );
+      assert.equal(masker.maskValue("phone", "一三八零零一三八零零零"), plain);
+    });
+
+    test("near misses are left alone", () => {
+      for (const line of [
+        "联系一三八零零一三八零零", // 10 digits
+        "联系 1 3 8 0 0 1 3 8 0 0", // 10 spaced digits
+        "联系一三八零零一三八零零零零", // 12
+        "联系 1 3 8 0 0 1 3 8 0 0 0 1",
+        "QQ群一二三四五六七八九 免费送钻石", // a QQ group: 9 digits
+        "ＱＱ群１２３４５６７８９ 免费送钻石",
+        "QQ群1 2 3 4 5 6 7 8 9 免费送钻石",
+        "QQ 1234567890", // 10 digits
+        "ref 八六一三八零零一三八零零零", // 86 and 11 digits with no + and not set apart, as 8613800138000 is left
+        "一二三四五六七八九十一", // counting, 十 is no digit
+        "第一三八零零一三八零零零万", // a number of 万
+        "一二〇〇一三八零零零零元", // 12 numerals (as read aloud: 1 2 0 0 1 3 8 0 0 0 0 ...): 11 of them do not start 1[3-9]
+        "二〇二六年十一月二十日 一三点半",
+        "2026-11-20 13:45:00.138",
+        "2026.11.20 13.80 元",
+        "价格 ¥138.00，原价 1380.01 3800 件",
+        "vx:wx_1a3f8c 看私密视频",
+        "uid 1 3 8 0 0 1 3 8 0 0 0x",
+        "v1.3.8.0.0.1.3.8.0.0.0",
+        "http://t.cn/1380013800",
+        "订单 ２０２６１１２０ 已发货",
+        "全场一折 三八节 零点开抢 一三八元",
+      ]) {
+        assert.equal(masker.maskText(line), line, line);
+      }
+    });
+
+    test("a run of digits and separators as long as one likes is passed in linear time", () => {
+      const long = `${"1 ".repeat(200_000)}x${"一-".repeat(200_000)}`;
+      const t0 = process.hrtime.bigint();
+      assert.equal(masker.maskText(long), long);
+      assert.ok(Number(process.hrtime.bigint() - t0) / 1e6 < 2000, "took over 2 s");
+    });
+  });
+
   test("counts by kind, taken and reset", () => {
     const m = new PiiMasker({}, key);
     m.maskText("13800138000 17012345678 bob@example.com");

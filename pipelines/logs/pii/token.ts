@@ -7,7 +7,7 @@
 // A masked value reads `<what a human may see>[pii:<code>_<hash>]`, e.g. `138****8000[pii:ph_3f9a0c1d2e3f4a5b]`.
 import { createHmac } from "node:crypto";
 import { BUILTIN_KINDS, type BuiltinKind } from "./config.ts";
-import { normaliseDigits } from "./detector.ts";
+import { foldDigits, normaliseDigits } from "./detector.ts";
 import type { PiiKey } from "./key.ts";
 import { idCard15To18 } from "./validators.ts";
 
@@ -43,11 +43,12 @@ function hmacToken(key: PiiKey, code: string, normalised: string): string {
   return `pii:${code}_${hash.slice(0, TOKEN_HEX)}`;
 }
 
-/** The canonical form of a built-in kind's value as anyone may write it: `+86 138-0013-8000` -> `13800138000`. */
+/** The canonical form of a built-in kind's value as anyone may write it: `+86 138-0013-8000`, `一三八零零一三八零零零` -> `13800138000`. */
 export function normaliseBuiltin(kind: BuiltinKind, raw: string): string {
   switch (kind) {
     case "phone": {
-      const d = normaliseDigits(raw);
+      // Full-width digits and Chinese numerals too: `一三八 ００１３ ８０００` is 13800138000, and its token is that one's.
+      const d = normaliseDigits(foldDigits(raw));
       if (d.length === 13 && d.startsWith("86")) return d.slice(2);
       if (d.length === 15 && d.startsWith("0086")) return d.slice(4);
       return d;

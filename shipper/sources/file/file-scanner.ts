@@ -11,6 +11,7 @@ import { derivedId, fingerprintId, fingerprintLength, hashHead, readAt } from ".
 import { GlobScanner } from "./glob-scanner.ts";
 import { type KnownFile, type KnownFiles, keyOf, type OpenFile } from "./known-files.ts";
 import { LineReader } from "./line-reader.ts";
+import { logFamily } from "./log-family.ts";
 
 /** A fileId not seen on disk for this long is forgotten (its file is gone for good). */
 const FORGET_AFTER_MS = 24 * 60 * 60 * 1000;
@@ -423,6 +424,7 @@ export class FileScanner {
       lastGrowthMs: now,
       openedMs: now,
       predecessor: predecessor && predecessor.known !== known && !predecessor.closed ? predecessor : null,
+      family: logFamily(path),
       closed: false,
     };
     known.reader = f;

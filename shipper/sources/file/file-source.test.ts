@@ -4,7 +4,16 @@
 // file-scanner.test.ts. Waits are for conditions ("until N lines arrived"), never for durations
 // asserted on.
 import assert from "node:assert/strict";
-import { appendFileSync, closeSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -16,6 +25,7 @@ import {
   Collector,
   FAST,
   numbered,
+  numberOf,
   silent,
   source,
   TestDirs,
@@ -258,4 +268,40 @@ test("a sink that rejects stops the source and is reported once", async () => {
   assert.match(errors[0]?.message ?? "", /channel closed/);
   await src.stop();
   assert.deepEqual(src.states(), [], "files closed");
+});
+
+test("a log's rotated backlog is read oldest first, one file after the other; different logs side by side", async () => {
+  const dir = newDir();
+  // room's log rotated twice before the source starts, im's not at all: a shipper started on a backlog.
+  const room = join(dir, "room-access.log");
+  const im = join(dir, "im-access.log");
+  let n = 0;
+  const write = (path: string, lines: number, mtimeS: number) => {
+    let text = "";
+    for (let i = 0; i < lines; i++) text += numbered(n++);
+    writeFileSync(path, text);
+    utimesSync(path, mtimeS, mtimeS);
+  };
+  write(`${room}.2`, 3000, 1000);
+  write(`${room}.1`, 3000, 2000);
+  write(room, 3000, 3000);
+  write(im, 3000, 3000);
+  const c = new Collector();
+  const src = source(c, { paths: [`${dir}/*.log*`], readChunkBytes: 4096 });
+  await src.start();
+  try {
+    await until(() => c.lines.length === 12_000, "every line");
+    assertEachOnce(c.lines, 12_000, "each line once");
+    const roomLines = c.lines.filter((l) => l.file.startsWith(room)).map(numberOf);
+    assert.deepEqual(
+      roomLines,
+      Array.from({ length: 9000 }, (_, i) => i),
+      "room's lines in the order they were written: .2, then .1, then the live file",
+    );
+    // im's log is read alongside: its first lines come long before room's last ones.
+    const firstIm = c.lines.findIndex((l) => l.file === im);
+    assert.ok(firstIm < 3000, `im's first line delivered at ${firstIm}`);
+  } finally {
+    await src.stop();
+  }
 });

@@ -6,7 +6,11 @@
 //
 // One loop does everything in turn: scan the globs (every scanIntervalMs), read one chunk from each
 // open file (a busy file cannot starve the others), deliver, close what is finished, sleep
-// pollIntervalMs when nothing was read. Nothing runs concurrently with it, so the maps of known, open
+// pollIntervalMs when nothing was read. Of one log's open files (x.log.2, x.log.1, x.log: a backlog
+// of rotated files), only the oldest with lines left is read, so a log's lines are shipped in the
+// order they were written (Vector's oldest_first, per log): a stream worker keeps a watermark per
+// log, and a log read ahead of itself would make its own older lines late. Logs are read side by
+// side as before; with no backlog each has one open file, and nothing waits. Nothing runs concurrently with it, so the maps of known, open
 // and seen files need no locking. Checkpoints are not written here: the agent passes the positions it
 // has delivered back in as ResumePoints when it starts a source.
 import { crc32c } from "@node-rs/crc32";
@@ -17,6 +21,7 @@ import { FileScanner, type ScanCounters } from "./file-scanner.ts";
 import { parseFileId, readAt } from "./fingerprint.ts";
 import { KnownFiles, type OpenFile, TAIL_SAMPLE_BYTES } from "./known-files.ts";
 import { LineBatch } from "./line-reader.ts";
+import { rotationRank } from "./log-family.ts";
 
 export interface FileSourceOptions {
   sink: LineSink;
@@ -46,6 +51,13 @@ export interface FileSourceStats extends ScanCounters {
   truncations: number;
   /** The largest buffer one line has needed (at most maxLineBytes, however long the line). */
   largestLineBuffer: number;
+}
+
+function older(a: OpenFile, b: OpenFile): boolean {
+  const am = a.stats.mtimeMs;
+  const bm = b.stats.mtimeMs;
+  if (am !== bm) return am < bm;
+  return rotationRank(a.path) > rotationRank(b.path);
 }
 
 class SinkFailed extends Error {
@@ -230,9 +242,12 @@ export class FileSource {
   private async readRound(): Promise<boolean> {
     let progressed = false;
     const now = Date.now();
+    const oldest = this.oldestWithLinesLeft();
     for (const f of [...this.open.values()]) {
       if (this.stopping) return progressed;
       if (f.closed || this.waitsForPredecessor(f, now)) continue;
+      const first = oldest.get(f.family);
+      if (first && first !== f && !first.closed) continue;
       try {
         if (await this.readOnce(f)) progressed = true;
       } catch (e) {
@@ -244,6 +259,21 @@ export class FileSource {
     }
     if (!this.batch.empty && !this.stopping) await this.deliver();
     return progressed;
+  }
+
+  /**
+   * Per log, its oldest open file with lines left to read: the one least recently written to (a
+   * rotated file's last write is before its successor's), ties broken by the rotated name (x.log.2
+   * before x.log.1 before x.log).
+   */
+  private oldestWithLinesLeft(): Map<string, OpenFile> {
+    const oldest = new Map<string, OpenFile>();
+    for (const f of this.open.values()) {
+      if (f.closed || f.reader.offset >= f.size) continue;
+      const o = oldest.get(f.family);
+      if (!o || older(f, o)) oldest.set(f.family, f);
+    }
+    return oldest;
   }
 
   private waitsForPredecessor(f: OpenFile, now: number): boolean {

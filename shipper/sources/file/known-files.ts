@@ -64,6 +64,8 @@ export interface OpenFile {
   openedMs: number;
   /** The file that had this path before it was renamed away: read first, so its lines come before this one's. */
   predecessor: OpenFile | null;
+  /** The log it belongs to (log-family.ts): of a log's open files, the oldest with lines to read is read first. */
+  family: string;
   closed: boolean;
 }
 
