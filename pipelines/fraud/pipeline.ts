@@ -16,6 +16,7 @@ import { ActionableError } from "../../schemas/errors.ts";
 import type { RiskSignal, RuleSnapshot, RuleWorkerStatus } from "../../schemas/types.generated.ts";
 import { ClickHouseSink } from "../../sinks/clickhouse/sink.ts";
 import { clickhouseCredentials } from "../../sinks/credentials.ts";
+import { ms } from "../../stream/types.ts";
 import { loadPiiKey } from "../logs/pii/key.ts";
 import type { Pipeline, PipelineContext } from "../types.ts";
 import { BundleError, materialize, unpackBundle } from "./deploy/bundle.ts";
@@ -56,6 +57,32 @@ export function fraudNames(env: NodeJS.ProcessEnv) {
   };
 }
 
+/** The longest WEIR_FRAUD_GRACE: a rule's state is kept this much longer than its window. */
+const MAX_GRACE_MS = 86_400_000;
+
+/**
+ * How far behind the watermark (the newest event time read, less the sources' 5 s out-of-orderness) a
+ * record may arrive and still count in the rules' windows and sequences (WEIR_FRAUD_GRACE, default 0).
+ * Records later than that are counted per rule as late and count in no state: the live result then
+ * depends on the order the records arrived in. An absence fires this much later than its deadline.
+ */
+export function fraudGrace(env: NodeJS.ProcessEnv): number {
+  const text = env.WEIR_FRAUD_GRACE?.trim();
+  if (!text || text === "0") return 0;
+  let grace: number;
+  try {
+    grace = ms(text);
+  } catch {
+    grace = Number.NaN;
+  }
+  if (!(grace >= 0 && grace <= MAX_GRACE_MS))
+    throw new RulesError(
+      `WEIR_FRAUD_GRACE=${JSON.stringify(text.slice(0, 40))} is not a duration from 0 to 24h`,
+      "set it as e.g. 30s, 5m or 1h, or unset it for no grace",
+    );
+  return grace;
+}
+
 /** A snapshot's rules compiled in `dir` (its files written there first); the problems otherwise. */
 export function compileSnapshot(s: RuleSnapshot, dir: string): { plan?: RuleSetPlan; error?: string } {
   try {
@@ -82,6 +109,7 @@ interface Refusal {
 
 export async function fraudPipeline(ctx: PipelineContext): Promise<Pipeline> {
   const names = fraudNames(ctx.env);
+  const grace = fraudGrace(ctx.env);
   const log = ctx.logger;
   const instance = ctx.instance ?? String(process.pid);
   // A missing key throws a PiiKeyError with its hint, which the CLI prints.
@@ -140,7 +168,7 @@ export async function fraudPipeline(ctx: PipelineContext): Promise<Pipeline> {
     source = `folder ${dir}`;
   }
 
-  const engine = new RuleEngine(plan, { hashKey: key, grace: 0 });
+  const engine = new RuleEngine(plan, { hashKey: key, grace });
   const categories = new Map<string, string>();
   const remember = (p: RuleSetPlan) => {
     for (const r of p.rules) categories.set(r.id, r.category);

@@ -176,6 +176,56 @@ describe("the fraud topology", () => {
     assert.ok(FIXTURE_EPOCH > 0);
   });
 
+  it("lets one signal per (rule, entity) through a cool-down whatever order the triggering records arrive in", () => {
+    const p = planOf({
+      "r.yaml": `rules:
+  - id: t.follows
+    version: 1
+    category: test
+    owner: tests
+    status: active
+    severity: HIGH
+    score: 80
+    action: BLOCK
+    stream: behavior
+    when: event.type == "FOLLOW" && event.targetUid != null
+    aggregates:
+      follows: { fn: count, by: event.targetUid, within: 10m }
+    condition: follows >= 3
+    entity: { type: STREAMER, field: event.targetUid }
+    explanation: "{{ follows }} follows"
+    falsepositives: [none known]
+    fixtures:
+      - { name: yes, expect: hit, events: [{ stream: behavior, at: 0s, type: FOLLOW, targetUid: 9 }, { stream: behavior, at: 1s, type: FOLLOW, targetUid: 9 }, { stream: behavior, at: 2s, type: FOLLOW, targetUid: 9 }] }
+      - { name: no, expect: no_hit, events: [{ stream: behavior, at: 0s, type: FOLLOW, targetUid: 9 }] }
+`,
+    });
+    // Seconds after the epoch, in arrival order: within the source's out-of-orderness (10 s), so none is late.
+    const follows = (order: number[]) => {
+      const sink = new CollectingSink<RiskSignal>();
+      const { app } = fraudTopology(p, {
+        hashKey: FIXTURE_HASH_KEY,
+        signalsTopic: null,
+        signalSinks: [sink],
+        outOfOrderness: "10s",
+      });
+      const d = new TopologyTestDriver(app);
+      for (const [i, at] of order.entries()) {
+        const { record } = fixtureRecord(
+          "behavior",
+          { stream: "behavior", at: at * 1000, type: "FOLLOW", uid: 100 + i, targetUid: 9 },
+          `f-${at}`,
+        );
+        d.pipe("events.behavior", record, { key: String(100 + i), ts: FIXTURE_EPOCH + at * 1000 });
+      }
+      return sink.records.map((r) => `${r.value.ruleId} ${r.value.entity.type} ${r.value.entity.id}`);
+    };
+    const sorted = follows([1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(sorted, ["t.follows STREAMER 9"]);
+    // The threshold is crossed at 7 s; the records of 1 to 5 s, read after, each hold the condition too.
+    assert.deepEqual(follows([6, 7, 8, 1, 2, 3, 4, 5]), sorted);
+  });
+
   it("switches to a new snapshot at a switch point only, every stage at once; a rule whose state did not change keeps it, one whose window changed starts empty", () => {
     const rules = (condition: string, within: string, version: number) =>
       planOf({

@@ -1,8 +1,9 @@
 // The last step before signals leave: one signal per (rule, entity) per cool-down (the rule's
-// `cooldown`, default its window, else 1 h), the rest counted as cooled down, never silent. Signals
-// arrive keyed by rule and entity from every stage. Each entry lives until its cool-down has passed in
-// event time (timers rebuilt from the store after a restore); at most STATE_LIMITS.maxCooldownEntries,
-// the least recently updated evicted first (counted by the store).
+// `cooldown`, default its window, else 1 h), before or after the one let through in event time, the
+// rest counted as cooled down, never silent. Signals arrive keyed by rule and entity from every
+// stage. Each entry lives until its cool-down has passed in event time (timers rebuilt from the store
+// after a restore); at most STATE_LIMITS.maxCooldownEntries, the least recently updated evicted first
+// (counted by the store).
 import type { RiskSignal } from "../../../schemas/types.generated.ts";
 import type { Operator, OperatorContext, Processor } from "../../../stream/runtime/processor.ts";
 import type { KeyValueStore } from "../../../stream/state/store.ts";
@@ -44,7 +45,10 @@ class CooldownProcessor implements Processor {
     const cooldown = rule?.cooldownMs ?? DEFAULT_COOLDOWN_MS;
     const c = this.engine.counters(signal.ruleId);
     const held = this.store.get(key);
-    if (held && rec.ts >= held[0] && rec.ts < held[1]) {
+    // Held back on both sides of the signal let through: records reach the rules out of order (within
+    // the source's out-of-orderness), and a record older than the triggering one that holds the
+    // condition too must not make a second signal, or the count of signals would depend on arrival order.
+    if (held && rec.ts > held[0] - cooldown && rec.ts < held[1]) {
       c.cooledDown++;
       return;
     }
