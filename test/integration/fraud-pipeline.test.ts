@@ -178,7 +178,15 @@ async function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> 
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once("exit", r));
   child.kill(signal);
-  await exited;
+  // Open defect: a worker stopped by SIGTERM right after another left the group once wrote its
+  // "stopped" status and closed its port but never exited. Bounded here so the suite cannot hang;
+  // the stop is still checked through rules.status. See docs/fraud.md, "Not built yet".
+  const inTime = await Promise.race([exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 60_000))]);
+  if (!inTime) {
+    console.log(`# worker pid ${child.pid} did not exit within 60 s of ${signal}: SIGKILL (open defect)`);
+    child.kill("SIGKILL");
+    await exited;
+  }
 }
 
 function weir(args: string[]): { status: number | null; out: string } {
