@@ -109,7 +109,7 @@ test("weir's histogram against it: NOT x 1,000 refused before it is sent; the de
   const db = "weir_limits_test";
   await sql(`CREATE DATABASE ${db}`);
   await sql(
-    `CREATE TABLE ${db}.logs (ts DateTime, ts_ms UInt64, service String, level Enum8('TRACE' = 1, 'DEBUG' = 2, 'INFO' = 3, 'WARN' = 4, 'ERROR' = 5, 'FATAL' = 6), message String, logger String, error_message String, error_stack String, attr_keys Array(String), attr_values Array(String)) ENGINE = MergeTree ORDER BY (service, ts)`,
+    `CREATE TABLE ${db}.logs (ts DateTime, ts_ms UInt64, service String, level Enum8('TRACE' = 1, 'DEBUG' = 2, 'INFO' = 3, 'WARN' = 4, 'ERROR' = 5, 'FATAL' = 6), message String, logger String, url_query String, referrer String, error_message String, error_stack String, attr_keys Array(String), attr_values Array(String)) ENGINE = MergeTree ORDER BY (service, ts)`,
   );
   const now = Date.now();
   await sql(
