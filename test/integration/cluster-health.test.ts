@@ -17,6 +17,7 @@ import { kafkajsSecurity, kafkaSecurityFromEnv } from "../../kafka/security.ts";
 import { DEFAULT_SLO_FILE, SloConfig } from "../../pipelines/health/slo.ts";
 import { codecFor } from "../../schemas/codec.ts";
 import type { SchemaTypes } from "../../schemas/types.generated.ts";
+import { closingAccessLog } from "../support/health.ts";
 import { type PrivateStack, startPrivateStack } from "../support/private-stack.ts";
 import { readTopic } from "../support/read-topic.ts";
 
@@ -159,31 +160,7 @@ test("health on a secured 3-broker cluster: a broker and a worker SIGKILLed toge
     acks: -1,
     messages: SERVICES.map((service, i) => ({
       key: service,
-      value: codec.encode({
-        id: `closing-${i}-${end}`,
-        ts: end + 60_000,
-        app: "live",
-        system: "closing",
-        service,
-        endpoint: "/closing",
-        method: "GET",
-        status: 200,
-        latencyUs: 1000,
-        bytesIn: 0,
-        bytesOut: 0,
-        errorCode: null,
-        traceId: null,
-        caller: null,
-        uid: null,
-        deviceId: null,
-        clientIp: "127.0.0.1",
-        roomId: null,
-        userAgent: null,
-        urlQuery: null,
-        referrer: null,
-        host: "test",
-        source: null,
-      }),
+      value: codec.encode(closingAccessLog(service, i, end + 60_000)),
     })),
   });
   await producer.disconnect();

@@ -15,6 +15,7 @@ import { codecFor } from "../../schemas/codec.ts";
 import type { SchemaTypes } from "../../schemas/types.generated.ts";
 import { splitStatements } from "../../sinks/clickhouse/migrate.ts";
 import { quoteString } from "../../sinks/clickhouse/sql.ts";
+import { closingAccessLog } from "../support/health.ts";
 import { clickhouseClient, kafkaClient, requireStack, uniqueName } from "../support/stack.ts";
 
 type AccessLog = SchemaTypes["AccessLog"];
@@ -146,31 +147,7 @@ async function closeWindows(at: number): Promise<void> {
     acks: -1,
     messages: services.map((service, i) => ({
       key: service,
-      value: codec.encode({
-        id: `closing-${i}-${at}`,
-        ts: at,
-        app: "live",
-        system: "closing",
-        service,
-        endpoint: "/closing",
-        method: "GET",
-        status: 200,
-        latencyUs: 1000,
-        bytesIn: 0,
-        bytesOut: 0,
-        errorCode: null,
-        traceId: null,
-        caller: null,
-        uid: null,
-        deviceId: null,
-        clientIp: "127.0.0.1",
-        roomId: null,
-        userAgent: null,
-        urlQuery: null,
-        referrer: null,
-        host: "test",
-        source: null,
-      }),
+      value: codec.encode(closingAccessLog(service, i, at)),
     })),
   });
   await producer.disconnect();

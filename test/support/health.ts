@@ -245,36 +245,41 @@ export async function closeWindows(topic: string, ts: number, services: string[]
       acks: -1,
       messages: services.map((service, i) => ({
         key: service,
-        value: codec.encode({
-          id: `closing-${i}-${ts}`,
-          ts,
-          app: "live",
-          system: "closing",
-          service,
-          endpoint: "/closing",
-          method: "GET",
-          status: 200,
-          latencyUs: 1000,
-          bytesIn: 0,
-          bytesOut: 0,
-          errorCode: null,
-          traceId: null,
-          caller: null,
-          uid: null,
-          deviceId: null,
-          clientIp: "127.0.0.1",
-          roomId: null,
-          userAgent: null,
-          urlQuery: null,
-          referrer: null,
-          host: "test",
-          source: null,
-        }),
+        value: codec.encode(closingAccessLog(service, i, ts)),
       })),
     });
   } finally {
     await producer.disconnect();
   }
+}
+
+/** An access line far after a run, one per service, so that every window of the run closes. */
+export function closingAccessLog(service: string, i: number, ts: number): AccessLog {
+  return {
+    id: `closing-${i}-${ts}`,
+    ts,
+    app: "live",
+    system: "closing",
+    service,
+    endpoint: "/closing",
+    method: "GET",
+    status: 200,
+    latencyUs: 1000,
+    bytesIn: 0,
+    bytesOut: 0,
+    errorCode: null,
+    traceId: null,
+    caller: null,
+    uid: null,
+    deviceId: null,
+    clientIp: "127.0.0.1",
+    roomId: null,
+    userAgent: null,
+    urlQuery: null,
+    referrer: null,
+    host: "test",
+    source: null,
+  };
 }
 
 /** The records a topic holds: the sum over partitions of end minus start, read_committed (commit markers count). */
