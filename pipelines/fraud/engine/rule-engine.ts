@@ -110,6 +110,6 @@ export class RuleEngine {
   }
 
   private ensureCounters(s: RuntimeSnapshot): void {
-    for (const r of s.runs) this.counters(r.rule.id);
+    for (const r of s.runs) r.counters = this.counters(r.rule.id);
   }
 }

@@ -17,8 +17,11 @@ export const SCOPE_SEPARATOR = "\u0001";
 
 /** A rule's part of the stage's store, with its own TTL (event time) and bound, as the operator's KeyValueStore. */
 export class ScopedStore<V> {
-  /** Last update (event time) per key, in update order. */
-  private readonly touched = new Map<string, number>();
+  /**
+   * Per key, in update order: its last update (event time) and its key in the stage's store, made
+   * once per key (a prefix and a key joined for every read would be a new string to hash each time).
+   */
+  private readonly touched = new Map<string, ScopedEntry>();
   private readonly prefix: string;
   evictions = 0;
   expirations = 0;
@@ -40,8 +43,10 @@ export class ScopedStore<V> {
     return this.touched.size;
   }
 
+  // Every key of the rule's part is in `touched` (put, adopt), so a key not there has no value.
   get(key: string): V | undefined {
-    return this.backing.get(this.prefix + key) as V | undefined;
+    const entry = this.touched.get(key);
+    return entry === undefined ? undefined : (this.backing.get(entry.full) as V | undefined);
   }
 
   has(key: string): boolean {
@@ -49,49 +54,56 @@ export class ScopedStore<V> {
   }
 
   put(key: string, value: V, ts = 0): void {
-    this.backing.put(this.prefix + key, value);
-    this.touched.delete(key);
-    this.touched.set(key, ts);
+    let entry = this.touched.get(key);
+    if (entry === undefined) entry = { ts, full: this.prefix + key };
+    else {
+      this.touched.delete(key);
+      entry.ts = ts;
+    }
+    this.touched.set(key, entry);
+    this.backing.put(entry.full, value);
     const max = this.maxEntries;
     if (max !== undefined && this.touched.size > max) {
-      for (const k of this.touched.keys()) {
+      for (const [k, e] of this.touched) {
         if (this.touched.size <= max) break;
         this.touched.delete(k);
-        this.backing.delete(this.prefix + k);
+        this.backing.delete(e.full);
         this.evictions++;
       }
     }
   }
 
   delete(key: string): void {
-    if (!this.touched.delete(key)) return;
-    this.backing.delete(this.prefix + key);
+    const entry = this.touched.get(key);
+    if (entry === undefined) return;
+    this.touched.delete(key);
+    this.backing.delete(entry.full);
   }
 
   *entries(): IterableIterator<[string, V]> {
-    for (const key of this.touched.keys()) yield [key, this.backing.get(this.prefix + key) as V];
+    for (const [key, e] of this.touched) yield [key, this.backing.get(e.full) as V];
   }
 
   /** Drops keys not updated within the TTL as of event time `now`. */
   expire(now: number): void {
     const ttl = this.ttl;
     if (ttl === undefined) return;
-    for (const [key, t] of this.touched) {
-      if (t > now - ttl) break;
+    for (const [key, e] of this.touched) {
+      if (e.ts > now - ttl) break;
       this.touched.delete(key);
-      this.backing.delete(this.prefix + key);
+      this.backing.delete(e.full);
       this.expirations++;
     }
   }
 
   /** A key restored from the changelog into the stage's store; its TTL counts from `ts`. */
   adopt(key: string, ts: number): void {
-    this.touched.set(key, ts);
+    this.touched.set(key, { ts, full: this.prefix + key });
   }
 
   /** Deletes the rule's whole part (the rule left the snapshot, or its state changed meaning). */
   drop(): void {
-    for (const key of this.touched.keys()) this.backing.delete(this.prefix + key);
+    for (const e of this.touched.values()) this.backing.delete(e.full);
     this.touched.clear();
   }
 
@@ -99,6 +111,11 @@ export class ScopedStore<V> {
   asStore(): KeyValueStore<V> {
     return this as unknown as KeyValueStore<V>;
   }
+}
+
+interface ScopedEntry {
+  ts: number;
+  full: string;
 }
 
 /** Splits a key of the stage's store into its state id and the rule's key. */

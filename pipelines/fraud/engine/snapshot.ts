@@ -22,6 +22,7 @@ import type { ASTNode } from "@marcbachmann/cel-js";
 import type { StreamName } from "../cel/environment.ts";
 import type { CompiledExpression } from "../cel/expression.ts";
 import type { RulePlan, RuleSetPlan } from "../rules/plan.ts";
+import { newCounters, type RuleCounters } from "./evaluate.ts";
 import { allOf, anyOf, type TypeGuard, typeGuard } from "./guards.ts";
 
 export type StageName = "uid" | "device" | "key";
@@ -42,6 +43,8 @@ export interface RuleRun {
   keys: Partial<Record<StreamName, { id: string; expression: CompiledExpression }>>;
   /** Per stream it reads: the event types it can act on (null: any). */
   guards: Partial<Record<StreamName, TypeGuard>>;
+  /** The rule's counters: the engine's for its id once the snapshot runs (RuleEngine), looked up once, not per event. */
+  counters: RuleCounters;
 }
 
 /** Rules (or anything) by event type: `get(type)` is every entry whose guard admits the type, in order. */
@@ -225,7 +228,7 @@ function ruleRun(rule: RulePlan): RuleRun {
       break;
   }
   const stateId = shape.kind === "match" ? null : stateIdOf(rule);
-  return { rule, stage: stageOf(rule, keys), stateId, keys, guards };
+  return { rule, stage: stageOf(rule, keys), stateId, keys, guards, counters: newCounters() };
 }
 
 function stageOf(rule: RulePlan, keys: RuleRun["keys"]): StageName {

@@ -30,7 +30,7 @@ import {
   heldDeviceSerde,
   registrationSerde,
 } from "./envelope.ts";
-import { eventActivation, holds, type RuleCounters, safeEvaluate } from "./evaluate.ts";
+import { eventActivation, holds, type RuleCounters, safeEvaluate, withVariable } from "./evaluate.ts";
 import type { RuleEngine, StateHolder } from "./rule-engine.ts";
 import { ruleStateSerde, ScopedStore, splitScopedKey } from "./rule-state.ts";
 import { buildSignal, type Firing, keyedHash } from "./signals.ts";
@@ -316,7 +316,7 @@ class StageProcessor implements Processor, StateHolder {
     for (let i = 0; i < runs.length; i++) {
       const run = runs[i] as RuleRun;
       const rule = run.rule;
-      const c = this.engine.counters(rule.id);
+      const c = run.counters;
       if (
         (rule.enrich.device && env.s !== "device" && env.d === null) ||
         (rule.enrich.registration && env.r === null)
@@ -328,7 +328,7 @@ class StageProcessor implements Processor, StateHolder {
       switch (shape.kind) {
         case "match":
           if (shape.stream === env.s && holds(shape.when, act, c))
-            this.fire({
+            this.fire(c, {
               rule,
               activation: act,
               counts: {},
@@ -382,8 +382,7 @@ class StageProcessor implements Processor, StateHolder {
     return keyText(safeEvaluate(k.expression, act, c));
   }
 
-  private fire(f: Firing): void {
-    const c = this.engine.counters(f.rule.id);
+  private fire(c: RuleCounters, f: Firing): void {
     const signal = buildSignal(f, this.hashKey, c);
     if (!signal) return;
     this.forward({ key: `${signal.ruleId}|${signal.entity.type}|${signal.entity.id}`, value: signal, ts: signal.ts });
@@ -572,8 +571,8 @@ class StageProcessor implements Processor, StateHolder {
     // The rules of a slot name their aggregate alike (it is part of the state): one activation for all.
     const shared: { act?: Activation } = {};
     for (let i = 0; i < runs.length; i++) {
-      const rule = (runs[i] as RuleRun).rule;
-      this.concludedFor(rule, this.engine.counters(rule.id), rec, shared);
+      const run = runs[i] as RuleRun;
+      this.concludedFor(run.rule, run.counters, rec, shared);
     }
   }
 
@@ -587,10 +586,10 @@ class StageProcessor implements Processor, StateHolder {
         const v = w.value;
         const env = v.record;
         const value = "distinct" in v ? v.count : agg.fn === "count" ? v.count : (v as RollingSum<Envelope>).sum;
-        shared.act ??= { ...activation(env), [agg.name]: value };
+        shared.act ??= withVariable(activation(env), agg.name, value);
         const act = shared.act;
         if (!holds(shape.condition, act, c)) return;
-        this.fire({
+        this.fire(c, {
           rule,
           activation: act,
           counts: { [agg.name]: Math.round(value) },
@@ -605,7 +604,7 @@ class StageProcessor implements Processor, StateHolder {
         const env = m.record;
         const earlier = m.steps.slice(0, -1).map((s) => s.captured);
         const last = m.steps[m.steps.length - 1] as { ts: number };
-        this.fire({
+        this.fire(c, {
           rule,
           activation: { ...activation(env), ...earlierSteps(shape.steps, earlier) },
           counts: {},
@@ -619,7 +618,7 @@ class StageProcessor implements Processor, StateHolder {
         const r = rec.value as AbsenceResult;
         const started = r.started as { id: string; b: string };
         const env = envelopeSerde.decode(Buffer.from(started.b, "base64"));
-        this.fire({
+        this.fire(c, {
           rule,
           activation: activation(env),
           counts: {},
