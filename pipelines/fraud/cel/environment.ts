@@ -81,20 +81,28 @@ export function listIdentifier(name: string): string {
 /** The function every `matches` is routed to (same length as `matches`, for the same reason). */
 export const RE2_FUNCTION = "re2Test";
 
+/** The record types a rule can read (the streams' events and what they nest), each once. */
+function streamRecordTypes() {
+  const registry = schemaRegistry();
+  const seen = new Map<string, ReturnType<typeof celRecordTypes>[number]>();
+  for (const { schema } of Object.values(STREAMS))
+    for (const t of celRecordTypes(registry.current(schema).type)) if (!seen.has(t.name)) seen.set(t.name, t);
+  return [...seen.values()];
+}
+
+/** The constructor of each record type of the environment, by its CEL name (for cel/closure.ts). */
+export function recordConstructors(): Map<string, unknown> {
+  const out = new Map<string, unknown>(streamRecordTypes().map((t) => [t.name, t.ctor]));
+  out.set("Registration", RegistrationFacts);
+  return out;
+}
+
 export function snapshotEnvironment(lists: Iterable<NamedList>, patterns: PatternTable): Environment {
   const env = new Environment({
     limits: EXPRESSION_LIMITS,
     homogeneousAggregateLiterals: false,
   });
-  const registry = schemaRegistry();
-  const seen = new Set<string>();
-  for (const { schema } of Object.values(STREAMS)) {
-    for (const t of celRecordTypes(registry.current(schema).type)) {
-      if (seen.has(t.name)) continue;
-      seen.add(t.name);
-      env.registerType(t.name, { ctor: t.ctor as never, fields: t.fields as never });
-    }
-  }
+  for (const t of streamRecordTypes()) env.registerType(t.name, { ctor: t.ctor as never, fields: t.fields as never });
   env.registerType("Registration", { ctor: RegistrationFacts as never, fields: REGISTRATION_FIELDS as never });
 
   // Numbers from events are doubles; literals in rules are ints. CEL refuses to mix them; an analyst

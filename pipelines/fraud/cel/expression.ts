@@ -1,9 +1,11 @@
 // One expression of a rule, compiled: parsed and type-checked by cel-js in the rule's environment,
 // its regular expressions compiled to RE2, its cost bounded, and the fields it reads listed (they are
 // the evidence a signal carries). Errors come back with the offset in the expanded text; the caller
-// maps it to the file. No expression is ever turned into JavaScript source: cel-js interprets its
-// checked AST.
+// maps it to the file. No expression is ever turned into JavaScript source: the checked AST becomes
+// closures where it can (cel/closure.ts, cel-js deciding whatever they are not sure of), else cel-js
+// interprets it.
 import type { ASTNode, Environment } from "@marcbachmann/cel-js";
+import { type ClosureContext, compileClosure, withClosure } from "./closure.ts";
 import { RE2_FUNCTION } from "./environment.ts";
 import { PatternError, type PatternTable } from "./regex.ts";
 
@@ -20,6 +22,10 @@ export interface ExpressionProblem {
 export interface CompiledExpression {
   /** Evaluates against an activation; throws cel-js's EvaluationError (a missing field, a null, ...). */
   evaluate(activation: Record<string, unknown>): unknown;
+  /** cel-js's own evaluation, without closures: what `evaluate` must always agree with (bench/fraud/closures.ts). */
+  interpreted(activation: Record<string, unknown>): unknown;
+  /** Whether `evaluate` runs closures (cel/closure.ts) before falling back to cel-js. */
+  closure: boolean;
   /** The CEL type the checker inferred: bool, string, double, dyn, ... */
   type: string;
   /** The expression as it was compiled (macros expanded, lists and matches rewritten). */
@@ -48,6 +54,7 @@ export function compileExpression(
   text: string,
   patterns: PatternTable,
   roots: ReadonlySet<string>,
+  closures: ClosureContext | null = null,
 ): Result {
   let parsed: ReturnType<Environment["parse"]>;
   try {
@@ -62,15 +69,18 @@ export function compileExpression(
   if (problems.length > 0) return { ok: false, problems };
   const checked = parsed.check();
   if (!checked.valid) return { ok: false, problems: [celProblem(checked.error)] };
+  const fast = evaluator(parsed, closures);
   const compiled: CompiledExpression = {
-    evaluate: numericComparison(parsed.ast, parsed) ?? ((activation) => parsed(activation)),
+    evaluate: fast ?? numericComparison(parsed.ast, parsed) ?? ((activation) => parsed(activation)),
+    interpreted: (activation) => parsed(activation),
+    closure: fast !== undefined,
     type: String(checked.type),
     text,
     fields: [...fields].sort(),
     variables: [...variables].sort(),
     ast: parsed.ast,
   };
-  const conjuncts = compileConjuncts(env, compiled);
+  const conjuncts = compileConjuncts(env, compiled, closures);
   if (conjuncts) compiled.conjuncts = conjuncts;
   return { ok: true, compiled };
 }
@@ -108,8 +118,22 @@ function numericComparison(
   };
 }
 
+/** The expression's closures with cel-js behind them, or undefined when it has no closures. */
+function evaluator(
+  parsed: (activation: Record<string, unknown>) => unknown,
+  closures: ClosureContext | null,
+): ((activation: Record<string, unknown>) => unknown) | undefined {
+  const ast = (parsed as unknown as { ast: ASTNode }).ast;
+  const fast = closures ? compileClosure(ast, closures) : undefined;
+  return fast ? withClosure(fast, parsed) : undefined;
+}
+
 /** The terms of a boolean `&&` chain, each compiled from its span of the text; undefined when any is not a plain boolean. */
-function compileConjuncts(env: Environment, whole: CompiledExpression): CompiledExpression[] | undefined {
+function compileConjuncts(
+  env: Environment,
+  whole: CompiledExpression,
+  closures: ClosureContext | null,
+): CompiledExpression[] | undefined {
   if (whole.ast.op !== "&&" || whole.type !== "bool") return undefined;
   const terms: ASTNode[] = [];
   const stack: ASTNode[] = [whole.ast];
@@ -134,8 +158,11 @@ function compileConjuncts(env: Environment, whole: CompiledExpression): Compiled
     }
     const checked = parsed.check();
     if (!checked.valid || String(checked.type) !== "bool") return undefined;
+    const fast = evaluator(parsed, closures);
     out.push({
-      evaluate: (activation) => parsed(activation),
+      evaluate: fast ?? ((activation) => parsed(activation)),
+      interpreted: (activation) => parsed(activation),
+      closure: fast !== undefined,
       type: "bool",
       text,
       fields: whole.fields,

@@ -6,7 +6,14 @@ import { createHash } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import type { Environment } from "@marcbachmann/cel-js";
 import { ConfigError, formatProblem, validateConfig } from "../../../schemas/config/yaml-config.ts";
-import { eventTypeName, type StreamName, snapshotEnvironment } from "../cel/environment.ts";
+import type { ClosureContext } from "../cel/closure.ts";
+import {
+  eventTypeName,
+  listIdentifier,
+  recordConstructors,
+  type StreamName,
+  snapshotEnvironment,
+} from "../cel/environment.ts";
 import type { ExpandedText, ExpressionOrigin } from "../cel/expanded.ts";
 import { type CompiledExpression, compileExpression } from "../cel/expression.ts";
 import { PatternTable } from "../cel/regex.ts";
@@ -108,7 +115,12 @@ export function compileRuleSet(root: string): CompileResult {
     [...lists.values()].map((l) => l.list),
     patterns,
   );
-  const compiler = new RuleCompiler(env, patterns, macros, lists, problems);
+  const closures: ClosureContext = {
+    constants: new Map([...lists.values()].map((l) => [listIdentifier(l.list.name), l.list])),
+    constructors: recordConstructors(),
+    patterns,
+  };
+  const compiler = new RuleCompiler(env, patterns, macros, lists, problems, closures);
   const rules: RulePlan[] = [];
   const ids = new Map<string, string>();
   for (const f of parsed) {
@@ -352,6 +364,7 @@ class RuleCompiler {
     private readonly macros: MacroSet,
     private readonly lists: Map<string, LoadedList>,
     private readonly problems: RuleProblem[],
+    private readonly closures: ClosureContext,
   ) {}
 
   private env(scope: Scope): { env: Environment; roots: Set<string> } {
@@ -415,7 +428,7 @@ class RuleCompiler {
       if (def) for (const ref of prepareSource(def.text).lists) used.lists.add(ref.name);
     }
     const { env, roots } = this.env(scope);
-    const result = compileExpression(env, expanded.value, this.patterns, roots);
+    const result = compileExpression(env, expanded.value, this.patterns, roots, this.closures);
     if (!result.ok) {
       for (const p of result.problems) {
         const at = expanded.locate(p.offset) ?? { origin, offset: 0 };
