@@ -147,7 +147,17 @@ export function snapshotEnvironment(lists: Iterable<NamedList>, patterns: Patter
   return env;
 }
 
-/** NFKC (full-width letters and digits to ASCII), lower case, no white space: how spam is compared. */
+/**
+ * NFKC (full-width letters and digits to ASCII), lower case, no white space: how spam is compared.
+ * The last text and its folding are kept: the rules of a pack fold the same chat line one after the
+ * other (a word list and several patterns), and folding allocates three strings.
+ */
 export function foldText(s: string): string {
-  return s.normalize("NFKC").toLowerCase().replace(/\s+/gu, "");
+  if (s === lastFolded) return lastFolding;
+  const out = s.normalize("NFKC").toLowerCase().replace(/\s+/gu, "");
+  lastFolded = s;
+  lastFolding = out;
+  return out;
 }
+let lastFolded: string | null = null;
+let lastFolding = "";

@@ -17,11 +17,15 @@ export const SCOPE_SEPARATOR = "\u0001";
 
 /** A rule's part of the stage's store, with its own TTL (event time) and bound, as the operator's KeyValueStore. */
 export class ScopedStore<V> {
+  /** Per key: its last update (event time) and its key in the stage's store, made once per key. */
+  private readonly byKey = new Map<string, ScopedEntry>();
   /**
-   * Per key, in update order: its last update (event time) and its key in the stage's store, made
-   * once per key (a prefix and a key joined for every read would be a new string to hash each time).
+   * The entries in update order (least recently updated first), linked through the entries
+   * themselves: an update moves its entry to the end without touching the map (a delete and a set
+   * per update would churn the map's table).
    */
-  private readonly touched = new Map<string, ScopedEntry>();
+  private head: ScopedEntry | null = null;
+  private tail: ScopedEntry | null = null;
   private readonly prefix: string;
   evictions = 0;
   expirations = 0;
@@ -40,82 +44,112 @@ export class ScopedStore<V> {
   }
 
   get size(): number {
-    return this.touched.size;
+    return this.byKey.size;
   }
 
-  // Every key of the rule's part is in `touched` (put, adopt), so a key not there has no value.
+  // Every key of the rule's part is in `byKey` (put, adopt), so a key not there has no value.
   get(key: string): V | undefined {
-    const entry = this.touched.get(key);
+    const entry = this.byKey.get(key);
     return entry === undefined ? undefined : (this.backing.get(entry.full) as V | undefined);
   }
 
   has(key: string): boolean {
-    return this.touched.has(key);
+    return this.byKey.has(key);
   }
 
   put(key: string, value: V, ts = 0): void {
-    let entry = this.touched.get(key);
-    if (entry === undefined) entry = { ts, full: this.prefix + key };
-    else {
-      this.touched.delete(key);
+    let entry = this.byKey.get(key);
+    if (entry === undefined) {
+      entry = { key, full: this.prefix + key, ts, prev: null, next: null };
+      this.byKey.set(key, entry);
+    } else {
       entry.ts = ts;
+      this.unlink(entry);
     }
-    this.touched.set(key, entry);
+    this.append(entry);
     this.backing.put(entry.full, value);
     const max = this.maxEntries;
-    if (max !== undefined && this.touched.size > max) {
-      for (const [k, e] of this.touched) {
-        if (this.touched.size <= max) break;
-        this.touched.delete(k);
-        this.backing.delete(e.full);
+    if (max !== undefined)
+      while (this.byKey.size > max && this.head !== null) {
+        this.remove(this.head);
         this.evictions++;
       }
-    }
   }
 
   delete(key: string): void {
-    const entry = this.touched.get(key);
-    if (entry === undefined) return;
-    this.touched.delete(key);
-    this.backing.delete(entry.full);
+    const entry = this.byKey.get(key);
+    if (entry !== undefined) this.remove(entry);
   }
 
   *entries(): IterableIterator<[string, V]> {
-    for (const [key, e] of this.touched) yield [key, this.backing.get(e.full) as V];
+    for (let e = this.head; e !== null; e = e.next) yield [e.key, this.backing.get(e.full) as V];
   }
 
   /** Drops keys not updated within the TTL as of event time `now`. */
   expire(now: number): void {
     const ttl = this.ttl;
     if (ttl === undefined) return;
-    for (const [key, e] of this.touched) {
-      if (e.ts > now - ttl) break;
-      this.touched.delete(key);
-      this.backing.delete(e.full);
+    while (this.head !== null && this.head.ts <= now - ttl) {
+      this.remove(this.head);
       this.expirations++;
     }
   }
 
   /** A key restored from the changelog into the stage's store; its TTL counts from `ts`. */
   adopt(key: string, ts: number): void {
-    this.touched.set(key, { ts, full: this.prefix + key });
+    const had = this.byKey.get(key);
+    if (had) {
+      had.ts = ts;
+      return;
+    }
+    const entry: ScopedEntry = { key, full: this.prefix + key, ts, prev: null, next: null };
+    this.byKey.set(key, entry);
+    this.append(entry);
   }
 
   /** Deletes the rule's whole part (the rule left the snapshot, or its state changed meaning). */
   drop(): void {
-    for (const e of this.touched.values()) this.backing.delete(e.full);
-    this.touched.clear();
+    for (const e of this.byKey.values()) this.backing.delete(e.full);
+    this.byKey.clear();
+    this.head = null;
+    this.tail = null;
   }
 
   /** As the operator sees it: a KeyValueStore (the methods it calls are all here). */
   asStore(): KeyValueStore<V> {
     return this as unknown as KeyValueStore<V>;
   }
+
+  private remove(entry: ScopedEntry): void {
+    this.unlink(entry);
+    this.byKey.delete(entry.key);
+    this.backing.delete(entry.full);
+  }
+
+  private unlink(e: ScopedEntry): void {
+    if (e.prev) e.prev.next = e.next;
+    else this.head = e.next;
+    if (e.next) e.next.prev = e.prev;
+    else this.tail = e.prev;
+    e.prev = null;
+    e.next = null;
+  }
+
+  private append(e: ScopedEntry): void {
+    e.prev = this.tail;
+    if (this.tail) this.tail.next = e;
+    else this.head = e;
+    this.tail = e;
+  }
 }
 
 interface ScopedEntry {
-  ts: number;
+  key: string;
+  /** The key in the stage's store (state id, separator, key). */
   full: string;
+  ts: number;
+  prev: ScopedEntry | null;
+  next: ScopedEntry | null;
 }
 
 /** Splits a key of the stage's store into its state id and the rule's key. */

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { KeyValueStore } from "../../../stream/state/store.ts";
+import { json } from "../../../stream/types.ts";
+import { SCOPE_SEPARATOR, ScopedStore } from "./rule-state.ts";
+
+function stage(): KeyValueStore<unknown> {
+  return new KeyValueStore<unknown>({ name: "rules-uid", serde: json<unknown>() });
+}
+
+const keysOf = (s: ScopedStore<unknown>) => [...s.entries()].map(([k]) => k);
+
+describe("ScopedStore", () => {
+  it("keeps its rule's keys under its prefix in the stage's store, in update order", () => {
+    const backing = stage();
+    const a = new ScopedStore<unknown>(backing, "state.a", undefined, undefined);
+    const b = new ScopedStore<unknown>(backing, "state.b", undefined, undefined);
+    a.put("1", 10, 1);
+    a.put("2", 20, 2);
+    b.put("1", 99, 1);
+    a.put("1", 11, 3); // moves to the end
+    assert.deepEqual(keysOf(a), ["2", "1"]);
+    assert.equal(a.get("1"), 11);
+    assert.equal(b.get("1"), 99);
+    assert.equal(a.get("3"), undefined);
+    assert.equal(backing.get(`state.a${SCOPE_SEPARATOR}1`), 11);
+    a.delete("2");
+    assert.deepEqual(keysOf(a), ["1"]);
+    assert.equal(backing.get(`state.a${SCOPE_SEPARATOR}2`), undefined);
+    a.drop();
+    assert.equal(a.size, 0);
+    assert.deepEqual(
+      [...backing.entries()].map(([k]) => k),
+      [`state.b${SCOPE_SEPARATOR}1`],
+    );
+  });
+
+  it("expires keys not updated within the TTL, the least recently updated first", () => {
+    const backing = stage();
+    const s = new ScopedStore<unknown>(backing, "state.t", 100, undefined);
+    s.put("a", 1, 0);
+    s.put("b", 1, 50);
+    s.put("a", 2, 120); // a updated: b is now the oldest
+    s.expire(160); // drops what was last updated at or before 60
+    assert.deepEqual(keysOf(s), ["a"]);
+    assert.equal(s.expirations, 1);
+    assert.equal(backing.has(`state.t${SCOPE_SEPARATOR}b`), false);
+    s.expire(220);
+    assert.equal(s.size, 0);
+  });
+
+  it("evicts the least recently updated key past its bound", () => {
+    const s = new ScopedStore<unknown>(stage(), "state.m", undefined, 2);
+    s.put("a", 1, 1);
+    s.put("b", 1, 2);
+    s.put("a", 1, 3);
+    s.put("c", 1, 4);
+    assert.deepEqual(keysOf(s), ["a", "c"]);
+    assert.equal(s.evictions, 1);
+  });
+
+  it("adopts restored keys (a key adopted twice keeps one entry)", () => {
+    const backing = stage();
+    backing.put(`state.r${SCOPE_SEPARATOR}x`, 7);
+    const s = new ScopedStore<unknown>(backing, "state.r", 100, undefined);
+    s.adopt("x", 5);
+    s.adopt("x", 50);
+    assert.equal(s.size, 1);
+    assert.equal(s.get("x"), 7);
+    s.expire(120); // counted from 50, the later adoption
+    assert.equal(s.size, 1);
+    s.expire(150);
+    assert.equal(s.size, 0);
+  });
+});
