@@ -72,4 +72,18 @@ describe("ScopedStore", () => {
     s.expire(150);
     assert.equal(s.size, 0);
   });
+
+  it("reads what a restore put in the stage's store once it forgot and adopted again", () => {
+    const backing = stage();
+    const s = new ScopedStore<unknown>(backing, "state.r", undefined, undefined);
+    s.put("x", 1, 1);
+    s.put("y", 2, 2);
+    // A restore replaces the store's contents behind the view.
+    backing.restore(`state.r${SCOPE_SEPARATOR}x`, Buffer.from("5"));
+    backing.restore(`state.r${SCOPE_SEPARATOR}y`, null);
+    s.forget();
+    for (const [k] of backing.entries()) s.adopt(k.slice(`state.r${SCOPE_SEPARATOR}`.length), 10);
+    assert.deepEqual([...s.entries()], [["x", 5]]);
+    assert.equal(s.get("y"), undefined);
+  });
 });

@@ -17,15 +17,19 @@ export const SCOPE_SEPARATOR = "\u0001";
 
 /** A rule's part of the stage's store, with its own TTL (event time) and bound, as the operator's KeyValueStore. */
 export class ScopedStore<V> {
-  /** Per key: its last update (event time) and its key in the stage's store, made once per key. */
-  private readonly byKey = new Map<string, ScopedEntry>();
+  /**
+   * Per key: its value, its last update (event time) and its key in the stage's store (made once per
+   * key). The value is the one the stage's store holds (every write goes through here, a restore is
+   * followed by `forget` and `adopt`): a read is one map lookup, not two.
+   */
+  private readonly byKey = new Map<string, ScopedEntry<V>>();
   /**
    * The entries in update order (least recently updated first), linked through the entries
    * themselves: an update moves its entry to the end without touching the map (a delete and a set
    * per update would churn the map's table).
    */
-  private head: ScopedEntry | null = null;
-  private tail: ScopedEntry | null = null;
+  private head: ScopedEntry<V> | null = null;
+  private tail: ScopedEntry<V> | null = null;
   private readonly prefix: string;
   evictions = 0;
   expirations = 0;
@@ -47,10 +51,8 @@ export class ScopedStore<V> {
     return this.byKey.size;
   }
 
-  // Every key of the rule's part is in `byKey` (put, adopt), so a key not there has no value.
   get(key: string): V | undefined {
-    const entry = this.byKey.get(key);
-    return entry === undefined ? undefined : (this.backing.get(entry.full) as V | undefined);
+    return this.byKey.get(key)?.value;
   }
 
   has(key: string): boolean {
@@ -60,9 +62,10 @@ export class ScopedStore<V> {
   put(key: string, value: V, ts = 0): void {
     let entry = this.byKey.get(key);
     if (entry === undefined) {
-      entry = { key, full: this.prefix + key, ts, prev: null, next: null };
+      entry = { key, full: this.prefix + key, value, ts, prev: null, next: null };
       this.byKey.set(key, entry);
     } else {
+      entry.value = value;
       entry.ts = ts;
       this.unlink(entry);
     }
@@ -82,7 +85,7 @@ export class ScopedStore<V> {
   }
 
   *entries(): IterableIterator<[string, V]> {
-    for (let e = this.head; e !== null; e = e.next) yield [e.key, this.backing.get(e.full) as V];
+    for (let e = this.head; e !== null; e = e.next) yield [e.key, e.value];
   }
 
   /** Drops keys not updated within the TTL as of event time `now`. */
@@ -97,14 +100,24 @@ export class ScopedStore<V> {
 
   /** A key restored from the changelog into the stage's store; its TTL counts from `ts`. */
   adopt(key: string, ts: number): void {
+    const full = this.prefix + key;
+    const value = this.backing.get(full) as V;
     const had = this.byKey.get(key);
     if (had) {
+      had.value = value;
       had.ts = ts;
       return;
     }
-    const entry: ScopedEntry = { key, full: this.prefix + key, ts, prev: null, next: null };
+    const entry: ScopedEntry<V> = { key, full, value, ts, prev: null, next: null };
     this.byKey.set(key, entry);
     this.append(entry);
+  }
+
+  /** Forgets every key, leaving the stage's store as it is (before its restored keys are adopted). */
+  forget(): void {
+    this.byKey.clear();
+    this.head = null;
+    this.tail = null;
   }
 
   /** Deletes the rule's whole part (the rule left the snapshot, or its state changed meaning). */
@@ -120,13 +133,13 @@ export class ScopedStore<V> {
     return this as unknown as KeyValueStore<V>;
   }
 
-  private remove(entry: ScopedEntry): void {
+  private remove(entry: ScopedEntry<V>): void {
     this.unlink(entry);
     this.byKey.delete(entry.key);
     this.backing.delete(entry.full);
   }
 
-  private unlink(e: ScopedEntry): void {
+  private unlink(e: ScopedEntry<V>): void {
     if (e.prev) e.prev.next = e.next;
     else this.head = e.next;
     if (e.next) e.next.prev = e.prev;
@@ -135,7 +148,7 @@ export class ScopedStore<V> {
     e.next = null;
   }
 
-  private append(e: ScopedEntry): void {
+  private append(e: ScopedEntry<V>): void {
     e.prev = this.tail;
     if (this.tail) this.tail.next = e;
     else this.head = e;
@@ -143,13 +156,14 @@ export class ScopedStore<V> {
   }
 }
 
-interface ScopedEntry {
+interface ScopedEntry<V> {
   key: string;
   /** The key in the stage's store (state id, separator, key). */
   full: string;
+  value: V;
   ts: number;
-  prev: ScopedEntry | null;
-  next: ScopedEntry | null;
+  prev: ScopedEntry<V> | null;
+  next: ScopedEntry<V> | null;
 }
 
 /** Splits a key of the stage's store into its state id and the rule's key. */

@@ -425,6 +425,8 @@ class StageProcessor implements Processor, StateHolder {
     const st = this.ctx.streamTime;
     const now = Number.isFinite(st) ? st : 0;
     const orphans: string[] = [];
+    // The store now holds what was restored: each rule's part is rebuilt from it.
+    for (const slot of this.slots.values()) slot.view.forget();
     for (const [k] of this.rules.entries()) {
       const parts = splitScopedKey(k);
       const slot = parts ? this.slots.get(parts.stateId) : undefined;
