@@ -97,9 +97,18 @@ export function keyedHash(key: Buffer, value: string): string {
   return createHmac("sha256", key).update(value).digest("hex").slice(0, 32);
 }
 
+/** Evidence paths split once: the rules' paths are few and read at every firing. */
+const pathParts = new Map<string, string[]>();
+const MAX_PATHS = 10_000;
+
 function read(activation: Record<string, unknown>, path: string): unknown {
+  let parts = pathParts.get(path);
+  if (parts === undefined) {
+    parts = path.split(".");
+    if (pathParts.size < MAX_PATHS) pathParts.set(path, parts);
+  }
   let v: unknown = activation;
-  for (const part of path.split(".")) {
+  for (const part of parts) {
     if (v === null || v === undefined || typeof v !== "object") return undefined;
     v = (v as Record<string, unknown>)[part];
   }
