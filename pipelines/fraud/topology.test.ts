@@ -287,6 +287,8 @@ describe("the fraud topology", () => {
     recharge(8, "x");
     recharge(7, "g");
     assert.equal(sink.records.length, 1, "uid 7's six cards are gone with the old window; one card is not two");
+    // The stage's store (what its changelog holds) has the rules' changes as of the last checkpoint.
+    d.checkpoint();
     const keys = [...d.task(0, 0).store<unknown>("rules-uid").entries()].map(([k]) => k.split("\u0001")[1]);
     assert.deepEqual(keys.sort(), ["7", "8"]);
     recharge(8, "y");

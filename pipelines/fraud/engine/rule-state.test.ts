@@ -23,9 +23,15 @@ describe("ScopedStore", () => {
     assert.equal(a.get("1"), 11);
     assert.equal(b.get("1"), 99);
     assert.equal(a.get("3"), undefined);
+    // The stage's store gets the changes at the checkpoint.
+    assert.equal(backing.size, 0);
+    a.flush();
+    b.flush();
     assert.equal(backing.get(`state.a${SCOPE_SEPARATOR}1`), 11);
     a.delete("2");
     assert.deepEqual(keysOf(a), ["1"]);
+    assert.equal(backing.get(`state.a${SCOPE_SEPARATOR}2`), 20);
+    a.flush();
     assert.equal(backing.get(`state.a${SCOPE_SEPARATOR}2`), undefined);
     a.drop();
     assert.equal(a.size, 0);
@@ -41,9 +47,11 @@ describe("ScopedStore", () => {
     s.put("a", 1, 0);
     s.put("b", 1, 50);
     s.put("a", 2, 120); // a updated: b is now the oldest
+    s.flush();
     s.expire(160); // drops what was last updated at or before 60
     assert.deepEqual(keysOf(s), ["a"]);
     assert.equal(s.expirations, 1);
+    s.flush();
     assert.equal(backing.has(`state.t${SCOPE_SEPARATOR}b`), false);
     s.expire(220);
     assert.equal(s.size, 0);
@@ -73,11 +81,42 @@ describe("ScopedStore", () => {
     assert.equal(s.size, 0);
   });
 
+  it("writes each change once at a flush, whatever happened to the key in between", () => {
+    const backing = stage();
+    const s = new ScopedStore<unknown>(backing, "state.f", undefined, undefined);
+    const full = (k: string) => `state.f${SCOPE_SEPARATOR}${k}`;
+    s.put("kept", 1, 1);
+    s.put("gone", 1, 1);
+    s.flush();
+    backing.takeChanges();
+    s.put("kept", 2, 2);
+    s.put("kept", 3, 3);
+    s.delete("gone");
+    s.put("gone", 4, 4); // deleted, then written again: ends written
+    s.put("new", 5, 5);
+    s.delete("new"); // written, then deleted before any flush: ends absent
+    s.flush();
+    assert.deepEqual(
+      backing
+        .takeChanges()
+        .map((c) => [c.key, c.value?.toString() ?? null])
+        .sort(),
+      [
+        [full("gone"), "4"],
+        [full("kept"), "3"],
+      ],
+    );
+    s.delete("kept");
+    s.drop(); // a deletion not yet flushed is dropped too
+    assert.equal(backing.size, 0);
+  });
+
   it("reads what a restore put in the stage's store once it forgot and adopted again", () => {
     const backing = stage();
     const s = new ScopedStore<unknown>(backing, "state.r", undefined, undefined);
     s.put("x", 1, 1);
     s.put("y", 2, 2);
+    s.flush();
     // A restore replaces the store's contents behind the view.
     backing.restore(`state.r${SCOPE_SEPARATOR}x`, Buffer.from("5"));
     backing.restore(`state.r${SCOPE_SEPARATOR}y`, null);

@@ -19,8 +19,10 @@ export const SCOPE_SEPARATOR = "\u0001";
 export class ScopedStore<V> {
   /**
    * Per key: its value, its last update (event time) and its key in the stage's store (made once per
-   * key). The value is the one the stage's store holds (every write goes through here, a restore is
-   * followed by `forget` and `adopt`): a read is one map lookup, not two.
+   * key). The values live here; the stage's store, which only the checkpoint and the restore read,
+   * gets what changed at each checkpoint (`flush`): a key updated many times between two checkpoints
+   * is written to it once, and an update costs no lookup in that store (it holds every rule's keys).
+   * After a restore, `forget` and `adopt` rebuild the view from the store.
    */
   private readonly byKey = new Map<string, ScopedEntry<V>>();
   /**
@@ -30,6 +32,9 @@ export class ScopedStore<V> {
    */
   private head: ScopedEntry<V> | null = null;
   private tail: ScopedEntry<V> | null = null;
+  /** Entries updated since the last flush, and the stage-store keys of the ones deleted since. */
+  private readonly updated: ScopedEntry<V>[] = [];
+  private readonly deleted: string[] = [];
   private readonly prefix: string;
   evictions = 0;
   expirations = 0;
@@ -62,7 +67,7 @@ export class ScopedStore<V> {
   put(key: string, value: V, ts = 0): void {
     let entry = this.byKey.get(key);
     if (entry === undefined) {
-      entry = { key, full: this.prefix + key, value, ts, prev: null, next: null };
+      entry = { key, full: this.prefix + key, value, ts, prev: null, next: null, updated: false, gone: false };
       this.byKey.set(key, entry);
     } else {
       entry.value = value;
@@ -70,7 +75,10 @@ export class ScopedStore<V> {
       this.unlink(entry);
     }
     this.append(entry);
-    this.backing.put(entry.full, value);
+    if (!entry.updated) {
+      entry.updated = true;
+      this.updated.push(entry);
+    }
     const max = this.maxEntries;
     if (max !== undefined)
       while (this.byKey.size > max && this.head !== null) {
@@ -98,6 +106,20 @@ export class ScopedStore<V> {
     }
   }
 
+  /**
+   * Writes what changed since the last flush to the stage's store: deletions first (a key deleted and
+   * then written again ends written), then each updated key's current value once.
+   */
+  flush(): void {
+    for (const full of this.deleted) this.backing.delete(full);
+    this.deleted.length = 0;
+    for (const e of this.updated) {
+      e.updated = false;
+      if (!e.gone) this.backing.put(e.full, e.value);
+    }
+    this.updated.length = 0;
+  }
+
   /** A key restored from the changelog into the stage's store; its TTL counts from `ts`. */
   adopt(key: string, ts: number): void {
     const full = this.prefix + key;
@@ -108,13 +130,15 @@ export class ScopedStore<V> {
       had.ts = ts;
       return;
     }
-    const entry: ScopedEntry<V> = { key, full, value, ts, prev: null, next: null };
+    const entry: ScopedEntry<V> = { key, full, value, ts, prev: null, next: null, updated: false, gone: false };
     this.byKey.set(key, entry);
     this.append(entry);
   }
 
   /** Forgets every key, leaving the stage's store as it is (before its restored keys are adopted). */
   forget(): void {
+    this.updated.length = 0;
+    this.deleted.length = 0;
     this.byKey.clear();
     this.head = null;
     this.tail = null;
@@ -123,6 +147,9 @@ export class ScopedStore<V> {
   /** Deletes the rule's whole part (the rule left the snapshot, or its state changed meaning). */
   drop(): void {
     for (const e of this.byKey.values()) this.backing.delete(e.full);
+    for (const full of this.deleted) this.backing.delete(full);
+    this.updated.length = 0;
+    this.deleted.length = 0;
     this.byKey.clear();
     this.head = null;
     this.tail = null;
@@ -136,7 +163,8 @@ export class ScopedStore<V> {
   private remove(entry: ScopedEntry<V>): void {
     this.unlink(entry);
     this.byKey.delete(entry.key);
-    this.backing.delete(entry.full);
+    entry.gone = true;
+    this.deleted.push(entry.full);
   }
 
   private unlink(e: ScopedEntry<V>): void {
@@ -164,6 +192,10 @@ interface ScopedEntry<V> {
   ts: number;
   prev: ScopedEntry<V> | null;
   next: ScopedEntry<V> | null;
+  /** In `updated`, not yet flushed. */
+  updated: boolean;
+  /** Deleted (evicted, expired) from the view: a flush must not write it back. */
+  gone: boolean;
 }
 
 /** Splits a key of the stage's store into its state id and the rule's key. */

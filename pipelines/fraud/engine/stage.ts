@@ -183,6 +183,11 @@ class StageProcessor implements Processor, StateHolder {
     return out;
   }
 
+  /** The rules' changes since the last checkpoint into the stage's store, whose changelog the checkpoint writes. */
+  onCheckpoint(): void {
+    for (const slot of this.slots.values()) slot.view.flush();
+  }
+
   close(): void {
     this.engine.unregister(this);
   }
