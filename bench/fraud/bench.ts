@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   const { flag, num } = benchFlags();
   const counts = (flag("rules") ?? "10,100,1000").split(",").map(Number);
   const runs = num("runs", 3);
-  const checkpointEvery = num("checkpoint-every", 0);
+  const checkpointEvery = flag("checkpoint-every") === undefined ? 0 : num("checkpoint-every", 1);
   const given = flag("sim");
   const simDir = given ?? (await simulatorRun(num("minutes", 5), num("seed", 1)));
   const events = encodedEvents(simDir);
