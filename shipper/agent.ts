@@ -526,7 +526,7 @@ export class ShipAgent {
       deadLetters: () => this.deadLetters,
       channel: () => {
         const c = this.channel?.stats();
-        return { bytes: c?.bytes ?? 0, records: c?.records ?? 0, maxBytes: c?.maxBytes ?? 0 };
+        return { bytes: c?.bytes ?? 0, records: c?.records ?? 0, fill: c?.fill ?? 0 };
       },
       sink: () =>
         this.sink
