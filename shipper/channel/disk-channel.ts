@@ -36,10 +36,12 @@
  * write waits and is tried again at the same offset, and puts wait behind it. The channel frees what
  * it can itself: committed segments go at once, and when the disk refuses a write while every record
  * written is committed, the active segment is emptied in place and reused (a new segment would need a
- * block). So once Kafka has acknowledged what the channel holds, it goes on without outside help. Memory: a tail of recently written batches (at most
- * `tailBytes`) serves takes while the sink keeps up; when it falls behind (Kafka down), takes read the
- * segments back through a window of `readChunkBytes`. The index of taken-but-uncommitted records
- * (taken-records.ts) is 16 bytes per record in flight; nothing else grows with the backlog.
+ * block). So once Kafka has acknowledged what the channel holds, it goes on without outside help.
+ *
+ * Memory: a tail of recently written batches (at most `tailBytes`) serves takes while the sink keeps
+ * up; when it falls behind (Kafka down), takes read the segments back through a window of
+ * `readChunkBytes`. The index of taken-but-uncommitted records (taken-records.ts) is 16 bytes per
+ * record in flight; nothing else grows with the backlog.
  *
  * Recovery (`open`): every remaining segment is scanned and checked. A torn tail of the last segment
  * (a crash mid-write) is truncated; a corrupt record elsewhere is counted and skipped by finding the
@@ -109,6 +111,10 @@ export interface ChannelStats {
   truncatedBytes: number;
   /** Puts waiting for space. */
   blockedPuts: number;
+  /** Times a write found the disk full (ENOSPC, EDQUOT) and waited. */
+  diskFullTimes: number;
+  /** Times the active segment, all of it delivered, was emptied to write on a full disk. */
+  emptiedSegments: number;
   /** Records taken and not yet committed. */
   takenRecords: number;
   /** Bytes of recent batches held in memory for takes. */
@@ -213,6 +219,9 @@ export class DiskChannel {
   private closing: Promise<void> | null = null;
   private failure: ChannelError | null = null;
   private corruptOnOpen = 0;
+  private diskFullTimes = 0;
+  private lastFullReportAt = 0;
+  private emptiedSegments = 0;
   private truncatedBytes = 0;
 
   private constructor(
@@ -360,6 +369,7 @@ export class DiskChannel {
     this.writing = true;
     try {
       let fullSince = 0;
+      let reported = false;
       while (this.writeQueue.length > 0 && this.failure === null) {
         const q = this.writeQueue;
         let seg: Segment = this.log.active;
@@ -382,20 +392,28 @@ export class DiskChannel {
           if (!isDiskFull(e) || this.closed) throw e;
           if (fullSince === 0) {
             fullSince = Date.now();
-            this.logger?.warn(
-              { err: e, dir: this.dir },
-              `disk channel: no space left in ${this.dir}; writes wait for space`,
-            );
+            this.diskFullTimes++;
+            // Reported at most every 10 s: a channel that empties its active segment on a disk it
+            // fills itself meets a full disk again and again.
+            reported = fullSince - this.lastFullReportAt >= 10_000;
+            if (reported) {
+              this.logger?.warn(
+                { err: e, dir: this.dir, diskFullTimes: this.diskFullTimes },
+                `disk channel: no space left in ${this.dir}; writes wait for space`,
+              );
+              this.lastFullReportAt = fullSince;
+            }
           }
           if (await this.reuseActiveSegment()) continue;
           await this.waitForSpace(Math.min(2_000, 100 * 2 ** Math.min(5, (Date.now() - fullSince) / 2_000)));
           continue;
         }
         if (fullSince !== 0) {
-          this.logger?.warn(
-            { dir: this.dir, waitedMs: Date.now() - fullSince },
-            "disk channel: space is back; writing again",
-          );
+          if (reported)
+            this.logger?.warn(
+              { dir: this.dir, waitedMs: Date.now() - fullSince, emptiedSegments: this.emptiedSegments },
+              "disk channel: space is back; writing again",
+            );
           fullSince = 0;
         }
         const group = q.splice(0, n);
@@ -440,14 +458,10 @@ export class DiskChannel {
       this.readAt !== this.writtenEnd
     )
       return false;
-    const bytes = seg.end;
     await this.log.resetActive(this.writtenEnd);
     await this.reader.release(seg);
     this.evictTail();
-    this.logger?.warn(
-      { dir: this.dir, segment: seg.path, bytes },
-      "disk channel: the disk is full and every record in the active segment is delivered: emptying it to write on",
-    );
+    this.emptiedSegments++;
     return true;
   }
 
@@ -788,6 +802,8 @@ export class DiskChannel {
       corruptRecords: this.corruptOnOpen + this.reader.corrupt,
       truncatedBytes: this.truncatedBytes,
       blockedPuts: this.blocked.length,
+      diskFullTimes: this.diskFullTimes,
+      emptiedSegments: this.emptiedSegments,
       takenRecords: this.taken.count,
       tailBytes: this.tailHeld,
       fsyncs: this.log.fsyncs,
