@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { readCommitMark } from "./commit-mark.ts";
 import { DiskChannel, type DiskChannelOptions } from "./disk-channel.ts";
 
 const DISK_BYTES = 256 * 1024;
@@ -145,6 +146,25 @@ describe("DiskChannel on a disk smaller than its bound", { skip: skip ?? false }
       });
     });
   }
+
+  it("writes the committed mark on a disk with no free block left", async () => {
+    await onSmallDisk(async (dir) => {
+      const ch = await DiskChannel.open({ dir, maxBytes: 64 * 1024, commitSyncMs: 0, fsync: "never" });
+      const filler = join(dir, "..", "filler");
+      try {
+        await ch.put([record(0, 100), record(1, 100)]);
+        writeFileSync(filler, Buffer.alloc(freeBytes(dir)));
+        assert.equal(freeBytes(dir), 0);
+        const got = await ch.take(10, 64 * 1024);
+        ch.commit(got.lastSeq);
+        await ch.close();
+      } finally {
+        await ch.close().catch(() => {});
+        rmSync(filler, { force: true });
+      }
+      assert.equal(readCommitMark(dir, undefined), 2, "the mark was written in place");
+    });
+  });
 
   it("waits while another file fills the disk, and goes on once it is gone", async () => {
     await onSmallDisk(async (dir) => {

@@ -9,15 +9,14 @@
  *   with its length, a CRC-32C and its seq. One put is one buffer and one write(); puts that arrive
  *   while a write is in flight go out together in the next writev(). A segment rolls at
  *   `segmentBytes` and is deleted as soon as every record in it is committed.
- * - `COMMITTED`: the committed mark (seq, CRC; commit-mark.ts), replaced atomically (temp file,
- *   fsync, rename, fsync of the directory) at most every `commitSyncMs` and on close. A small file
- *   rewritten whole was chosen over an append-only ack log: recovery reads 16 bytes instead of
- *   replaying a log, and there is no second log to rotate. Its cost (two fsyncs) is paid once a
- *   second, not per commit. A crash re-delivers what was committed since the last mark and is still
+ * - `COMMITTED`: the committed mark (seq, CRC; commit-mark.ts), written at most every
+ *   `commitSyncMs` and on close, in place over the older of two slots and fdatasync()ed, so writing it
+ *   needs no free block. A small file rewritten was chosen over an append-only ack log: recovery reads
+ *   1 KiB instead of replaying a log, and there is no second log to rotate; its fdatasync is paid once
+ *   a second, not per commit. A crash re-delivers what was committed since the last mark and is still
  *   in a segment: at least once, never lost. Nothing waits for the mark: a segment whose records are
  *   all committed goes at once (after a crash, a mark older than the first segment left only means
- *   there is less to deliver again), so a mark that cannot be written (a full disk: the temp file
- *   needs a block) never holds space; it is written when there is room.
+ *   there is less to deliver again), so the mark never holds space.
  * - `LOCK`: pid and process start time of the owner (lock.ts); a stale one is taken over.
  *
  * Durability (`fsync`): "always" resolves a put after fdatasync() covers it, and puts waiting at the
@@ -50,7 +49,7 @@
  */
 import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
-import { readCommitMark, writeCommitMark } from "./commit-mark.ts";
+import { CommitMark } from "./commit-mark.ts";
 import { ChannelError } from "./errors.ts";
 import { DirectoryLock } from "./lock.ts";
 import { encodeRecords, RECORD_HEADER_BYTES, recordLength, recordSeq, SEGMENT_HEADER_BYTES } from "./segment.ts";
@@ -173,6 +172,8 @@ export class DiskChannel {
 
   /** The segment files: set by recover(), before open() returns the channel. */
   private log!: SegmentLog;
+  /** The committed mark's file: set by recover() too. */
+  private mark!: CommitMark;
   private nextSeq = 1;
 
   // Logical offsets: admitted (encoded, queued) >= written >= read >= committed.
@@ -272,13 +273,20 @@ export class DiskChannel {
   // --- recovery -------------------------------------------------------------------------------------
 
   private async recover(): Promise<void> {
-    const committed = readCommitMark(this.dir, this.logger);
+    const { mark, seq: committed } = await CommitMark.open(this.dir, this.logger);
+    this.mark = mark;
     this.committedSeq = committed;
     this.persistedSeq = committed;
-    const found = await SegmentLog.recover(
-      { dir: this.dir, synced: this.fsync !== "never", readChunkBytes: this.readChunkBytes, logger: this.logger },
-      committed,
-    );
+    let found: Awaited<ReturnType<typeof SegmentLog.recover>>;
+    try {
+      found = await SegmentLog.recover(
+        { dir: this.dir, synced: this.fsync !== "never", readChunkBytes: this.readChunkBytes, logger: this.logger },
+        committed,
+      );
+    } catch (e) {
+      await mark.close().catch(() => {});
+      throw e;
+    }
     this.log = found.log;
     this.corruptOnOpen += found.corruptRecords;
     this.truncatedBytes += found.truncatedBytes;
@@ -755,7 +763,7 @@ export class DiskChannel {
   private async writeMark(): Promise<void> {
     const seq = this.committedSeq;
     if (seq <= this.persistedSeq) return;
-    await writeCommitMark(this.dir, seq);
+    await this.mark.write(seq);
     this.persistedSeq = seq;
     this.lastMarkAt = Date.now();
   }
@@ -850,6 +858,7 @@ export class DiskChannel {
     } finally {
       await this.reader.close().catch(() => {});
       this.log.closeSync();
+      await this.mark.close().catch(() => {});
       this.lock.release();
     }
     if (this.failure !== null) throw this.failure;
