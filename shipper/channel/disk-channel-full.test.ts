@@ -181,6 +181,7 @@ describe("DiskChannel on a disk smaller than its bound", { skip: skip ?? false }
         })();
         await new Promise((r) => setTimeout(r, 1_500));
         assert.equal(done, false, "the puts wait while the disk is full");
+        assert.ok(ch.stats().diskFullMs > 500, `waiting for space for ${ch.stats().diskFullMs} ms`);
         rmSync(filler);
         let next = 1;
         while (next <= 200) {
@@ -190,6 +191,8 @@ describe("DiskChannel on a disk smaller than its bound", { skip: skip ?? false }
         }
         await puts;
         assert.equal(ch.stats().records, 0);
+        assert.equal(ch.stats().diskFullMs, 0);
+        assert.ok(ch.stats().diskFullTimes >= 1);
       } finally {
         rmSync(filler, { force: true });
         await ch.close();

@@ -112,6 +112,8 @@ export interface ChannelStats {
   blockedPuts: number;
   /** Times a write found the disk full (ENOSPC, EDQUOT) and waited. */
   diskFullTimes: number;
+  /** How long the write now waiting for disk space has waited; 0 when none waits. */
+  diskFullMs: number;
   /** Times the active segment, all of it delivered, was emptied to write on a full disk. */
   emptiedSegments: number;
   /** Records taken and not yet committed. */
@@ -221,6 +223,8 @@ export class DiskChannel {
   private failure: ChannelError | null = null;
   private corruptOnOpen = 0;
   private diskFullTimes = 0;
+  /** When the write waiting for disk space first found the disk full; 0 when none waits. */
+  private diskFullSince = 0;
   private lastFullReportAt = 0;
   private emptiedSegments = 0;
   private truncatedBytes = 0;
@@ -376,7 +380,6 @@ export class DiskChannel {
     if (this.writing) return;
     this.writing = true;
     try {
-      let fullSince = 0;
       let reported = false;
       while (this.writeQueue.length > 0 && this.failure === null) {
         const q = this.writeQueue;
@@ -398,8 +401,9 @@ export class DiskChannel {
           // and are tried again at the same offset, which overwrites whatever part of them reached
           // the disk. A channel closed meanwhile leaves them to be read again from their files.
           if (!isDiskFull(e) || this.closed) throw e;
-          if (fullSince === 0) {
-            fullSince = Date.now();
+          if (this.diskFullSince === 0) {
+            const fullSince = Date.now();
+            this.diskFullSince = fullSince;
             this.diskFullTimes++;
             // Reported at most every 10 s: a channel that empties its active segment on a disk it
             // fills itself meets a full disk again and again.
@@ -413,16 +417,16 @@ export class DiskChannel {
             }
           }
           if (await this.reuseActiveSegment()) continue;
-          await this.waitForSpace(Math.min(2_000, 100 * 2 ** Math.min(5, (Date.now() - fullSince) / 2_000)));
+          await this.waitForSpace(Math.min(2_000, 100 * 2 ** Math.min(5, (Date.now() - this.diskFullSince) / 2_000)));
           continue;
         }
-        if (fullSince !== 0) {
+        if (this.diskFullSince !== 0) {
           if (reported)
             this.logger?.warn(
-              { dir: this.dir, waitedMs: Date.now() - fullSince, emptiedSegments: this.emptiedSegments },
+              { dir: this.dir, waitedMs: Date.now() - this.diskFullSince, emptiedSegments: this.emptiedSegments },
               "disk channel: space is back; writing again",
             );
-          fullSince = 0;
+          this.diskFullSince = 0;
         }
         const group = q.splice(0, n);
         let at = this.writtenEnd;
@@ -811,6 +815,7 @@ export class DiskChannel {
       truncatedBytes: this.truncatedBytes,
       blockedPuts: this.blocked.length,
       diskFullTimes: this.diskFullTimes,
+      diskFullMs: this.diskFullSince === 0 ? 0 : Date.now() - this.diskFullSince,
       emptiedSegments: this.emptiedSegments,
       takenRecords: this.taken.count,
       tailBytes: this.tailHeld,
