@@ -863,6 +863,8 @@ export class DiskChannel {
     } finally {
       await this.reader.close().catch(() => {});
       this.log.closeSync();
+      // A mark the timer started may still be writing (after a failure, close() writes none).
+      await this.markChain.catch(() => {});
       await this.mark.close().catch(() => {});
       this.lock.release();
     }
