@@ -56,7 +56,7 @@ function freeBytes(dir: string): number {
 
 /**
  * Puts `batches` batches of `perBatch` records while a sink takes and commits everything, as Kafka
- * acknowledging would, with a pause every 1,000 records. Fails, with where it stood, if the records stop moving for `stuckMs`.
+ * acknowledging would, with a pause every 1,000 records. Fails, with where it stood, if the records stop moving for 10 s.
  */
 async function pump(ch: DiskChannel, dir: string, batches: number, perBatch: number, bytes: number): Promise<void> {
   const total = batches * perBatch;
@@ -89,7 +89,7 @@ async function pump(ch: DiskChannel, dir: string, batches: number, perBatch: num
   const watch = (async () => {
     while (got < total) {
       await new Promise((r) => setTimeout(r, 100));
-      if (Date.now() - movedAt > 5_000) {
+      if (Date.now() - movedAt > 10_000) {
         stop.abort();
         const s = ch.stats();
         throw new Error(
