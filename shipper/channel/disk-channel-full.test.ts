@@ -56,7 +56,8 @@ function freeBytes(dir: string): number {
 
 /**
  * Puts `batches` batches of `perBatch` records while a sink takes and commits everything, as Kafka
- * acknowledging would, with a pause every 1,000 records. Fails, with where it stood, if the records stop moving for 10 s.
+ * acknowledging would, with a pause every 1,000 records. Fails, with where it stood, if the records
+ * stop moving for 10 s.
  */
 async function pump(ch: DiskChannel, dir: string, batches: number, perBatch: number, bytes: number): Promise<void> {
   const total = batches * perBatch;
