@@ -10,7 +10,17 @@
 //   longer had, and the shipper stalled for good; now it must free its own space and go on.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  statfsSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -65,6 +75,19 @@ async function scrape(port: number, ship: ShipProcess): Promise<Map<string, numb
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Writes up to `bytes` into `file`, less if the disk fills first (the channel writes meanwhile). */
+function fill(file: string, bytes: number): void {
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(64 * 1024);
+  try {
+    for (let left = bytes; left > 0; ) left -= writeSync(fd, chunk, 0, Math.min(chunk.length, left));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** A shipper of one access log, its channel on a 4 MiB tmpfs, and a writer appending LINES_PER_SECOND. */
 class Rig {
@@ -215,7 +238,7 @@ test("another file fills the channel's disk: the shipper holds on, takes no more
     // Fill the tmpfs but for 96 KiB: the channel writes on only in the space it holds.
     const free = statfsSync(rig.channelDir);
     const filler = join(rig.channelDir, "filler");
-    writeFileSync(filler, Buffer.alloc(Math.max(0, Number(free.bavail) * Number(free.bsize) - 96 * 1024)));
+    fill(filler, Number(free.bavail) * Number(free.bsize) - 96 * 1024);
     const fullAt = Date.now();
     const atFull = await rig.metrics();
     let mostAhead = 0;
