@@ -507,11 +507,14 @@ export class ShipAgent {
     const kafka = this.sink?.health();
     const c = this.channel?.stats();
     const kafkaOk = !kafka || kafka.ok;
+    // A channel whose disk stays full takes no new lines: an outage, like Kafka's.
+    const diskFullS = c ? Math.floor(c.diskFullMs / 1000) : 0;
     return {
-      ok: kafkaOk && !this.fatal,
+      ok: kafkaOk && !this.fatal && diskFullS < CHANNEL_DISK_FULL_UNHEALTHY_S,
       detail: {
         kafka: kafka?.detail ?? "ok",
         channelFill: c ? Number(c.fill.toFixed(3)) : null,
+        ...(diskFullS > 0 ? { channelDiskFullSeconds: diskFullS } : {}),
         sources: this.runners.map((r) => r.config.name),
       },
     };
@@ -526,7 +529,13 @@ export class ShipAgent {
       deadLetters: () => this.deadLetters,
       channel: () => {
         const c = this.channel?.stats();
-        return { bytes: c?.bytes ?? 0, records: c?.records ?? 0, maxBytes: c?.maxBytes ?? 0 };
+        return {
+          bytes: c?.bytes ?? 0,
+          records: c?.records ?? 0,
+          fill: c?.fill ?? 0,
+          diskFullTimes: c?.diskFullTimes ?? 0,
+          diskFullMs: c?.diskFullMs ?? 0,
+        };
       },
       sink: () =>
         this.sink
@@ -537,6 +546,8 @@ export class ShipAgent {
 }
 
 const DEAD_LETTER = codecFor("DeadLetter");
+/** /health turns not ok once the channel's writes have waited this long for disk space. */
+const CHANNEL_DISK_FULL_UNHEALTHY_S = 30;
 
 /** The keys of a source's config that belong to its reader (the rest are the decoder's). */
 function pick<T extends object>(config: object, shape: Record<string, unknown>): T {

@@ -69,8 +69,9 @@ export const ShipConfigSchema = z
     sources: z.array(ShipSource).min(1, "at least one source"),
     channel: z
       .strictObject({
-        /** Bytes not yet acknowledged by Kafka that the channel holds at most; sources pause when it is full. */
+        /** Bytes the channel's files hold at most (acknowledged records not yet deleted included); sources pause when it is full. */
         maxBytes: Bytes.default(256 * 1024 ** 2),
+        /** At most a quarter of maxBytes (a larger value is lowered). */
         segmentBytes: Bytes.default(64 * 1024 ** 2),
         /** always: fsync before a line counts as taken (survives power loss); interval: every fsyncIntervalMs; never: the page cache (survives a crash of the shipper, not of the machine). */
         fsync: z.enum(["always", "interval", "never"]).default("interval"),

@@ -11,7 +11,8 @@ export interface ShipView {
   ackedOffset(fileId: string): number;
   sent(): Map<string, number>;
   deadLetters(): Map<string, number>;
-  channel(): { bytes: number; records: number; maxBytes: number };
+  /** `bytes`: not yet acknowledged; `fill`: what the channel's files hold over its bound (maxBytes); `diskFull*`: writes that found the disk full. */
+  channel(): { bytes: number; records: number; fill: number; diskFullTimes: number; diskFullMs: number };
   /** `failing` counts a send in flight longer than stallMs too; `waitingMs`: the oldest record waiting for Kafka. */
   sink(): { retries: number; refused: number; failing: number; waitingMs: number };
 }
@@ -89,10 +90,24 @@ export class ShipMetrics {
     counter("weir_ship_channel_records", "Records in the disk channel not yet acknowledged by Kafka.", [], (g) =>
       g.set(v.channel().records),
     );
-    counter("weir_ship_channel_fill_ratio", "Channel bytes over its bound; sources pause at 1.", [], (g) => {
-      const c = v.channel();
-      g.set(c.maxBytes > 0 ? c.bytes / c.maxBytes : 0);
-    });
+    counter(
+      "weir_ship_channel_fill_ratio",
+      "What the disk channel's files hold (acknowledged records not yet deleted included) over channel.maxBytes; sources pause at 1.",
+      [],
+      (g) => g.set(v.channel().fill),
+    );
+    counter(
+      "weir_ship_channel_disk_full_total",
+      "Times a write to the disk channel found its disk full (ENOSPC, EDQUOT) and waited.",
+      [],
+      (g) => g.set(v.channel().diskFullTimes),
+    );
+    counter(
+      "weir_ship_channel_disk_full_seconds",
+      "How long the channel's write now waiting for disk space has waited (0 when none waits).",
+      [],
+      (g) => g.set(v.channel().diskFullMs / 1000),
+    );
     counter(
       "weir_ship_kafka_failing",
       "Produce attempts failed in a row, plus one while a send has waited longer than kafka.stallMs (0 when Kafka takes batches).",

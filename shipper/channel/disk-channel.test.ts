@@ -134,35 +134,37 @@ describe("DiskChannel", () => {
     }
   });
 
-  it("makes put wait while the channel is full, and lets it in once a commit frees space", async () => {
+  it("makes put wait while the channel is full, and lets it in once commits free a whole segment", async () => {
     const dir = tempDir();
     try {
-      await withChannel({ dir, maxBytes: 4096 }, async (ch) => {
-        // 100-byte payloads: 116 bytes each with their frames.
-        await ch.put(sized(0, 20, 100)); // 2320 bytes
-        assert.equal(ch.stats().bytes, 2320);
+      await withChannel({ dir, maxBytes: 4096, segmentBytes: 1024 }, async (ch) => {
+        // 100-byte payloads: 116 bytes each with their frames; puts of 4 (464 bytes), two to a segment.
+        for (let p = 0; p < 8; p++) await ch.put(sized(p * 4, (p + 1) * 4, 100));
+        assert.equal(ch.stats().segments, 4);
+        assert.equal(ch.stats().heldBytes, 3712);
         let bDone = false;
-        const b = ch.put(sized(20, 50, 100)).then((seq) => {
+        const b = ch.put(sized(32, 36, 100)).then((seq) => {
           bDone = true;
           return seq;
-        }); // 3480 more: over 4096
+        }); // 464 more: over 4096
         // A put behind a blocked one waits its turn, even one that would fit now.
-        const c = ch.put(sized(50, 51, 100));
+        const c = ch.put(sized(36, 37, 100));
         assert.equal(ch.stats().blockedPuts, 2);
         assert.deepEqual((await ch.take(10, Number.POSITIVE_INFINITY)).seqs, range(1, 11));
-        assert.deepEqual((await drain(ch)).seqs, range(11, 21));
-        assert.equal(bDone, false);
-        ch.commit(10); // 1160 + 3480 > 4096: b still waits
+        assert.deepEqual((await drain(ch)).seqs, range(11, 33));
+        ch.commit(7); // records 1..7 acknowledged, but 8 keeps their segment (1..8) on disk
+        assert.equal(ch.stats().bytes, 25 * 116);
+        assert.equal(ch.stats().heldBytes, 3712);
+        await new Promise((r) => setTimeout(r, 20));
         assert.equal(ch.stats().blockedPuts, 2);
-        ch.commit(15); // 580 + 3480 <= 4096: b goes in, c (116 more) does not
-        assert.equal(ch.stats().blockedPuts, 1);
-        assert.equal(await b, 50);
-        assert.equal(ch.stats().bytes, 580 + 3480);
-        ch.commit(20);
-        assert.equal(ch.stats().blockedPuts, 0);
-        assert.equal(await c, 51);
+        assert.equal(bDone, false);
+        ch.commit(8); // the segment goes: 2784 + 464 + 116 <= 4096
+        assert.equal(await b, 36);
+        assert.equal(await c, 37);
+        assert.equal(ch.stats().segments, 4);
+        assert.equal(ch.stats().heldBytes, 2784 + 464 + 116);
         const rest = await drain(ch);
-        assert.deepEqual(rest.payloads.map(indexOf), range(20, 51));
+        assert.deepEqual(rest.payloads.map(indexOf), range(32, 37));
         assert.ok(rest.payloads.every((p) => p.length === 100));
       });
     } finally {
@@ -256,15 +258,18 @@ describe("DiskChannel", () => {
   it("deletes a segment once every record in it is committed, and keeps counting seqs after", async () => {
     const dir = tempDir();
     try {
-      await withChannel({ dir, segmentBytes: 2048, commitSyncMs: 0 }, async (ch) => {
+      // No mark for a minute: the segments holding only 1..150 go at the commit, not at the mark.
+      await withChannel({ dir, segmentBytes: 2048, commitSyncMs: 60_000 }, async (ch) => {
         for (let b = 0; b < 10; b++) await ch.put(records(b * 30, (b + 1) * 30));
         const before = segmentFiles(dir).length;
         assert.ok(before >= 10);
         assert.equal(ch.stats().segments, before);
         await ch.take(150, Number.POSITIVE_INFINITY);
         ch.commit(150);
+        await new Promise((r) => setTimeout(r, 20));
+        assert.ok(segmentFiles(dir).length < before);
+        assert.ok((parseSegmentFileName(segmentFiles(dir)[1] as string) as number) > 150);
       });
-      // close() wrote the mark, and only then deleted what it covers: the segments holding 1..150.
       const left = segmentFiles(dir).map((n) => parseSegmentFileName(n) as number);
       assert.ok(left.length < 10);
       assert.ok((left[1] as number) > 150, `segments left: ${left}`);
@@ -457,6 +462,52 @@ describe("DiskChannel", () => {
           assert.doesNotMatch(open, /\.wal \(deleted\)/, "a deleted segment is still open");
         },
       );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  // Found by test/chaos/ship-disk-full.test.ts: maxBytes bounded only what Kafka had not
+  // acknowledged, and acknowledged segments stayed until the next committed mark, so a channel held
+  // far more than maxBytes on disk (twelve segments on a 4 MiB disk, one of them unacknowledged).
+  it("bounds by maxBytes what its segment files hold, acknowledged records included, and deletes them once acknowledged", async () => {
+    const dir = tempDir();
+    try {
+      const maxBytes = 64 * 1024;
+      // No mark for a minute, and every take read from the files.
+      await withChannel({ dir, maxBytes, segmentBytes: 8 * 1024, commitSyncMs: 60_000, tailBytes: 0 }, async (ch) => {
+        // A segment can go between the listing and its stat.
+        const sizeOf = (n: string) => statSync(join(dir, n), { throwIfNoEntry: false })?.size ?? 0;
+        const onDisk = () => segmentFiles(dir).reduce((sum, n) => sum + sizeOf(n), 0);
+        let most = 0;
+        let taken = 0;
+        const stop = new AbortController();
+        const sink = (async () => {
+          while (taken < 2000) {
+            const b = await ch.take(37, Number.POSITIVE_INFINITY, stop.signal);
+            if (b.seqs.length === 0) return;
+            taken += b.seqs.length;
+            ch.commit(b.lastSeq);
+            most = Math.max(most, onDisk());
+          }
+        })();
+        try {
+          for (let b = 0; b < 200 && most <= maxBytes + 16 * 16; b++) {
+            await ch.put(sized(b * 10, (b + 1) * 10, 200));
+            most = Math.max(most, onDisk());
+          }
+        } finally {
+          if (most > maxBytes + 16 * 16) stop.abort();
+          await sink;
+        }
+        // 464 KB went through; the files never held more than the bound (with their 16-byte headers).
+        assert.ok(most <= maxBytes + 16 * 16, `the segment files held ${most} bytes, maxBytes ${maxBytes}`);
+        await new Promise((r) => setTimeout(r, 50)); // the last deletion
+        assert.equal(segmentFiles(dir).length, 1, `segments left: ${segmentFiles(dir)}`);
+        assert.ok(ch.stats().heldBytes <= 8 * 1024, `held ${ch.stats().heldBytes}`);
+        const open = spawnSync("ls", ["-l", `/proc/${process.pid}/fd`], { encoding: "utf8" }).stdout;
+        assert.doesNotMatch(open, /\.wal \(deleted\)/, "a deleted segment is still open");
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -8,13 +8,15 @@
  *   their recovery in segment-log.ts, reading them back in segment-reader.ts): every record framed
  *   with its length, a CRC-32C and its seq. One put is one buffer and one write(); puts that arrive
  *   while a write is in flight go out together in the next writev(). A segment rolls at
- *   `segmentBytes` and is deleted once every record in it is committed and that mark is on disk.
- * - `COMMITTED`: the committed mark (seq, CRC; commit-mark.ts), replaced atomically (temp file,
- *   fsync, rename, fsync of the directory) at most every `commitSyncMs` and on close. A small file
- *   rewritten whole was chosen over an append-only ack log: recovery reads 16 bytes instead of
- *   replaying a log, and there is no second log to rotate. Its cost (two fsyncs) is paid once a
- *   second, not per commit. A crash re-delivers what was committed since the last mark: at least
- *   once, never lost.
+ *   `segmentBytes` and is deleted as soon as every record in it is committed.
+ * - `COMMITTED`: the committed mark (seq, CRC; commit-mark.ts), written at most every
+ *   `commitSyncMs` and on close, in place over the older of two slots and fdatasync()ed, so writing it
+ *   needs no free block. A small file rewritten was chosen over an append-only ack log: recovery reads
+ *   1 KiB instead of replaying a log, and there is no second log to rotate; its fdatasync is paid once
+ *   a second, not per commit. A crash re-delivers what was committed since the last mark and is still
+ *   in a segment: at least once, never lost. Nothing waits for the mark: a segment whose records are
+ *   all committed goes at once (after a crash, a mark older than the first segment left only means
+ *   there is less to deliver again), so the mark never holds space.
  * - `LOCK`: pid and process start time of the owner (lock.ts); a stale one is taken over.
  *
  * Durability (`fsync`): "always" resolves a put after fdatasync() covers it, and puts waiting at the
@@ -22,12 +24,23 @@
  * a put once written; "never" leaves it to the page cache. Every policy survives SIGKILL (the page
  * cache outlives the process); only "always" survives a power cut without losing acknowledged puts.
  *
- * Bounds: `maxBytes` bounds un-committed bytes (frames included). A put that would pass it waits
- * until commits free space, which is the shipper's backpressure, except into an empty channel, so a
- * batch larger than the bound cannot deadlock. Memory: a tail of recently written batches (at most
- * `tailBytes`) serves takes while the sink keeps up; when it falls behind (Kafka down), takes read the
- * segments back through a window of `readChunkBytes`. The index of taken-but-uncommitted records
- * (taken-records.ts) is 16 bytes per record in flight; nothing else grows with the backlog.
+ * Bounds: `maxBytes` bounds what the segment files hold (records with their frames, from the oldest
+ * segment still on disk to the last put), committed records not yet deleted included, so the channel
+ * never takes more of its disk than that. A put that would pass it waits until commits let whole
+ * segments go, which is the shipper's backpressure, except when nothing is un-committed, so a batch
+ * larger than the bound cannot deadlock. A segment is at most a quarter of `maxBytes`, so the
+ * committed head of the oldest segment never takes more than that quarter.
+ *
+ * A full disk (`ENOSPC`, `EDQUOT`: other files, or a disk smaller than `maxBytes`) is a pause: the
+ * write waits and is tried again at the same offset, and puts wait behind it. The channel frees what
+ * it can itself: committed segments go at once, and when the disk refuses a write while every record
+ * written is committed, the active segment is emptied in place and reused (a new segment would need a
+ * block). So once Kafka has acknowledged what the channel holds, it goes on without outside help.
+ *
+ * Memory: a tail of recently written batches (at most `tailBytes`) serves takes while the sink keeps
+ * up; when it falls behind (Kafka down), takes read the segments back through a window of
+ * `readChunkBytes`. The index of taken-but-uncommitted records (taken-records.ts) is 16 bytes per
+ * record in flight; nothing else grows with the backlog.
  *
  * Recovery (`open`): every remaining segment is scanned and checked. A torn tail of the last segment
  * (a crash mid-write) is truncated; a corrupt record elsewhere is counted and skipped by finding the
@@ -36,7 +49,7 @@
  */
 import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
-import { readCommitMark, writeCommitMark } from "./commit-mark.ts";
+import { CommitMark } from "./commit-mark.ts";
 import { ChannelError } from "./errors.ts";
 import { DirectoryLock } from "./lock.ts";
 import { encodeRecords, RECORD_HEADER_BYTES, recordLength, recordSeq, SEGMENT_HEADER_BYTES } from "./segment.ts";
@@ -49,9 +62,9 @@ export type FsyncPolicy = "always" | "interval" | "never";
 export interface DiskChannelOptions {
   /** The channel's directory (created if missing). One shipper per directory: it is locked. */
   dir: string;
-  /** Un-committed bytes on disk (records with their 16-byte frames) before put() waits. Default 1 GiB. */
+  /** Bytes the segment files hold (records with their 16-byte frames, committed ones not yet deleted included) before put() waits. Default 1 GiB. */
   maxBytes?: number;
-  /** A segment file rolls when the next put would pass this size. Default 64 MiB. */
+  /** A segment file rolls when the next put would pass this size; at most a quarter of maxBytes (a larger value is lowered). Default 64 MiB. */
   segmentBytes?: number;
   /** When data reaches the disk itself, not just the page cache. Default "interval". */
   fsync?: FsyncPolicy;
@@ -79,12 +92,14 @@ export interface ChannelBatch {
 }
 
 export interface ChannelStats {
-  /** Un-committed bytes, frames included: what counts against maxBytes. */
+  /** Un-committed bytes, frames included: what Kafka has not acknowledged. */
   bytes: number;
   /** Un-committed records (taken or not). */
   records: number;
+  /** What counts against maxBytes: bytes from the oldest segment still on disk to the last put, frames and committed records not yet deleted included. */
+  heldBytes: number;
   maxBytes: number;
-  /** bytes / maxBytes. */
+  /** heldBytes / maxBytes: puts wait at 1. */
   fill: number;
   segments: number;
   /** Bytes of the segment files up to their last good record, committed records not yet deleted included. */
@@ -95,6 +110,12 @@ export interface ChannelStats {
   truncatedBytes: number;
   /** Puts waiting for space. */
   blockedPuts: number;
+  /** Times a write found the disk full (ENOSPC, EDQUOT) and waited. */
+  diskFullTimes: number;
+  /** How long the write now waiting for disk space has waited; 0 when none waits. */
+  diskFullMs: number;
+  /** Times the active segment, all of it delivered, was emptied to write on a full disk. */
+  emptiedSegments: number;
   /** Records taken and not yet committed. */
   takenRecords: number;
   /** Bytes of recent batches held in memory for takes. */
@@ -153,6 +174,8 @@ export class DiskChannel {
 
   /** The segment files: set by recover(), before open() returns the channel. */
   private log!: SegmentLog;
+  /** The committed mark's file: set by recover() too. */
+  private mark!: CommitMark;
   private nextSeq = 1;
 
   // Logical offsets: admitted (encoded, queued) >= written >= read >= committed.
@@ -185,6 +208,11 @@ export class DiskChannel {
   private takeWaiter: (() => void) | null = null;
   private takeInProgress: Promise<ChannelBatch> | null = null;
 
+  /** The deletion of committed segments under way, if any. */
+  private deleting: Promise<void> | null = null;
+  /** Set while a write waits for disk space: a commit or a deletion that may have freed some calls it. */
+  private spaceWaiter: (() => void) | null = null;
+
   private markChain: Promise<void> = Promise.resolve();
   private markTimer: NodeJS.Timeout | null = null;
   private lastMarkAt = 0;
@@ -194,6 +222,11 @@ export class DiskChannel {
   private closing: Promise<void> | null = null;
   private failure: ChannelError | null = null;
   private corruptOnOpen = 0;
+  private diskFullTimes = 0;
+  /** When the write waiting for disk space first found the disk full; 0 when none waits. */
+  private diskFullSince = 0;
+  private lastFullReportAt = 0;
+  private emptiedSegments = 0;
   private truncatedBytes = 0;
 
   private constructor(
@@ -202,7 +235,11 @@ export class DiskChannel {
   ) {
     this.dir = options.dir;
     this.maxBytes = positiveInteger("maxBytes", options.maxBytes ?? 1024 * MiB, 1024);
-    this.segmentBytes = positiveInteger("segmentBytes", options.segmentBytes ?? 64 * MiB, 1024);
+    // A quarter of maxBytes at most, so that a segment can go while the others fill.
+    this.segmentBytes = Math.min(
+      positiveInteger("segmentBytes", options.segmentBytes ?? 64 * MiB, 1024),
+      Math.max(1024, Math.floor(this.maxBytes / 4)),
+    );
     this.fsync = options.fsync ?? "interval";
     this.fsyncIntervalMs = positiveInteger("fsyncIntervalMs", options.fsyncIntervalMs ?? 1000, 1);
     this.commitSyncMs = positiveInteger("commitSyncMs", options.commitSyncMs ?? 1000, 0);
@@ -240,13 +277,20 @@ export class DiskChannel {
   // --- recovery -------------------------------------------------------------------------------------
 
   private async recover(): Promise<void> {
-    const committed = readCommitMark(this.dir, this.logger);
+    const { mark, seq: committed } = await CommitMark.open(this.dir, this.logger);
+    this.mark = mark;
     this.committedSeq = committed;
     this.persistedSeq = committed;
-    const found = await SegmentLog.recover(
-      { dir: this.dir, synced: this.fsync !== "never", readChunkBytes: this.readChunkBytes, logger: this.logger },
-      committed,
-    );
+    let found: Awaited<ReturnType<typeof SegmentLog.recover>>;
+    try {
+      found = await SegmentLog.recover(
+        { dir: this.dir, synced: this.fsync !== "never", readChunkBytes: this.readChunkBytes, logger: this.logger },
+        committed,
+      );
+    } catch (e) {
+      await mark.close().catch(() => {});
+      throw e;
+    }
     this.log = found.log;
     this.corruptOnOpen += found.corruptRecords;
     this.truncatedBytes += found.truncatedBytes;
@@ -293,7 +337,12 @@ export class DiskChannel {
   }
 
   private fits(bytes: number): boolean {
-    return this.uncommittedRecords === 0 || this.admittedEnd - this.committedEnd + bytes <= this.maxBytes;
+    return this.uncommittedRecords === 0 || this.heldBytes() + bytes <= this.maxBytes;
+  }
+
+  /** Bytes of records from the oldest segment on disk to the last admitted put: what maxBytes bounds. */
+  private heldBytes(): number {
+    return this.admittedEnd - (this.log.segments[0] as Segment).base;
   }
 
   private admit(
@@ -331,7 +380,7 @@ export class DiskChannel {
     if (this.writing) return;
     this.writing = true;
     try {
-      let fullSince = 0;
+      let reported = false;
       while (this.writeQueue.length > 0 && this.failure === null) {
         const q = this.writeQueue;
         let seg: Segment = this.log.active;
@@ -352,24 +401,32 @@ export class DiskChannel {
           // and are tried again at the same offset, which overwrites whatever part of them reached
           // the disk. A channel closed meanwhile leaves them to be read again from their files.
           if (!isDiskFull(e) || this.closed) throw e;
-          if (fullSince === 0) {
-            fullSince = Date.now();
-            this.logger?.warn(
-              { err: e, dir: this.dir },
-              `disk channel: no space left in ${this.dir}; writes wait for space`,
-            );
+          if (this.diskFullSince === 0) {
+            const fullSince = Date.now();
+            this.diskFullSince = fullSince;
+            this.diskFullTimes++;
+            // Reported at most every 10 s: a channel that empties its active segment on a disk it
+            // fills itself meets a full disk again and again.
+            reported = fullSince - this.lastFullReportAt >= 10_000;
+            if (reported) {
+              this.logger?.warn(
+                { err: e, dir: this.dir, diskFullTimes: this.diskFullTimes },
+                `disk channel: no space left in ${this.dir}; writes wait for space`,
+              );
+              this.lastFullReportAt = fullSince;
+            }
           }
-          await new Promise((r) =>
-            setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(5, (Date.now() - fullSince) / 2_000))),
-          );
+          if (await this.reuseActiveSegment()) continue;
+          await this.waitForSpace(Math.min(2_000, 100 * 2 ** Math.min(5, (Date.now() - this.diskFullSince) / 2_000)));
           continue;
         }
-        if (fullSince !== 0) {
-          this.logger?.warn(
-            { dir: this.dir, waitedMs: Date.now() - fullSince },
-            "disk channel: space is back; writing again",
-          );
-          fullSince = 0;
+        if (this.diskFullSince !== 0) {
+          if (reported)
+            this.logger?.warn(
+              { dir: this.dir, waitedMs: Date.now() - this.diskFullSince, emptiedSegments: this.emptiedSegments },
+              "disk channel: space is back; writing again",
+            );
+          this.diskFullSince = 0;
         }
         const group = q.splice(0, n);
         let at = this.writtenEnd;
@@ -397,6 +454,42 @@ export class DiskChannel {
       this.idleWaiters = [];
       for (const f of idle) f();
     }
+  }
+
+  /**
+   * On a full disk, with every record written committed: empties the active segment so its space
+   * takes the next writes (its records are delivered; older segments are going or gone). Returns
+   * whether it did.
+   */
+  private async reuseActiveSegment(): Promise<boolean> {
+    const seg = this.log.active;
+    if (
+      seg.end <= SEGMENT_HEADER_BYTES ||
+      this.committedSeq < this.writtenSeq ||
+      this.taken.count > 0 ||
+      this.readAt !== this.writtenEnd
+    )
+      return false;
+    await this.log.resetActive(this.writtenEnd);
+    await this.reader.release(seg);
+    this.evictTail();
+    this.emptiedSegments++;
+    return true;
+  }
+
+  /** Waits `ms`, or less if a commit or a deletion may have freed space meanwhile. */
+  private waitForSpace(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.spaceWaiter = () => {
+        this.spaceWaiter = null;
+        done();
+      };
+    });
   }
 
   private requestSync(): void {
@@ -585,7 +678,36 @@ export class DiskChannel {
     this.uncommittedRecords -= n;
     this.evictTail();
     this.admitBlocked();
+    this.deleteCommitted();
+    // A write waiting for disk space can empty the active segment once everything written is committed.
+    if (this.committedSeq >= this.writtenSeq) this.spaceWaiter?.();
     this.scheduleMark();
+  }
+
+  /** Deletes the segments whose records are all committed, now rather than after the next mark. */
+  private deleteCommitted(): void {
+    if (this.deleting !== null || this.failure !== null || !this.log.deletable(this.committedSeq)) return;
+    // Cleared in a callback, which always runs after `deleting` is set (see requestSync); a commit
+    // that came between the loop's last check and this callback found `deleting` set, so look again.
+    const run: Promise<void> = this.deleteLoop().finally(() => {
+      if (this.deleting !== run) return;
+      this.deleting = null;
+      this.deleteCommitted();
+    });
+    this.deleting = run;
+  }
+
+  private async deleteLoop(): Promise<void> {
+    try {
+      while (this.failure === null && this.log.deletable(this.committedSeq))
+        await this.reader.release(await this.log.deleteOldest());
+    } catch (e) {
+      this.fail(e, "delete a delivered segment");
+      return;
+    }
+    if (this.closed) return;
+    this.admitBlocked();
+    this.spaceWaiter?.();
   }
 
   /** Makes every taken, un-committed record available to take again (after the sink failed to deliver them). */
@@ -645,11 +767,9 @@ export class DiskChannel {
   private async writeMark(): Promise<void> {
     const seq = this.committedSeq;
     if (seq <= this.persistedSeq) return;
-    await writeCommitMark(this.dir, seq);
+    await this.mark.write(seq);
     this.persistedSeq = seq;
     this.lastMarkAt = Date.now();
-    // Only now may segments go: before, a crash would bring back a mark that points into them.
-    await this.log.deleteUpTo(this.persistedSeq);
   }
 
   // --- after open, close, stats ---------------------------------------------------------------------
@@ -686,13 +806,17 @@ export class DiskChannel {
     return {
       bytes,
       records: this.uncommittedRecords,
+      heldBytes: this.heldBytes(),
       maxBytes: this.maxBytes,
-      fill: bytes / this.maxBytes,
+      fill: this.heldBytes() / this.maxBytes,
       segments: this.log.segments.length,
       diskBytes: this.log.diskBytes(),
       corruptRecords: this.corruptOnOpen + this.reader.corrupt,
       truncatedBytes: this.truncatedBytes,
       blockedPuts: this.blocked.length,
+      diskFullTimes: this.diskFullTimes,
+      diskFullMs: this.diskFullSince === 0 ? 0 : Date.now() - this.diskFullSince,
+      emptiedSegments: this.emptiedSegments,
       takenRecords: this.taken.count,
       tailBytes: this.tailHeld,
       fsyncs: this.log.fsyncs,
@@ -717,6 +841,7 @@ export class DiskChannel {
     if (this.markTimer !== null) clearTimeout(this.markTimer);
     for (const b of this.blocked.splice(0)) b.reject(this.closedError("put"));
     this.takeWaiter?.();
+    this.spaceWaiter?.();
     try {
       if (this.takeInProgress !== null) await this.takeInProgress.catch(() => {});
       if (this.writing || this.writerScheduled) await new Promise<void>((r) => this.idleWaiters.push(r));
@@ -725,10 +850,22 @@ export class DiskChannel {
         this.requestSync();
         if (this.syncing !== null) await this.syncing;
       }
-      if (this.failure === null) await this.persistMark();
+      if (this.deleting !== null) await this.deleting;
+      if (this.failure === null)
+        await this.persistMark().catch((e) => {
+          // Nothing is lost: the next open delivers again what the older mark does not cover.
+          if (!isDiskFull(e)) throw e;
+          this.logger?.warn(
+            { err: e, dir: this.dir, committedSeq: this.committedSeq, markSeq: this.persistedSeq },
+            "disk channel: no space left for the committed mark at close; the next start sends again what it does not cover",
+          );
+        });
     } finally {
       await this.reader.close().catch(() => {});
       this.log.closeSync();
+      // A mark the timer started may still be writing (after a failure, close() writes none).
+      await this.markChain.catch(() => {});
+      await this.mark.close().catch(() => {});
       this.lock.release();
     }
     if (this.failure !== null) throw this.failure;

@@ -52,9 +52,10 @@ test("an empty directory gets its first segment; records appended, rolled and sy
     assert.equal(again.uncommitted, 7);
     assert.equal(again.firstUncommitted, 8 * frameBytes(20));
     assert.equal(again.log.segments.length, 2);
-    await again.log.deleteUpTo(9);
-    assert.equal(again.log.segments.length, 2, "record 10 is not committed");
-    await again.log.deleteUpTo(10);
+    assert.equal(again.log.deletable(9), false, "record 10 is not committed");
+    assert.equal(again.log.deletable(10), true);
+    assert.equal((await again.log.deleteOldest()).firstSeq, 1);
+    assert.equal(again.log.deletable(15), false, "the active segment stays");
     assert.deepEqual(readdirSync(options.dir), [segmentFileName(11)]);
     again.log.closeSync();
 
@@ -82,4 +83,31 @@ test("a torn tail of the last segment is cut on recovery, the records before it 
     assert.equal(found.uncommitted, 4);
     assert.equal(statSync(file).size, SEGMENT_HEADER_BYTES + a.bytes);
     found.log.closeSync();
+  }));
+
+test("an emptied active segment takes later records under its name, and recovery finds them and the next seq", () =>
+  withDir(async (options) => {
+    const { log } = await SegmentLog.recover(options, 0);
+    const a = batch(1, 10);
+    await log.append([a.buf], a.bytes);
+    // Every record delivered, the disk full: the segment is emptied and written on at the same logical end.
+    const seg = await log.resetActive(a.bytes);
+    assert.equal(seg.base, a.bytes);
+    assert.equal(log.diskBytes(), SEGMENT_HEADER_BYTES);
+    const file = join(options.dir, segmentFileName(1));
+    assert.equal(statSync(file).size, SEGMENT_HEADER_BYTES);
+    const b = batch(11, 5);
+    await log.append([b.buf], b.bytes);
+    log.closeSync();
+
+    // The mark said 10 (or less: a mark not written for lack of space): records 11..15 come back.
+    for (const committed of [10, 3]) {
+      const found = await SegmentLog.recover(options, committed);
+      assert.equal(found.corruptRecords, 0);
+      assert.equal(found.truncatedBytes, 0);
+      assert.equal(found.nextSeq, 16);
+      assert.equal(found.uncommitted, 5);
+      assert.equal(found.firstUncommitted, 0);
+      found.log.closeSync();
+    }
   }));

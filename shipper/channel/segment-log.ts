@@ -1,7 +1,8 @@
 // The disk channel's write-ahead log as files (format in segment.ts): the segments in seq order, the
 // one being appended to, rolling to a new one, fdatasync of what was written and of the directory,
-// deleting segments whose records are all committed, and recovery: on open, every segment is scanned
-// and checked, a torn tail of the last one truncated, corrupt records elsewhere counted and skipped.
+// deleting segments whose records are all committed (and emptying the active one in place when the
+// disk is full and all of it is committed), and recovery: on open, every segment is scanned and
+// checked, a torn tail of the last one truncated, corrupt records elsewhere counted and skipped.
 // The channel (disk-channel.ts) decides what to write, when to sync and what is committed.
 import { closeSync, fstatSync, ftruncateSync, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import {
   segmentHeader,
   syncDirectory,
   syncFile,
+  truncateFile,
   unlinkFile,
   writeFully,
 } from "./segment.ts";
@@ -61,8 +63,8 @@ export interface RecoveredLog {
 }
 
 export class SegmentLog {
-  /** Fds of rolled segments, synced (then closed) by the next sync. */
-  private unsyncedFds: number[] = [];
+  /** Rolled segments' fds, synced (then closed) by the next sync, or closed when the segment is deleted first. */
+  private unsyncedFds: { seg: Segment; fd: number }[] = [];
   private dirDirty = false;
   /** fdatasync() calls on segment files. */
   fsyncs = 0;
@@ -229,7 +231,7 @@ export class SegmentLog {
     if (!this.options.synced) await closeFile(old);
     else {
       // Synced (then closed) by the next sync, with the directory entry of the new file.
-      this.unsyncedFds.push(old);
+      this.unsyncedFds.push({ seg: this.segments[this.segments.length - 2] as Segment, fd: old });
       this.dirDirty = true;
     }
     return seg;
@@ -250,9 +252,9 @@ export class SegmentLog {
     const dir = this.dirDirty;
     this.dirDirty = false;
     for (const o of old) {
-      await syncFile(o, true);
+      await syncFile(o.fd, true);
       this.fsyncs++;
-      await closeFile(o);
+      await closeFile(o.fd);
     }
     if (data) {
       await syncFile(fd, true);
@@ -261,12 +263,42 @@ export class SegmentLog {
     if (dir) await syncDirectory(this.options.dir);
   }
 
-  /** Deletes the oldest segments while every record in them is at or below `seq` (the active one stays). */
-  async deleteUpTo(seq: number): Promise<void> {
-    while (this.segments.length > 1 && (this.segments[1] as Segment).firstSeq - 1 <= seq) {
-      const s = this.segments.shift() as Segment;
-      await unlinkFile(s.path);
-    }
+  /** Whether the oldest segment holds only records at or below `seq` (and is not the active one). */
+  deletable(seq: number): boolean {
+    return this.segments.length > 1 && (this.segments[1] as Segment).firstSeq - 1 <= seq;
+  }
+
+  /**
+   * Deletes the oldest segment (the caller checked deletable(); one deletion at a time) and returns
+   * it. A rolled segment's fd not yet taken by a sync is closed unsynced: its records are delivered,
+   * and an fd left open would hold the file's space after the unlink.
+   */
+  async deleteOldest(): Promise<Segment> {
+    const s = this.segments[0] as Segment;
+    const i = this.unsyncedFds.findIndex((u) => u.seg === s);
+    if (i >= 0) await closeFile((this.unsyncedFds.splice(i, 1)[0] as { fd: number }).fd);
+    await unlinkFile(s.path).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "ENOENT") throw e;
+    });
+    this.segments.shift();
+    return s;
+  }
+
+  /**
+   * Empties the active segment in place, its records all delivered, so that its space serves the
+   * next writes at logical offset `base`: on a full disk, rolling to a new file would need a block
+   * the old one holds. The file keeps its name and header; a later record's seq is above the name's,
+   * which recovery accepts (seqs only have to increase), and after a crash before the next record
+   * the name gives the next seq (the delivered records' seqs come again, which is harmless: a seq
+   * only orders the records the channel holds).
+   */
+  async resetActive(base: number): Promise<Segment> {
+    const seg = this.active;
+    await truncateFile(this.activeFd, SEGMENT_HEADER_BYTES);
+    seg.base = base;
+    seg.end = SEGMENT_HEADER_BYTES;
+    seg.holes = null;
+    return seg;
   }
 
   /** Bytes of the segment files up to their last good record. */
@@ -278,7 +310,7 @@ export class SegmentLog {
 
   /** Closes every file the log holds open. */
   closeSync(): void {
-    for (const fd of this.unsyncedFds.splice(0)) closeSync(fd);
+    for (const u of this.unsyncedFds.splice(0)) closeSync(u.fd);
     if (this.activeFd >= 0) closeSync(this.activeFd);
     this.activeFd = -1;
   }

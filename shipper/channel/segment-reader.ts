@@ -128,6 +128,16 @@ export class SegmentReader {
     }
   }
 
+  /**
+   * Forgets `seg` (deleted, or emptied for reuse): its fd is closed, or a deleted file's space would
+   * stay held, and its bytes leave the window. The channel calls this only for a segment whose
+   * records are all delivered, which no read is on.
+   */
+  async release(seg: Segment): Promise<void> {
+    if (this.window.owner === seg) this.window.clear();
+    if (this.fdSegment === seg) await this.closeFd();
+  }
+
   async close(): Promise<void> {
     this.window.clear();
     await this.closeFd();

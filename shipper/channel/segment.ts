@@ -9,7 +9,7 @@
 //     length u32 LE  of the payload
 //     seq    u64 LE  strictly increasing across the whole channel (gaps only where records were lost)
 //     payload
-import { close, fdatasync, fsync, open, read, rename, unlink, write, writev } from "node:fs";
+import { close, fdatasync, fsync, ftruncate, open, read, rename, unlink, write, writev } from "node:fs";
 import { crc32c } from "@node-rs/crc32";
 
 export const SEGMENT_MAGIC = Buffer.from("WEIRWAL1", "latin1");
@@ -96,6 +96,11 @@ export function closeFile(fd: number): Promise<void> {
 
 export function syncFile(fd: number, dataOnly = false): Promise<void> {
   return new Promise((resolve, reject) => (dataOnly ? fdatasync : fsync)(fd, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Cuts the file to `len` bytes (shrinking a file never needs a free block). */
+export function truncateFile(fd: number, len: number): Promise<void> {
+  return new Promise((resolve, reject) => ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
 }
 
 export function renameFile(from: string, to: string): Promise<void> {
