@@ -10,6 +10,8 @@
 //   has rejoined (a member rejoins between batches, so one held in a checkpoint holds the group, and
 //   the group refuses its commits meanwhile); tasks assigned by the worker's own assignTasks;
 //   positions back at the committed offsets after every rejoin; pauses that outlive assignments;
+// - transaction commits refused by a coordinator that moved or is loading, or committed with the
+//   answer lost (`failCommits`), as a broker failing over or coming back makes them;
 // - a journal of what happened in order (sends, acknowledgements, commits), for order assertions.
 // Offsets, sizes and timings are not Kafka's; nothing here is a benchmark.
 import { assignTasks } from "../kafka/assigner.ts";
@@ -217,6 +219,7 @@ export class FakeKafkaCluster {
   private readonly open = new Map<string, Transaction>();
   private readonly held = new Set<string>();
   private readonly failing = new Map<string, Error>();
+  private commitFailures: { error: Error; times: number; applied: boolean } | null = null;
   private roundRobin = 0;
 
   constructor(options: FakeKafkaOptions = {}) {
@@ -351,6 +354,23 @@ export class FakeKafkaCluster {
   failSendsTo(topic: string, error: Error | null): void {
     if (error) this.failing.set(topic, error);
     else this.failing.delete(topic);
+  }
+
+  /**
+   * The next `times` transaction commits fail with `error` (a coordinator that moved or is loading):
+   * refused before anything is done, the transaction left open; or, with `applied`, committed and
+   * the answer lost (a commit whose response never came back).
+   */
+  failCommits(error: Error, times: number, applied = false): void {
+    this.commitFailures = { error, times, applied };
+  }
+
+  /** The failure the next commit meets, if any. */
+  takeCommitFailure(): { error: Error; applied: boolean } | null {
+    const f = this.commitFailures;
+    if (!f || f.times <= 0) return null;
+    f.times--;
+    return { error: f.error, applied: f.applied };
   }
 
   group(groupId: string): Group {
@@ -603,11 +623,20 @@ class FakeTransactionalProducer implements TransactionalProducer {
       this.client.check();
       const { cluster } = this.client;
       const txn = cluster.transaction(this.id, this.epoch);
+      const failure = cluster.takeCommitFailure();
+      if (failure && !failure.applied) {
+        cluster.journal.push(`tx-refused ${this.id} ${(failure.error as FakeKafkaError).type}`);
+        throw failure.error;
+      }
       cluster.journal.push(`tx-offsets ${this.id} ${offsets.map((o) => `${o.topic}#${o.partition}=${o.offset}`)}`);
       const group = cluster.group(groupId);
       for (const o of offsets) group.committed.set(`${o.topic}#${o.partition}`, Number(o.offset));
       cluster.end(txn, "committed");
       cluster.onCommit?.(groupId, offsets);
+      if (failure) {
+        cluster.journal.push(`tx-answer-lost ${this.id}`);
+        throw failure.error;
+      }
     });
     this.queue = new SendQueue();
   }
