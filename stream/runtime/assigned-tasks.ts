@@ -141,7 +141,13 @@ export class AssignedTasks {
 
   private resumePositions(t: OwnedTask): void {
     const { consumer } = this.ctx;
-    if (t.state !== "running") return;
+    if (t.state !== "running") {
+      // kafkajs restarts a consumer that crashed (a join refused while a coordinator loads) as a new
+      // one that has forgotten its pauses: a restoring task's sources would be fetched, and fetched
+      // again, until the restore ends. They wait for it.
+      consumer.pause(t.sub.sources.map((s) => ({ topic: s.topic, partitions: [t.task.partition] })));
+      return;
+    }
     for (const input of t.task.inputs.values()) {
       if (input.role === "source" && input.next !== null) {
         consumer.seek({ topic: input.topic, partition: t.task.partition, offset: input.next });
