@@ -201,7 +201,8 @@ export class AssignedTasks {
       if (inARow > MAX_REOPENS_IN_A_ROW) return this.ctx.fail(e);
       // Revoked meanwhile: its next owner's producer settles the transaction.
       if (!this.latest.has(id)) return;
-      await this.open(t.sub, t.task.partition, inARow);
+      // A producer that cannot be made (the budget spent) leaves the task without one: the worker stops.
+      await this.open(t.sub, t.task.partition, inARow).catch((err) => this.ctx.fail(err));
       return;
     }
     // Not a move: rejoin so the group hands the task out again, starting from the last commit.
@@ -211,7 +212,7 @@ export class AssignedTasks {
     // Nobody else will open it, so open it here, restoring from the changelogs.
     if (this.latest.has(id) && openedAt < this.assignments) {
       this.ctx.log.info({ task: id }, `task ${id} is assigned here again: opening it again`);
-      await this.open(t.sub, t.task.partition);
+      await this.open(t.sub, t.task.partition).catch((err) => this.ctx.fail(err));
     }
   }
 }
