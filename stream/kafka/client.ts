@@ -11,6 +11,7 @@ import { assignTasks } from "./assigner.ts";
 import { type CoordinatorRetry, retryCoordinator } from "./coordinator-retry.ts";
 import {
   type BatchEnd,
+  errorName,
   type FetchedBatch,
   type GroupConsumer,
   type GroupConsumerOptions,
@@ -95,10 +96,9 @@ export class KafkajsStreamClient implements StreamKafkaClient {
 function logRefusal(log: Logger | undefined, what: string): CoordinatorRetry["onRetry"] {
   return (e, attempt, waitMs) => {
     if (attempt !== 1 && attempt % 10 !== 0) return;
-    const type = (e as { type?: string }).type ?? (e as { cause?: { type?: string } }).cause?.type ?? (e as Error).name;
     log?.warn(
       { attempt, retryInMs: waitMs, err: (e as Error).message },
-      `${what}: the coordinator is not settled (${type}); asking again (attempt ${attempt})`,
+      `${what}: the coordinator is not settled (${errorName(e)}); asking again (attempt ${attempt})`,
     );
   };
 }
@@ -290,10 +290,13 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
     return this.queue.push(() => this.sendNow(tx, records));
   }
 
+  /** A send kafkajs gave up on because a leader's broker did not answer is told as unreachable: the task is opened again. */
   private async sendNow(tx: Transaction, records: OutRecord[]): Promise<void> {
     for (const chunk of chunks(records)) {
-      await describeFailure(chunk, () =>
-        tx.sendBatch({ topicMessages: byTopic(chunk), acks: -1, compression: CompressionTypes.None }),
+      await reachable(this.brokers, () =>
+        describeFailure(chunk, () =>
+          tx.sendBatch({ topicMessages: byTopic(chunk), acks: -1, compression: CompressionTypes.None }),
+        ),
       );
     }
   }
