@@ -95,6 +95,7 @@ export class AssignedTasks {
         log.info({ task: id }, "task revoked");
       }
     }
+    const opening: Array<Promise<void>> = [];
     for (const id of wanted) {
       const existing = this.live.get(id);
       if (existing) {
@@ -103,8 +104,13 @@ export class AssignedTasks {
         continue;
       }
       const [sub, partition] = id.split("_").map(Number) as [number, number];
-      await this.open(topology.subtopologies[sub] as SubTopology, partition);
+      opening.push(this.open(topology.subtopologies[sub] as SubTopology, partition));
     }
+    // Side by side: each waits for its transaction coordinator to fence the previous owner (which
+    // completes that owner's open transaction), seconds each while a broker fails over; one after
+    // another, a worker taking over a dead one's tasks started the last of them a minute late.
+    const failed = (await Promise.allSettled(opening)).find((r) => r.status === "rejected");
+    if (failed) throw failed.reason;
     log.info({ tasks: this.ids() }, "assignment");
   }
 
