@@ -512,6 +512,30 @@ test("commits refused by a coordinator that moved or is loading, and one whose a
   assertCountedOnce(c, 300);
 });
 
+test("tasks whose producers take long to make (a coordinator failing over) are opened side by side, heartbeating: the group keeps the member", async () => {
+  // Opened one after another with a batch waiting for the worker's lock, 6 producers of 700 ms held
+  // the member silent past its session: the group dropped it, and it rejoined, over and over.
+  const c = cluster({ sessionTimeoutMs: 3000, producerInitMs: 700 }, 6);
+  produce(c, 0, 300);
+  const a = await start(c, "a", countingApp(null));
+  let b: Running | null = null;
+  try {
+    await until("offsets committed to the end", () => committedToEnd(c));
+    b = await start(c, "b", countingApp(null));
+    await until("both workers running their tasks", () => (b?.worker.tasks().length ?? 0) > 0 && a.worker.healthy().ok);
+    produce(c, 300, 600);
+    await until("offsets committed to the end", () => committedToEnd(c) && (b?.worker.healthy().ok ?? false));
+  } finally {
+    await b?.worker.stop();
+    await a.worker.stop();
+  }
+  assert.deepEqual(
+    c.journal.filter((e) => e.startsWith("session-expired")),
+    [],
+  );
+  assertCountedOnce(c, 600);
+});
+
 test("a coordinator that never settles: the task is opened again a bounded number of times, then the worker stops, nothing committed past the last commit", async () => {
   const c = cluster();
   const a = await start(c, "a", countingApp(null));

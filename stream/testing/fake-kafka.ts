@@ -53,6 +53,13 @@ export interface FakeKafkaOptions {
   maxBatch?: number;
   /** How long a rebalance waits for a member to rejoin before dropping it from the group. Default 30 s. */
   rebalanceTimeoutMs?: number;
+  /**
+   * A member that neither heartbeats nor polls (between batches) for this long is dropped from the
+   * group (it joins again as a new member when it can). Default: sessions never expire.
+   */
+  sessionTimeoutMs?: number;
+  /** How long making a transactional producer takes (InitProducerId, fencing the older one). Default 0. */
+  producerInitMs?: number;
 }
 
 /** A record as a read_committed reader sees it. */
@@ -117,9 +124,27 @@ class Group {
   private readonly rejoined = new Set<FakeConsumer>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly rebalanceTimeoutMs: number) {}
+  constructor(
+    private readonly rebalanceTimeoutMs: number,
+    sessionTimeoutMs: number | undefined,
+    journal: string[],
+  ) {
+    if (sessionTimeoutMs === undefined) return;
+    const sessions = setInterval(
+      () => {
+        const expired = this.members.filter((m) => Date.now() - m.lastSeen > sessionTimeoutMs);
+        if (expired.length === 0) return;
+        for (const m of expired) journal.push(`session-expired ${m.id}`);
+        this.members = this.members.filter((m) => !expired.includes(m));
+        this.rebalance();
+      },
+      Math.max(1, Math.floor(sessionTimeoutMs / 5)),
+    );
+    sessions.unref();
+  }
 
   join(m: FakeConsumer): void {
+    m.lastSeen = Date.now();
     this.members.push(m);
     this.rebalance();
   }
@@ -208,6 +233,8 @@ export class FakeKafkaCluster {
   readonly ackDelayMs: number;
   readonly maxBatch: number;
   readonly rebalanceTimeoutMs: number;
+  readonly sessionTimeoutMs: number | undefined;
+  readonly producerInitMs: number;
   /** No broker answers: every call of a client (connect, admin, producer) fails as unreachable. */
   unreachable = false;
   /** Alters of topic configs are refused (a principal without AlterConfigs on topics). */
@@ -227,6 +254,8 @@ export class FakeKafkaCluster {
     this.ackDelayMs = options.ackDelayMs ?? 1;
     this.maxBatch = options.maxBatch ?? 50;
     this.rebalanceTimeoutMs = options.rebalanceTimeoutMs ?? 30_000;
+    this.sessionTimeoutMs = options.sessionTimeoutMs;
+    this.producerInitMs = options.producerInitMs ?? 0;
   }
 
   /** A client for one worker (one process); `kill()` on it is that process dying. */
@@ -376,7 +405,7 @@ export class FakeKafkaCluster {
   group(groupId: string): Group {
     let g = this.groups.get(groupId);
     if (!g) {
-      g = new Group(this.rebalanceTimeoutMs);
+      g = new Group(this.rebalanceTimeoutMs, this.sessionTimeoutMs, this.journal);
       this.groups.set(groupId, g);
     }
     return g;
@@ -497,6 +526,7 @@ export class FakeStreamClient implements StreamKafkaClient {
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
     this.check();
+    if (this.cluster.producerInitMs > 0) await sleep(this.cluster.producerInitMs);
     return new FakeTransactionalProducer(this, transactionalId, this.cluster.fence(transactionalId));
   }
 
@@ -654,6 +684,8 @@ class FakeTransactionalProducer implements TransactionalProducer {
 
 class FakeConsumer implements GroupConsumer {
   needsRejoin = false;
+  /** When the member last heartbeat or polled between batches (the group's session timer runs from here). */
+  lastSeen = Date.now();
   /** Inside `eachBatch`: the member cannot rejoin until it returns. */
   inBatch = false;
   generation = -1;
@@ -706,7 +738,9 @@ class FakeConsumer implements GroupConsumer {
 
   private async loop(eachBatch: (fetched: FetchedBatch) => Promise<void>): Promise<void> {
     while (this.running) {
-      if (this.needsRejoin) {
+      this.lastSeen = Date.now(); // between batches the consumer heartbeats by itself
+      // Rebalancing, or dropped by the group (its session expired): join again.
+      if (this.needsRejoin || !this.group.members.includes(this)) {
         this.needsRejoin = false;
         this.group.rejoin(this);
       }
@@ -785,6 +819,7 @@ class FakeConsumer implements GroupConsumer {
         },
         heartbeat: async () => {
           if (!this.group.members.includes(this)) throw new FakeKafkaError("UNKNOWN_MEMBER_ID");
+          this.lastSeen = Date.now();
           if (this.group.rebalancing || this.needsRejoin) throw new FakeKafkaError("REBALANCE_IN_PROGRESS");
         },
         isRunning: () => this.running,
