@@ -64,7 +64,14 @@ export class KafkaClient {
       createPartitioner: Partitioners.DefaultPartitioner,
       ...(transactionalId ? { transactionalId, transactionTimeout: transactionTimeoutMs } : {}),
     });
-    await p.connect();
+    try {
+      await p.connect();
+    } catch (e) {
+      // A transactional producer's connect fails after connecting when InitProducerId is refused:
+      // its connections would stay open behind a producer nobody holds.
+      await p.disconnect().catch(() => {});
+      throw e;
+    }
     return p;
   }
 

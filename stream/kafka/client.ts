@@ -4,12 +4,14 @@
 // module that knows kafkajs, so the client can be swapped (see docs/stream.md for the measurement
 // against @platformatic/kafka).
 import kafkajs, { type Consumer, type Producer, type Transaction } from "kafkajs";
+import type { Logger } from "pino";
 import { KafkaClient, type KafkaOptions, unreachableReason } from "../../kafka/client.ts";
 import type { CompiledTopology } from "../dsl/compile.ts";
 import { assignTasks } from "./assigner.ts";
-import { retryConcurrentTransactions } from "./concurrent-transactions.ts";
+import { type CoordinatorRetry, retryCoordinator } from "./coordinator-retry.ts";
 import {
   type BatchEnd,
+  errorName,
   type FetchedBatch,
   type GroupConsumer,
   type GroupConsumerOptions,
@@ -29,11 +31,18 @@ const { AssignerProtocol, CompressionTypes, ConfigResourceTypes, ConfigSource } 
 
 const ASSIGNER_NAME = "weir-task-sticky";
 
+/** How long a producer's creation (InitProducerId) waits for a transaction coordinator to settle. */
+const PRODUCER_COORDINATOR_BUDGET_MS = 120_000;
+/** How long a checkpoint's offsets (AddOffsetsToTxn, TxnOffsetCommit) and a group's offsets wait for it. */
+const OFFSETS_COORDINATOR_BUDGET_MS = 60_000;
+
 export class KafkajsStreamClient implements StreamKafkaClient {
   readonly client: KafkaClient;
+  private readonly log: Logger | undefined;
 
   constructor(options: KafkaOptions | KafkaClient) {
     this.client = options instanceof KafkaClient ? options : new KafkaClient(options);
+    this.log = options instanceof KafkaClient ? undefined : options.logger;
   }
 
   get brokers(): readonly string[] {
@@ -41,20 +50,35 @@ export class KafkajsStreamClient implements StreamKafkaClient {
   }
 
   admin(): StreamAdmin {
-    return new KafkaAdmin(this.client.native.admin(), this.brokers);
+    return new KafkaAdmin(this.client.native.admin(), this.brokers, this.log);
   }
 
   async producer(): Promise<OutputProducer> {
     return new PlainProducer(await reachable(this.brokers, () => this.client.idempotentProducer()));
   }
 
+  /**
+   * kafkajs retries InitProducerId on an unsettled coordinator for about 50 s; a broker failing over
+   * and one coming back can take longer between them, so a producer is made again (a new one: a
+   * producer whose connect failed is not reused) until the budget is spent.
+   */
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
-    const p = await reachable(this.brokers, () =>
-      this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS),
+    return retryCoordinator(
+      async () => {
+        const p = await reachable(this.brokers, () =>
+          this.client.idempotentProducer(transactionalId, TASK_TRANSACTION_TIMEOUT_MS),
+        );
+        const tp = new KafkajsTransactionalProducer(p, this.brokers, this.log);
+        await tp.begin();
+        return tp;
+      },
+      {
+        budgetMs: PRODUCER_COORDINATOR_BUDGET_MS,
+        maxMs: 5000,
+        unreachable: true,
+        onRetry: logRefusal(this.log, `the producer of ${transactionalId}`),
+      },
     );
-    const tp = new KafkajsTransactionalProducer(p);
-    await tp.begin();
-    return tp;
   }
 
   consumer(options: GroupConsumerOptions): GroupConsumer {
@@ -66,6 +90,17 @@ export class KafkajsStreamClient implements StreamKafkaClient {
     });
     return new KafkajsGroupConsumer(consumer, options, this.brokers);
   }
+}
+
+/** Logs a coordinator's refusal: the first, then every tenth (a retry every second would flood the log). */
+function logRefusal(log: Logger | undefined, what: string): CoordinatorRetry["onRetry"] {
+  return (e, attempt, waitMs) => {
+    if (attempt !== 1 && attempt % 10 !== 0) return;
+    log?.warn(
+      { attempt, retryInMs: waitMs, err: (e as Error).message },
+      `${what}: the coordinator is not settled (${errorName(e)}); asking again (attempt ${attempt})`,
+    );
+  };
 }
 
 /** Runs a call, turning kafkajs' "no broker answered" errors into KafkaUnreachableError. */
@@ -232,7 +267,11 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
   readonly transactionTimeoutMs = TASK_TRANSACTION_TIMEOUT_MS;
   private tx: Transaction | null = null;
 
-  constructor(private readonly p: Producer) {}
+  constructor(
+    private readonly p: Producer,
+    private readonly brokers: readonly string[],
+    private readonly log: Logger | undefined,
+  ) {}
 
   async begin(): Promise<void> {
     this.tx = await this.p.transaction();
@@ -251,15 +290,25 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
     return this.queue.push(() => this.sendNow(tx, records));
   }
 
+  /** A send kafkajs gave up on because a leader's broker did not answer is told as unreachable: the task is opened again. */
   private async sendNow(tx: Transaction, records: OutRecord[]): Promise<void> {
     for (const chunk of chunks(records)) {
-      await describeFailure(chunk, () =>
-        tx.sendBatch({ topicMessages: byTopic(chunk), acks: -1, compression: CompressionTypes.None }),
+      await reachable(this.brokers, () =>
+        describeFailure(chunk, () =>
+          tx.sendBatch({ topicMessages: byTopic(chunk), acks: -1, compression: CompressionTypes.None }),
+        ),
       );
     }
   }
 
-  /** Commits the consumer offsets with the transaction, then the transaction, and opens the next one. */
+  /**
+   * Commits the consumer offsets with the transaction, then the transaction, and opens the next one.
+   * The offsets are sent again while a coordinator is not settled (./coordinator-retry.ts): kafkajs
+   * finds both coordinators again on each call, and adding the group and its offsets to the same
+   * transaction twice is harmless. EndTxn cannot be sent again through kafkajs (its transaction is
+   * left "committing"), so a refused or unanswered commit rejects, and the task is opened again by
+   * a new producer, which completes or aborts this transaction (stream/runtime/assigned-tasks.ts).
+   */
   async commit(groupId: string, offsets: TopicPartitionOffset[]): Promise<void> {
     const tx = this.active;
     if (offsets.length > 0) {
@@ -269,14 +318,22 @@ class KafkajsTransactionalProducer implements TransactionalProducer {
         list.push({ partition: o.partition, offset: o.offset });
         topics.set(o.topic, list);
       }
-      await retryConcurrentTransactions(() =>
-        tx.sendOffsets({
-          consumerGroupId: groupId,
-          topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
-        }),
+      await retryCoordinator(
+        () =>
+          reachable(this.brokers, () =>
+            tx.sendOffsets({
+              consumerGroupId: groupId,
+              topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })),
+            }),
+          ),
+        {
+          budgetMs: OFFSETS_COORDINATOR_BUDGET_MS,
+          unreachable: true,
+          onRetry: logRefusal(this.log, `the offsets of ${groupId}'s transaction`),
+        },
       );
     }
-    await tx.commit();
+    await reachable(this.brokers, () => tx.commit());
     this.tx = null;
     this.queue = new SendQueue();
     await this.begin();
@@ -299,6 +356,7 @@ class KafkaAdmin implements StreamAdmin {
   constructor(
     private readonly a: ReturnType<KafkaClient["native"]["admin"]>,
     private readonly brokers: readonly string[],
+    private readonly log: Logger | undefined,
   ) {}
 
   private async ready() {
@@ -392,12 +450,20 @@ class KafkaAdmin implements StreamAdmin {
     }
   }
 
-  /** Committed offsets of a group; -1 where nothing is committed. */
+  /**
+   * Committed offsets of a group; -1 where nothing is committed. kafkajs asks the group's coordinator
+   * once; one that moved or is loading (a task opened during a broker's failover) is asked again.
+   */
   async committed(groupId: string, topics: string[]): Promise<Map<string, string>> {
     const a = await this.ready();
     const out = new Map<string, string>();
     if (topics.length === 0) return out;
-    for (const t of await a.fetchOffsets({ groupId, topics })) {
+    const fetched = await retryCoordinator(() => reachable(this.brokers, () => a.fetchOffsets({ groupId, topics })), {
+      budgetMs: OFFSETS_COORDINATOR_BUDGET_MS,
+      unreachable: true,
+      onRetry: logRefusal(this.log, `the committed offsets of ${groupId}`),
+    });
+    for (const t of fetched) {
       for (const p of t.partitions) out.set(`${t.topic}#${p.partition}`, p.offset);
     }
     return out;

@@ -177,8 +177,21 @@ export function isUnreachable(e: unknown): e is KafkaUnreachableError {
   return e instanceof KafkaUnreachableError;
 }
 
+// Kafka's names, and kafkajs' older ones for the same codes (14: GROUP_LOAD_IN_PROGRESS, 15:
+// GROUP_COORDINATOR_NOT_AVAILABLE, 16: NOT_COORDINATOR_FOR_GROUP).
 const REBALANCE_ERRORS =
-  /^(REBALANCE_IN_PROGRESS|UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|NOT_COORDINATOR(_FOR_GROUP)?|COORDINATOR_NOT_AVAILABLE)$/;
+  /^(REBALANCE_IN_PROGRESS|UNKNOWN_MEMBER_ID|ILLEGAL_GENERATION|NOT_COORDINATOR(_FOR_GROUP)?|(GROUP_)?COORDINATOR_NOT_AVAILABLE)$/;
+const COORDINATOR_ERRORS =
+  /^(NOT_COORDINATOR(_FOR_GROUP)?|(GROUP_)?COORDINATOR_NOT_AVAILABLE|(GROUP|COORDINATOR)_LOAD_IN_PROGRESS|CONCURRENT_TRANSACTIONS)$/;
+
+/** Whether `e` or one of its causes (kafkajs wraps what it retried or gave up on) has a `type` matching. */
+function hasType(e: unknown, names: RegExp): boolean {
+  for (let c = e as { type?: string; cause?: unknown } | undefined, depth = 0; c && depth < 5; depth++) {
+    if (typeof c.type === "string" && names.test(c.type)) return true;
+    c = c.cause as typeof c;
+  }
+  return false;
+}
 
 /**
  * Errors of a group that is rebalancing or has dropped this member: a rejoin follows, not a failure.
@@ -186,16 +199,27 @@ const REBALANCE_ERRORS =
  * (UNKNOWN_MEMBER_ID) in one of its own, so the causes count.
  */
 export function isRebalance(e: unknown): boolean {
-  for (let c = e as { type?: string; cause?: unknown } | undefined, depth = 0; c && depth < 5; depth++) {
-    if (typeof c.type === "string" && REBALANCE_ERRORS.test(c.type)) return true;
-    c = c.cause as typeof c;
-  }
-  return false;
+  return hasType(e, REBALANCE_ERRORS);
 }
 
-/** The error's Kafka name (`type`) or, failing that, its class name. */
+/**
+ * A group or transaction coordinator that has moved (NOT_COORDINATOR), has none elected yet
+ * (COORDINATOR_NOT_AVAILABLE), is still loading its state after taking over (LOAD_IN_PROGRESS), or is
+ * still completing the previous transaction (CONCURRENT_TRANSACTIONS): what a broker failing over, or
+ * coming back and taking its partitions' leadership back, answers for a while. Nothing was done by
+ * the request that got it, so the request may be sent again, to the coordinator found again.
+ */
+export function isCoordinatorUnsettled(e: unknown): boolean {
+  return hasType(e, COORDINATOR_ERRORS);
+}
+
+/** The error's Kafka name (`type`, its own or its causes': kafkajs wraps what it gave up on) or, failing that, its class name. */
 export function errorName(e: unknown): string {
-  return String((e as { type?: string })?.type ?? (e as Error)?.name);
+  for (let c = e as { type?: string; cause?: unknown } | undefined, depth = 0; c && depth < 5; depth++) {
+    if (typeof c.type === "string") return c.type;
+    c = c.cause as typeof c;
+  }
+  return String((e as Error)?.name);
 }
 
 /** A producer another one with its transactional id has fenced: the task has moved. */

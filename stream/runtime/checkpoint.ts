@@ -16,6 +16,7 @@ import type { Logger } from "pino";
 import { type GroupConsumer, isRebalance, type TopicPartitionOffset } from "../kafka/stream-client.ts";
 import type { Sink } from "../sink.ts";
 import { encodeSinkDeadLetter } from "./dead-letters.ts";
+import { heartbeating } from "./keep-membership.ts";
 import type { OwnedTask } from "./owned-task.ts";
 import type { RecordCollector } from "./record-collector.ts";
 import type { Task } from "./task.ts";
@@ -37,7 +38,7 @@ export interface CheckpointContext<T extends CheckpointedTask> {
   /** Records sent outside the tasks' transactions. */
   readonly shared: RecordCollector;
   readonly consumer: Pick<GroupConsumer, "commitOffsets">;
-  /** A heartbeat while the sinks are waited for, so the group keeps this member. */
+  /** A heartbeat while the sinks and the transactions are waited for, so the group keeps this member; never throws. */
   keepMembership(): Promise<void>;
   /** A task's transaction failed; `timedOut`: it had been open longer than the broker keeps one. */
   taskFailed(t: T, e: unknown, timedOut: boolean): Promise<void>;
@@ -63,7 +64,8 @@ export class Checkpoint<T extends CheckpointedTask> {
     await this.flushShared();
     // Step 3. Each transactional task: outputs, changelog and offsets in its transaction.
     const committed: TopicPartitionOffset[] = [];
-    const plain = await this.commitTransactions(snapshots, committed);
+    // A coordinator failing over holds them (retried, or the task opened again): the member heartbeats meanwhile.
+    const plain = await heartbeating(this.commitTransactions(snapshots, committed), () => this.ctx.keepMembership());
     // Step 4. The other tasks' offsets through the group.
     if (await this.commitOffsets(plain, started)) committed.push(...plain);
     this.ctx.commitSeconds.observe((Date.now() - started) / 1000);

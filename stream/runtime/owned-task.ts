@@ -26,5 +26,10 @@ export interface OwnedTask {
   lastAnnounce: number;
   /** When the task's last transaction committed (or it opened): its open one began after that. */
   committedAt: number;
+  /**
+   * How many times in a row the task was opened again because its transaction failed on a
+   * coordinator that was not settled, with no commit in between (0: opened by an assignment).
+   */
+  reopened: number;
   closed: boolean;
 }

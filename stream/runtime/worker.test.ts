@@ -11,10 +11,11 @@ import pino from "pino";
 import { codecFor } from "../../schemas/codec.ts";
 import { StreamApp } from "../dsl/app.ts";
 import { partitionFor } from "../kafka/partitioner.ts";
-import { FakeKafkaCluster, type FakeStreamClient } from "../testing/fake-kafka.ts";
+import { FakeKafkaCluster, FakeKafkaError, type FakeStreamClient } from "../testing/fake-kafka.ts";
 import { FakeSink } from "../testing/fake-sink.ts";
 import { json } from "../types.ts";
 import { Windows } from "../windows/spec.ts";
+import { MAX_REOPENS_IN_A_ROW } from "./assigned-tasks.ts";
 import { StreamWorker } from "./worker.ts";
 
 interface Ev {
@@ -471,6 +472,86 @@ test("a checkpoint held past the transaction timeout: the worker stops, and its 
   const restarted = await start(c, "a-restarted", countingApp(new FakeSink<Counted>("store", c.journal)));
   try {
     produce(c, 150, 200);
+    await until("offsets committed to the end", () => committedToEnd(c));
+  } finally {
+    await restarted.worker.stop();
+  }
+  assertCountedOnce(c, 200);
+});
+
+test("commits refused by a coordinator that moved or is loading, and one whose answer was lost: each task is opened again from its last commit, the worker goes on, every record counts once", async () => {
+  const c = cluster();
+  const sink = new FakeSink<Counted>("store", c.journal);
+  const violations = watchCommits(c, () => [sink]);
+  const a = await start(c, "a", countingApp(sink));
+  try {
+    produce(c, 0, 100);
+    await until("offsets committed to the end", () => committedToEnd(c));
+    // A broker failing over: its group and transaction coordinators move; EndTxn is refused.
+    c.failCommits(new FakeKafkaError("NOT_COORDINATOR_FOR_GROUP"), 2);
+    produce(c, 100, 200);
+    await until("offsets committed to the end", () => committedToEnd(c));
+    // The broker coming back takes its coordinators back: a commit done, its answer never received.
+    c.failCommits(new FakeKafkaError("GROUP_LOAD_IN_PROGRESS"), 1, true);
+    produce(c, 200, 300);
+    await until("offsets committed to the end", () => committedToEnd(c));
+    // The last commit was done before it failed: the task reopened may still be restoring.
+    await until("every task running again", () => a.worker.healthy().ok);
+  } finally {
+    await a.worker.stop();
+  }
+  assert.equal(await a.worker.done, null);
+  assert.equal(c.journal.filter((e) => e.startsWith("tx-refused")).length, 2);
+  assert.equal(c.journal.filter((e) => e.startsWith("tx-answer-lost")).length, 1);
+  const reopened = a.logs.filter((l) => /its coordinator is not settled; opening the task again/.test(l.msg));
+  assert.equal(reopened.length, 3, reopened.map((l) => l.msg).join("\n"));
+  assert.match(reopened[0]?.msg ?? "", /^checkpoint of task 0_\d failed \(NOT_COORDINATOR_FOR_GROUP\)/);
+  assert.deepEqual(violations, []);
+  const seen = new Set(sink.acknowledged.map((r) => r.value.n));
+  assert.equal(seen.size, 300, "every record reached the sink (a replay is an idempotent rewrite)");
+  assertCountedOnce(c, 300);
+});
+
+test("tasks whose producers take long to make (a coordinator failing over) are opened side by side, heartbeating: the group keeps the member", async () => {
+  // Opened one after another with a batch waiting for the worker's lock, 6 producers of 700 ms held
+  // the member silent past its session: the group dropped it, and it rejoined, over and over.
+  const c = cluster({ sessionTimeoutMs: 3000, producerInitMs: 700 }, 6);
+  produce(c, 0, 300);
+  const a = await start(c, "a", countingApp(null));
+  let b: Running | null = null;
+  try {
+    await until("offsets committed to the end", () => committedToEnd(c));
+    b = await start(c, "b", countingApp(null));
+    await until("both workers running their tasks", () => (b?.worker.tasks().length ?? 0) > 0 && a.worker.healthy().ok);
+    produce(c, 300, 600);
+    await until("offsets committed to the end", () => committedToEnd(c) && (b?.worker.healthy().ok ?? false));
+  } finally {
+    await b?.worker.stop();
+    await a.worker.stop();
+  }
+  assert.deepEqual(
+    c.journal.filter((e) => e.startsWith("session-expired")),
+    [],
+  );
+  assertCountedOnce(c, 600);
+});
+
+test("a coordinator that never settles: the task is opened again a bounded number of times, then the worker stops, nothing committed past the last commit", async () => {
+  const c = cluster();
+  const a = await start(c, "a", countingApp(null));
+  produce(c, 0, 100);
+  await until("offsets committed to the end", () => committedToEnd(c));
+  const committed = committedOffsets(c);
+  c.failCommits(new FakeKafkaError("GROUP_COORDINATOR_NOT_AVAILABLE"), Number.POSITIVE_INFINITY);
+  produce(c, 100, 200);
+  const failure = await a.worker.done;
+  assert.equal((failure as { type?: string } | null)?.type, "GROUP_COORDINATOR_NOT_AVAILABLE");
+  const reopened = a.logs.filter((l) => /opening the task again from its last commit/.test(l.msg));
+  assert.ok(reopened.some((l) => l.msg.endsWith(`(${MAX_REOPENS_IN_A_ROW + 1} in a row)`)));
+  assert.deepEqual(committedOffsets(c), committed, "nothing committed past the last checkpoint");
+  const restarted = await start(c, "a-restarted", countingApp(null));
+  try {
+    c.failCommits(new FakeKafkaError("GROUP_COORDINATOR_NOT_AVAILABLE"), 0);
     await until("offsets committed to the end", () => committedToEnd(c));
   } finally {
     await restarted.worker.stop();

@@ -19,6 +19,7 @@ import { ChangelogReader } from "./changelog-reader.ts";
 import { Checkpoint } from "./checkpoint.ts";
 import { prepareInternalTopics } from "./internal-topics.ts";
 import { KafkaWait, WorkerStoppedError } from "./kafka-wait.ts";
+import { heartbeating } from "./keep-membership.ts";
 import { Mutex } from "./mutex.ts";
 import { serveObservability, taskView, WorkerMetrics, type WorkerView } from "./observability.ts";
 import type { OwnedTask } from "./owned-task.ts";
@@ -136,7 +137,10 @@ export class StreamWorker implements WorkerView {
       ...(this.options.sessionTimeout ? { sessionTimeout: this.options.sessionTimeout } : {}),
       onAssignment: (assignment) => {
         this.assigned.received(assignment);
-        void this.lock.run(() => this.assigned.assign(assignment)).catch((err) => this.die(err));
+        // Opening tasks makes their producers, which wait for a coordinator that is failing over.
+        void this.lock
+          .run(() => heartbeating(this.assigned.assign(assignment), () => this.keepMembership()))
+          .catch((err) => this.die(err));
       },
       onBatchEnd: (end) => this.onBatchEnd(end),
       onCrash: (error, restart) => {

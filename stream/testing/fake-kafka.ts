@@ -10,6 +10,8 @@
 //   has rejoined (a member rejoins between batches, so one held in a checkpoint holds the group, and
 //   the group refuses its commits meanwhile); tasks assigned by the worker's own assignTasks;
 //   positions back at the committed offsets after every rejoin; pauses that outlive assignments;
+// - transaction commits refused by a coordinator that moved or is loading, or committed with the
+//   answer lost (`failCommits`), as a broker failing over or coming back makes them;
 // - a journal of what happened in order (sends, acknowledgements, commits), for order assertions.
 // Offsets, sizes and timings are not Kafka's; nothing here is a benchmark.
 import { assignTasks } from "../kafka/assigner.ts";
@@ -51,6 +53,13 @@ export interface FakeKafkaOptions {
   maxBatch?: number;
   /** How long a rebalance waits for a member to rejoin before dropping it from the group. Default 30 s. */
   rebalanceTimeoutMs?: number;
+  /**
+   * A member that neither heartbeats nor polls (between batches) for this long is dropped from the
+   * group (it joins again as a new member when it can). Default: sessions never expire.
+   */
+  sessionTimeoutMs?: number;
+  /** How long making a transactional producer takes (InitProducerId, fencing the older one). Default 0. */
+  producerInitMs?: number;
 }
 
 /** A record as a read_committed reader sees it. */
@@ -115,9 +124,27 @@ class Group {
   private readonly rejoined = new Set<FakeConsumer>();
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly rebalanceTimeoutMs: number) {}
+  constructor(
+    private readonly rebalanceTimeoutMs: number,
+    sessionTimeoutMs: number | undefined,
+    journal: string[],
+  ) {
+    if (sessionTimeoutMs === undefined) return;
+    const sessions = setInterval(
+      () => {
+        const expired = this.members.filter((m) => Date.now() - m.lastSeen > sessionTimeoutMs);
+        if (expired.length === 0) return;
+        for (const m of expired) journal.push(`session-expired ${m.id}`);
+        this.members = this.members.filter((m) => !expired.includes(m));
+        this.rebalance();
+      },
+      Math.max(1, Math.floor(sessionTimeoutMs / 5)),
+    );
+    sessions.unref();
+  }
 
   join(m: FakeConsumer): void {
+    m.lastSeen = Date.now();
     this.members.push(m);
     this.rebalance();
   }
@@ -206,6 +233,8 @@ export class FakeKafkaCluster {
   readonly ackDelayMs: number;
   readonly maxBatch: number;
   readonly rebalanceTimeoutMs: number;
+  readonly sessionTimeoutMs: number | undefined;
+  readonly producerInitMs: number;
   /** No broker answers: every call of a client (connect, admin, producer) fails as unreachable. */
   unreachable = false;
   /** Alters of topic configs are refused (a principal without AlterConfigs on topics). */
@@ -217,6 +246,7 @@ export class FakeKafkaCluster {
   private readonly open = new Map<string, Transaction>();
   private readonly held = new Set<string>();
   private readonly failing = new Map<string, Error>();
+  private commitFailures: { error: Error; times: number; applied: boolean } | null = null;
   private roundRobin = 0;
 
   constructor(options: FakeKafkaOptions = {}) {
@@ -224,6 +254,8 @@ export class FakeKafkaCluster {
     this.ackDelayMs = options.ackDelayMs ?? 1;
     this.maxBatch = options.maxBatch ?? 50;
     this.rebalanceTimeoutMs = options.rebalanceTimeoutMs ?? 30_000;
+    this.sessionTimeoutMs = options.sessionTimeoutMs;
+    this.producerInitMs = options.producerInitMs ?? 0;
   }
 
   /** A client for one worker (one process); `kill()` on it is that process dying. */
@@ -353,10 +385,27 @@ export class FakeKafkaCluster {
     else this.failing.delete(topic);
   }
 
+  /**
+   * The next `times` transaction commits fail with `error` (a coordinator that moved or is loading):
+   * refused before anything is done, the transaction left open; or, with `applied`, committed and
+   * the answer lost (a commit whose response never came back).
+   */
+  failCommits(error: Error, times: number, applied = false): void {
+    this.commitFailures = { error, times, applied };
+  }
+
+  /** The failure the next commit meets, if any. */
+  takeCommitFailure(): { error: Error; applied: boolean } | null {
+    const f = this.commitFailures;
+    if (!f || f.times <= 0) return null;
+    f.times--;
+    return { error: f.error, applied: f.applied };
+  }
+
   group(groupId: string): Group {
     let g = this.groups.get(groupId);
     if (!g) {
-      g = new Group(this.rebalanceTimeoutMs);
+      g = new Group(this.rebalanceTimeoutMs, this.sessionTimeoutMs, this.journal);
       this.groups.set(groupId, g);
     }
     return g;
@@ -477,6 +526,7 @@ export class FakeStreamClient implements StreamKafkaClient {
 
   async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
     this.check();
+    if (this.cluster.producerInitMs > 0) await sleep(this.cluster.producerInitMs);
     return new FakeTransactionalProducer(this, transactionalId, this.cluster.fence(transactionalId));
   }
 
@@ -603,11 +653,20 @@ class FakeTransactionalProducer implements TransactionalProducer {
       this.client.check();
       const { cluster } = this.client;
       const txn = cluster.transaction(this.id, this.epoch);
+      const failure = cluster.takeCommitFailure();
+      if (failure && !failure.applied) {
+        cluster.journal.push(`tx-refused ${this.id} ${(failure.error as FakeKafkaError).type}`);
+        throw failure.error;
+      }
       cluster.journal.push(`tx-offsets ${this.id} ${offsets.map((o) => `${o.topic}#${o.partition}=${o.offset}`)}`);
       const group = cluster.group(groupId);
       for (const o of offsets) group.committed.set(`${o.topic}#${o.partition}`, Number(o.offset));
       cluster.end(txn, "committed");
       cluster.onCommit?.(groupId, offsets);
+      if (failure) {
+        cluster.journal.push(`tx-answer-lost ${this.id}`);
+        throw failure.error;
+      }
     });
     this.queue = new SendQueue();
   }
@@ -625,6 +684,8 @@ class FakeTransactionalProducer implements TransactionalProducer {
 
 class FakeConsumer implements GroupConsumer {
   needsRejoin = false;
+  /** When the member last heartbeat or polled between batches (the group's session timer runs from here). */
+  lastSeen = Date.now();
   /** Inside `eachBatch`: the member cannot rejoin until it returns. */
   inBatch = false;
   generation = -1;
@@ -677,7 +738,9 @@ class FakeConsumer implements GroupConsumer {
 
   private async loop(eachBatch: (fetched: FetchedBatch) => Promise<void>): Promise<void> {
     while (this.running) {
-      if (this.needsRejoin) {
+      this.lastSeen = Date.now(); // between batches the consumer heartbeats by itself
+      // Rebalancing, or dropped by the group (its session expired): join again.
+      if (this.needsRejoin || !this.group.members.includes(this)) {
         this.needsRejoin = false;
         this.group.rejoin(this);
       }
@@ -756,6 +819,7 @@ class FakeConsumer implements GroupConsumer {
         },
         heartbeat: async () => {
           if (!this.group.members.includes(this)) throw new FakeKafkaError("UNKNOWN_MEMBER_ID");
+          this.lastSeen = Date.now();
           if (this.group.rebalancing || this.needsRejoin) throw new FakeKafkaError("REBALANCE_IN_PROGRESS");
         },
         isRunning: () => this.running,

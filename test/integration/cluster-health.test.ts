@@ -24,19 +24,17 @@ import { readTopic } from "../support/read-topic.ts";
 type AccessLog = SchemaTypes["AccessLog"];
 const codec = codecFor("AccessLog");
 const SERVICES = ["user-svc", "room-svc", "im-svc", "social-svc", "gift-svc", "pay-svc", "device-svc"];
-// Not in CI yet: it does not pass. On the one run so far (a loaded machine) the surviving worker was
-// still rejoining its group ("not the correct coordinator", "the coordinator is loading") minutes
-// after the broker came back, and the final rows never all arrived. Run it by hand:
-//   WEIR_CLUSTER_CHAOS=1 node --import tsx --test --test-force-exit test/integration/cluster-health.test.ts
-const ENABLED = process.env.WEIR_CLUSTER_CHAOS === "1";
 let stack: PrivateStack;
 let ch: ClickHouseClient;
 const children: ChildProcess[] = [];
 const outputs = new Map<string, () => string>();
 
 before(async () => {
-  if (!ENABLED) return;
+  const began = Date.now();
   stack = await startPrivateStack({ services: ["kafka", "clickhouse"], brokers: 3, security: true });
+  console.log(
+    `# weir stack up of 3 brokers with SASL_SSL and ClickHouse: ${((Date.now() - began) / 1000).toFixed(1)} s`,
+  );
   const password = readFileSync(join(stack.cfg.paths.root, "secrets", "clickhouse-default.password"), "utf8").trim();
   ch = createClient({ url: stack.endpoints.clickhouseUrl, username: "default", password });
 });
@@ -92,8 +90,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 
 test("health on a secured 3-broker cluster: a broker and a worker SIGKILLed together, every final second equal to the oracle, once", {
   timeout: 900_000,
-  skip: ENABLED ? false : "set WEIR_CLUSTER_CHAOS=1 (a long run, not passing yet: see the comment above)",
-  todo: "the surviving worker does not finish after the broker comes back",
 }, async () => {
   // The simulator batches per topic, so its partitions run a few seconds apart (as in health-pipeline.test.ts).
   const configText = readFileSync(DEFAULT_SLO_FILE, "utf8").replace(/outOfOrderness: 1s/, "outOfOrderness: 10s");
@@ -180,6 +176,9 @@ test("health on a secured 3-broker cluster: a broker and a worker SIGKILLed toge
 
   type Row = { service: string; endpoint: string; s: string; requests: string; errors: string };
   let got: Row[] = [];
+  // Measured 79-97 s from the kill (docs/scaling.md). The bound leaves room for what a takeover may
+  // wait on a slow machine: the dead member's session (10 s), the producers' and offsets' coordinator
+  // budgets (120 s and 60 s: stream/kafka/coordinator-retry.ts) and the restore, not for a hang.
   await waitFor(
     `${expected.size} final endpoint-seconds`,
     async () => {
@@ -191,6 +190,7 @@ test("health on a secured 3-broker cluster: a broker and a worker SIGKILLed toge
     },
     400_000,
   );
+  console.log(`# every final row in ClickHouse ${((Date.now() - killedAt) / 1000).toFixed(0)} s after the kill`);
   assert.equal(h2.exitCode, null, `the surviving worker stopped:\n${outputs.get("health-2")?.().slice(-3000)}`);
   assert.equal(got.length, expected.size, "one final row per endpoint and second, no more, no fewer");
   const wrong: string[] = [];
