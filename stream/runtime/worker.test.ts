@@ -11,6 +11,7 @@ import pino from "pino";
 import { codecFor } from "../../schemas/codec.ts";
 import { StreamApp } from "../dsl/app.ts";
 import { partitionFor } from "../kafka/partitioner.ts";
+import { SinkFailedError } from "../sink.ts";
 import { FakeKafkaCluster, type FakeStreamClient } from "../testing/fake-kafka.ts";
 import { FakeSink } from "../testing/fake-sink.ts";
 import { json } from "../types.ts";
@@ -266,7 +267,10 @@ test("a sink refusing records: each goes to the DLQ under an id of its own, befo
   const before = committedOffsets(c);
   sink.failNext = new Error("the store refuses every request");
   produce(c, 200, 260);
-  assert.equal((await a.worker.done)?.message, "the store refuses every request");
+  const failed = await a.worker.done;
+  assert.equal(failed?.message, "the store refuses every request");
+  // Stopped by the worker itself (kafkajs would retry an error thrown to it, and restart the consumer).
+  assert.ok(failed instanceof SinkFailedError && failed.sink === "store", `${failed?.name}`);
   assert.deepEqual(committedOffsets(c), before);
 
   // Its successor replays from the last commit: a record refused again has the same id.
