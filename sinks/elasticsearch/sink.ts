@@ -369,7 +369,11 @@ export class ElasticsearchSink<V = unknown> extends BatchingSink<V, Elasticsearc
   }
 
   protected classify(error: unknown): RequestFailure {
-    return classifyRequestError(error);
+    const f = classifyRequestError(error);
+    // Aborted, but not by close(): the transport gave up on the request (seen when another request on
+    // its connections timed out, against an overloaded node). Nothing is known of its documents.
+    if (f.kind === "aborted" && !this.signal.aborted) return { ...f, kind: "transient" };
+    return f;
   }
 
   protected giveUp(f: RequestFailure, attempts: number, docs: number): ElasticsearchSinkError {
