@@ -28,6 +28,11 @@ import { allDocuments } from "../support/elasticsearch.ts";
 import { type PrivateStack, startPrivateStack } from "../support/private-stack.ts";
 import { endpoints, kafkaClient, requireServices, uniqueName } from "../support/stack.ts";
 
+/**
+ * It starts a private Elasticsearch and ClickHouse and takes minutes (10 on a machine loaded 15 times
+ * over): `npm run test:chaos` sets WEIR_CHAOS_STORE_KILL=1; `npm test` skips it, as the disk-full test.
+ */
+const ENABLED = process.env.WEIR_CHAOS_STORE_KILL === "1";
 /** How long the stores stay dead. */
 const DOWN_MS = Number(process.env.WEIR_CHAOS_STORES_DOWN_MS ?? 45_000);
 
@@ -77,6 +82,7 @@ let producer: Producer;
 const children: ChildProcess[] = [];
 
 before(async () => {
+  if (!ENABLED) return;
   await requireServices(["kafka"]);
   stack = await startPrivateStack({ services: ["elasticsearch", "clickhouse"] });
   es = new Client({ node: stack.endpoints.elasticsearchUrl });
@@ -99,6 +105,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (!ENABLED) return;
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   await producer?.disconnect().catch(() => {});
   for (const r of Object.values(runs)) {
@@ -285,7 +292,9 @@ function killGroup(service: "elasticsearch" | "clickhouse"): void {
   process.kill(-pgid, "SIGKILL");
 }
 
-test(`Elasticsearch and ClickHouse SIGKILLed mid-bulk for ${DOWN_MS / 1000} s: unbounded retries lose and double nothing; bounded ones stop the worker loudly, committing nothing unwritten`, async () => {
+test(`Elasticsearch and ClickHouse SIGKILLed mid-bulk for ${DOWN_MS / 1000} s: unbounded retries lose and double nothing; bounded ones stop the worker loudly, committing nothing unwritten`, {
+  skip: ENABLED ? false : "set WEIR_CHAOS_STORE_KILL=1 (npm run test:chaos)",
+}, async () => {
   const { a, b } = runs;
   for (const r of [a, b]) {
     const lines = r.batches.reduce((n, x) => n + x.app.length + x.access.length, 0);
