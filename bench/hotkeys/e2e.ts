@@ -301,21 +301,38 @@ async function counters(): Promise<void> {
     });
     const want = [...exact.values()].reduce((a, b) => a + b, 0);
     // The upstream commits long before the coalesce step has read the repartition topic to its end:
-    // wait while the total still moves (a stall of 2 minutes ends the wait).
+    // wait until the group has committed every topic it reads (the repartition topics too) to its
+    // end and the total has stopped moving, or 10 minutes without progress. Giving up is reported
+    // with what was left, never as a count.
     let last = -1;
     let movedAt = Date.now();
+    let behind = -1;
+    const groupLag = async () => {
+      let n = 0;
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: appId })) {
+        for (const e of await admin.fetchTopicOffsets(topic)) {
+          const c = Number(partitions.find((p) => p.partition === e.partition)?.offset ?? -1);
+          n += Math.max(0, Number(e.high) - Math.max(c, 0));
+        }
+      }
+      return n;
+    };
     await until(
       "every coin in Redis",
       async () => {
         const t = await total();
-        if (t !== last) {
+        const lag = await groupLag();
+        if (t !== last || lag !== behind) {
           last = t;
+          behind = lag;
           movedAt = Date.now();
         }
-        return t >= want || Date.now() - movedAt > 120_000;
+        // A transaction's commit marker is one offset a partition the group never commits past.
+        return (t >= want && lag <= 64) || Date.now() - movedAt > 600_000;
       },
       3_600_000,
     );
+    if (last < want) log(`\nGave up waiting: ${last} of ${want} coins in Redis, the group ${behind} records behind.`);
     await new Promise((r) => setTimeout(r, 3000));
     await w.stop("SIGTERM");
     const after = await stat();
