@@ -18,5 +18,26 @@ export interface Sink<V = unknown> {
   takeRejected?(): Array<{ rec: Rec<V>; reason: string; message: string }>;
   /** Adds the sink's own metrics to the worker's registry, served on its /metrics. */
   registerMetrics?(registry: Registry): void;
+  /** Whether the store takes what the sink sends (an outage: false, with why): shown on the worker's /health. */
+  health?(): { ok: boolean; detail: string };
+  /**
+   * Stops sending; a flush() waiting rejects. Records not acknowledged are dropped: their offsets were
+   * never committed, so they are read again.
+   */
   close(): Promise<void>;
+}
+
+/**
+ * A sink's flush() rejected: it could not get what it was written acknowledged (a store refusing
+ * for good, or retries that a setting bounds run out). The worker stops on it, its offsets
+ * uncommitted past what the store has; the message is the sink's own.
+ */
+export class SinkFailedError extends Error {
+  constructor(
+    readonly sink: string,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "SinkFailedError";
+  }
 }

@@ -23,7 +23,8 @@ describe("the logs pipeline's configuration", () => {
     assert.equal(c.elasticsearch.indexPrefix, "logs");
     assert.equal(c.elasticsearch.retention, 7 * 86_400_000);
     assert.equal(c.elasticsearch.flushInterval, 250);
-    assert.deepEqual(c.elasticsearch.retries, { max: 20, initialDelay: 200, maxDelay: 10_000 });
+    assert.deepEqual(c.elasticsearch.retries, { initialDelay: 200, maxDelay: 10_000 }, "max: unbounded");
+    assert.equal(c.clickhouse.retries.max, undefined, "store outages are waited out without limit");
     assert.deepEqual(
       [c.clickhouse.database, c.clickhouse.table, c.clickhouse.retention],
       ["weir", "logs", 30 * 86_400_000],
@@ -46,12 +47,20 @@ describe("the logs pipeline's configuration", () => {
       WEIR_LOGS_INDEX_PREFIX: "t_logs",
       WEIR_LOGS_DATABASE: "t_db",
       WEIR_LOGS_RETENTION_CRON: "*/5 * * * *",
+      WEIR_LOGS_ES_RETRIES_MAX: "3",
+      WEIR_LOGS_CLICKHOUSE_RETRIES_MAX: "unbounded",
     });
     assert.equal(c.appId, "t-logs");
     assert.deepEqual(c.topics, { app: "t.app", access: "t.access", dlq: "t.dlq" });
     assert.equal(c.elasticsearch.indexPrefix, "t_logs");
     assert.equal(c.clickhouse.database, "t_db");
     assert.equal(c.retention.cron, "*/5 * * * *");
+    assert.equal(c.elasticsearch.retries.max, 3);
+    assert.equal(c.clickhouse.retries.max, undefined);
+    const bounded = parseLogsConfig("clickhouse: { retries: { max: 20 } }", "x.yaml", {
+      WEIR_LOGS_CLICKHOUSE_RETRIES_MAX: "unbounded",
+    });
+    assert.equal(bounded.clickhouse.retries.max, undefined, "a variable unbounds what the file bounded");
   });
 
   test("mistakes name the file, line and field, or the variable", () => {
@@ -78,6 +87,14 @@ describe("the logs pipeline's configuration", () => {
     );
     assert.match(env, /clickhouse\.database: .*\(from WEIR_LOGS_DATABASE\)/);
     assert.match(env, /retention\.cron: a cron expression .*\(from WEIR_LOGS_RETENTION_CRON\)/);
+    assert.match(
+      problems(() => parseLogsConfig("{}", "logs.yaml", { WEIR_LOGS_ES_RETRIES_MAX: "forever" })),
+      /elasticsearch\.retries\.max: a number of retries \(0 or more\), or unbounded \(from WEIR_LOGS_ES_RETRIES_MAX\)/,
+    );
+    assert.match(
+      problems(() => parseLogsConfig("elasticsearch: { retries: { max: -1 } }", "logs.yaml")),
+      /logs\.yaml:1:\d+: elasticsearch\.retries\.max: a number of retries/,
+    );
     assert.match(
       problems(() => parseLogsConfig("- a list")),
       /expected a mapping/,

@@ -36,12 +36,27 @@ const Days = DurationText.refine((v) => v >= 86_400_000 && v % 86_400_000 === 0,
 const TopicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, "a Kafka topic name: letters, digits, '.', '_', '-'");
 const SqlName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "letters, digits and '_', not starting with a digit");
 
-const Retries = z.strictObject({
-  /** Retries of one request before the checkpoint fails (and the worker stops): an outage shorter than the whole backoff is ridden out. */
-  max: z.number().int().min(0).default(20),
-  initialDelay: DurationText.default(200),
-  maxDelay: DurationText.default(10_000),
-});
+const RETRIES_MAX = "a number of retries (0 or more), or unbounded";
+/** A number of retries, or `unbounded`; a variable's text (`"5"`) is read as its number. */
+const RetriesMax = z.preprocess(
+  (v) => (typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : v),
+  z.union([z.number().int(RETRIES_MAX).min(0, RETRIES_MAX), z.literal("unbounded")], { error: RETRIES_MAX }),
+);
+
+const Retries = z
+  .strictObject({
+    /**
+     * Retries of a failing request (the store down, restarting or overloaded) before the checkpoint
+     * fails and the worker stops, loudly and with the offsets uncommitted. Unbounded by default: the
+     * worker waits an outage of any length out, the backoff doubling up to maxDelay.
+     */
+    max: RetriesMax.optional(),
+    initialDelay: DurationText.default(200),
+    maxDelay: DurationText.default(10_000),
+  })
+  .transform(({ max, ...delays }): { max?: number; initialDelay: number; maxDelay: number } =>
+    max === undefined || max === "unbounded" ? delays : { max, ...delays },
+  );
 
 export const LogsConfigSchema = z.strictObject({
   /** Consumer group of the workers (several processes of one pipeline share the partitions). */
@@ -134,6 +149,8 @@ export const LOGS_ENV: Record<string, readonly string[]> = {
   WEIR_LOGS_INDEX_PREFIX: ["elasticsearch", "indexPrefix"],
   WEIR_LOGS_DATABASE: ["clickhouse", "database"],
   WEIR_LOGS_RETENTION_CRON: ["retention", "cron"],
+  WEIR_LOGS_ES_RETRIES_MAX: ["elasticsearch", "retries", "max"],
+  WEIR_LOGS_CLICKHOUSE_RETRIES_MAX: ["clickhouse", "retries", "max"],
 };
 
 /** Reads the file (the default one when none is named) and applies the WEIR_LOGS_* variables. */

@@ -12,10 +12,17 @@ export const DurationSchema = z.union([z.number().nonnegative(), z.string()]).tr
   }
 });
 
+/**
+ * How a sink retries what failed for a passing reason (the store unreachable, restarting, overloaded).
+ * Unbounded by default, as Logstash's and Vector's outputs do: an outage of any length is waited out
+ * (the checkpoint holds the offsets meanwhile and /health says so), the wait between tries doubling up
+ * to `maxDelay`. `max` bounds it for who would rather have the worker stop, loudly and with nothing
+ * committed past what the store has, than wait.
+ */
 export const RetriesSchema = z
   .strictObject({
-    /** Tries of a batch after its first one, counted across its requests; then flush() rejects. */
-    max: z.number().int().min(0).default(8),
+    /** Tries of a batch after its first one, counted across its requests; then flush() rejects. Unset: unbounded. */
+    max: z.number().int().min(0).optional(),
     initialDelay: DurationSchema.default(200),
     maxDelay: DurationSchema.default(15_000),
   })

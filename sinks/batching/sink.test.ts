@@ -7,6 +7,7 @@ import pino from "pino";
 import { Registry } from "prom-client";
 import type { Rec } from "../../stream/types.ts";
 import { type Batch, reserve } from "./batch.ts";
+import { RetriesSchema } from "./options.ts";
 import {
   type BatchingSettings,
   BatchingSink,
@@ -189,6 +190,7 @@ class LinesSink extends BatchingSink<Item, { rec: Rec<Item>; reason: string; mes
       labels: { sink: this.name },
       counters: [["weir_lines_sink_retries_total", "Retries.", () => this.retriedRecords.length]],
       pending: ["weir_lines_sink_pending_records", "Records not settled."],
+      failing: ["weir_lines_sink_failing", "Tries failed in a row."],
       latency: ["weir_lines_sink_request_seconds", "Request durations."],
     };
   }
@@ -349,6 +351,75 @@ test("when retries run out flush() rejects with the attempts made; the records s
   assert.equal(sink.pending(), 1);
   await assert.rejects(sink.flush(), /after 3 attempts/, "the next flush() tries again");
   assert.deepEqual(store.requests.slice(3), [[3], [3], [3]], "only the record not settled");
+  await sink.close();
+});
+
+test("retries are unbounded by default: a store down for 40 tries is waited out, /health says so from the third failed try, and it clears when the store answers", async () => {
+  const store = new FakeStore();
+  store.failures = Array.from({ length: 40 }, () => new StoreError("connect ECONNREFUSED 127.0.0.1:9200", true));
+  const registry = new Registry();
+  const sink = new LinesSink(store, { retries: RetriesSchema.parse({ initialDelay: 1, maxDelay: 2 }) });
+  sink.registerMetrics(registry);
+  assert.equal(RetriesSchema.parse({}).max, undefined, "no retries.max by default");
+  for (const n of range(0, 5)) sink.write(rec(n));
+  assert.deepEqual(sink.health(), { ok: true, failing: 0, failingMs: 0, pending: 5, detail: "ok" });
+  const flushed = sink.flush();
+  let settled = false;
+  void flushed.then(() => (settled = true));
+  await store.requested(2);
+  assert.equal(sink.health().ok, true, "one failed try is not an outage");
+  await store.requested(10);
+  const h = sink.health();
+  assert.equal(h.ok, false);
+  assert.ok(h.failing >= 3, `${h.failing} failed tries`);
+  assert.equal(h.pending, 5);
+  assert.match(
+    h.detail,
+    /^\d+ tries failed in a row for \d+\.\d s, 5 records wait \(retried without limit\); last error: connect ECONNREFUSED/,
+  );
+  assert.match(await registry.metrics(), /^weir_lines_sink_failing\{sink="lines"\} ([3-9]|\d\d)$/m);
+  assert.equal(settled, false, "flush() waits for the store");
+  await flushed;
+  assert.equal(store.requests.length, 41, "40 failed tries and the one that landed");
+  assert.deepEqual(store.stored, range(0, 5));
+  assert.deepEqual(sink.health(), { ok: true, failing: 0, failingMs: 0, pending: 0, detail: "ok" });
+  assert.match(await registry.metrics(), /^weir_lines_sink_failing\{sink="lines"\} 0$/m);
+  await sink.close();
+});
+
+test("retries.max set: when it runs out flush() rejects loudly, nothing is settled, refused or dropped, /health says the sink gave up; the next flush() tries again", async () => {
+  const store = new FakeStore();
+  store.failures = Array.from({ length: 6 }, () => new StoreError("connect ECONNREFUSED 127.0.0.1:8123", true));
+  const sink = new LinesSink(store, {
+    maxRecords: 3,
+    retries: RetriesSchema.parse({ max: 2, initialDelay: 1, maxDelay: 2 }),
+  });
+  for (const n of range(0, 5)) sink.write(rec(n)); // one batch sealed, one filling
+  await assert.rejects(sink.flush(), (e: unknown) => {
+    assert.ok(e instanceof BatchingSinkError);
+    assert.equal(e.attempts, 3, "the first try and retries.max retries");
+    assert.equal(e.failure.kind, "transient");
+    assert.match(e.message, /^3 records not stored after 3 attempts: connect ECONNREFUSED/);
+    return true;
+  });
+  assert.deepEqual(store.requests, [range(0, 3), range(0, 3), range(0, 3)]);
+  assert.equal(sink.pending(), 5, "every record still waits: the runtime commits no offset past them");
+  assert.deepEqual(
+    sink.takeRejected(),
+    [],
+    "an outage refuses nothing: no dead letter for a record the store never saw",
+  );
+  const h = sink.health();
+  assert.equal(h.ok, false);
+  assert.match(h.detail, /^gave up \(flush\(\) rejected\): 3 records not stored after 3 attempts/);
+  await answered();
+  assert.equal(store.requests.length, 3, "nothing is sent after giving up until the next flush()");
+  // Still down: the next flush() gets a budget of its own and gives up again; then the store is back.
+  await assert.rejects(sink.flush(), /after 3 attempts/);
+  await sink.flush();
+  assert.deepEqual(store.stored, range(0, 5));
+  assert.equal(sink.pending(), 0);
+  assert.equal(sink.health().ok, true);
   await sink.close();
 });
 

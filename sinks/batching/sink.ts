@@ -16,7 +16,11 @@
 //   one of them cannot be delivered. Then nothing is sent until the next flush(), which tries again,
 //   the failed batch first, with its settled records left out.
 // - retries: a try that fails for a passing reason (the store's `classify` says `transient`) is tried
-//   again after an exponential backoff with jitter (or the server's Retry-After), `retries.max` times.
+//   again after an exponential backoff with jitter (or the server's Retry-After), capped at
+//   `retries.maxDelay`: for as long as it takes by default, or `retries.max` times when that is set.
+// - outage: while tries fail in a row, health() says so (unhealthy from the third, with how long, how
+//   many records wait and the last error) and the `failing` gauge counts them; both clear when the
+//   store answers again.
 // - backpressure: pending() counts records written and not settled; the runtime pauses its sources
 //   while it is above `highWater`.
 // - metrics: the store's counters, the pending gauge and the request latency histogram, shared with
@@ -92,9 +96,28 @@ export interface SinkMetricSet {
   counters: Array<[name: string, help: string, read: () => number]>;
   /** The gauge of pending(). */
   pending: [name: string, help: string];
+  /** The gauge of failed tries in a row (health().failing): 0 while the store answers. */
+  failing: [name: string, help: string];
   /** The histogram of request durations, observed by requestSeconds(). */
   latency: [name: string, help: string];
 }
+
+/** Where the sink stands with its store, for the worker's /health. */
+export interface BatchingSinkHealth {
+  /** False from the FAILING_UNHEALTHY-th failed try in a row, and once a batch could not be delivered. */
+  ok: boolean;
+  /** Tries failed in a row (across batches); 0 once one succeeds. */
+  failing: number;
+  /** How long tries have been failing in a row, in ms (0 when they are not). */
+  failingMs: number;
+  /** Records written and not settled. */
+  pending: number;
+  /** "ok", or what is wrong, in one line. */
+  detail: string;
+}
+
+/** Failed tries in a row from which the sink reports itself unhealthy (a blip of one or two is not an outage). */
+export const FAILING_UNHEALTHY = 3;
 
 interface Waiter {
   seq: number;
@@ -149,6 +172,10 @@ export abstract class BatchingSink<
   private readonly sleepers = new Set<() => void>();
   /** Aborts the requests in flight when the sink closes. */
   private readonly abort = new AbortController();
+  /** Tries failed in a row, since failingSince (Date.now()), the last one with lastError. */
+  private failingTries = 0;
+  private failingSince = 0;
+  private lastError = "";
 
   constructor(settings: BatchingSettings) {
     this.kind = settings.kind;
@@ -197,6 +224,11 @@ export abstract class BatchingSink<
   protected async release(): Promise<void> {}
 
   // --- what a store uses ----------------------------------------------------------------------------
+
+  /** `retries.max`, or undefined: retried without limit. For the store's giveUp() message. */
+  protected get retriesMax(): number | undefined {
+    return this.retries.max;
+  }
 
   /** Aborted when the sink closes: give it to each request. */
   protected get signal(): AbortSignal {
@@ -267,6 +299,23 @@ export abstract class BatchingSink<
     return this.pendingRecords;
   }
 
+  /** Whether the store takes what the sink sends: the worker's /health shows it. */
+  health(now = Date.now()): BatchingSinkHealth {
+    const failingMs = this.failingTries > 0 ? now - this.failingSince : 0;
+    const base = { failing: this.failingTries, failingMs, pending: this.pendingRecords };
+    if (this.failure) {
+      return { ...base, ok: false, detail: `gave up (flush() rejected): ${this.failure.message}` };
+    }
+    if (this.failingTries < FAILING_UNHEALTHY) return { ...base, ok: true, detail: "ok" };
+    const { max } = this.retries;
+    const budget = max === undefined ? "retried without limit" : `retries.max ${max}`;
+    return {
+      ...base,
+      ok: false,
+      detail: `${this.failingTries} tries failed in a row for ${(failingMs / 1000).toFixed(1)} s, ${this.pendingRecords} records wait (${budget}); last error: ${this.lastError}`,
+    };
+  }
+
   takeRejected(): R[] {
     if (this.rejected.length === 0) return [];
     const out = this.rejected;
@@ -296,9 +345,10 @@ export abstract class BatchingSink<
    * kind in the same registry share the metrics, each under its own labels).
    */
   registerMetrics(registry: Registry): void {
-    const { labels, counters, pending, latency } = this.metricSet();
+    const { labels, counters, pending, failing, latency } = this.metricSet();
     for (const [name, help, read] of counters) sinkCounter(registry, name, help, labels, read);
     sinkGauge(registry, pending[0], pending[1], labels, () => this.pending());
+    sinkGauge(registry, failing[0], failing[1], labels, () => this.failingTries);
     this.latency = sinkHistogram(registry, latency[0], latency[1], labels, REQUEST_SECONDS_BUCKETS);
   }
 
@@ -450,27 +500,61 @@ export abstract class BatchingSink<
 
   // --- retries --------------------------------------------------------------------------------------
 
-  /** Tries a batch until it is delivered, retrying transient failures; throws the store's error otherwise. */
+  /**
+   * Tries a batch until it is delivered, retrying transient failures (without limit unless
+   * `retries.max` is set); throws the store's error otherwise.
+   */
   private async deliver(b: Batch<V>): Promise<void> {
     const { max, initialDelay, maxDelay } = this.retries;
+    const limit = max ?? Number.POSITIVE_INFINITY;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.send(b);
+        this.answered();
         return;
       } catch (e) {
         if (this.closed) throw e;
         const f = e instanceof BatchingSinkError ? (e.failure as F) : this.classify(e);
-        if (f.kind !== "transient" || attempt > max) throw this.giveUp(f, attempt, b.left);
+        this.failedTry(f.message);
+        if (f.kind !== "transient" || attempt > limit) throw this.giveUp(f, attempt, b.left);
+        // 2^attempt overflows to Infinity after ~1,000 tries, which maxDelay caps like any other step.
         const delay = retryDelay(attempt, initialDelay, maxDelay, f.retryAfterMs ?? null);
         this.retried(b.left);
         this.log.warn(
-          { sink: this.name, records: b.left, attempt, delayMs: delay, error: f.message },
+          {
+            sink: this.name,
+            records: b.left,
+            attempt,
+            ...(max !== undefined ? { retriesMax: max } : {}),
+            failingMs: Date.now() - this.failingSince,
+            delayMs: delay,
+            error: f.message,
+          },
           "a request failed; retrying",
         );
         await this.sleep(delay);
         if (this.closed) throw e;
       }
     }
+  }
+
+  private failedTry(message: string): void {
+    if (this.failingTries++ === 0) this.failingSince = Date.now();
+    this.lastError = message;
+  }
+
+  /** A try succeeded: the store answers (again). */
+  private answered(): void {
+    if (this.failingTries === 0) return;
+    if (this.failingTries >= FAILING_UNHEALTHY) {
+      this.log.info(
+        { sink: this.name, failedTries: this.failingTries, failingMs: Date.now() - this.failingSince },
+        "the store answers again",
+      );
+    }
+    this.failingTries = 0;
+    this.failingSince = 0;
+    this.lastError = "";
   }
 
   private sleep(delay: number): Promise<void> {

@@ -337,7 +337,7 @@ export class ClickHouseSink<V = unknown> extends BatchingSink<V, RejectedRecord<
     const what =
       failure.kind === "fatal"
         ? "ClickHouse refused the insert"
-        : `the insert failed ${attempts} time${attempts === 1 ? "" : "s"}`;
+        : `the insert failed ${attempts} time${attempts === 1 ? "" : "s"} (retries.max ${this.retriesMax} ran out; without it the sink waits for ClickHouse)`;
     return new ClickHouseSinkError(
       `ClickHouseSink ${this.name}: ${what} into ${this.config.database}.${this.config.table}: ${failure.message}`,
       failure,
@@ -372,6 +372,10 @@ export class ClickHouseSink<V = unknown> extends BatchingSink<V, RejectedRecord<
         ["weir_clickhouse_sink_rejected_total", "Records refused for good (dead-lettered).", () => stats.rejected],
       ],
       pending: ["weir_clickhouse_sink_pending_rows", "Rows written to the sink and not yet acknowledged."],
+      failing: [
+        "weir_clickhouse_sink_failing",
+        "INSERT tries failed in a row (ClickHouse unreachable, restarting or busy); 0 while it answers.",
+      ],
       latency: ["weir_clickhouse_sink_insert_seconds", "Duration of successful INSERT requests."],
     };
   }

@@ -291,6 +291,17 @@ test("a document given as JSON text is sent as it is; text with a line break is 
   await sink.close();
 });
 
+test("a request the transport aborts (not close()) is retried, as is one that timed out", async () => {
+  const fake = new FakeElasticsearch();
+  fake.failures = [new errors.TimeoutError("Request timed out"), new errors.RequestAbortedError("Request aborted")];
+  const sink = sinkOf(fake, { retries: { max: 2, initialDelay: 1, maxDelay: 2 } });
+  for (let i = 0; i < 3; i++) sink.write(rec(i));
+  await sink.flush();
+  assert.equal(fake.requests.length, 3);
+  assert.equal(fake.stored.size, 3);
+  await sink.close();
+});
+
 test("a request failing as a whole is retried; when retries run out flush() rejects, nothing is dropped, the next flush() sends again", async () => {
   const fake = new FakeElasticsearch();
   const refused = () => new errors.ConnectionError("connect ECONNREFUSED 127.0.0.1:9200");

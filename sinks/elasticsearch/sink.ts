@@ -369,13 +369,17 @@ export class ElasticsearchSink<V = unknown> extends BatchingSink<V, Elasticsearc
   }
 
   protected classify(error: unknown): RequestFailure {
-    return classifyRequestError(error);
+    const f = classifyRequestError(error);
+    // Aborted, but not by close(): the transport gave up on the request (seen when another request on
+    // its connections timed out, against an overloaded node). Nothing is known of its documents.
+    if (f.kind === "aborted" && !this.signal.aborted) return { ...f, kind: "transient" };
+    return f;
   }
 
   protected giveUp(f: RequestFailure, attempts: number, docs: number): ElasticsearchSinkError {
     const what =
       f.kind === "transient"
-        ? `${docs} document${docs === 1 ? "" : "s"} not indexed after ${attempts} attempt${attempts === 1 ? "" : "s"} (Elasticsearch overloaded or unreachable; the next flush() tries again)`
+        ? `${docs} document${docs === 1 ? "" : "s"} not indexed after ${attempts} attempt${attempts === 1 ? "" : "s"} (retries.max ${this.retriesMax} ran out: Elasticsearch overloaded or unreachable; the next flush() tries again, and without retries.max the sink waits for it)`
         : `Elasticsearch refused the bulk request${hintFor(f.message)}`;
     return new ElasticsearchSinkError(`ElasticsearchSink ${this.name}: ${what}: ${f.message}`, f, attempts);
   }
@@ -408,6 +412,10 @@ export class ElasticsearchSink<V = unknown> extends BatchingSink<V, Elasticsearc
         ["weir_elasticsearch_sink_bytes_sent_total", "NDJSON bytes of answered bulk requests.", () => stats.bytesSent],
       ],
       pending: ["weir_elasticsearch_sink_pending_docs", "Documents written to the sink and not yet settled."],
+      failing: [
+        "weir_elasticsearch_sink_failing",
+        "Bulk tries failed in a row (Elasticsearch unreachable, restarting or overloaded); 0 while it answers.",
+      ],
       latency: ["weir_elasticsearch_sink_bulk_seconds", "Duration of answered bulk requests."],
     };
   }

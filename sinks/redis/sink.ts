@@ -138,7 +138,7 @@ export class RedisCounterSink extends BatchingSink<CounterDelta, RejectedRecord<
 
   protected giveUp(failure: RedisFailure, attempts: number, records: number): Error {
     return new RedisCounterSinkError(
-      `RedisCounterSink ${this.name}: ${records} deltas not written after ${attempts} tries: ${failure.message}; is Redis up (weir stack status) and not full (maxmemory)?`,
+      `RedisCounterSink ${this.name}: ${records} deltas not written after ${attempts} tries${failure.kind === "transient" ? ` (retries.max ${this.retriesMax} ran out)` : ""}: ${failure.message}; is Redis up (weir stack status) and not full (maxmemory)?`,
       failure,
       attempts,
     );
@@ -163,6 +163,7 @@ export class RedisCounterSink extends BatchingSink<CounterDelta, RejectedRecord<
         ["weir_redis_sink_rejected_total", "Deltas refused for good (dead-lettered)", () => this.stats.rejected],
       ],
       pending: ["weir_redis_sink_pending_deltas", "Deltas written to the sink and not applied yet"],
+      failing: ["weir_redis_sink_failing", "Tries failed in a row (Redis unreachable or refusing); 0 while it answers"],
       latency: ["weir_redis_sink_request_seconds", "Duration of a pipeline of deltas"],
     };
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { PartitionList } from "../kafka/stream-client.ts";
-import type { Sink } from "../sink.ts";
+import { type Sink, SinkFailedError } from "../sink.ts";
 import { relieveBackpressure } from "./backpressure.ts";
 import type { OwnedTask } from "./owned-task.ts";
 import type { TaskOutputs } from "./task-outputs.ts";
@@ -56,4 +56,41 @@ test("below the high-water mark nothing is paused", async () => {
     () => true,
   );
   assert.deepEqual(calls, []);
+});
+
+test("a sink that gives up while drained: one flush awaited across heartbeats, its rejection a SinkFailedError, the sources resumed", async () => {
+  const calls: string[] = [];
+  let flushes = 0;
+  const sink = {
+    name: "store",
+    highWater: 100,
+    pending: () => 170,
+    // The store is down: the flush is retried for a while (longer than a heartbeat slice), then gives up.
+    flush: () => {
+      flushes++;
+      return new Promise<void>((_, reject) => setTimeout(() => reject(new Error("retries.max 2 ran out")), 1500));
+    },
+  } as unknown as Sink;
+  const outputs = {
+    congestion: () => ({ slow: [sink], tooManySends: false }),
+    shared: { drain: async () => {} },
+  } as unknown as TaskOutputs;
+  const consumer = {
+    pause: () => void calls.push("pause"),
+    resume: () => void calls.push("resume"),
+  };
+  let heartbeats = 0;
+  await assert.rejects(
+    relieveBackpressure(
+      outputs,
+      [ownedTask(0, "running")],
+      consumer,
+      async () => void heartbeats++,
+      () => true,
+    ),
+    (e: unknown) => e instanceof SinkFailedError && e.sink === "store" && e.message === "retries.max 2 ran out",
+  );
+  assert.equal(flushes, 1, "no second flush() to start the sink's retries over");
+  assert.ok(heartbeats >= 1, "heartbeats while the flush is retried");
+  assert.deepEqual(calls, ["pause", "resume"]);
 });

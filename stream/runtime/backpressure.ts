@@ -3,6 +3,7 @@
 // most: the sinks are shared), until the sink has drained to half its mark and the sends settled.
 // The consumer's heartbeat keeps the membership meanwhile, so a slow store never costs a rebalance.
 import type { GroupConsumer, PartitionList } from "../kafka/stream-client.ts";
+import { SinkFailedError } from "../sink.ts";
 import type { OwnedTask } from "./owned-task.ts";
 import type { TaskOutputs } from "./task-outputs.ts";
 
@@ -25,8 +26,24 @@ export async function relieveBackpressure(
   consumer.pause(paused);
   try {
     for (const sink of slow) {
+      // One flush awaited until it settles: a new flush() every slice would try a sink that gave up
+      // again, and a bound on its retries would never be reached. Its rejection, whenever it comes,
+      // is a SinkFailedError, on which the worker stops.
+      let flushed: Promise<void> | null = null;
       while (sink.pending() > sink.highWater / 2) {
-        await Promise.race([sink.flush(), new Promise((r) => setTimeout(r, FLUSH_SLICE_MS))]);
+        if (!flushed) {
+          const f: Promise<void> = sink.flush().then(
+            () => {
+              if (flushed === f) flushed = null;
+            },
+            (e: unknown) => {
+              throw new SinkFailedError(sink.name, e);
+            },
+          );
+          f.catch(() => {}); // awaited below; handled meanwhile, while the heartbeat is sent
+          flushed = f;
+        }
+        await Promise.race([flushed, new Promise((r) => setTimeout(r, FLUSH_SLICE_MS))]);
         await heartbeat();
       }
     }

@@ -14,7 +14,7 @@
 // The worker runs it under its lock: no record is read meanwhile, however long a sink takes.
 import type { Logger } from "pino";
 import { type GroupConsumer, isRebalance, type TopicPartitionOffset } from "../kafka/stream-client.ts";
-import type { Sink } from "../sink.ts";
+import { type Sink, SinkFailedError } from "../sink.ts";
 import { encodeSinkDeadLetter } from "./dead-letters.ts";
 import { heartbeating } from "./keep-membership.ts";
 import type { OwnedTask } from "./owned-task.ts";
@@ -85,9 +85,14 @@ export class Checkpoint<T extends CheckpointedTask> {
     let settled = false;
     const all = Promise.all(
       [...sinks].map((sink) =>
-        sink.flush().then(() => {
-          waiting.delete(sink);
-        }),
+        sink.flush().then(
+          () => {
+            waiting.delete(sink);
+          },
+          (e: unknown) => {
+            throw new SinkFailedError(sink.name, e);
+          },
+        ),
       ),
     ).finally(() => {
       settled = true;

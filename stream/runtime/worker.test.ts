@@ -11,6 +11,7 @@ import pino from "pino";
 import { codecFor } from "../../schemas/codec.ts";
 import { StreamApp } from "../dsl/app.ts";
 import { partitionFor } from "../kafka/partitioner.ts";
+import { SinkFailedError } from "../sink.ts";
 import { FakeKafkaCluster, FakeKafkaError, type FakeStreamClient } from "../testing/fake-kafka.ts";
 import { FakeSink } from "../testing/fake-sink.ts";
 import { json } from "../types.ts";
@@ -267,7 +268,10 @@ test("a sink refusing records: each goes to the DLQ under an id of its own, befo
   const before = committedOffsets(c);
   sink.failNext = new Error("the store refuses every request");
   produce(c, 200, 260);
-  assert.equal((await a.worker.done)?.message, "the store refuses every request");
+  const failed = await a.worker.done;
+  assert.equal(failed?.message, "the store refuses every request");
+  // Stopped by the worker itself (kafkajs would retry an error thrown to it, and restart the consumer).
+  assert.ok(failed instanceof SinkFailedError && failed.sink === "store", `${failed?.name}`);
   assert.deepEqual(committedOffsets(c), before);
 
   // Its successor replays from the last commit: a record refused again has the same id.
@@ -290,6 +294,38 @@ test("a sink refusing records: each goes to the DLQ under an id of its own, befo
     assert.equal(d.id, `sink:store/${digest}/rejected-by-sink`);
   }
   assert.deepEqual(violations, []);
+});
+
+test("a store down: /health is 503 naming the sink while the worker waits; a stop during it gives up after the grace, committing nothing the store has not acknowledged", async () => {
+  const c = cluster();
+  const sink = new FakeSink<Ev>("store", c.journal);
+  const logs: Array<{ msg: string; [k: string]: unknown }> = [];
+  const logger = pino({ level: "debug" }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const client = c.client("a");
+  const worker = new StreamWorker(copyingApp(sink), { kafka: client, logger, metricsPort: 0, stopGrace: 300 });
+  await worker.start();
+  const a: Running = { worker, client, logs };
+  produce(c, 0, 100);
+  await until("offsets committed to the end", () => committedToEnd(c));
+  const before = committedOffsets(c);
+  sink.unhealthy =
+    "4 tries failed in a row for 2.1 s, 60 records wait (retried without limit); last error: ECONNREFUSED";
+  await stallOnSink(c, a, sink, 100, 160);
+  const h = worker.healthy();
+  assert.equal(h.ok, false);
+  assert.deepEqual(h.detail.sinks, { store: sink.unhealthy });
+  const res = await fetch(`http://127.0.0.1:${worker.metricsPort}/health`);
+  assert.equal(res.status, 503);
+  assert.match(await res.text(), /"sinks":\{"store":"4 tries failed in a row/);
+
+  const stopping = Date.now();
+  await worker.stop();
+  assert.ok(Date.now() - stopping < 5000, `stop() took ${Date.now() - stopping} ms`);
+  assert.equal(await worker.done, null, "a stop, not a failure");
+  assert.ok(sink.closed);
+  assert.ok(logs.some((l) => /did not acknowledge within the grace/.test(l.msg)));
+  assert.deepEqual(committedOffsets(c), before, "nothing the store did not acknowledge is committed");
+  assert.equal(sink.acknowledged.length, 100);
 });
 
 test("a rebalance during a checkpoint: the group refuses the offset commit; the next checkpoint commits, nothing is lost", async () => {

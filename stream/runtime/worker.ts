@@ -12,7 +12,7 @@ import pino, { type Logger } from "pino";
 import type { StreamApp } from "../dsl/app.ts";
 import { type CompiledTopology, compile } from "../dsl/compile.ts";
 import type { BatchEnd, FetchedBatch, GroupConsumer, StreamAdmin, StreamKafkaClient } from "../kafka/stream-client.ts";
-import type { Sink } from "../sink.ts";
+import { type Sink, SinkFailedError } from "../sink.ts";
 import { AssignedTasks } from "./assigned-tasks.ts";
 import { relieveBackpressure } from "./backpressure.ts";
 import { ChangelogReader } from "./changelog-reader.ts";
@@ -50,6 +50,11 @@ export interface WorkerOptions {
   /** More to show on /health (merged into its detail). */
   health?: () => Record<string, unknown>;
   /**
+   * stop(): how long its last checkpoint may wait for the sinks (a store that is down) before they are
+   * closed and it gives up, committing nothing they have not acknowledged. Default 30 s.
+   */
+  stopGrace?: number;
+  /**
    * While Kafka does not answer at start, the worker tries again after `initialMs`, doubling up to
    * `maxMs` (with jitter). Default 500 ms to 30 s.
    */
@@ -57,6 +62,8 @@ export interface WorkerOptions {
 }
 
 export { WorkerStoppedError };
+
+const DEFAULT_STOP_GRACE_MS = 30_000;
 
 export class StreamWorker implements WorkerView {
   readonly appId: string;
@@ -202,10 +209,28 @@ export class StreamWorker implements WorkerView {
     this.stopping = true;
     this.kafkaWait.stop();
     if (this.timer) clearInterval(this.timer);
+    // Sinks wait out a store's outage without limit by default: a stop does not wait with them for
+    // ever. Closing them rejects the flushes waited for, so the checkpoint fails and commits nothing.
+    let closedSinks = false;
+    const grace = setTimeout(() => {
+      closedSinks = true;
+      const waiting = [...(this.outputs?.sinks ?? [])].filter((s) => s.pending() > 0).map((s) => s.name);
+      this.log.warn(
+        { sinks: waiting, graceMs: this.options.stopGrace ?? DEFAULT_STOP_GRACE_MS },
+        "stopping: the sinks did not acknowledge within the grace; closing them, the offsets stay uncommitted",
+      );
+      for (const s of this.outputs?.sinks ?? []) void s.close().catch(() => {});
+    }, this.options.stopGrace ?? DEFAULT_STOP_GRACE_MS);
     try {
-      if (this.started && !this.fatalError) await this.lock.run(() => this.checkpoint());
+      if (this.started && !this.fatalError) {
+        await this.lock.run(async () => {
+          if (!closedSinks) await this.checkpoint();
+        });
+      }
     } catch (e) {
       this.log.warn({ err: e }, "last checkpoint failed; the next owner replays from the previous one");
+    } finally {
+      clearTimeout(grace);
     }
     await this.consumer?.disconnect().catch(() => {});
     await this.assigned?.closeAll();
@@ -277,10 +302,17 @@ export class StreamWorker implements WorkerView {
       this.announce(t);
       t.output?.send();
       this.outputs.shared.send();
-      await relieveBackpressure(this.outputs, this.assigned.all(), this.consumer, heartbeat, (topic, p) =>
-        Boolean(this.assigned.reading(topic, p)),
-      );
-      if (Date.now() - this.lastCheckpoint >= this.app.commitInterval) await this.checkpoint();
+      try {
+        await relieveBackpressure(this.outputs, this.assigned.all(), this.consumer, heartbeat, (topic, p) =>
+          Boolean(this.assigned.reading(topic, p)),
+        );
+        if (Date.now() - this.lastCheckpoint >= this.app.commitInterval) await this.checkpoint();
+      } catch (e) {
+        // Thrown to the consumer, a sink's failure would be retried and the consumer restarted by
+        // kafkajs, for ever and quietly: the worker stops instead, as it does from a tick.
+        if (e instanceof SinkFailedError) return this.die(e);
+        throw e;
+      }
     }
     await heartbeat();
   }
@@ -352,7 +384,15 @@ export class StreamWorker implements WorkerView {
 
   healthy() {
     const restoring = [...(this.assigned?.all() ?? [])].filter((t) => t.state === "restoring").map((t) => t.task.id);
-    const ok = this.started && !this.fatalError && !this.stopping && restoring.length === 0;
+    // A store that is down: its sink waits it out (the worker is fine and needs no restart), but what it
+    // is written does not get through, which is what a health check is asked.
+    const sinks: Record<string, string> = {};
+    for (const s of this.outputs?.sinks ?? []) {
+      const h = s.health?.();
+      if (h && !h.ok) sinks[s.name] = h.detail;
+    }
+    const sinksOk = Object.keys(sinks).length === 0;
+    const ok = this.started && !this.fatalError && !this.stopping && restoring.length === 0 && sinksOk;
     return {
       ok,
       detail: {
@@ -361,6 +401,7 @@ export class StreamWorker implements WorkerView {
         tasks: this.assigned?.ids() ?? [],
         restoring,
         ...(this.fatalError ? { error: this.fatalError.message } : {}),
+        ...(sinksOk ? {} : { sinks }),
         ...this.options.health?.(),
       },
     };

@@ -14,8 +14,12 @@ export class FakeSink<V> implements Sink<V> {
   failNext: Error | null = null;
   private written: Array<Rec<V>> = [];
   private rejected: Array<{ rec: Rec<V>; reason: string; message: string }> = [];
+  /** While set, health() reports the store down with this detail. */
+  unhealthy: string | null = null;
+  closed = false;
   private gate: Promise<void> | null = null;
   private openGate: () => void = () => {};
+  private failGate: (e: Error) => void = () => {};
 
   constructor(
     readonly name: string,
@@ -26,9 +30,12 @@ export class FakeSink<V> implements Sink<V> {
 
   /** The store goes down: flushes of records wait until `release`. */
   hold(): void {
-    this.gate ??= new Promise((r) => {
-      this.openGate = r;
+    if (this.gate) return;
+    this.gate = new Promise((resolve, reject) => {
+      this.openGate = resolve;
+      this.failGate = reject;
     });
+    this.gate.catch(() => {}); // rejected on close(), awaited by the flushes held
   }
 
   release(): void {
@@ -41,6 +48,7 @@ export class FakeSink<V> implements Sink<V> {
   }
 
   async flush(): Promise<void> {
+    if (this.closed) throw new Error(`${this.name}: flush after close`);
     const batch = this.written;
     this.written = [];
     this.journal.push(`sink-flush ${this.name}`);
@@ -73,5 +81,13 @@ export class FakeSink<V> implements Sink<V> {
     return out;
   }
 
-  async close(): Promise<void> {}
+  health(): { ok: boolean; detail: string } {
+    return this.unhealthy === null ? { ok: true, detail: "ok" } : { ok: false, detail: this.unhealthy };
+  }
+
+  /** As a real sink's close(): the flushes held reject. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.failGate(new Error(`${this.name}: closed`));
+  }
 }
