@@ -77,13 +77,12 @@ export function soakMarkdown(r: SoakResult, command: string, svgName: string): s
     "",
     "## Memory and CPU",
     "",
-    "| process | judged | peak RSS (MiB) | first third's peak | last third's peak | growth | CPU (s) | mean cores | verdict |",
+    "| process | judged | peak RSS (MiB) | first third's peak | last third's peak | growth | CPU in all (s) | cores, steady | verdict |",
     "|---|---|---|---|---|---|---|---|---|",
   ];
-  const span = r.samples.at(-1)?.t ?? 1;
   for (const p of r.processes) {
     lines.push(
-      `| ${p.name} | ${p.judged ? "yes" : "no"} | ${mib(p.peakRss)} | ${p.rss ? mib(p.rss.firstMax) : "-"} | ${p.rss ? mib(p.rss.lastMax) : "-"} | ${p.rss ? pct(p.rss.growth) : "-"} | ${p.cpuSeconds.toFixed(0)} | ${(p.cpuSeconds / span).toFixed(2)} | ${p.judged ? (p.rss?.ok ? "bounded" : "**not bounded**") : "-"} |`,
+      `| ${p.name} | ${p.judged ? "yes" : "no"} | ${mib(p.peakRss)} | ${p.rss ? mib(p.rss.firstMax) : "-"} | ${p.rss ? mib(p.rss.lastMax) : "-"} | ${p.rss ? pct(p.rss.growth) : "-"} | ${p.cpuSeconds.toFixed(0)} | ${p.steadyCores.toFixed(2)} | ${p.judged ? (p.rss?.ok ? "bounded" : "**not bounded**") : "-"} |`,
     );
   }
   lines.push(

@@ -100,6 +100,8 @@ export interface ProcessSummary {
   rss: RssVerdict | null;
   peakRss: number;
   cpuSeconds: number;
+  /** Mean cores used between the end of the warm-up and the simulator's stop. */
+  steadyCores: number;
   exitCode: number | null | undefined;
 }
 
@@ -273,7 +275,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       await waitStable(admin, g.appId, procs.get(name) as Proc, 180_000);
       o.log(`${name} worker in its group ${g.appId}`);
     }
-    const consoleUrl = await fromLog(procs.get("console") as Proc, /"url":"(http:[^"]+)"/, 120_000);
+    const consoleUrl = await fromLog(procs.get("console") as Proc, /"url":"(http:[^"]+)","bundle"/, 120_000);
     o.log(`console on ${consoleUrl}`);
 
     const shipConfig = join(work, "ship.yaml");
@@ -515,13 +517,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       .map((s) => ({ t: s.t, v: s.rss[name] as number }));
     const judged = JUDGED.has(name);
     const rss = points.length > 0 ? rssVerdict(points, warmupS, o.rssTolerance) : null;
-    const cpu = samples.filter((s) => s.cpuMs[name] !== undefined).at(-1)?.cpuMs[name] ?? 0;
+    const withCpu = samples.filter((s) => s.cpuMs[name] !== undefined);
+    const cpu = withCpu.at(-1)?.cpuMs[name] ?? 0;
+    const steadyCpu = withCpu.filter((s) => s.t >= warmupS && s.t <= loadEndS);
+    const a = steadyCpu[0];
+    const b = steadyCpu.at(-1);
+    const steadyCores =
+      a && b && b.t > a.t ? ((b.cpuMs[name] as number) - (a.cpuMs[name] as number)) / 1000 / (b.t - a.t) : 0;
     processSummaries.push({
       name,
       judged,
       rss,
       peakRss: samples.reduce((m, s) => Math.max(m, s.rss[name] ?? 0), 0),
       cpuSeconds: cpu / 1000,
+      steadyCores,
       exitCode: exitCodes.get(name),
     });
     if (judged) check(`${name} RSS bounded`, rss?.ok ?? false, rss?.why ?? "no samples");
@@ -667,7 +676,7 @@ export async function countWithKcat(topic: string): Promise<number> {
         "-e",
         "-q",
         "-f",
-        "%o\\n",
+        "%o\n",
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
