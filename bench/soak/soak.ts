@@ -44,6 +44,7 @@ import {
   uniqueName,
 } from "../../test/support/stack.ts";
 import { type Proc, processes, tail } from "../support/process.ts";
+import { hotKeysConfigCopy } from "./hotkeys-config.ts";
 import { cpuMsOf, groupLag, metricOf, repartitionTopics, rssOf } from "./sampler.ts";
 import { type LagVerdict, lagVerdict, type Point, type RssVerdict, rssVerdict, warmupFor } from "./verdict.ts";
 
@@ -604,25 +605,6 @@ async function createDatabase(ch: ReturnType<typeof clickhouseClient>, database:
       .replaceAll("weir.", `${database}.`);
     for (const stmt of splitStatements(ddl)) await ch.command({ query: stmt });
   }
-}
-
-/** The repository's hot-keys config on the run's topics, group and Redis key prefix. */
-export function hotKeysConfigCopy(appId: string, prefix: string, redisPrefix: string): string {
-  const c = parse(readFileSync(join(PROJECT_ROOT, "pipelines/hotkeys/hotkeys.yaml"), "utf8")) as {
-    appId: string;
-    topics: Record<string, string>;
-    dimensions: Record<string, { from: Record<string, unknown> }>;
-    counters: Record<string, { from: string; prefix?: string }>;
-  };
-  c.appId = appId;
-  for (const k of Object.keys(c.topics)) c.topics[k] = `${prefix}${c.topics[k]}`;
-  for (const d of Object.values(c.dimensions))
-    d.from = Object.fromEntries(Object.entries(d.from).map(([t, f]) => [`${prefix}${t}`, f]));
-  for (const [name, counter] of Object.entries(c.counters)) {
-    counter.from = `${prefix}${counter.from}`;
-    counter.prefix = `${redisPrefix}${counter.prefix ?? `weir:${name}:`}`;
-  }
-  return `# written by bench/soak/soak.ts\n${stringify(c)}`;
 }
 
 /** Waits until a pipeline's group is Stable with a member (its worker has its partitions). */
