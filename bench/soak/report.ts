@@ -47,7 +47,7 @@ export function soakSvg(r: SoakResult): string {
 
 export function soakMarkdown(r: SoakResult, command: string, svgName: string): string {
   const o = r.options;
-  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  const pct = (x: number) => `${(Math.abs(x) < 0.0005 ? 0 : x * 100).toFixed(1)}%`;
   const failed = r.checks.filter((c) => !c.ok);
   const lines: string[] = [
     `# Soak: ${o.minutes} minutes of the main job at the simulator's default rate`,

@@ -91,7 +91,10 @@ export function plotSvg(title: string, panels: readonly Panel[], endS: number): 
       const mx = x(m.t).toFixed(1);
       out.push(
         `<line x1="${mx}" x2="${mx}" y1="${top}" y2="${top + plotH}" stroke="#999" stroke-dasharray="4 3"/>`,
-        `<text x="${Number(mx) + 3}" y="${top + 12}" fill="#666">${escapeXml(m.label)}</text>`,
+        // Near the right edge the label goes left of its line, clear of the legend.
+        Number(mx) > left + plotW * 0.75
+          ? `<text x="${Number(mx) - 3}" y="${top + 12}" fill="#666" text-anchor="end">${escapeXml(m.label)}</text>`
+          : `<text x="${Number(mx) + 3}" y="${top + 12}" fill="#666">${escapeXml(m.label)}</text>`,
       );
     }
     panel.series.forEach((s, j) => {
