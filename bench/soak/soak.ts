@@ -404,10 +404,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const to = Math.floor(manifest.end / HOUR) * HOUR + HOUR;
     // Every window of the run closes once event time passes its hour (test/support/health.ts).
     await closeWindows(topic("logs.access"), to + 2 * 60_000, SERVICES);
+    const closedS = elapsed();
     const partitions = new Map<string, number>();
     while (Date.now() < drainDeadline) {
       const last = samples.at(-1);
-      if (last && last.t > loadEndS + o.sampleSeconds) {
+      // A sample taken after the closing lines: they must be read too.
+      if (last && last.t > closedS) {
         let drained = true;
         for (const [name, g] of Object.entries(groups)) {
           if (!partitions.has(name)) {
@@ -441,7 +443,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // The closing lines are access lines too: the logs pipeline stores them.
     const logLines = (byKind.access ?? 0) + (byKind.app ?? 0) + SERVICES.length;
     let stored = { es: 0, ch: 0 };
-    const storesDeadline = Math.max(drainDeadline, Date.now() + 60_000);
+    // Whatever the drain took, each store gets at least a minute more to show what it holds.
+    const settle = () => Math.max(drainDeadline, Date.now() + 60_000);
+    const storesDeadline = settle();
     while (Date.now() < storesDeadline) {
       stored = await logsStored(es, ch, id, database);
       if (stored.es >= logLines && stored.ch >= logLines) break;
@@ -458,7 +462,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       `${stored.ch} rows (FINAL) of ${logLines} access and app lines (${SERVICES.length} of them the closing lines)`,
     );
 
-    const health = await checkHealth(ch, database, simDir, from, to, storesDeadline);
+    const health = await checkHealth(ch, database, simDir, from, to, settle());
     check("health rows equal the oracle", health.problems.length === 0, health.detail);
     check("health totals per window and level", health.totalsOk, health.totalsDetail);
 
@@ -723,11 +727,10 @@ async function checkHealth(
   const total = requests.length;
   requests.length = 0;
   // The hour rows come last: wait for them before comparing.
-  let totals = new Map<string, number>();
-  while (Date.now() < deadline) {
-    totals = await totalsByLevel(ch, database, from, to);
-    if (WINDOWS.every((w) => LEVELS.every((l) => (totals.get(`${w} ${l}`) ?? 0) >= total))) break;
+  let totals = await totalsByLevel(ch, database, from, to);
+  while (!WINDOWS.every((w) => LEVELS.every((l) => (totals.get(`${w} ${l}`) ?? 0) >= total)) && Date.now() < deadline) {
     await sleep(2000);
+    totals = await totalsByLevel(ch, database, from, to);
   }
   const wrong = WINDOWS.flatMap((w) =>
     LEVELS.filter((l) => totals.get(`${w} ${l}`) !== total).map(
