@@ -77,6 +77,8 @@ export function soakMarkdown(r: SoakResult, command: string, svgName: string): s
     "",
     "## Memory and CPU",
     "",
+    `Over the steady load the machine's ${r.machine.split(" ")[0]} cores were busy ${r.machineCores.toFixed(2)} on average, ${r.soakCores.toFixed(2)} of them the soak's processes (the rest: Kafka, Elasticsearch, ClickHouse, Redis serving them, and whatever else ran on the machine).`,
+    "",
     "| process | judged | peak RSS (MiB) | first third's peak | last third's peak | growth | CPU in all (s) | cores, steady | verdict |",
     "|---|---|---|---|---|---|---|---|---|",
   ];

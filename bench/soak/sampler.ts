@@ -67,4 +67,15 @@ export async function metricOf(port: number, name: string): Promise<number | nul
   }
 }
 
+/** The machine's CPU time from /proc/stat's first line, in ticks: busy (all but idle and iowait) and in all. */
+export function machineTicks(): { busy: number; total: number } {
+  try {
+    const f = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "").trim().split(/\s+/).slice(1).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+  } catch {
+    return { busy: 0, total: 0 };
+  }
+}
+
 export { cpuMsOf };

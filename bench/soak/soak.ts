@@ -45,7 +45,7 @@ import {
 } from "../../test/support/stack.ts";
 import { type Proc, processes, tail } from "../support/process.ts";
 import { hotKeysConfigCopy } from "./hotkeys-config.ts";
-import { cpuMsOf, groupLag, metricOf, repartitionTopics, rssOf } from "./sampler.ts";
+import { cpuMsOf, groupLag, machineTicks, metricOf, repartitionTopics, rssOf } from "./sampler.ts";
 import { type LagVerdict, lagVerdict, type Point, type RssVerdict, rssVerdict, warmupFor } from "./verdict.ts";
 
 export interface SoakOptions {
@@ -87,6 +87,8 @@ export interface Sample {
   lag: Record<string, number>;
   /** Per group, the sum of its topics' end offsets (its input so far). */
   ends: Record<string, number>;
+  /** The whole machine's CPU ticks (/proc/stat), busy and in all: what else ran beside the soak. */
+  machine: { busy: number; total: number };
 }
 
 export interface Check {
@@ -119,6 +121,9 @@ export interface SoakResult {
   options: Omit<SoakOptions, "log">;
   startedAt: Date;
   machine: string;
+  /** Busy cores of the whole machine over the steady load, and of the soak's processes among them. */
+  machineCores: number;
+  soakCores: number;
   /** Seconds since the simulator started: end of warm-up, end of the load (the simulator stopped), drained. */
   warmupS: number;
   loadEndS: number;
@@ -305,7 +310,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     samplerDone = (async () => {
       while (sampling) {
         const began = Date.now();
-        const s: Sample = { t: elapsed(), rss: {}, cpuMs: {}, lag: {}, ends: {} };
+        const s: Sample = { t: elapsed(), rss: {}, cpuMs: {}, lag: {}, ends: {}, machine: machineTicks() };
         for (const [name, p] of procs) {
           const pid = p.child.pid;
           if (pid === undefined) continue;
@@ -560,12 +565,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     });
     check(`${name} lag not growing`, verdict.ok, verdict.why);
   }
+  const steadyLoad = load.filter((s) => s.t >= warmupS);
+  const m0 = steadyLoad[0]?.machine;
+  const m1 = steadyLoad.at(-1)?.machine;
+  const machineCores =
+    m0 && m1 && m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * cpus().length : 0;
+  const soakCores = processSummaries.reduce((n, p) => n + p.steadyCores, 0);
   const { log: _log, ...kept } = o;
   return {
     id,
     options: kept,
     startedAt,
     machine: `${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GiB RAM, Node ${process.version}`,
+    machineCores,
+    soakCores,
     warmupS,
     loadEndS,
     drainedS,
