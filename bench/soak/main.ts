@@ -8,7 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { PROJECT_ROOT } from "../../infra/stack/config.ts";
 import { benchFlags } from "../support/flags.ts";
 import { soakMarkdown, soakSvg } from "./report.ts";
-import { runSoak, SOAK_DEFAULTS } from "./soak.ts";
+import { runSoak, SOAK_DEFAULTS, SoakInterrupted } from "./soak.ts";
 
 const { flag, num, argv } = benchFlags();
 const share = (name: string, dflt: number) => {
@@ -18,6 +18,10 @@ const share = (name: string, dflt: number) => {
   return n;
 };
 const minutes = num("minutes", 30);
+// Ctrl-C ends the run early but still stops the processes and removes the run's topics, groups and stores.
+const controller = new AbortController();
+process.once("SIGINT", () => controller.abort());
+process.once("SIGTERM", () => controller.abort());
 const result = await runSoak({
   ...SOAK_DEFAULTS,
   minutes,
@@ -29,7 +33,12 @@ const result = await runSoak({
   lagFloor: num("lag-floor", SOAK_DEFAULTS.lagFloor),
   drainSeconds: num("drain-seconds", SOAK_DEFAULTS.drainSeconds),
   keep: flag("keep") === "true",
+  signal: controller.signal,
   log: (line) => console.log(`# ${new Date().toISOString().slice(11, 19)} ${line}`),
+}).catch((e: unknown) => {
+  if (!(e instanceof SoakInterrupted)) throw e;
+  console.error(`soak ${e.message}`);
+  process.exit(130);
 });
 const md = flag("out") ?? join(PROJECT_ROOT, "bench/results", `soak-${result.startedAt.toISOString().slice(0, 10)}.md`);
 const svg = `${md.replace(/\.md$/, "")}.svg`;

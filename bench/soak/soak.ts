@@ -65,10 +65,12 @@ export interface SoakOptions {
   drainSeconds: number;
   /** Keep the work folder (simulator files, process logs) instead of deleting it. */
   keep: boolean;
+  /** Aborting ends the run early: the processes are stopped and everything the run made is removed. */
+  signal?: AbortSignal;
   log(line: string): void;
 }
 
-export const SOAK_DEFAULTS: Omit<SoakOptions, "minutes" | "log"> = {
+export const SOAK_DEFAULTS: Omit<SoakOptions, "minutes" | "log" | "signal"> = {
   rate: 2000,
   seed: 1,
   sampleSeconds: 10,
@@ -143,8 +145,14 @@ const JUDGED = new Set(["ship", "health", "logs", "fraud", "hotkeys", "console"]
 const SERVICES = ["user-svc", "room-svc", "im-svc", "social-svc", "gift-svc", "pay-svc", "device-svc"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+export class SoakInterrupted extends Error {}
+
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const o = options;
+  const interrupted = () => {
+    if (o.signal?.aborted)
+      throw new SoakInterrupted("interrupted: the processes are stopped and the run's names removed");
+  };
   await requireStack();
   const id = uniqueName("soak").replaceAll("_", "-");
   const prefix = `${id}.`;
@@ -278,6 +286,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       dev,
     );
     for (const [name, g] of Object.entries(groups)) {
+      interrupted();
       await waitStable(admin, g.appId, procs.get(name) as Proc, 180_000);
       o.log(`${name} worker in its group ${g.appId}`);
     }
@@ -350,6 +359,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const loadDeadline = Date.now() + (o.minutes * 60 + 180) * 1000;
     while (sim.exitCode === undefined && Date.now() < loadDeadline) {
       await sleep(1000);
+      interrupted();
       if (elapsed() >= nextProgress) {
         nextProgress += progressEvery;
         const last = samples.at(-1);
@@ -387,6 +397,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       sent = (await metricOf(shipPort, "weir_ship_events_sent_total")) ?? sent;
       if (sent >= records) break;
       await sleep(1000);
+      interrupted();
     }
     check("weir ship sent every record", sent === records, `${sent} of ${records} by its own counter`);
     // Counted before the closing lines below join logs.access.
@@ -433,6 +444,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         }
       }
       await sleep(1000);
+      interrupted();
     }
     const lastLag = samples.at(-1)?.lag ?? {};
     for (const name of Object.keys(groups)) {
@@ -571,7 +583,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const machineCores =
     m0 && m1 && m1.total > m0.total ? ((m1.busy - m0.busy) / (m1.total - m0.total)) * cpus().length : 0;
   const soakCores = processSummaries.reduce((n, p) => n + p.steadyCores, 0);
-  const { log: _log, ...kept } = o;
+  const { log: _log, signal: _signal, ...kept } = o;
   return {
     id,
     options: kept,
