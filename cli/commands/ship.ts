@@ -155,7 +155,16 @@ export function shipCommand(): Command {
         }
         agent.reload(next).catch((e: Error) => logger.error({ err: e.message }, "SIGHUP: reload failed"));
       });
-      await agent.done;
-      logger.info("stopped");
+      try {
+        await agent.done;
+        logger.info("stopped");
+      } finally {
+        // Stopped (drained and checkpointed, or failed keeping the channel): a socket a client
+        // library left open must not keep the process, and a supervisor's restart, waiting.
+        setTimeout(() => {
+          logger.warn("a connection was still open 5 s after stopping; exiting anyway");
+          process.exit(process.exitCode ?? 0);
+        }, 5000).unref();
+      }
     });
 }

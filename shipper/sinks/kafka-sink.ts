@@ -144,6 +144,12 @@ export class KafkaSink {
   };
   readonly client: KafkaClient;
   private producer: Producer | null = null;
+  /**
+   * Producers given up while Kafka was away (the last ABANDONED_KEPT): a disconnect while the broker
+   * is down may not finish, or a request of theirs still retrying may reconnect once it is back, and
+   * that socket kept a stopped shipper alive (ship-kafka-down test). stop() disconnects them again.
+   */
+  private readonly abandoned = new Set<Producer>();
   private readonly abort = new AbortController();
   private running: Promise<void> | null = null;
   private readonly compression: kafkajs.CompressionTypes;
@@ -182,8 +188,13 @@ export class KafkaSink {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.running?.catch(() => {});
-    await this.producer?.disconnect().catch(() => {});
+    if (this.producer) this.abandoned.add(this.producer);
     this.producer = null;
+    await Promise.race([
+      Promise.allSettled([...this.abandoned].map((p) => p.disconnect())),
+      new Promise((r) => setTimeout(r, 5000).unref()),
+    ]);
+    this.abandoned.clear();
   }
 
   private async loop(): Promise<void> {
@@ -285,7 +296,7 @@ export class KafkaSink {
     try {
       this.producer ??= await deadline.race(
         this.client.idempotentProducer(this.config.transactions ? this.config.transactionalId : undefined),
-        (late) => void late.disconnect().catch(() => {}),
+        (late) => void this.giveUp(late),
       );
       const producer = this.producer;
       const now = Date.now();
@@ -343,9 +354,19 @@ export class KafkaSink {
     const old = this.producer;
     this.producer = null;
     // A producer of a frozen broker may not even disconnect: wait a second at most.
-    if (old) await Promise.race([old.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+    if (old) await Promise.race([this.giveUp(old), new Promise((r) => setTimeout(r, 1000))]);
+  }
+
+  /** Disconnects a producer no longer used, and keeps it for stop() to disconnect again. */
+  private async giveUp(producer: Producer): Promise<void> {
+    this.abandoned.add(producer);
+    if (this.abandoned.size > ABANDONED_KEPT) this.abandoned.delete(this.abandoned.values().next().value as Producer);
+    await producer.disconnect().catch(() => {});
   }
 }
+
+/** Given-up producers kept for stop(): the most recent ones (an older one has long finished retrying). */
+const ABANDONED_KEPT = 64;
 
 /** One send's time limit: each step raced against it; a step answering after it is given up (and cleaned up). */
 class SendDeadline {

@@ -4,28 +4,49 @@ import type { Server } from "node:http";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { type Health, serveMetrics } from "../../telemetry/metrics-server.ts";
 import type { SourceView } from "../time/watermark.ts";
+import type { OwnedTask } from "./owned-task.ts";
 import type { CorrectionCounts } from "./processor.ts";
 
 /** Sources shown one by one per task: the furthest behind first (the others are in the totals). */
 export const SOURCES_SHOWN = 20;
 
+/** What /metrics and /health show of one task. */
+export interface TaskView {
+  id: string;
+  state: "restoring" | "running";
+  watermark: number;
+  recordsIn: number;
+  late: number;
+  dlq: Map<string, number>;
+  openWindows: number;
+  stores: Array<{ name: string; size: number; evictions: number }>;
+  corrections: CorrectionCounts;
+  sources: SourceView[];
+  sourceCounts: { tracked: number; overflow: number; forgotten: number };
+}
+
+/** Read when scraped: the task's counters are plain numbers, kept without work on the hot path. */
+export function taskView({ task, state }: OwnedTask): TaskView {
+  return {
+    id: task.id,
+    state,
+    watermark: task.watermark,
+    recordsIn: task.counters.recordsIn,
+    late: task.counters.late,
+    dlq: task.counters.dlq,
+    openWindows: task.openWindows(),
+    stores: [...task.stores.values()].map((s) => ({ name: s.name, size: s.size, evictions: s.evictions })),
+    corrections: task.corrections(),
+    sources: task.tracker.sources(),
+    sourceCounts: task.tracker.sourceCounts(),
+  };
+}
+
 export interface WorkerView {
   appId: string;
   /** Records written per target (topic or sink:name), counted as plain numbers on the hot path. */
   recordsOut(): Map<string, number>;
-  tasks(): Array<{
-    id: string;
-    state: "restoring" | "running";
-    watermark: number;
-    recordsIn: number;
-    late: number;
-    dlq: Map<string, number>;
-    openWindows: number;
-    stores: Array<{ name: string; size: number; evictions: number }>;
-    corrections: CorrectionCounts;
-    sources: SourceView[];
-    sourceCounts: { tracked: number; overflow: number; forgotten: number };
-  }>;
+  tasks(): TaskView[];
   lag(): Array<{ topic: string; partition: number; lag: number }>;
   /** Whether Kafka answered the last start-up step, and how many attempts it did not. */
   kafkaState(): { reachable: boolean; connectRetries: number };

@@ -14,12 +14,13 @@ import { type CompiledTopology, compile } from "../dsl/compile.ts";
 import type { BatchEnd, FetchedBatch, GroupConsumer, StreamAdmin, StreamKafkaClient } from "../kafka/stream-client.ts";
 import type { Sink } from "../sink.ts";
 import { AssignedTasks } from "./assigned-tasks.ts";
+import { relieveBackpressure } from "./backpressure.ts";
 import { ChangelogReader } from "./changelog-reader.ts";
 import { Checkpoint } from "./checkpoint.ts";
 import { prepareInternalTopics } from "./internal-topics.ts";
 import { KafkaWait, WorkerStoppedError } from "./kafka-wait.ts";
 import { Mutex } from "./mutex.ts";
-import { serveObservability, WorkerMetrics, type WorkerView } from "./observability.ts";
+import { serveObservability, taskView, WorkerMetrics, type WorkerView } from "./observability.ts";
 import type { OwnedTask } from "./owned-task.ts";
 import { DEFAULT_PURGE_INTERVAL_MS, RepartitionPurge } from "./repartition-purge.ts";
 import { RecordFailure } from "./task.ts";
@@ -272,7 +273,9 @@ export class StreamWorker implements WorkerView {
       this.announce(t);
       t.output?.send();
       this.outputs.shared.send();
-      await this.relieve(heartbeat);
+      await relieveBackpressure(this.outputs, this.assigned.all(), this.consumer, heartbeat, (topic, p) =>
+        Boolean(this.assigned.reading(topic, p)),
+      );
       if (Date.now() - this.lastCheckpoint >= this.app.commitInterval) await this.checkpoint();
     }
     await heartbeat();
@@ -308,28 +311,6 @@ export class StreamWorker implements WorkerView {
     if (Date.now() - this.lastCheckpoint >= this.app.commitInterval) await this.checkpoint();
   }
 
-  /** Backpressure: a sink above its high-water mark pauses every source until it drains. */
-  private async relieve(heartbeat: () => Promise<void>): Promise<void> {
-    const { slow, tooManySends } = this.outputs.congestion(this.assigned.all());
-    if (slow.length === 0 && !tooManySends) return;
-    const paused = [...this.assigned.all()]
-      .filter((t) => t.state === "running")
-      .flatMap((t) => t.sub.sources.map((s) => ({ topic: s.topic, partitions: [t.task.partition] })));
-    this.consumer.pause(paused);
-    try {
-      for (const sink of slow) {
-        while (sink.pending() > sink.highWater / 2) {
-          await Promise.race([sink.flush(), new Promise((r) => setTimeout(r, 1000))]);
-          await heartbeat();
-        }
-      }
-      await this.outputs.shared.drain();
-      for (const t of this.assigned.all()) await t.output?.drain();
-    } finally {
-      this.consumer.resume(paused.filter((p) => this.assigned.reading(p.topic, p.partitions[0] as number)));
-    }
-  }
-
   private async checkpoint(): Promise<void> {
     this.lastCheckpoint = Date.now();
     const committed = await this.checkpointer.commit(this.assigned.running());
@@ -350,19 +331,7 @@ export class StreamWorker implements WorkerView {
   // --- WorkerView ----------------------------------------------------------------------------------
 
   tasks() {
-    return [...(this.assigned?.all() ?? [])].map(({ task, state }) => ({
-      id: task.id,
-      state,
-      watermark: task.watermark,
-      recordsIn: task.counters.recordsIn,
-      late: task.counters.late,
-      dlq: task.counters.dlq,
-      openWindows: task.openWindows(),
-      stores: [...task.stores.values()].map((s) => ({ name: s.name, size: s.size, evictions: s.evictions })),
-      corrections: task.corrections(),
-      sources: task.tracker.sources(),
-      sourceCounts: task.tracker.sourceCounts(),
-    }));
+    return [...(this.assigned?.all() ?? [])].map(taskView);
   }
 
   lag() {

@@ -533,6 +533,8 @@ export class PiiDetector {
       if (from >= 2 && s.charCodeAt(from - 1) === 46 && digitValue(s.charCodeAt(from - 2)) >= 0) continue;
       if (end < n && (joinsNumber(s.charCodeAt(end)) || s.charCodeAt(end) === 64)) continue;
       if (insideToken(s, from)) continue;
+      // 183.192.247.56 holds 11 digits that read as a mobile number: an IPv4 address is not one
+      if (count === 11 && isIpv4(s, start, end)) continue;
       out.push(from, end, PHONE, value);
       added = true;
     }
@@ -601,6 +603,25 @@ function firstFour(s: string, a: number): number {
     (s.charCodeAt(a + 2) - 48) * 10 +
     (s.charCodeAt(a + 3) - 48)
   );
+}
+
+/** `s[start, end)` is a dotted-quad IPv4 address: four groups of 1 to 3 ASCII digits, each at most 255. */
+function isIpv4(s: string, start: number, end: number): boolean {
+  let groups = 0;
+  let value = 0;
+  let width = 0;
+  for (let k = start; k <= end; k++) {
+    const c = k < end ? s.charCodeAt(k) : 46;
+    if (c >= 48 && c <= 57) {
+      value = value * 10 + (c - 48);
+      if (++width > 3 || value > 255) return false;
+    } else if (c === 46 && width > 0) {
+      groups++;
+      value = 0;
+      width = 0;
+    } else return false;
+  }
+  return groups === 4;
 }
 
 function luhnAt(s: string, from: number, len: number): boolean {

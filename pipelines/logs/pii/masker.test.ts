@@ -135,6 +135,11 @@ describe("masking text", () => {
         "http://t.cn/1380013800",
         "订单 ２０２６１１２０ 已发货",
         "全场一折 三八节 零点开抢 一三八元",
+        // IPv4 addresses whose 11 digits read as a mobile number: the simulator's clients are in 183.192.0.0/16
+        "client 183.192.247.56 connected",
+        "upstream 139.224.221.36:443 timed out",
+        "x-forwarded-for: 10.0.0.1, 183.192.85.126",
+        "183.192.13.188",
       ]) {
         assert.equal(masker.maskText(line), line, line);
       }
