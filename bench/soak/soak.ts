@@ -208,6 +208,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const byKind: Record<string, number> = {};
   const exitCodes = new Map<string, number | null | undefined>();
   const startedAt = new Date();
+  /** Set once every check ran: a clean stop is judged then, not after a failure mid-start. */
+  let reachedEnd = false;
 
   try {
     await admin.connect();
@@ -495,6 +497,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       check(`${t} empty`, n === 0, `${n} records`);
     }
 
+    reachedEnd = true;
     // ---- every process up until now, and stopping cleanly ----
     for (const [name, p] of procs) {
       if (name === "simulator") continue;
@@ -518,7 +521,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         clearTimeout(timer);
       }
       exitCodes.set(name, p.exitCode);
-      if (wasRunning && name !== "simulator")
+      if (reachedEnd && wasRunning && name !== "simulator")
         check(
           `${name} stops on SIGTERM`,
           p.exitCode === 0,
