@@ -153,7 +153,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (o.signal?.aborted)
       throw new SoakInterrupted("interrupted: the processes are stopped and the run's names removed");
   };
-  await requireStack();
+  // A shared stack can be briefly unhealthy (an index being created turns Elasticsearch red): a minute of grace.
+  for (let tries = 0; ; tries++) {
+    try {
+      await requireStack();
+      break;
+    } catch (e) {
+      if (tries >= 12) throw e;
+      await sleep(5000);
+    }
+  }
   const id = uniqueName("soak").replaceAll("_", "-");
   const prefix = `${id}.`;
   const database = id.replaceAll("-", "_");
