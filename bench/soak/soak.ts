@@ -254,6 +254,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       WEIR_LOGS_DATABASE: database,
     });
     weir("fraud", ["run", "fraud", "--instance", "soak", "--metrics-port", "0"], {
+      ...dev,
       WEIR_FRAUD_APP_ID: groups.fraud.appId,
       WEIR_FRAUD_DATABASE: database,
       WEIR_FRAUD_TOPIC_PREFIX: prefix,
