@@ -8,10 +8,22 @@ import { DEFAULT_HOTKEYS_CONFIG_FILE } from "../../pipelines/hotkeys/config.ts";
 export function hotKeysConfigCopy(appId: string, prefix: string, redisPrefix: string): string {
   const c = parse(readFileSync(DEFAULT_HOTKEYS_CONFIG_FILE, "utf8")) as {
     appId: string;
+    schemas?: Record<string, string>;
     topics: Record<string, string>;
     dimensions: Record<string, { from: Record<string, unknown> }>;
     counters: Record<string, { from: string; prefix?: string }>;
   };
+  // Topics outside the catalog need their schemas named: the catalog's, under the run's names.
+  const catalog = parse(readFileSync(new URL("../../schemas/topics.yaml", import.meta.url), "utf8")) as {
+    topics: Record<string, { schema: string }>;
+  };
+  const inputs = new Set([
+    ...Object.values(c.dimensions).flatMap((d) => Object.keys(d.from)),
+    ...Object.values(c.counters).map((k) => k.from),
+  ]);
+  c.schemas = Object.fromEntries(
+    [...inputs].map((t) => [`${prefix}${t}`, catalog.topics[t]?.schema ?? "unknown (not in the catalog)"]),
+  );
   c.appId = appId;
   for (const k of Object.keys(c.topics)) c.topics[k] = `${prefix}${c.topics[k]}`;
   for (const d of Object.values(c.dimensions))

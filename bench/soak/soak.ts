@@ -402,111 +402,116 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     records = Object.values(byKind).reduce((a, b) => a + b, 0);
     o.log(`simulator wrote ${records} records: ${JSON.stringify(byKind)}`);
 
-    // ---- the drain ----
-    const drainDeadline = Date.now() + o.drainSeconds * 1000;
-    let sent = 0;
-    while (Date.now() < drainDeadline) {
-      sent = (await metricOf(shipPort, "weir_ship_events_sent_total")) ?? sent;
-      if (sent >= records) break;
-      await sleep(1000);
-      interrupted();
-    }
-    check("weir ship sent every record", sent === records, `${sent} of ${records} by its own counter`);
-    // Counted before the closing lines below join logs.access.
-    const kinds = {
-      access: "logs.access",
-      app: "logs.app",
-      behavior: "events.behavior",
-      coin: "events.coin",
-      device: "events.device",
-    };
-    for (const [kind, name] of Object.entries(kinds)) {
-      const n = await countWithKcat(topic(name));
-      check(
-        `Kafka ${name}`,
-        n === (byKind[kind] ?? 0),
-        `${n} records (kcat, read_committed) of ${byKind[kind] ?? 0} written`,
-      );
-    }
-    const from = Math.floor(manifest.start / HOUR) * HOUR;
-    const to = Math.floor(manifest.end / HOUR) * HOUR + HOUR;
-    // Every window of the run closes once event time passes its hour (test/support/health.ts).
-    await closeWindows(topic("logs.access"), to + 2 * 60_000, SERVICES);
-    const closedS = elapsed();
-    const partitions = new Map<string, number>();
-    while (Date.now() < drainDeadline) {
-      const last = samples.at(-1);
-      // A sample taken after the closing lines: they must be read too.
-      if (last && last.t > closedS) {
-        let drained = true;
-        for (const [name, g] of Object.entries(groups)) {
-          if (!partitions.has(name)) {
-            const all = await admin.listTopics();
-            let n = 0;
-            for (const t of [...g.inputs, ...repartitionTopics(all, g.appId)])
-              n += (await admin.fetchTopicOffsets(t)).length;
-            partitions.set(name, n);
-          }
-          // A transaction's commit marker takes an offset no consumer commits past: one per partition at most.
-          if ((last.lag[name] ?? Number.POSITIVE_INFINITY) > (partitions.get(name) ?? 0)) drained = false;
-        }
-        if (drained) {
-          drainedS = elapsed();
-          break;
-        }
+    // A failure after the load is a failed check, not a lost run: the samples are still reported.
+    try {
+      // ---- the drain ----
+      const drainDeadline = Date.now() + o.drainSeconds * 1000;
+      let sent = 0;
+      while (Date.now() < drainDeadline) {
+        sent = (await metricOf(shipPort, "weir_ship_events_sent_total")) ?? sent;
+        if (sent >= records) break;
+        await sleep(1000);
+        interrupted();
       }
-      await sleep(1000);
-      interrupted();
-    }
-    const lastLag = samples.at(-1)?.lag ?? {};
-    for (const name of Object.keys(groups)) {
-      const lag = lastLag[name] ?? -1;
+      check("weir ship sent every record", sent === records, `${sent} of ${records} by its own counter`);
+      // Counted before the closing lines below join logs.access.
+      const kinds = {
+        access: "logs.access",
+        app: "logs.app",
+        behavior: "events.behavior",
+        coin: "events.coin",
+        device: "events.device",
+      };
+      for (const [kind, name] of Object.entries(kinds)) {
+        const n = await countWithKcat(topic(name));
+        check(
+          `Kafka ${name}`,
+          n === (byKind[kind] ?? 0),
+          `${n} records (kcat, read_committed) of ${byKind[kind] ?? 0} written`,
+        );
+      }
+      const from = Math.floor(manifest.start / HOUR) * HOUR;
+      const to = Math.floor(manifest.end / HOUR) * HOUR + HOUR;
+      // Every window of the run closes once event time passes its hour (test/support/health.ts).
+      await closeWindows(topic("logs.access"), to + 2 * 60_000, SERVICES);
+      const closedS = elapsed();
+      const partitions = new Map<string, number>();
+      while (Date.now() < drainDeadline) {
+        const last = samples.at(-1);
+        // A sample taken after the closing lines: they must be read too.
+        if (last && last.t > closedS) {
+          let drained = true;
+          for (const [name, g] of Object.entries(groups)) {
+            if (!partitions.has(name)) {
+              const all = await admin.listTopics();
+              let n = 0;
+              for (const t of [...g.inputs, ...repartitionTopics(all, g.appId)])
+                n += (await admin.fetchTopicOffsets(t)).length;
+              partitions.set(name, n);
+            }
+            // A transaction's commit marker takes an offset no consumer commits past: one per partition at most.
+            if ((last.lag[name] ?? Number.POSITIVE_INFINITY) > (partitions.get(name) ?? 0)) drained = false;
+          }
+          if (drained) {
+            drainedS = elapsed();
+            break;
+          }
+        }
+        await sleep(1000);
+        interrupted();
+      }
+      const lastLag = samples.at(-1)?.lag ?? {};
+      for (const name of Object.keys(groups)) {
+        const lag = lastLag[name] ?? -1;
+        check(
+          `${name} group drained`,
+          lag >= 0 && lag <= (partitions.get(name) ?? 0),
+          `lag ${lag} (at most ${partitions.get(name) ?? 0} commit markers) ${Math.round(elapsed() - loadEndS)} s after the load`,
+        );
+      }
+
+      // ---- nothing lost ----
+      // The closing lines are access lines too: the logs pipeline stores them.
+      const logLines = (byKind.access ?? 0) + (byKind.app ?? 0) + SERVICES.length;
+      let stored = { es: 0, ch: 0 };
+      // Whatever the drain took, each store gets at least a minute more to show what it holds.
+      const settle = () => Math.max(drainDeadline, Date.now() + 60_000);
+      const storesDeadline = settle();
+      while (Date.now() < storesDeadline) {
+        stored = await logsStored(es, ch, id, database);
+        if (stored.es >= logLines && stored.ch >= logLines) break;
+        await sleep(2000);
+      }
       check(
-        `${name} group drained`,
-        lag >= 0 && lag <= (partitions.get(name) ?? 0),
-        `lag ${lag} (at most ${partitions.get(name) ?? 0} commit markers) ${Math.round(elapsed() - loadEndS)} s after the load`,
+        "logs in Elasticsearch",
+        stored.es === logLines,
+        `${stored.es} documents of ${logLines} access and app lines (${SERVICES.length} of them the closing lines)`,
       );
+      check(
+        "logs in ClickHouse",
+        stored.ch === logLines,
+        `${stored.ch} rows (FINAL) of ${logLines} access and app lines (${SERVICES.length} of them the closing lines)`,
+      );
+
+      const health = await checkHealth(ch, database, simDir, from, to, settle());
+      check("health rows equal the oracle", health.problems.length === 0, health.detail);
+      check("health totals per window and level", health.totalsOk, health.totalsDetail);
+
+      const [signals] = await (
+        await ch.query({ query: `SELECT count() AS n FROM ${database}.risk_signals FINAL`, format: "JSONEachRow" })
+      ).json<{ n: string }>();
+      check("fraud signals", Number(signals?.n ?? 0) > 0, `${signals?.n ?? 0} in ClickHouse`);
+      const lists = (await admin.fetchTopicOffsets(topic("hotkeys.top"))).reduce((n, p) => n + Number(p.high), 0);
+      check("hot-key lists", lists > 0, `${lists} offsets in ${topic("hotkeys.top")}`);
+      await checkBoard(ch, database, consoleUrl, token, check);
+      for (const t of dlqs) {
+        const n = (await admin.fetchTopicOffsets(t)).reduce((a, p) => a + Number(p.high) - Number(p.low), 0);
+        check(`${t} empty`, n === 0, `${n} records`);
+      }
+    } catch (e) {
+      if (e instanceof SoakInterrupted) throw e;
+      check("the drain and checks ran", false, (e as Error).message);
     }
-
-    // ---- nothing lost ----
-    // The closing lines are access lines too: the logs pipeline stores them.
-    const logLines = (byKind.access ?? 0) + (byKind.app ?? 0) + SERVICES.length;
-    let stored = { es: 0, ch: 0 };
-    // Whatever the drain took, each store gets at least a minute more to show what it holds.
-    const settle = () => Math.max(drainDeadline, Date.now() + 60_000);
-    const storesDeadline = settle();
-    while (Date.now() < storesDeadline) {
-      stored = await logsStored(es, ch, id, database);
-      if (stored.es >= logLines && stored.ch >= logLines) break;
-      await sleep(2000);
-    }
-    check(
-      "logs in Elasticsearch",
-      stored.es === logLines,
-      `${stored.es} documents of ${logLines} access and app lines (${SERVICES.length} of them the closing lines)`,
-    );
-    check(
-      "logs in ClickHouse",
-      stored.ch === logLines,
-      `${stored.ch} rows (FINAL) of ${logLines} access and app lines (${SERVICES.length} of them the closing lines)`,
-    );
-
-    const health = await checkHealth(ch, database, simDir, from, to, settle());
-    check("health rows equal the oracle", health.problems.length === 0, health.detail);
-    check("health totals per window and level", health.totalsOk, health.totalsDetail);
-
-    const [signals] = await (
-      await ch.query({ query: `SELECT count() AS n FROM ${database}.risk_signals FINAL`, format: "JSONEachRow" })
-    ).json<{ n: string }>();
-    check("fraud signals", Number(signals?.n ?? 0) > 0, `${signals?.n ?? 0} in ClickHouse`);
-    const lists = (await admin.fetchTopicOffsets(topic("hotkeys.top"))).reduce((n, p) => n + Number(p.high), 0);
-    check("hot-key lists", lists > 0, `${lists} offsets in ${topic("hotkeys.top")}`);
-    await checkBoard(ch, database, consoleUrl, token, check);
-    for (const t of dlqs) {
-      const n = (await admin.fetchTopicOffsets(t)).reduce((a, p) => a + Number(p.high) - Number(p.low), 0);
-      check(`${t} empty`, n === 0, `${n} records`);
-    }
-
     reachedEnd = true;
     // ---- every process up until now, and stopping cleanly ----
     for (const [name, p] of procs) {
