@@ -24,6 +24,12 @@ test("the hot-keys copy loads, and every topic, the group and every Redis prefix
     assert.ok(topics.length >= 8);
     for (const t of topics) assert.ok(t.startsWith("soak-1."), `${t} is the run's own`);
     for (const k of Object.values(c.counters)) assert.ok(k.prefix?.startsWith("soak-1:weir:"), String(k.prefix));
+    // Outside the catalog, each input names its schema: the catalog's for the topic it copies.
+    assert.deepEqual(c.schemas, {
+      "soak-1.logs.access": "AccessLog",
+      "soak-1.events.coin": "CoinTxn",
+      "soak-1.events.behavior": "BehaviorEvent",
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
