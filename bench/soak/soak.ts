@@ -435,20 +435,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       // Every window of the run closes once event time passes its hour (test/support/health.ts).
       await closeWindows(topic("logs.access"), to + 2 * 60_000, SERVICES);
       const closedS = elapsed();
+      // The partitions each group reads: a drained group lags by at most one commit marker on each.
       const partitions = new Map<string, number>();
+      const allTopics = await admin.listTopics();
+      for (const [name, g] of Object.entries(groups)) {
+        let n = 0;
+        for (const t of [...g.inputs, ...repartitionTopics(allTopics, g.appId)])
+          n += (await admin.fetchTopicOffsets(t)).length;
+        partitions.set(name, n);
+      }
       while (Date.now() < drainDeadline) {
         const last = samples.at(-1);
         // A sample taken after the closing lines: they must be read too.
         if (last && last.t > closedS) {
           let drained = true;
-          for (const [name, g] of Object.entries(groups)) {
-            if (!partitions.has(name)) {
-              const all = await admin.listTopics();
-              let n = 0;
-              for (const t of [...g.inputs, ...repartitionTopics(all, g.appId)])
-                n += (await admin.fetchTopicOffsets(t)).length;
-              partitions.set(name, n);
-            }
+          for (const name of Object.keys(groups)) {
             // A transaction's commit marker takes an offset no consumer commits past: one per partition at most.
             if ((last.lag[name] ?? Number.POSITIVE_INFINITY) > (partitions.get(name) ?? 0)) drained = false;
           }
