@@ -95,6 +95,10 @@ export async function healthPipeline(ctx: PipelineContext): Promise<Pipeline> {
     alertsSink,
     ...(ctx.env.WEIR_HEALTH_APP_ID ? { appId: ctx.env.WEIR_HEALTH_APP_ID } : {}),
     ...(ctx.env.WEIR_HEALTH_INPUT ? { input: ctx.env.WEIR_HEALTH_INPUT } : {}),
+    // Isolated runs (the soak) keep their rows and alerts off the shared topics other consoles follow.
+    ...(ctx.env.WEIR_HEALTH_METRICS_TOPIC ? { metricsTopic: ctx.env.WEIR_HEALTH_METRICS_TOPIC } : {}),
+    ...(ctx.env.WEIR_HEALTH_ALERTS_TOPIC ? { alertsTopic: ctx.env.WEIR_HEALTH_ALERTS_TOPIC } : {}),
+    ...(ctx.env.WEIR_HEALTH_DLQ_TOPIC ? { dlqTopic: ctx.env.WEIR_HEALTH_DLQ_TOPIC } : {}),
   });
   // Retention drops whole day partitions hourly; the report covers the previous UTC day, just after midnight.
   const chClient = createClient({ url: ctx.endpoints.clickhouseUrl, ...clickhouseCredentials(auth) });

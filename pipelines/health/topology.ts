@@ -173,7 +173,7 @@ function publish(
   rows: KStream<HealthMetric>,
   o: { metricsTopic: string | null; metricsSink?: Sink<HealthMetric> | undefined },
 ): void {
-  if (o.metricsTopic) rows.to(o.metricsTopic);
+  if (o.metricsTopic) rows.to(o.metricsTopic, { schema: "HealthMetric" });
   if (o.metricsSink) rows.to(o.metricsSink);
 }
 
