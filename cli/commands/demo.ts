@@ -9,8 +9,8 @@ import { simulatorShipConfig } from "../../infra/simulator/ship-config.ts";
 import { SIMULATE_DEFAULTS, simulate } from "../../infra/simulator/simulate.ts";
 import { type StackEndpoints, stackEndpoints } from "../../infra/stack/config.ts";
 import { KafkaClient } from "../../kafka/client.ts";
+import { campaignEntities, scoreSignals } from "../../pipelines/fraud/backtest.ts";
 import { fraudNames, fraudPipeline } from "../../pipelines/fraud/pipeline.ts";
-import { scoreQualityFromFile } from "../../pipelines/fraud/quality.ts";
 import { readSignals } from "../../pipelines/fraud/signals-reader.ts";
 import { healthPipeline } from "../../pipelines/health/pipeline.ts";
 import { top } from "../../pipelines/health/queries.ts";
@@ -409,33 +409,32 @@ async function showFraud(
     }
     const truthFile = join(simDir, "ground-truth.jsonl");
     const categoryOf = new Map(signals.map((s) => [s.ruleId, s.category]));
-    // Scored as `weir rules score` scores the packs: the truth's positives per category, and its
-    // genuine look-alikes (whales, cheap tablets, a campus NAT) counted apart when flagged.
-    const scores = new Map(scoreQualityFromFile(signals, categoryOf, truthFile).map((c) => [c.category, c]));
+    const scores = new Map(scoreSignals(categoryOf, signals, truthFile).map((c) => [c.category, c]));
+    const fraudsters = campaignEntities(truthFile);
     const categories = [...new Set([...signals.map((s) => s.category), ...scores.keys()])].sort();
     const rules = new Set(signals.map((s) => s.ruleId)).size;
     console.log(
       `\nfraud: ${signals.length} signals of ${rules} rules in ${names.database}.risk_signals (${signals.filter((s) => s.shadow).length} of them shadow: recorded, never acted on)${lag > 0 ? `; ${lag} events not read yet` : ""}`,
     );
     console.log(
-      "  against the simulator's ground truth (as `weir rules score`): PRECISION, flagged entities the truth names as the category's; RECALL, the category's entities flagged; LOOK-ALIKES, genuine entities that look like the fraud, flagged",
+      "  against the simulator's ground truth: PRECISION, flagged entities in a campaign of the category; IN A CAMPAIGN, in any campaign (they overlap); RECALL, the category's campaign entities flagged",
     );
     const pct = (x: number | null) => (x === null ? "-" : `${(x * 100).toFixed(0)}%`);
     printTable(
-      ["CATEGORY", "SIGNALS", "SHADOW", "ENTITIES", "PRECISION", "RECALL", "LOOK-ALIKES"],
+      ["CATEGORY", "SIGNALS", "SHADOW", "ENTITIES", "PRECISION", "IN A CAMPAIGN", "RECALL"],
       categories.map((c) => {
         const mine = signals.filter((s) => s.category === c);
         const entities = new Set(mine.map((s) => `${s.entity.type}:${s.entity.id}`));
+        const inCampaign = [...entities].filter((e) => fraudsters.has(e)).length;
         const sc = scores.get(c);
-        const looks = sc ? sc.lookalikes.reduce((n, l) => n + l.of, 0) : 0;
         return [
           c,
           String(mine.length),
           String(mine.filter((s) => s.shadow).length),
           String(entities.size),
-          sc ? `${pct(sc.precision)} (${sc.right}/${sc.flagged})` : "-",
+          sc ? `${pct(sc.precision)} (${sc.truePositives}/${sc.flagged})` : "-",
+          `${pct(entities.size > 0 ? inCampaign / entities.size : null)} (${inCampaign}/${entities.size})`,
           sc ? `${pct(sc.recall)} (${sc.found}/${sc.truth} ${sc.entity === "uid" ? "users" : "devices"})` : "-",
-          sc ? `${sc.lookalikesFlagged}/${looks}` : "-",
         ];
       }),
     );

@@ -307,6 +307,22 @@ export async function backtestKafka(
   return { candidate: cr, deployed: dr, diff: diffReports(cr, dr), seconds };
 }
 
+/**
+ * Every entity of the ground truth's fraud campaigns, whatever their kind, as `TYPE:id` (USER, DEVICE,
+ * STREAMER): campaigns overlap (an emulator farm's accounts register with virtual numbers), so a rule
+ * may rightly flag a fraudster of another category's campaign.
+ */
+export function campaignEntities(truthFile: string): Set<string> {
+  const out = new Set<string>();
+  const kinds: Record<string, string> = { uid: "USER", device: "DEVICE", streamer: "STREAMER" };
+  for (const line of readFileSync(truthFile, "utf8").split("\n")) {
+    if (!line.includes('"kind":"fraud"')) continue;
+    const t = JSON.parse(line) as { entities: Record<string, Array<string | number>> };
+    for (const [k, type] of Object.entries(kinds)) for (const id of t.entities[k] ?? []) out.add(`${type}:${id}`);
+  }
+  return out;
+}
+
 /** Precision and recall per category against a simulator ground truth. */
 export function score(plan: RuleSetPlan, signals: RiskSignal[], truthFile: string): CategoryScore[] {
   return scoreSignals(new Map(plan.rules.map((r) => [r.id, r.category])), signals, truthFile);
