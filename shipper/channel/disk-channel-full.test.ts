@@ -10,26 +10,13 @@ import { mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { tmpfsUnavailable } from "../../test/support/tmpfs.ts";
 import { readCommitMark } from "./commit-mark.ts";
 import { DiskChannel, type DiskChannelOptions } from "./disk-channel.ts";
 
 const DISK_BYTES = 256 * 1024;
 
-function mountable(): string | null {
-  if (process.platform !== "linux") return "needs Linux to mount a tmpfs";
-  if (process.getuid?.() !== 0) return "needs root to mount a small tmpfs for the channel";
-  const probe = mkdtempSync(join(tmpdir(), "weir-tmpfs-probe-"));
-  try {
-    const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { encoding: "utf8" });
-    if (r.status !== 0) return `cannot mount a tmpfs: ${r.stderr || r.error?.message}`;
-    spawnSync("umount", [probe]);
-    return null;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
-
-const skip = mountable();
+const skip = tmpfsUnavailable();
 
 async function onSmallDisk(f: (dir: string) => Promise<void>): Promise<void> {
   const mnt = mkdtempSync(join(tmpdir(), "weir-full-"));

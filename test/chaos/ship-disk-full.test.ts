@@ -24,6 +24,7 @@ import {
   startShip,
 } from "../support/ship.ts";
 import { requireServices, uniqueName } from "../support/stack.ts";
+import { tmpfsUnavailable } from "../support/tmpfs.ts";
 
 const LINES_PER_SECOND = 2000;
 const FULL_FOR_MS = Number(process.env.WEIR_CHAOS_DISK_FULL_MS ?? 15_000);
@@ -31,20 +32,6 @@ const DISK = "4m";
 
 function accessLine(n: number, ts: number): string {
   return `{"id":"full-${n}","ts":${ts},"app":"live","system":"gifting","service":"gift-svc","endpoint":"/gift/send","method":"POST","status":200,"latencyUs":${1000 + (n % 9000)},"bytesIn":115,"bytesOut":97,"traceId":"${n.toString(16).padStart(32, "0")}","uid":${100000000 + (n % 50000)},"clientIp":"10.1.${n % 256}.${(n >> 8) % 256}","host":"gift-svc-1"}\n`;
-}
-
-function canMount(): string | null {
-  if (process.platform !== "linux") return "needs Linux to mount a tmpfs for the channel";
-  if (process.getuid?.() !== 0) return "needs root to mount a tmpfs for the channel";
-  const probe = mkdtempSync(join(tmpdir(), "weir-tmpfs-probe-"));
-  try {
-    const r = spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { encoding: "utf8" });
-    if (r.status !== 0) return `cannot mount a tmpfs: ${r.stderr || r.error?.message}`;
-    spawnSync("umount", [probe]);
-    return null;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
 }
 
 async function scrape(port: number, ship: ShipProcess): Promise<Map<string, number>> {
@@ -217,7 +204,7 @@ sources:
   }
 }
 
-const skip = canMount();
+const skip = tmpfsUnavailable();
 
 test("another file fills the channel's disk: the shipper holds on, takes no more than the disk holds, and every line arrives once space returns", {
   skip: skip ?? false,
